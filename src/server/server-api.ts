@@ -1,0 +1,98 @@
+// What the API layers (api/grpc, api/http) may ask of the server. The API layers translate wire
+// messages into these calls and the results back into wire messages; they hold no state and make
+// no decisions of their own. EtcdServer implements this interface.
+import type {
+  DeleteRangeRequest, DeleteRangeResult, KeyValue, PutRequest, PutResult, RangeRequest, RangeResult,
+  TxnRequest, TxnResult,
+} from '../mvcc/types.js';
+import type { WatchStream, WatchStreamResponse } from '../watch/types.js';
+
+/** Filled into every response. Member and cluster ids are random uint64: bigint, never number. */
+export interface ResponseHeader {
+  clusterId: bigint;
+  memberId: bigint;
+  revision: number;
+  raftTerm: number;
+}
+
+export interface Member {
+  id: bigint;
+  name: string;
+  peerUrls: string[];
+  clientUrls: string[];
+  isLearner: boolean;
+}
+
+export const AlarmType = { NONE: 0, NOSPACE: 1, CORRUPT: 2 } as const;
+export const AlarmAction = { GET: 0, ACTIVATE: 1, DEACTIVATE: 2 } as const;
+
+export interface AlarmMember {
+  memberId: bigint;
+  alarm: number;
+}
+
+export interface StatusResult {
+  header: ResponseHeader;
+  version: string;
+  dbSize: number;
+  leader: bigint;
+  raftIndex: number;
+  raftTerm: number;
+  raftAppliedIndex: number;
+  errors: string[];
+  dbSizeInUse: number;
+  isLearner: boolean;
+}
+
+export interface LeaseTimeToLiveResult {
+  header: ResponseHeader;
+  id: bigint;
+  /** Remaining seconds; -1 when the lease does not exist. */
+  ttl: number;
+  grantedTtl: number;
+  keys: Buffer[];
+}
+
+/** Per-request context from the wire: auth token, `hasleader` metadata. */
+export interface RequestContext {
+  token?: string;
+  requireLeader?: boolean;
+}
+
+export interface EtcdServerApi {
+  range(req: RangeRequest, ctx?: RequestContext): Promise<{ header: ResponseHeader; result: RangeResult }>;
+  put(req: PutRequest, ctx?: RequestContext): Promise<{ header: ResponseHeader; result: PutResult }>;
+  deleteRange(req: DeleteRangeRequest, ctx?: RequestContext): Promise<{ header: ResponseHeader; result: DeleteRangeResult }>;
+  txn(req: TxnRequest, ctx?: RequestContext): Promise<{ header: ResponseHeader; result: TxnResult }>;
+  compact(revision: number, physical: boolean, ctx?: RequestContext): Promise<{ header: ResponseHeader }>;
+
+  leaseGrant(ttlSeconds: number, id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader; id: bigint; ttl: number }>;
+  leaseRevoke(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader }>;
+  /** One keep-alive: ttl 0 when the lease is unknown or expired (not an error, as in etcd). */
+  leaseKeepAlive(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader; id: bigint; ttl: number }>;
+  leaseTimeToLive(id: bigint, keys: boolean, ctx?: RequestContext): Promise<LeaseTimeToLiveResult>;
+  leaseLeases(ctx?: RequestContext): Promise<{ header: ResponseHeader; leases: bigint[] }>;
+
+  /** Opens a watch stream; `send` is called for every response, in order. */
+  openWatchStream(send: (response: WatchStreamResponse) => boolean, ctx?: RequestContext): WatchStream;
+
+  memberList(linearizable: boolean, ctx?: RequestContext): Promise<{ header: ResponseHeader; members: Member[] }>;
+  memberAdd(peerUrls: string[], isLearner: boolean, ctx?: RequestContext): Promise<{ header: ResponseHeader; member: Member; members: Member[] }>;
+  memberRemove(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader; members: Member[] }>;
+  memberUpdate(id: bigint, peerUrls: string[], ctx?: RequestContext): Promise<{ header: ResponseHeader; members: Member[] }>;
+  memberPromote(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader; members: Member[] }>;
+
+  status(ctx?: RequestContext): Promise<StatusResult>;
+  hash(ctx?: RequestContext): Promise<{ header: ResponseHeader; hash: number }>;
+  hashKv(revision: number, ctx?: RequestContext): Promise<{ header: ResponseHeader; hash: number; compactRevision: number; hashRevision: number }>;
+  alarm(action: number, memberId: bigint, alarm: number, ctx?: RequestContext): Promise<{ header: ResponseHeader; alarms: AlarmMember[] }>;
+  defragment(ctx?: RequestContext): Promise<{ header: ResponseHeader }>;
+  /** A consistent copy of the backend: chunks, then etcdctl's sha256 trailer as the last blob. */
+  snapshot(ctx?: RequestContext): AsyncIterable<{ header: ResponseHeader; remainingBytes: number; blob: Buffer }>;
+  moveLeader(targetId: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader }>;
+
+  /** For the health service and /health. */
+  isServing(): boolean;
+}
+
+export type { KeyValue };

@@ -1,0 +1,82 @@
+// Backend owns the member's one LevelDB instance (`<data-dir>/member/db`). Every durable byte of a
+// member lives here: raft log, hard state, snapshot, mvcc keyspace, leases, membership, alarms and
+// the applied index. Each owner writes under its own prefix (see keys.ts).
+//
+// Writes go in batches. `sync: true` is the only durable write: LevelDB's default does not fsync.
+// Since LevelDB has one write-ahead log, a synced batch also makes every earlier batch durable.
+import { Level } from 'level';
+
+export type BatchOp =
+  | { type: 'put'; key: Buffer; value: Buffer }
+  | { type: 'del'; key: Buffer };
+
+export interface IterateOptions {
+  gte?: Buffer;
+  lt?: Buffer;
+  reverse?: boolean;
+  limit?: number;
+}
+
+export class Backend {
+  private constructor(private readonly db: Level<Buffer, Buffer>, readonly path: string) {}
+
+  static async open(path: string): Promise<Backend> {
+    const db = new Level<Buffer, Buffer>(path, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await db.open({ createIfMissing: true });
+    return new Backend(db, path);
+  }
+
+  /** Writes ops atomically; with `sync` they (and everything written before) are on disk when this resolves. */
+  async write(ops: BatchOp[], sync: boolean): Promise<void> {
+    if (ops.length === 0 && !sync) return;
+    if (ops.length === 0) {
+      // A sync write needs at least one op to force the fsync.
+      ops = [{ type: 'put', key: SYNC_MARK_KEY, value: EMPTY }];
+    }
+    await this.db.batch(ops as never, { sync });
+  }
+
+  async get(key: Buffer): Promise<Buffer | undefined> {
+    const value = await this.db.get(key);
+    return value ?? undefined;
+  }
+
+  /** Iterates [gte, lt) in key order (or reverse). */
+  async *iterate(options: IterateOptions): AsyncGenerator<[Buffer, Buffer]> {
+    const iterator = this.db.iterator({ ...options, limit: options.limit ?? -1 });
+    try {
+      for (;;) {
+        const entries = await iterator.nextv(1000);
+        if (entries.length === 0) return;
+        for (const entry of entries) yield entry as [Buffer, Buffer];
+      }
+    } finally {
+      await iterator.close();
+    }
+  }
+
+  /** Reads every entry under [gte, lt) into memory; for start-up loads. */
+  async readAll(gte: Buffer, lt: Buffer): Promise<Array<[Buffer, Buffer]>> {
+    const out: Array<[Buffer, Buffer]> = [];
+    for await (const entry of this.iterate({ gte, lt })) out.push(entry);
+    return out;
+  }
+
+  /** Approximate bytes used on disk by keys in [gte, lt) (LevelDB's own estimate). */
+  async approximateSize(gte: Buffer, lt: Buffer): Promise<number> {
+    return (await (this.db as unknown as { approximateSize(a: Buffer, b: Buffer): Promise<number> })
+      .approximateSize(gte, lt));
+  }
+
+  /** Rewrites [gte, lt) to reclaim space from deleted entries (our Defragment). */
+  async compactRange(gte: Buffer, lt: Buffer): Promise<void> {
+    await (this.db as unknown as { compactRange(a: Buffer, b: Buffer): Promise<void> }).compactRange(gte, lt);
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
+
+const SYNC_MARK_KEY = Buffer.from('z/sync');
+const EMPTY = Buffer.alloc(0);
