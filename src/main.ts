@@ -1,0 +1,95 @@
+// The etcd-ts process: parse etcd's flags and ETCD_* variables, start the member, serve the client
+// API on every --listen-client-urls, and stop cleanly on SIGINT/SIGTERM.
+import type { Logger } from 'pino';
+import { parseConfig } from './config/index.js';
+import { ConfigError } from './config/config-error.js';
+import type { EtcdConfig } from './config/types.js';
+import { createLogger } from './logging.js';
+import { bindGrpcServer, createGrpcServer } from './api/grpc/server.js';
+import { EtcdServer } from './server/etcd-server.js';
+import { helpText, versionText } from './config/index.js';
+import { formatEtcdUrl } from './config/urls.js';
+
+const SERVER_READY_TIMEOUT_MS = 60_000;
+
+export async function main(argv: string[]): Promise<void> {
+  let config: EtcdConfig;
+  let warnings: string[];
+  try {
+    ({ config, warnings } = parseConfig(argv, process.env));
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`etcd-ts: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  if (config.command === 'help') {
+    process.stdout.write(helpText());
+    return;
+  }
+  if (config.command === 'version') {
+    process.stdout.write(versionText(config));
+    return;
+  }
+
+  const logger = createLogger(config);
+  for (const warning of warnings) logger.warn(warning);
+  for (const flag of config.unimplementedFlagsSet) {
+    logger.warn({ flag }, 'flag accepted for compatibility but its feature is not implemented yet; it has no effect');
+  }
+  try {
+    await serve(config, logger);
+  } catch (error) {
+    logger.fatal({ err: error }, error instanceof Error ? error.message : String(error));
+    // Give pino a moment to flush before exiting.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    process.exit(1);
+  }
+}
+
+async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
+  for (const url of [...config.listenClientUrls, ...config.listenPeerUrls]) {
+    if (url.protocol !== 'http:') throw new Error(`${url.href}: TLS listeners (https) are not supported yet`);
+  }
+  const server = await EtcdServer.start({
+    name: config.name,
+    dataDir: config.dataDir,
+    initialCluster: config.initialCluster.map((m) => ({ name: m.name, peerUrls: [...m.peerUrls] })),
+    initialClusterState: config.initialClusterState,
+    initialClusterToken: config.initialClusterToken,
+    advertiseClientUrls: config.advertiseClientUrls.map(formatEtcdUrl),
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    electionTimeoutMs: config.electionTimeoutMs,
+    snapshotCount: config.snapshotCount,
+    snapshotCatchupEntries: config.snapshotCatchupEntries,
+    quotaBackendBytes: config.quotaBackendBytes,
+    maxTxnOps: config.maxTxnOps,
+    maxRequestBytes: config.maxRequestBytes,
+    preVote: config.preVote,
+    autoCompaction: config.autoCompactionRetention,
+    watchProgressNotifyIntervalMs: config.watchProgressNotifyIntervalMs,
+    unsafeNoFsync: config.unsafeNoFsync,
+    etcdVersion: config.etcdVersion,
+  }, logger.child({ component: 'server' }));
+
+  const grpcServer = createGrpcServer({ server, maxRequestBytes: config.maxRequestBytes, logger: logger.child({ component: 'grpc' }) });
+  for (const url of config.listenClientUrls) {
+    const port = await bindGrpcServer(grpcServer, url.hostname.replace(/^\[|\]$/g, ''), Number(url.port || 2379));
+    logger.info({ address: `${url.hostname}:${port}` }, 'serving client traffic');
+  }
+  await server.waitReady(SERVER_READY_TIMEOUT_MS);
+  logger.info({ 'member-id': server.memberId.toString(16) }, 'ready to serve client requests');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'received signal; shutting down');
+    await new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve()));
+    await server.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}

@@ -1,0 +1,157 @@
+// The one writer of replicated state. Apply takes committed Raft entries in log order and changes
+// mvcc, leases, alarms and membership; it is deterministic: no clock, no randomness, no I/O other
+// than the LevelDB ops it appends to the batch it is given. The applied index goes into the same
+// batch, so after a crash each entry is applied exactly once (replay starts after it).
+//
+// A request that fails with an EtcdError (unknown lease, compacted revision...) changes nothing and
+// its error is the result; any other exception is a bug that would let members diverge, so it is
+// rethrown and stops the process.
+import { EtcdError, isEtcdError } from '../errors.js';
+import type { Lessor } from '../lease/lessor.js';
+import type { MvccStore } from '../mvcc/store.js';
+import type { MvccEvent, TxnRequest } from '../mvcc/types.js';
+import type { Entry } from '../raft/types.js';
+import { EntryType } from '../raft/types.js';
+import type { BatchOp } from '../storage/backend.js';
+import { prefix } from '../storage/keys.js';
+import type { AlarmStore } from './alarms.js';
+import type { Membership } from './membership.js';
+import { decodeInternalRequest } from './request-codec.js';
+import type { InternalRequest } from './requests.js';
+import { AlarmType } from './server-api.js';
+
+export const APPLIED_INDEX_KEY = Buffer.concat([prefix.server, Buffer.from('applied-index')]);
+
+export type ApplyOutcome = { ok: true; value: unknown } | { ok: false; error: EtcdError };
+
+export interface AppliedRequest {
+  requestId: bigint;
+  outcome: ApplyOutcome;
+}
+
+export interface ApplyListener {
+  /** Events of one write revision, in order; called once per revision that changed keys. */
+  onEvents(revision: number, events: MvccEvent[]): void;
+  /** A conf change entry: the driver applies it to the Raft core and membership. */
+  onConfChange(entry: Entry, batch: BatchOp[]): void;
+}
+
+export interface ApplyDependencies {
+  mvcc: MvccStore;
+  lessor: Lessor;
+  alarms: AlarmStore;
+  membership: Membership;
+  listener: ApplyListener;
+}
+
+export function encodeAppliedIndex(index: number): Buffer {
+  const out = Buffer.alloc(8);
+  out.writeBigUInt64BE(BigInt(index));
+  return out;
+}
+
+export class Applier {
+  constructor(private readonly deps: ApplyDependencies, public appliedIndex: number) {}
+
+  /** Applies entries (which must follow appliedIndex without a gap) and records the new applied index. */
+  async applyEntries(entries: Entry[], batch: BatchOp[]): Promise<AppliedRequest[]> {
+    const results: AppliedRequest[] = [];
+    for (const entry of entries) {
+      if (entry.index <= this.appliedIndex) continue; // Already applied before a restart.
+      if (entry.index !== this.appliedIndex + 1) {
+        throw new Error(`apply gap: applied ${this.appliedIndex}, next entry ${entry.index}`);
+      }
+      if (entry.type === EntryType.ConfChange) {
+        this.deps.listener.onConfChange(entry, batch);
+      } else if (entry.data.length > 0) {
+        // An empty normal entry is the new leader's no-op: nothing to apply.
+        const request = decodeInternalRequest(entry.data);
+        const prefetch = request.txn ? await this.deps.mvcc.prefetchTxn(request.txn) : undefined;
+        const outcome = this.applyRequest(request, batch, prefetch);
+        if (request.requestId !== 0n) results.push({ requestId: request.requestId, outcome });
+      }
+      this.appliedIndex = entry.index;
+    }
+    if (entries.length > 0) batch.push({ type: 'put', key: APPLIED_INDEX_KEY, value: encodeAppliedIndex(this.appliedIndex) });
+    return results;
+  }
+
+  private applyRequest(request: InternalRequest, batch: BatchOp[], prefetch: unknown): ApplyOutcome {
+    try {
+      return { ok: true, value: this.dispatch(request, batch, prefetch) };
+    } catch (error) {
+      if (isEtcdError(error)) return { ok: false, error };
+      throw error;
+    }
+  }
+
+  private dispatch(request: InternalRequest, batch: BatchOp[], prefetch: unknown): unknown {
+    const { mvcc, lessor, alarms, membership } = this.deps;
+    if (request.put) {
+      this.checkSpace();
+      const { result, events } = mvcc.put(request.put, batch);
+      this.emit(events);
+      return result;
+    }
+    if (request.deleteRange) {
+      const { result, events } = mvcc.deleteRange(request.deleteRange, batch);
+      this.emit(events);
+      return result;
+    }
+    if (request.txn) {
+      if (txnHasPuts(request.txn)) this.checkSpace();
+      const { result, events } = mvcc.txn(request.txn, prefetch as never, batch);
+      this.emit(events);
+      return result;
+    }
+    if (request.compaction) {
+      const { revision } = request.compaction;
+      if (revision <= mvcc.compactRevision) throw new EtcdError('Compacted');
+      if (revision > mvcc.currentRevision) throw new EtcdError('FutureRev');
+      const physicalDone = mvcc.compact(revision, batch);
+      // The purge runs in the background; a failure there is logged by whoever awaits it.
+      physicalDone.catch(() => undefined);
+      return { physicalDone };
+    }
+    if (request.leaseGrant) {
+      this.checkSpace();
+      return lessor.grant(request.leaseGrant.id, request.leaseGrant.ttlSeconds, batch);
+    }
+    if (request.leaseRevoke) {
+      const keys = lessor.revoke(request.leaseRevoke.id, batch);
+      if (keys.length > 0) this.emit(mvcc.deleteKeys(keys, batch));
+      return {};
+    }
+    if (request.leaseCheckpoint) {
+      for (const { id, remainingTtlSeconds } of request.leaseCheckpoint.checkpoints) {
+        lessor.checkpoint(id, remainingTtlSeconds, batch);
+      }
+      return {};
+    }
+    if (request.alarm) {
+      return alarms.apply(request.alarm.action, request.alarm.memberId, request.alarm.alarm, batch);
+    }
+    if (request.memberAttributes) {
+      const { memberId, name, clientUrls } = request.memberAttributes;
+      membership.setAttributes(memberId, name, clientUrls, batch);
+      return {};
+    }
+    throw new Error('apply: internal request with no operation');
+  }
+
+  private checkSpace(): void {
+    if (this.deps.alarms.has(AlarmType.CORRUPT)) throw new EtcdError('Corrupt');
+    if (this.deps.alarms.has(AlarmType.NOSPACE)) throw new EtcdError('NoSpace');
+  }
+
+  private emit(events: MvccEvent[]): void {
+    if (events.length === 0) return;
+    this.deps.listener.onEvents(events[0].kv.modRevision, events);
+  }
+}
+
+// Deletes free space, so under NOSPACE etcd still accepts a txn that only deletes.
+function txnHasPuts(txn: TxnRequest): boolean {
+  const ops = [...txn.success, ...txn.failure];
+  return ops.some((op) => 'put' in op || ('txn' in op && txnHasPuts(op.txn)));
+}

@@ -1,0 +1,105 @@
+// The durable side of the Raft log: entries, hard state and the snapshot marker in LevelDB
+// (prefix.raftLog / raftHardState / raftSnapshot). The pure core keeps its own in-memory
+// MemoryStorage; this module turns a Ready into batch ops and loads everything back at start.
+//
+// Entry value layout: term (8 bytes BE) | type (1 byte) | data. Hard state: term | vote | commit,
+// 8 bytes BE each. The snapshot marker records where the log was compacted and the conf state at
+// that point: the state machine itself lives in LevelDB, so the marker carries no data.
+import type { Backend, BatchOp } from '../storage/backend.js';
+import { prefix, prefixEnd, uint64Key } from '../storage/keys.js';
+import type { ConfState, Entry, HardState, SnapshotMetadata } from '../raft/types.js';
+
+export function entryKey(index: number): Buffer {
+  return uint64Key(prefix.raftLog, index);
+}
+
+export function encodeEntry(entry: Entry): Buffer {
+  const out = Buffer.allocUnsafe(9 + entry.data.length);
+  out.writeBigUInt64BE(BigInt(entry.term), 0);
+  out[8] = entry.type;
+  out.set(entry.data, 9);
+  return out;
+}
+
+export function decodeEntry(index: number, bytes: Buffer): Entry {
+  return {
+    term: Number(bytes.readBigUInt64BE(0)),
+    index,
+    type: bytes[8],
+    data: bytes.subarray(9),
+  };
+}
+
+export function encodeHardState(hardState: HardState): Buffer {
+  const out = Buffer.allocUnsafe(24);
+  out.writeBigUInt64BE(BigInt(hardState.term), 0);
+  out.writeBigUInt64BE(hardState.vote, 8);
+  out.writeBigUInt64BE(BigInt(hardState.commit), 16);
+  return out;
+}
+
+export function decodeHardState(bytes: Buffer): HardState {
+  return {
+    term: Number(bytes.readBigUInt64BE(0)),
+    vote: bytes.readBigUInt64BE(8),
+    commit: Number(bytes.readBigUInt64BE(16)),
+  };
+}
+
+export function encodeSnapshotMetadata(metadata: SnapshotMetadata): Buffer {
+  return Buffer.from(JSON.stringify({
+    index: metadata.index,
+    term: metadata.term,
+    voters: metadata.confState.voters.map(String),
+    learners: metadata.confState.learners.map(String),
+  }));
+}
+
+export function decodeSnapshotMetadata(bytes: Buffer): SnapshotMetadata {
+  const raw = JSON.parse(bytes.toString('utf8')) as { index: number; term: number; voters: string[]; learners: string[] };
+  const confState: ConfState = { voters: raw.voters.map(BigInt), learners: raw.learners.map(BigInt) };
+  return { index: raw.index, term: raw.term, confState };
+}
+
+export interface PersistedRaftState {
+  hardState?: HardState;
+  snapshot?: SnapshotMetadata;
+  entries: Entry[];
+}
+
+/** Batch ops that make a Ready's hard state and new entries durable. */
+export function raftStateOps(batch: BatchOp[], hardState: HardState | undefined, entries: Entry[]): void {
+  if (entries.length > 0) {
+    // New entries at index i replace any persisted suffix from i on (a follower's log conflict).
+    // The caller removes stale entries beyond the new last index via truncateAfterOps.
+    for (const entry of entries) batch.push({ type: 'put', key: entryKey(entry.index), value: encodeEntry(entry) });
+  }
+  if (hardState) batch.push({ type: 'put', key: prefix.raftHardState, value: encodeHardState(hardState) });
+}
+
+export function snapshotOps(batch: BatchOp[], metadata: SnapshotMetadata): void {
+  batch.push({ type: 'put', key: prefix.raftSnapshot, value: encodeSnapshotMetadata(metadata) });
+}
+
+export async function loadRaftState(backend: Backend): Promise<PersistedRaftState> {
+  const hardStateBytes = await backend.get(prefix.raftHardState);
+  const snapshotBytes = await backend.get(prefix.raftSnapshot);
+  const snapshot = snapshotBytes ? decodeSnapshotMetadata(snapshotBytes) : undefined;
+  const entries: Entry[] = [];
+  const firstIndex = (snapshot?.index ?? 0) + 1;
+  for await (const [key, value] of backend.iterate({ gte: entryKey(firstIndex), lt: prefixEnd(prefix.raftLog) })) {
+    const index = Number(key.readBigUInt64BE(prefix.raftLog.length));
+    // Entries must be contiguous: a gap means a torn log, which we refuse to start on.
+    const expected = entries.length === 0 ? firstIndex : entries[entries.length - 1].index + 1;
+    if (index !== expected) {
+      throw new Error(`raft log is not contiguous: expected index ${expected}, found ${index}`);
+    }
+    entries.push(decodeEntry(index, value));
+  }
+  return { hardState: hardStateBytes ? decodeHardState(hardStateBytes) : undefined, snapshot, entries };
+}
+
+/** Ops that delete persisted entries with index in [fromIndex, toIndex]. */
+export function deleteEntriesOps(batch: BatchOp[], fromIndex: number, toIndex: number): void {
+  for (let index = fromIndex; index <= toIndex; index++) batch.push({ type: 'del', key: entryKey(index) });
+}

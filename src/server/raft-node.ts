@@ -1,0 +1,161 @@
+// The driver of the pure Raft core: it owns the Ready cycle. One cycle:
+//   1. take a Ready;
+//   2. append its new entries and hard state to the batch, apply its committed entries in memory
+//      (apply adds its own ops and the applied index to the same batch);
+//   3. write the batch to LevelDB in one write, synced when the Ready says so (group commit: every
+//      proposal that arrived while the previous cycle was writing is in this one Ready);
+//   4. send its messages (only now: a vote or an append ack must not leave before it is durable);
+//   5. advance, and hand the apply results to the waiting requests.
+// Cycles never overlap; proposals made during a cycle are picked up by the next.
+import type { Logger } from 'pino';
+import type { MemoryStorage } from '../raft/storage.js';
+import type { RawNode } from '../raft/raw-node.js';
+import type { Entry, Message, ReadState, SoftState } from '../raft/types.js';
+import type { Backend, BatchOp } from '../storage/backend.js';
+import type { AppliedRequest, Applier } from './apply.js';
+import { deleteEntriesOps, raftStateOps } from './raft-log-store.js';
+
+export interface PeerTransport {
+  send(messages: Message[]): void;
+}
+
+export interface RaftNodeHooks {
+  /** After each cycle's batch is durable: results of requests this member proposed. */
+  onApplied(results: AppliedRequest[], appliedIndex: number): void;
+  onReadStates(readStates: ReadState[]): void;
+  onSoftState(softState: SoftState): void;
+  /** After a cycle's write: the mvcc revisions up to here are on disk. */
+  onFlushed(): void;
+  /** Called with each batch before it is written, e.g. for log compaction ops. */
+  beforeWrite(batch: BatchOp[], appliedIndex: number): void;
+}
+
+export interface RaftNodeOptions {
+  rawNode: RawNode;
+  memoryStorage: MemoryStorage;
+  backend: Backend;
+  applier: Applier;
+  transport: PeerTransport;
+  tickIntervalMs: number;
+  /** --unsafe-no-fsync: write without fsync (tests and benchmarks only, as in etcd). */
+  unsafeNoFsync: boolean;
+  hooks: RaftNodeHooks;
+  logger: Logger;
+}
+
+export class RaftNode {
+  private cycleRunning = false;
+  private cycleScheduled = false;
+  private stopped = false;
+  private tickTimer?: NodeJS.Timeout;
+  private fatalError?: unknown;
+
+  constructor(private readonly options: RaftNodeOptions) {}
+
+  get rawNode(): RawNode {
+    return this.options.rawNode;
+  }
+
+  start(): void {
+    this.tickTimer = setInterval(() => {
+      this.options.rawNode.tick();
+      this.kick();
+    }, this.options.tickIntervalMs);
+    this.kick();
+  }
+
+  /** Resolves when the cycle in progress (if any) has finished. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    while (this.cycleRunning) await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+
+  propose(data: Uint8Array): void {
+    this.options.rawNode.propose(data);
+    this.kick();
+  }
+
+  readIndex(requestContext: Uint8Array): void {
+    this.options.rawNode.readIndex(requestContext);
+    this.kick();
+  }
+
+  step(message: Message): void {
+    this.options.rawNode.step(message);
+    this.kick();
+  }
+
+  /** Schedules a cycle soon; many calls in one tick of the event loop make one cycle. */
+  kick(): void {
+    if (this.stopped || this.cycleScheduled || this.cycleRunning) return;
+    this.cycleScheduled = true;
+    setImmediate(() => {
+      this.cycleScheduled = false;
+      void this.runCycles();
+    });
+  }
+
+  private async runCycles(): Promise<void> {
+    if (this.cycleRunning || this.stopped) return;
+    this.cycleRunning = true;
+    try {
+      while (!this.stopped && this.options.rawNode.hasReady()) await this.cycle();
+    } catch (error) {
+      // A failed write or apply leaves memory ahead of disk: continuing could acknowledge lost
+      // writes. Stop the process; a restart replays the log from the last durable applied index.
+      this.fatalError = error;
+      this.options.logger.fatal({ err: error }, 'raft cycle failed; stopping');
+      process.exit(1);
+    } finally {
+      this.cycleRunning = false;
+    }
+  }
+
+  private async cycle(): Promise<void> {
+    const { rawNode, memoryStorage, backend, applier, transport, hooks } = this.options;
+    const ready = rawNode.ready();
+    if (ready.softState) hooks.onSoftState(ready.softState);
+
+    const batch: BatchOp[] = [];
+    if (ready.entries.length > 0) {
+      // Entries that conflict with the new ones are replaced; anything persisted beyond the new
+      // last index belongs to the abandoned suffix and is deleted in the same batch.
+      const newLastIndex = ready.entries[ready.entries.length - 1].index;
+      const oldLastIndex = memoryStorage.lastIndex();
+      if (oldLastIndex > newLastIndex) deleteEntriesOps(batch, newLastIndex + 1, oldLastIndex);
+    }
+    raftStateOps(batch, ready.hardState, ready.entries);
+    if (ready.entries.length > 0) memoryStorage.append(ready.entries);
+    if (ready.hardState) memoryStorage.setHardState(ready.hardState);
+
+    const committed: Entry[] = ready.committedEntries;
+    const results = committed.length > 0 ? await applier.applyEntries(committed, batch) : [];
+    hooks.beforeWrite(batch, applier.appliedIndex);
+
+    const sync = ready.mustSync && !this.options.unsafeNoFsync;
+    await backend.write(batch, sync);
+    hooks.onFlushed();
+
+    if (ready.messages.length > 0) transport.send(ready.messages);
+    if (ready.readStates.length > 0) hooks.onReadStates(ready.readStates);
+    rawNode.advance();
+    hooks.onApplied(results, applier.appliedIndex);
+  }
+
+  get failed(): unknown {
+    return this.fatalError;
+  }
+}
+
+/**
+ * The transport of a one-member cluster: such a cluster has no peer to talk to, so a message to
+ * send means the membership and the Raft core disagree — an invariant violation, not a no-op.
+ */
+export class SingleMemberTransport implements PeerTransport {
+  send(messages: Message[]): void {
+    if (messages.length > 0) {
+      throw new Error(`single-member cluster asked to send ${messages.length} raft message(s) to ${messages[0].to}`);
+    }
+  }
+}
