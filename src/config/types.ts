@@ -1,0 +1,133 @@
+// Owns EtcdConfig: the typed result of etcd's flags, ETCD_* variables or config file. Durations are
+// in milliseconds and sizes in bytes (the field names say so); URLs are parsed URL objects.
+import type { ClusterMember } from './urls.js';
+import type { FlagValue } from './values.js';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'dpanic' | 'panic' | 'fatal';
+
+/** Retention 0 (periodMs 0 or revisions 0) means auto compaction is off, as in etcd. */
+export type AutoCompactionRetention =
+  | { mode: 'periodic'; periodMs: number }
+  | { mode: 'revision'; revisions: number };
+
+export interface TlsEndpointConfig {
+  certFile: string;
+  keyFile: string;
+  /** Certificate this member presents when it is itself the client (etcd 3.5 --client-cert-file). */
+  clientCertFile: string;
+  clientKeyFile: string;
+  clientCertAuth: boolean;
+  trustedCaFile: string;
+  autoTls: boolean;
+  crlFile: string;
+  allowedHostnames: string[];
+  /** Peer side only in etcd; always empty for the client side. */
+  allowedCns: string[];
+}
+
+export interface TlsConfig {
+  client: TlsEndpointConfig;
+  peer: TlsEndpointConfig;
+  cipherSuites: string[];
+  minVersion: 'TLS1.2' | 'TLS1.3';
+  maxVersion: '' | 'TLS1.2' | 'TLS1.3';
+  selfSignedCertValidityYears: number;
+  peerSkipClientSanVerification: boolean;
+}
+
+export interface DiscoveryConfig {
+  /** v2 discovery URL (--discovery); '' when unset. */
+  url: string;
+  fallback: 'exit' | 'proxy';
+  proxyUrl: string;
+  srvDomain: string;
+  srvName: string;
+  /** v3 discovery (etcd 3.6). */
+  token: string;
+  endpoints: string[];
+}
+
+export interface EtcdConfig {
+  /** What the process should do: run the server, or print help or the version and exit. */
+  command: 'serve' | 'help' | 'version';
+  /** etcd-ts only: the etcd version string Status and /version report. */
+  etcdVersion: string;
+  configFile: string;
+
+  name: string;
+  dataDir: string;
+  walDir: string;
+  snapshotCount: number;
+  snapshotCatchupEntries: number;
+  heartbeatIntervalMs: number;
+  electionTimeoutMs: number;
+  initialElectionTickAdvance: boolean;
+  maxSnapshots: number;
+  maxWals: number;
+  /** Already resolved: etcd's 0 means the 2 GiB default. */
+  quotaBackendBytes: number;
+  maxTxnOps: number;
+  maxRequestBytes: number;
+  maxConcurrentStreams: number;
+  maxLearners: number;
+  enableGrpcGateway: boolean;
+  grpcKeepAliveMinTimeMs: number;
+  grpcKeepAliveIntervalMs: number;
+  grpcKeepAliveTimeoutMs: number;
+
+  listenPeerUrls: URL[];
+  listenClientUrls: URL[];
+  listenClientHttpUrls: URL[];
+  listenMetricsUrls: URL[];
+  advertiseClientUrls: URL[];
+  initialAdvertisePeerUrls: URL[];
+  /** Empty when a discovery method bootstraps the cluster instead. */
+  initialCluster: ClusterMember[];
+  initialClusterState: 'new' | 'existing';
+  initialClusterToken: string;
+  discovery: DiscoveryConfig;
+  strictReconfigCheck: boolean;
+  preVote: boolean;
+  forceNewCluster: boolean;
+
+  autoCompactionMode: 'periodic' | 'revision';
+  autoCompactionRetention: AutoCompactionRetention;
+  watchProgressNotifyIntervalMs: number;
+
+  enableV2: boolean;
+  v2Deprecation: 'not-yet' | 'write-only' | 'write-only-drop-data' | 'gone';
+
+  tls: TlsConfig;
+  cors: string[];
+  hostWhitelist: string[];
+
+  auth: { tokenSpec: string; tokenTtlSeconds: number; bcryptCost: number };
+
+  logger: 'zap' | 'capnslog';
+  logLevel: LogLevel;
+  logOutputs: string[];
+  logFormat: 'json' | 'console';
+  metrics: 'basic' | 'extensive';
+  unsafeNoFsync: boolean;
+
+  experimental: {
+    leaseCheckpoint: boolean;
+    leaseCheckpointPersist: boolean;
+    initialCorruptCheck: boolean;
+    corruptCheckIntervalMs: number;
+    compactHashCheck: boolean;
+    compactHashCheckIntervalMs: number;
+    compactionBatchLimit: number;
+    compactionSleepIntervalMs: number;
+    warningApplyDurationMs: number;
+    warningUnaryRequestDurationMs: number;
+    featureGates: Record<string, boolean>;
+  };
+
+  /** Every flag's typed value by flag name (defaults included), for flags without a field above. */
+  flagValues: ReadonlyMap<string, FlagValue>;
+  /** Names of the flags the user set (command line, environment or config file). */
+  flagsSet: string[];
+  /** Flags that were set whose feature etcd-ts accepts but does not implement yet: warn at start. */
+  unimplementedFlagsSet: string[];
+}
