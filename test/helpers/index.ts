@@ -1,0 +1,8 @@
+// The test helpers in one import: ports, server processes, etcdctl and watch children.
+export { freePort, isPortFree } from './ports.js';
+export {
+  startRealEtcd, startEtcdTs, startServerUnderTest, selfCheck, repoRoot, realEtcdPath, etcdTsBinPath,
+  type EtcdProcess, type StartOptions, type ExitStatus,
+} from './etcd-process.js';
+export { etcdctl, spawnWatch, etcdctlPath, type EtcdctlResult, type EtcdctlOptions, type WatchProcess } from './etcdctl.js';
+export { makeTempDir, cleanupAll, liveChildPids } from './process-registry.js';
