@@ -1,0 +1,203 @@
+// RawNode: the driver's handle on one Raft member. It turns the core's collected outputs into Ready batches
+// and applies the driver's acknowledgement (advance). Contract: ready() → persist entries + hardState (+
+// snapshot) in one synced write → apply snapshot and committedEntries → send messages → advance(). Only one
+// Ready may be outstanding: call ready() again only after advance().
+//
+// Bootstrap: a brand-new member of a new cluster calls `storage.bootstrap({ voters, learners: [] })` with the
+// same voters on every member, persists the resulting snapshot and hard state, then constructs RawNode with
+// `applied: 0`. A member joining a running cluster starts from an empty MemoryStorage (no bootstrap) and
+// receives the configuration from the leader (as a snapshot). A restart loads the persisted snapshot
+// (storage.applySnapshot), hard state (setHardState) and entries (append) into a MemoryStorage and passes
+// the application's applied index; conf changes between the snapshot and `applied` are re-applied to the
+// configuration by the constructor, later ones come back as committed entries for the driver to apply.
+
+import { encodeConfChange } from './conf-change.js';
+import { Raft, type RaftConfig } from './raft.js';
+import {
+  type ConfChange, type ConfState, EntryType, type HardState, type Message, MessageType, type NodeId,
+  type RaftRole, type Ready, type SoftState, emptyMessage, isLocalMessage, isResponseMessage,
+} from './types.js';
+
+export type { RaftConfig } from './raft.js';
+
+export interface RaftStatus {
+  id: NodeId;
+  term: number;
+  vote: NodeId;
+  commit: number;
+  applied: number;
+  lead: NodeId;
+  role: RaftRole;
+  /** Filled on the leader only. */
+  progress: Map<NodeId, { match: number; next: number; isLearner: boolean }>;
+}
+
+interface OutstandingReady {
+  lastEntry?: { index: number; term: number };
+  snapshotIndex?: number;
+  lastCommittedIndex?: number;
+}
+
+function hardStateEqual(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+export class RawNode {
+  private readonly raft: Raft;
+  private prevSoftState: SoftState;
+  private prevHardState: HardState;
+  private outstanding: OutstandingReady | undefined = undefined;
+
+  constructor(config: RaftConfig) {
+    this.raft = new Raft(config);
+    this.prevSoftState = this.raft.softState();
+    this.prevHardState = this.raft.hardState();
+  }
+
+  tick(): void {
+    this.raft.tick();
+  }
+
+  /** Starts an election now (pre-vote first when enabled), as if the election timeout had elapsed. */
+  campaign(): void {
+    this.raft.step(emptyMessage(MessageType.Hup, this.raft.id, this.raft.id, 0));
+  }
+
+  /** Throws RaftError('ProposalDropped') when there is no leader or a leader transfer is in progress. */
+  propose(data: Uint8Array): void {
+    const m = emptyMessage(MessageType.Prop, this.raft.id, this.raft.id, 0);
+    m.entries = [{ term: 0, index: 0, type: EntryType.Normal, data }];
+    this.raft.step(m);
+  }
+
+  proposeConfChange(cc: ConfChange): void {
+    const m = emptyMessage(MessageType.Prop, this.raft.id, this.raft.id, 0);
+    m.entries = [{ term: 0, index: 0, type: EntryType.ConfChange, data: encodeConfChange(cc) }];
+    this.raft.step(m);
+  }
+
+  /**
+   * Steps a message received from a peer. Messages that only make sense locally, and responses from
+   * members no longer in the configuration, are dropped: they are ordinary network noise, not errors.
+   */
+  step(message: Message): void {
+    if (isLocalMessage(message.type)) {
+      return;
+    }
+    if (isResponseMessage(message.type) && !this.raft.tracker.progress.has(message.from)) return;
+    if (message.type === MessageType.App) {
+      for (let i = 0; i < message.entries.length; i++) {
+        if (message.entries[i]!.index !== message.index + 1 + i) return; // malformed: not contiguous
+      }
+    }
+    this.raft.step(message);
+  }
+
+  /**
+   * Asks for a read index; the answer arrives as a ReadState with the same context in a later Ready.
+   * Dropped silently when there is no leader (as etcd does): the caller retries after a timeout.
+   */
+  readIndex(requestContext: Uint8Array): void {
+    const m = emptyMessage(MessageType.ReadIndex, this.raft.id, this.raft.id, 0);
+    m.entries = [{ term: 0, index: 0, type: EntryType.Normal, data: requestContext }];
+    this.raft.step(m);
+  }
+
+  transferLeader(to: NodeId): void {
+    this.raft.step(emptyMessage(MessageType.TransferLeader, this.raft.id, to, 0));
+  }
+
+  /** Called by the driver when it applies a ConfChange entry; returns the new configuration. */
+  applyConfChange(cc: ConfChange): ConfState {
+    return this.raft.applyConfChange(cc);
+  }
+
+  reportUnreachable(id: NodeId): void {
+    this.raft.step(emptyMessage(MessageType.Unreachable, this.raft.id, id, 0));
+  }
+
+  reportSnapshot(id: NodeId, ok: boolean): void {
+    const m = emptyMessage(MessageType.SnapStatus, this.raft.id, id, 0);
+    m.reject = !ok;
+    this.raft.step(m);
+  }
+
+  hasReady(): boolean {
+    if (this.outstanding) return false;
+    const r = this.raft;
+    const soft = r.softState();
+    if (soft.lead !== this.prevSoftState.lead || soft.role !== this.prevSoftState.role) return true;
+    if (!hardStateEqual(r.hardState(), this.prevHardState)) return true;
+    if (r.raftLog.hasPendingSnapshot()) return true;
+    if (r.msgs.length > 0 || r.readStates.length > 0) return true;
+    if (r.raftLog.unstable.entries.length > 0) return true;
+    return r.raftLog.hasNextCommittedEntries();
+  }
+
+  ready(): Ready {
+    if (this.outstanding) throw new Error('raft: ready() called again before advance()');
+    const r = this.raft;
+    const entries = r.raftLog.unstableEntries();
+    const committedEntries = r.raftLog.nextCommittedEntries();
+    const snapshot = r.raftLog.unstable.snapshot;
+    const soft = r.softState();
+    const hard = r.hardState();
+    const rd: Ready = {
+      readStates: r.readStates,
+      entries,
+      committedEntries,
+      messages: r.msgs,
+      mustSync: entries.length > 0 || hard.term !== this.prevHardState.term || hard.vote !== this.prevHardState.vote,
+    };
+    if (soft.lead !== this.prevSoftState.lead || soft.role !== this.prevSoftState.role) {
+      rd.softState = soft;
+      this.prevSoftState = soft;
+    }
+    if (!hardStateEqual(hard, this.prevHardState)) {
+      rd.hardState = hard;
+      this.prevHardState = hard;
+    }
+    if (snapshot) rd.snapshot = snapshot;
+    r.msgs = [];
+    r.readStates = [];
+    const last = entries[entries.length - 1];
+    this.outstanding = {
+      lastEntry: last ? { index: last.index, term: last.term } : undefined,
+      snapshotIndex: snapshot?.metadata.index,
+      lastCommittedIndex: committedEntries[committedEntries.length - 1]?.index,
+    };
+    return rd;
+  }
+
+  /** Acknowledges the last ready(): its entries, hard state and snapshot are durable and its committed entries applied. */
+  advance(): void {
+    const done = this.outstanding;
+    if (!done) throw new Error('raft: advance() without an outstanding ready()');
+    this.outstanding = undefined;
+    const log = this.raft.raftLog;
+    if (done.snapshotIndex !== undefined) {
+      log.stableSnapTo(done.snapshotIndex);
+      if (log.applied < done.snapshotIndex) log.applied = done.snapshotIndex;
+    }
+    if (done.lastEntry) log.stableTo(done.lastEntry.index, done.lastEntry.term);
+    if (done.lastCommittedIndex !== undefined) log.appliedTo(done.lastCommittedIndex);
+    if (done.lastEntry) this.raft.onPersisted(done.lastEntry.index, done.lastEntry.term);
+  }
+
+  status(): RaftStatus {
+    const r = this.raft;
+    const progress = new Map<NodeId, { match: number; next: number; isLearner: boolean }>();
+    if (r.role === 'leader') {
+      for (const [id, pr] of r.tracker.progress) progress.set(id, { match: pr.match, next: pr.next, isLearner: pr.isLearner });
+    }
+    return {
+      id: r.id, term: r.term, vote: r.vote, commit: r.raftLog.committed, applied: r.raftLog.applied,
+      lead: r.lead, role: r.role, progress,
+    };
+  }
+
+  /** The current configuration (voters and learners). */
+  confState(): ConfState {
+    return this.raft.tracker.confState();
+  }
+}

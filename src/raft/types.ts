@@ -1,0 +1,144 @@
+// The value types of the pure Raft core: log entries, hard/soft state, snapshots, messages and the Ready
+// batch handed to the driver. Numeric codes (MessageType, EntryType, ConfChangeType) equal etcd's raftpb
+// enums so a transport may put them on the wire unchanged. Imports nothing outside src/raft.
+
+/** A member id: a uint64, so a bigint. 0n means "none". */
+export type NodeId = bigint;
+export const None: NodeId = 0n;
+
+export const EntryType = { Normal: 0, ConfChange: 1 } as const;
+
+// Invariant: index >= 1 for every entry in a log; term >= 1 for every entry written by a leader.
+export interface Entry { term: number; index: number; type: number; data: Uint8Array }
+
+// Invariant (per member, across restarts): term never decreases; vote changes only when term grows;
+// commit never decreases.
+export interface HardState { term: number; vote: NodeId; commit: number }
+
+export interface ConfState { voters: NodeId[]; learners: NodeId[] }
+export interface SnapshotMetadata { index: number; term: number; confState: ConfState }
+export interface Snapshot { metadata: SnapshotMetadata; data: Uint8Array }
+
+export const ConfChangeType = { AddNode: 0, RemoveNode: 1, UpdateNode: 2, AddLearnerNode: 3 } as const;
+export interface ConfChange { type: number; nodeId: NodeId; context: Uint8Array }
+
+export const MessageType = {
+  Hup: 0,
+  Beat: 1,
+  Prop: 2,
+  App: 3,
+  AppResp: 4,
+  Vote: 5,
+  VoteResp: 6,
+  Snap: 7,
+  Heartbeat: 8,
+  HeartbeatResp: 9,
+  Unreachable: 10,
+  SnapStatus: 11,
+  CheckQuorum: 12,
+  TransferLeader: 13,
+  TimeoutNow: 14,
+  ReadIndex: 15,
+  ReadIndexResp: 16,
+  PreVote: 17,
+  PreVoteResp: 18,
+} as const;
+export type MessageType = (typeof MessageType)[keyof typeof MessageType];
+
+export interface Message {
+  type: MessageType;
+  to: NodeId;
+  from: NodeId;
+  term: number;
+  logTerm: number;
+  index: number;
+  entries: Entry[];
+  commit: number;
+  reject: boolean;
+  rejectHint: number;
+  context: Uint8Array;
+  snapshot?: Snapshot;
+}
+
+export interface ReadState { index: number; requestContext: Uint8Array }
+export type RaftRole = 'follower' | 'pre-candidate' | 'candidate' | 'leader';
+export interface SoftState { lead: NodeId; role: RaftRole }
+
+export interface Ready {
+  softState?: SoftState;
+  hardState?: HardState;
+  readStates: ReadState[];
+  /** To persist (with hardState, in one synced write) before sending messages. */
+  entries: Entry[];
+  /** To persist and apply (restore the state machine from its data) before committedEntries. */
+  snapshot?: Snapshot;
+  /** To apply, after `entries` are persisted. */
+  committedEntries: Entry[];
+  /** To send after `entries` and `hardState` are durable. */
+  messages: Message[];
+  /** True when entries or term/vote changed: the write must be fsynced. */
+  mustSync: boolean;
+}
+
+export type RaftErrorCode =
+  | 'ProposalDropped'
+  | 'Compacted'
+  | 'SnapOutOfDate'
+  | 'Unavailable'
+  | 'SnapshotTemporarilyUnavailable'
+  | 'StepLocalMsg'
+  | 'StepPeerNotFound';
+
+const raftErrorMessages: Record<RaftErrorCode, string> = {
+  ProposalDropped: 'raft proposal dropped',
+  Compacted: 'requested index is unavailable due to compaction',
+  SnapOutOfDate: 'requested index is older than the existing snapshot',
+  Unavailable: 'requested entry at index is unavailable',
+  SnapshotTemporarilyUnavailable: 'snapshot is temporarily unavailable',
+  StepLocalMsg: 'raft: cannot step raft local message',
+  StepPeerNotFound: 'raft: cannot step as peer not found',
+};
+
+/** An expected, recoverable condition of the Raft core (etcd-raft's error values). Broken invariants throw plain Error. */
+export class RaftError extends Error {
+  readonly code: RaftErrorCode;
+  constructor(code: RaftErrorCode) {
+    super(raftErrorMessages[code]);
+    this.code = code;
+    this.name = 'RaftError';
+  }
+}
+
+export interface RaftLogger {
+  debug(o: object, m?: string): void;
+  info(o: object, m?: string): void;
+  warn(o: object, m?: string): void;
+}
+
+export const silentLogger: RaftLogger = { debug() {}, info() {}, warn() {} };
+
+export function emptyMessage(type: MessageType, to: NodeId, from: NodeId, term: number): Message {
+  return {
+    type, to, from, term, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0,
+    context: new Uint8Array(0),
+  };
+}
+
+export function isEmptySnapshot(snapshot: Snapshot | undefined): boolean {
+  return snapshot === undefined || snapshot.metadata.index === 0;
+}
+
+export function entrySizeBytes(entry: Entry): number {
+  // Approximates the protobuf size; only used to bound messages, so exactness does not matter.
+  return entry.data.length + 24;
+}
+
+export function isLocalMessage(type: MessageType): boolean {
+  return type === MessageType.Hup || type === MessageType.Beat || type === MessageType.Unreachable ||
+    type === MessageType.SnapStatus || type === MessageType.CheckQuorum;
+}
+
+export function isResponseMessage(type: MessageType): boolean {
+  return type === MessageType.AppResp || type === MessageType.VoteResp || type === MessageType.HeartbeatResp ||
+    type === MessageType.Unreachable || type === MessageType.PreVoteResp;
+}
