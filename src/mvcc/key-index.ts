@@ -1,0 +1,245 @@
+// Owns the in-memory key index: for every key, the revisions at which it was written, grouped into
+// generations, in a B+tree ordered by key. It answers "which revision of which keys in [key, end)
+// were alive at revision R" without touching disk, and decides what compaction keeps.
+//
+// Generations. A key's life from creation to deletion is one generation: the list of revisions
+// of its puts, closed by the revision of the tombstone that deleted it. A put after a delete opens
+// a new generation. Worked example (revisions written main.sub):
+//
+//   put(foo) @1.0, put(foo) @2.0, delete(foo) @3.0, put(foo) @4.0, put(foo) @5.0
+//   generations: [1.0, 2.0, 3.0(tombstone)]  [4.0, 5.0(open)]
+//
+//   revisionAt(2) = 2.0   revisionAt(3) = none (deleted)   revisionAt(4) = 4.0
+//
+// A key deleted and re-put inside one txn gets both in the same main revision: [.., 7.1(tomb)] [7.2].
+//
+// Compaction at R keeps, per key, the newest revision <= R (unless it is a tombstone) and every
+// revision after R, so every read at a revision >= R still finds what it found before:
+//
+//   compact(2): [2.0, 3.0(tomb)] [4.0, 5.0]      (1.0 dropped: 2.0 is the newest <= 2)
+//   compact(4): [4.0, 5.0]                        (the closed generation ended at 3 <= 4)
+//   compact(6) after delete @6.0:  key removed   (its last generation closed at 6 <= 6)
+import { BufferOrderedMap } from './ordered-map.js';
+import type { Revision } from './revision.js';
+import type { KeyValue } from './types.js';
+
+export class Generation {
+  /** Revision mains and subs, parallel arrays in increasing revision order. */
+  readonly mains: number[] = [];
+  readonly subs: number[] = [];
+  /** True once the last revision is the tombstone that ended this generation. */
+  closed = false;
+
+  get length(): number {
+    return this.mains.length;
+  }
+
+  get firstMain(): number {
+    return this.mains[0];
+  }
+
+  get lastMain(): number {
+    return this.mains[this.mains.length - 1];
+  }
+
+  /** Index of the newest revision with main <= atMain, or -1. */
+  indexAtOrBefore(atMain: number): number {
+    let low = 0;
+    let high = this.mains.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (this.mains[mid] <= atMain) low = mid + 1;
+      else high = mid;
+    }
+    return low - 1;
+  }
+
+  /** Index of exactly (main, sub), or -1. */
+  indexOf(main: number, sub: number): number {
+    let index = this.indexAtOrBefore(main);
+    for (; index >= 0 && this.mains[index] === main; index--) {
+      if (this.subs[index] === sub) return index;
+    }
+    return -1;
+  }
+}
+
+export class KeyRecord {
+  /** Oldest first; the last one is open while the key is alive. Empty only transiently. */
+  readonly generations: Generation[] = [];
+  /**
+   * The store's copy of the key's current value, undefined while the key is deleted. The index
+   * itself never reads it: keeping it on the record saves a second map of every key.
+   */
+  live: KeyValue | undefined = undefined;
+
+  constructor(readonly key: Buffer) {}
+
+  get isAlive(): boolean {
+    const last = this.generations[this.generations.length - 1];
+    return last !== undefined && !last.closed;
+  }
+
+  /** The revision of this key that a read at atMain sees, or undefined if not alive then. */
+  revisionAt(atMain: number): Revision | undefined {
+    for (let g = this.generations.length - 1; g >= 0; g--) {
+      const generation = this.generations[g];
+      if (generation.firstMain > atMain) continue;
+      // The newest generation started at or before atMain is the only one that can hold it.
+      if (generation.closed && generation.lastMain <= atMain) return undefined;
+      const index = generation.indexAtOrBefore(atMain);
+      return { main: generation.mains[index], sub: generation.subs[index] };
+    }
+    return undefined;
+  }
+
+  /** The newest revision while the key is alive (the one its live value was written at). */
+  latestRevision(): Revision | undefined {
+    const last = this.generations[this.generations.length - 1];
+    if (last === undefined || last.closed) return undefined;
+    return { main: last.mains[last.length - 1], sub: last.subs[last.length - 1] };
+  }
+
+  /** Whether (main, sub) is still indexed (not compacted away). */
+  hasRevision(main: number, sub: number): boolean {
+    return this.locate(main, sub) !== undefined;
+  }
+
+  /**
+   * The revision written before (main, sub) in the same generation: the previous value that a
+   * watch event's prev_kv shows. Undefined for a creation, or when compaction dropped it.
+   */
+  previousRevision(main: number, sub: number): Revision | undefined {
+    const found = this.locate(main, sub);
+    if (!found || found.index === 0) return undefined;
+    return { main: found.generation.mains[found.index - 1], sub: found.generation.subs[found.index - 1] };
+  }
+
+  private locate(main: number, sub: number): { generation: Generation; index: number } | undefined {
+    for (let g = this.generations.length - 1; g >= 0; g--) {
+      const generation = this.generations[g];
+      if (generation.firstMain > main) continue;
+      const index = generation.indexOf(main, sub);
+      if (index >= 0) return { generation, index };
+      // Same-main tombstone and re-creation span two generations; keep looking one further back.
+      if (generation.firstMain < main) return undefined;
+    }
+    return undefined;
+  }
+
+  /** Applies compaction at atMain; returns true when nothing is left and the key can go. */
+  compact(atMain: number): boolean {
+    let drop = 0;
+    while (drop < this.generations.length) {
+      const generation = this.generations[drop];
+      if (!(generation.closed && generation.lastMain <= atMain)) break;
+      drop++;
+    }
+    if (drop > 0) this.generations.splice(0, drop);
+    const first = this.generations[0];
+    if (first === undefined) return true;
+    const keepFrom = first.indexAtOrBefore(atMain);
+    if (keepFrom > 0) {
+      first.mains.splice(0, keepFrom);
+      first.subs.splice(0, keepFrom);
+    }
+    return false;
+  }
+
+  /** True if compact(atMain) would remove anything: lets compaction skip most keys cheaply. */
+  needsCompaction(atMain: number): boolean {
+    const first = this.generations[0];
+    if (first === undefined) return true;
+    if (first.closed && first.lastMain <= atMain) return true;
+    return first.length > 1 && first.mains[1] <= atMain;
+  }
+}
+
+/** Empty rangeEnd: single key; [0x00]: every key >= key; otherwise [key, rangeEnd). */
+export function isSingleKey(rangeEnd: Buffer): boolean {
+  return rangeEnd.length === 0;
+}
+
+export function isFromKey(rangeEnd: Buffer): boolean {
+  return rangeEnd.length === 1 && rangeEnd[0] === 0;
+}
+
+export class KeyIndex {
+  private readonly records = new BufferOrderedMap<KeyRecord>();
+
+  /** Keys with at least one indexed revision (alive or not yet compacted away). */
+  get size(): number {
+    return this.records.size;
+  }
+
+  get(key: Buffer): KeyRecord | undefined {
+    return this.records.get(key);
+  }
+
+  /** Records a put of key at (main, sub); opens a generation if the key was not alive. */
+  put(key: Buffer, main: number, sub: number): KeyRecord {
+    let record = this.records.get(key);
+    if (!record) {
+      record = new KeyRecord(key);
+      this.records.set(key, record);
+    }
+    let current = record.generations[record.generations.length - 1];
+    if (current === undefined || current.closed) {
+      current = new Generation();
+      record.generations.push(current);
+    }
+    this.appendRevision(current, main, sub);
+    return record;
+  }
+
+  /** Records the deletion of a live key at (main, sub), closing its generation. */
+  tombstone(key: Buffer, main: number, sub: number): KeyRecord {
+    const record = this.records.get(key);
+    if (!record || !record.isAlive) throw new Error(`mvcc: tombstone for a key that is not alive (${key.toString('hex')})`);
+    const current = record.generations[record.generations.length - 1];
+    this.appendRevision(current, main, sub);
+    current.closed = true;
+    return record;
+  }
+
+  /**
+   * Visits the records in the range in key order until visit returns false. Records may be dead
+   * at the revision the caller cares about: it asks them.
+   */
+  forEachInRange(key: Buffer, rangeEnd: Buffer, visit: (record: KeyRecord) => boolean | void): void {
+    if (isSingleKey(rangeEnd)) {
+      const record = this.records.get(key);
+      if (record) visit(record);
+      return;
+    }
+    const end = isFromKey(rangeEnd) ? undefined : rangeEnd;
+    if (end !== undefined && Buffer.compare(key, end) >= 0) return;
+    this.records.forEachInRange(key, end, (_key, record) => visit(record));
+  }
+
+  forEach(visit: (record: KeyRecord) => boolean | void): void {
+    this.records.forEach((_key, record) => visit(record));
+  }
+
+  /** Drops what compaction at atMain does not keep (see the header); returns the keys removed. */
+  compact(atMain: number): number {
+    const emptied: Buffer[] = [];
+    this.records.forEach((key, record) => {
+      if (record.needsCompaction(atMain) && record.compact(atMain)) emptied.push(key);
+    });
+    for (const key of emptied) this.records.delete(key);
+    return emptied.length;
+  }
+
+  private appendRevision(generation: Generation, main: number, sub: number): void {
+    const length = generation.length;
+    if (length > 0) {
+      const lastMain = generation.mains[length - 1];
+      if (main < lastMain || (main === lastMain && sub <= generation.subs[length - 1])) {
+        throw new Error(`mvcc: revision ${main}.${sub} is not after ${lastMain}.${generation.subs[length - 1]}`);
+      }
+    }
+    generation.mains.push(main);
+    generation.subs.push(sub);
+  }
+}

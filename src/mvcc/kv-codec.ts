@@ -1,0 +1,65 @@
+// Owns the stored form of a KeyValue: the value of every history record under `m/k/<revision>`.
+//
+// A fixed 37-byte header then the key and the value, so decoding is a handful of integer reads and
+// two subarrays (no varints, no allocation beyond the result object). The encoding is
+// deterministic: the same KeyValue always gives the same bytes, which hashKv relies on to agree
+// across members.
+//
+//   0      format tag (1)
+//   1..8   create_revision   (uint53, two big-endian uint32 halves)
+//   9..16  mod_revision
+//   17..24 version
+//   25..32 lease             (int64 big-endian)
+//   33..36 key length        (uint32 big-endian)
+//   37..   key, then value (the rest)
+import type { KeyValue } from './types.js';
+
+const FORMAT_TAG = 1;
+/** Bytes before the key in an encoded record: the value starts at KV_HEADER_BYTES + key length. */
+export const KV_HEADER_BYTES = 37;
+const HEADER_BYTES = KV_HEADER_BYTES;
+const UINT32_SPAN = 0x1_0000_0000;
+
+function writeUint53(target: Buffer, value: number, offset: number): void {
+  target.writeUInt32BE(Math.floor(value / UINT32_SPAN), offset);
+  target.writeUInt32BE(value % UINT32_SPAN, offset + 4);
+}
+
+function readUint53(source: Buffer, offset: number): number {
+  return source.readUInt32BE(offset) * UINT32_SPAN + source.readUInt32BE(offset + 4);
+}
+
+export function encodeKeyValue(kv: KeyValue): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_BYTES + kv.key.length + kv.value.length);
+  out[0] = FORMAT_TAG;
+  writeUint53(out, kv.createRevision, 1);
+  writeUint53(out, kv.modRevision, 9);
+  writeUint53(out, kv.version, 17);
+  out.writeBigInt64BE(kv.lease, 25);
+  out.writeUInt32BE(kv.key.length, 33);
+  kv.key.copy(out, HEADER_BYTES);
+  kv.value.copy(out, HEADER_BYTES + kv.key.length);
+  return out;
+}
+
+export function decodeKeyValue(bytes: Buffer): KeyValue {
+  if (bytes.length < HEADER_BYTES || bytes[0] !== FORMAT_TAG) {
+    throw new Error(`mvcc: corrupt stored key-value (length ${bytes.length}, tag ${bytes[0]})`);
+  }
+  const keyLength = bytes.readUInt32BE(33);
+  if (HEADER_BYTES + keyLength > bytes.length) throw new Error('mvcc: corrupt stored key-value (key length)');
+  return {
+    key: bytes.subarray(HEADER_BYTES, HEADER_BYTES + keyLength),
+    createRevision: readUint53(bytes, 1),
+    modRevision: readUint53(bytes, 9),
+    version: readUint53(bytes, 17),
+    lease: bytes.readBigInt64BE(25),
+    value: bytes.subarray(HEADER_BYTES + keyLength),
+  };
+}
+
+/** The key of a stored record, without decoding the rest (compaction scans use it). */
+export function decodeKeyOnly(bytes: Buffer): Buffer {
+  const keyLength = bytes.readUInt32BE(33);
+  return bytes.subarray(HEADER_BYTES, HEADER_BYTES + keyLength);
+}

@@ -1,0 +1,194 @@
+// Owns an ordered map from Buffer keys (byte order) to values: a B+tree with linked leaves.
+//
+// Why a B+tree: the key index must insert and look up in O(log n) and scan [start, end) in key
+// order on a million keys. A sorted array is O(n) per insert; a skip list allocates a node per key
+// with several pointers and chases them across the heap on every scan. A B+tree keeps up to
+// NODE_ENTRIES_MAX keys per node in plain arrays, so a lookup is ~4 levels of binary search on
+// 1M keys and a range scan walks contiguous arrays leaf by leaf.
+//
+// Removal unlinks a node once it becomes empty but does not merge underfull siblings: the height
+// never exceeds what the largest size reached needed, and the key index only removes keys during
+// compaction, after which inserts refill the sparse leaves. Simplicity wins over tight packing here.
+
+const NODE_ENTRIES_MAX = 64;
+
+interface Leaf<V> {
+  leaf: true;
+  keys: Buffer[];
+  values: V[];
+  prev: Leaf<V> | null;
+  next: Leaf<V> | null;
+}
+
+interface Branch<V> {
+  leaf: false;
+  /** separators[i] is the smallest key under children[i + 1]. */
+  separators: Buffer[];
+  children: Array<Node<V>>;
+}
+
+type Node<V> = Leaf<V> | Branch<V>;
+
+/** Index of the first element >= key. */
+function lowerBound(keys: Buffer[], key: Buffer): number {
+  let low = 0;
+  let high = keys.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (Buffer.compare(keys[mid], key) < 0) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
+/** Index of the first element > key. */
+function upperBound(keys: Buffer[], key: Buffer): number {
+  let low = 0;
+  let high = keys.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (Buffer.compare(keys[mid], key) <= 0) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
+function newLeaf<V>(): Leaf<V> {
+  return { leaf: true, keys: [], values: [], prev: null, next: null };
+}
+
+export class BufferOrderedMap<V> {
+  private root: Node<V> = newLeaf<V>();
+  private entryCount = 0;
+
+  get size(): number {
+    return this.entryCount;
+  }
+
+  get(key: Buffer): V | undefined {
+    const leaf = this.findLeaf(key);
+    const index = lowerBound(leaf.keys, key);
+    if (index < leaf.keys.length && leaf.keys[index].equals(key)) return leaf.values[index];
+    return undefined;
+  }
+
+  /** Inserts or replaces. */
+  set(key: Buffer, value: V): void {
+    const split = this.insertInto(this.root, key, value);
+    if (split) {
+      this.root = { leaf: false, separators: [split.separator], children: [this.root, split.right] };
+    }
+  }
+
+  /** Removes key; returns whether it was present. */
+  delete(key: Buffer): boolean {
+    const path: Array<{ branch: Branch<V>; childIndex: number }> = [];
+    let node = this.root;
+    while (!node.leaf) {
+      const childIndex = upperBound(node.separators, key);
+      path.push({ branch: node, childIndex });
+      node = node.children[childIndex];
+    }
+    const index = lowerBound(node.keys, key);
+    if (index >= node.keys.length || !node.keys[index].equals(key)) return false;
+    node.keys.splice(index, 1);
+    node.values.splice(index, 1);
+    this.entryCount--;
+    if (node.keys.length === 0 && path.length > 0) this.unlinkEmpty(node, path);
+    return true;
+  }
+
+  /**
+   * Calls visit for every entry with start <= key < end (end undefined: no upper bound), in key
+   * order, until visit returns false. The map must not be modified during the walk.
+   */
+  forEachInRange(start: Buffer, end: Buffer | undefined, visit: (key: Buffer, value: V) => boolean | void): void {
+    let leaf: Leaf<V> | null = this.findLeaf(start);
+    let index = lowerBound(leaf.keys, start);
+    while (leaf) {
+      for (; index < leaf.keys.length; index++) {
+        const key = leaf.keys[index];
+        if (end !== undefined && Buffer.compare(key, end) >= 0) return;
+        if (visit(key, leaf.values[index]) === false) return;
+      }
+      leaf = leaf.next;
+      index = 0;
+    }
+  }
+
+  forEach(visit: (key: Buffer, value: V) => boolean | void): void {
+    let leaf: Leaf<V> | null = this.firstLeaf();
+    while (leaf) {
+      for (let index = 0; index < leaf.keys.length; index++) {
+        if (visit(leaf.keys[index], leaf.values[index]) === false) return;
+      }
+      leaf = leaf.next;
+    }
+  }
+
+  /** Tree height, for tests of the O(log n) shape. */
+  get height(): number {
+    let height = 1;
+    for (let node = this.root; !node.leaf; node = node.children[0]) height++;
+    return height;
+  }
+
+  private firstLeaf(): Leaf<V> {
+    let node = this.root;
+    while (!node.leaf) node = node.children[0];
+    return node;
+  }
+
+  private findLeaf(key: Buffer): Leaf<V> {
+    let node = this.root;
+    while (!node.leaf) node = node.children[upperBound(node.separators, key)];
+    return node;
+  }
+
+  private insertInto(node: Node<V>, key: Buffer, value: V): { separator: Buffer; right: Node<V> } | undefined {
+    if (node.leaf) {
+      const index = lowerBound(node.keys, key);
+      if (index < node.keys.length && node.keys[index].equals(key)) {
+        node.values[index] = value;
+        return undefined;
+      }
+      node.keys.splice(index, 0, key);
+      node.values.splice(index, 0, value);
+      this.entryCount++;
+      if (node.keys.length <= NODE_ENTRIES_MAX) return undefined;
+      const half = node.keys.length >>> 1;
+      const right: Leaf<V> = {
+        leaf: true, keys: node.keys.splice(half), values: node.values.splice(half), prev: node, next: node.next,
+      };
+      if (node.next) node.next.prev = right;
+      node.next = right;
+      return { separator: right.keys[0], right };
+    }
+    const childIndex = upperBound(node.separators, key);
+    const split = this.insertInto(node.children[childIndex], key, value);
+    if (!split) return undefined;
+    node.separators.splice(childIndex, 0, split.separator);
+    node.children.splice(childIndex + 1, 0, split.right);
+    if (node.children.length <= NODE_ENTRIES_MAX) return undefined;
+    const half = node.children.length >>> 1;
+    // The separator between the halves moves up; the right half keeps the ones after it.
+    const rightChildren = node.children.splice(half);
+    const rightSeparators = node.separators.splice(half - 1);
+    const separator = rightSeparators.shift() as Buffer;
+    return { separator, right: { leaf: false, separators: rightSeparators, children: rightChildren } };
+  }
+
+  private unlinkEmpty(leaf: Leaf<V>, path: Array<{ branch: Branch<V>; childIndex: number }>): void {
+    if (leaf.prev) leaf.prev.next = leaf.next;
+    if (leaf.next) leaf.next.prev = leaf.prev;
+    for (let level = path.length - 1; level >= 0; level--) {
+      const { branch, childIndex } = path[level];
+      branch.children.splice(childIndex, 1);
+      // Removing child i drops the separator that bounds it on the left (or the first one for i = 0).
+      branch.separators.splice(childIndex === 0 ? 0 : childIndex - 1, 1);
+      if (branch.children.length > 0) break;
+    }
+    while (!this.root.leaf && this.root.children.length === 1) this.root = this.root.children[0];
+    if (!this.root.leaf && this.root.children.length === 0) this.root = newLeaf<V>();
+  }
+}

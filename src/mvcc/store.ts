@@ -1,0 +1,614 @@
+// Owns MvccStore: etcd's multi-version KV state. The key index and the latest value of every live
+// key are in memory, so reads at the current revision never touch disk. Every revision's
+// key-value (tombstones included) is written to LevelDB under `m/k/<revision>` through the batch
+// the caller passes, for history reads, watch catch-up and restart; compaction meta lives under
+// `m/meta/`. Recent revisions are also kept in a bounded in-memory history cache, which serves
+// watch catch-up and history reads of revisions whose batch the caller has not written yet.
+//
+// The write side (put, deleteRange, txn, deleteKeys, compact) is called only by the server's apply
+// step, one committed entry at a time. Each call validates everything first and only then
+// changes state, so a call that throws EtcdError changed nothing.
+//
+// Returned KeyValue and MvccEvent objects are shared with the store's memory: never mutate them.
+import { EtcdError } from '../errors.js';
+import type { Backend, BatchOp } from '../storage/backend.js';
+import { prefix } from '../storage/keys.js';
+import { KV_HEADER_BYTES, decodeKeyOnly, decodeKeyValue, encodeKeyValue } from './kv-codec.js';
+import { KeyIndex, type KeyRecord } from './key-index.js';
+import { fetchLimit, shapeRange } from './range-shape.js';
+import { REVISION_BYTES, decodeRevision, writeRevision, type Revision } from './revision.js';
+import { chooseTxnPath, type TxnPath } from './txn.js';
+import {
+  EventType, type DeleteRangeRequest, type DeleteRangeResult, type KeyValue, type MvccEvent, type PutRequest,
+  type PutResult, type RangeRequest, type RangeResult, type RequestOp, type ResponseOp, type TxnRequest,
+  type TxnResult,
+} from './types.js';
+import { crc32 } from 'node:zlib';
+
+/** What mvcc needs from the lessor (declared here so mvcc does not import lease). */
+export interface LeaseAttachments {
+  exists(id: bigint): boolean;
+  attach(id: bigint, key: Buffer): void;
+  detach(id: bigint, key: Buffer): void;
+}
+
+export interface MvccStoreOptions {
+  leases: LeaseAttachments;
+  /** Revisions kept in the history cache once flushed; unflushed ones are never evicted. */
+  historyCacheMaxRevisions?: number;
+}
+
+/**
+ * Results of the txn's range ops that read an old revision, computed before apply (reads of
+ * history need disk, apply must not wait). Keyed by the RangeRequest object of the txn.
+ */
+export interface TxnPrefetch {
+  atRevision: number;
+  results: Map<RangeRequest, RangeResult | EtcdError>;
+}
+
+export const HISTORY_CACHE_REVISIONS_DEFAULT = 10_000;
+/** Deletes per LevelDB write while purging compacted revisions; the event loop runs between slices. */
+const PURGE_SLICE_ENTRIES_MAX = 1_000;
+/** Entries hashed between yields to the event loop. */
+const HASH_SLICE_ENTRIES_MAX = 1_000;
+
+const HISTORY_PREFIX = Buffer.concat([prefix.mvcc, Buffer.from('k/')]);
+const HISTORY_END = Buffer.concat([prefix.mvcc, Buffer.from('k0')]);
+const META_COMPACT_SCHEDULED = Buffer.concat([prefix.mvcc, Buffer.from('meta/compactScheduled')]);
+const META_COMPACT_FINISHED = Buffer.concat([prefix.mvcc, Buffer.from('meta/compactFinished')]);
+const EMPTY = Buffer.alloc(0);
+
+function historyKey(main: number, sub: number, tombstone: boolean): Buffer {
+  const key = Buffer.allocUnsafe(HISTORY_PREFIX.length + REVISION_BYTES);
+  HISTORY_PREFIX.copy(key, 0);
+  writeRevision(key, HISTORY_PREFIX.length, main, sub, tombstone);
+  return key;
+}
+
+/** The first history key of revision `main` (sorts before every record of that revision). */
+function historyBound(main: number): Buffer {
+  return historyKey(main, 0, false).subarray(0, HISTORY_PREFIX.length + 8);
+}
+
+function encodeNumber(value: number): Buffer {
+  const out = Buffer.alloc(8);
+  out.writeBigUInt64BE(BigInt(value));
+  return out;
+}
+
+function decodeNumber(bytes: Buffer | undefined): number {
+  return bytes === undefined ? 0 : Number(bytes.readBigUInt64BE(0));
+}
+
+function tombstoneKeyValue(key: Buffer, main: number): KeyValue {
+  return { key, createRevision: 0, modRevision: main, version: 0, value: EMPTY, lease: 0n };
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** One write txn in progress: every change gets (main, sub++). */
+interface WriteContext {
+  main: number;
+  sub: number;
+  events: MvccEvent[];
+  batch: BatchOp[];
+}
+
+export class MvccStore {
+  private readonly index = new KeyIndex();
+  private readonly leases: LeaseAttachments;
+  private readonly historyCacheMaxRevisions: number;
+  /** Events of revisions [historyCacheLow, currentRev], contiguous; events[i] has sub i. */
+  private readonly historyCache = new Map<number, MvccEvent[]>();
+  private historyCacheLow = 2;
+  private currentRev = 1;
+  private compactRev = 0;
+  private flushedRev = 1;
+  private liveKeys = 0;
+  private flushWaiters: Array<{ revision: number; resolve: () => void }> = [];
+  private purgeTail: Promise<void> = Promise.resolve();
+
+  private constructor(private readonly backend: Backend, options: MvccStoreOptions) {
+    this.leases = options.leases;
+    this.historyCacheMaxRevisions = options.historyCacheMaxRevisions ?? HISTORY_CACHE_REVISIONS_DEFAULT;
+  }
+
+  /**
+   * Rebuilds the index and latest values from LevelDB and re-attaches leased keys to
+   * `options.leases` (so the lessor must be loaded first). Resumes an unfinished purge.
+   */
+  static async open(backend: Backend, options: MvccStoreOptions): Promise<MvccStore> {
+    const store = new MvccStore(backend, options);
+    await store.load();
+    return store;
+  }
+
+  /** The revision of the last write txn; 1 on a fresh store, as in etcd. */
+  get currentRevision(): number {
+    return this.currentRev;
+  }
+
+  /** Reads below this revision fail with Compacted; reads at it succeed. */
+  get compactRevision(): number {
+    return this.compactRev;
+  }
+
+  get flushedRevision(): number {
+    return this.flushedRev;
+  }
+
+  /** Live keys. */
+  get keysTotal(): number {
+    return this.liveKeys;
+  }
+
+  /** Resolves when every purge scheduled so far has finished (or failed). */
+  async purgeIdle(): Promise<void> {
+    await this.purgeTail.catch(() => undefined);
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  async range(request: RangeRequest): Promise<RangeResult> {
+    this.checkReadRevision(request.revision, this.currentRev);
+    if (request.revision <= 0 || request.revision === this.currentRev) {
+      return this.rangeLatest(request, this.currentRev);
+    }
+    return this.rangeAt(request, request.revision);
+  }
+
+  /** Events of revisions [fromRevision, toRevision] in order, each with prevKv unless compacted. */
+  async history(fromRevision: number, toRevision: number, maxEvents: number): Promise<MvccEvent[]> {
+    if (fromRevision < this.compactRev) throw new EtcdError('Compacted');
+    const from = Math.max(fromRevision, 1);
+    const upper = Math.min(toRevision, this.currentRev);
+    if (from > upper) return [];
+    // Snapshot the cached part now: revisions below historyCacheLow are on disk, those at or
+    // above may not be yet, and the cache may evict while we read the disk.
+    const cacheLow = this.historyCacheLow;
+    const cached: MvccEvent[][] = [];
+    for (let revision = Math.max(from, cacheLow); revision <= upper; revision++) {
+      const events = this.historyCache.get(revision);
+      if (events === undefined) throw new Error(`mvcc: history cache lost revision ${revision}`);
+      cached.push(events);
+    }
+    const out: MvccEvent[] = [];
+    if (from < cacheLow) {
+      await this.readHistoryFromDisk(from, Math.min(upper, cacheLow - 1), maxEvents, out);
+    }
+    for (const events of cached) {
+      if (out.length >= maxEvents) break;
+      // A revision is never split, so a watcher never sees half a txn.
+      out.push(...events);
+    }
+    return out;
+  }
+
+  async hashKv(revision: number): Promise<{ hash: number; compactRevision: number; hashRevision: number }> {
+    const compactRevision = this.compactRev;
+    if (revision > 0 && revision < compactRevision) throw new EtcdError('Compacted');
+    if (revision > this.currentRev) throw new EtcdError('FutureRev');
+    const hashRevision = revision > 0 ? revision : this.currentRev;
+    const cacheLow = this.historyCacheLow;
+    const cached: Array<[number, MvccEvent[]]> = [];
+    for (let main = cacheLow; main <= hashRevision; main++) cached.push([main, this.historyCache.get(main) ?? []]);
+
+    // Revisions at or below the compact revision count only if compaction keeps them, so the
+    // hash does not depend on how far each member's background purge has got.
+    const kept = (key: Buffer, main: number, sub: number): boolean =>
+      main > compactRevision || this.index.get(key)?.hasRevision(main, sub) === true;
+    let hash = 0;
+    let sinceYield = 0;
+    const diskUpper = Math.min(hashRevision, cacheLow - 1);
+    if (diskUpper >= 1) {
+      for await (const [key, value] of this.backend.iterate({ gte: HISTORY_PREFIX, lt: historyBound(diskUpper + 1) })) {
+        const { main, sub } = decodeRevision(key, HISTORY_PREFIX.length);
+        if (!kept(decodeKeyOnly(value), main, sub)) continue;
+        hash = crc32(value, crc32(key, hash));
+        if (++sinceYield >= HASH_SLICE_ENTRIES_MAX) {
+          sinceYield = 0;
+          await yieldToEventLoop();
+        }
+      }
+    }
+    for (const [main, events] of cached) {
+      for (let sub = 0; sub < events.length; sub++) {
+        const { type, kv } = events[sub];
+        if (!kept(kv.key, main, sub)) continue;
+        hash = crc32(encodeKeyValue(kv), crc32(historyKey(main, sub, type === EventType.DELETE), hash));
+      }
+    }
+    return { hash, compactRevision, hashRevision };
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  put(request: PutRequest, batch: BatchOp[]): { result: PutResult; events: MvccEvent[] } {
+    if (request.lease !== 0n && !this.leases.exists(request.lease)) throw new EtcdError('LeaseNotFound');
+    if ((request.ignoreValue || request.ignoreLease) && !this.index.get(request.key)?.live) {
+      throw new EtcdError('KeyNotFound');
+    }
+    const context = this.beginWrite(batch);
+    const prevKv = this.writePut(context, request);
+    this.endWrite(context);
+    return { result: request.prevKv && prevKv ? { prevKv } : {}, events: context.events };
+  }
+
+  deleteRange(request: DeleteRangeRequest, batch: BatchOp[]): { result: DeleteRangeResult; events: MvccEvent[] } {
+    const context = this.beginWrite(batch);
+    const prevKvs = this.writeDelete(context, this.liveRecords(request.key, request.rangeEnd));
+    this.endWrite(context);
+    return { result: { deleted: prevKvs.length, prevKvs: request.prevKv ? prevKvs : [] }, events: context.events };
+  }
+
+  /** Deletes the keys (missing ones skipped) in one revision: a lease revoke. */
+  deleteKeys(keys: Buffer[], batch: BatchOp[]): MvccEvent[] {
+    const records: KeyRecord[] = [];
+    const seen = new Set<KeyRecord>();
+    for (const key of keys) {
+      const record = this.index.get(key);
+      if (record?.live && !seen.has(record)) {
+        seen.add(record);
+        records.push(record);
+      }
+    }
+    // Key order, as a range delete would produce: the event order is then the same on every member.
+    records.sort((a, b) => Buffer.compare(a.key, b.key));
+    const context = this.beginWrite(batch);
+    this.writeDelete(context, records);
+    this.endWrite(context);
+    return context.events;
+  }
+
+  async prefetchTxn(request: TxnRequest): Promise<TxnPrefetch> {
+    const atRevision = this.currentRev;
+    const results = new Map<RangeRequest, RangeResult | EtcdError>();
+    const visit = async (ops: RequestOp[]): Promise<void> => {
+      for (const op of ops) {
+        if ('txn' in op) {
+          await visit(op.txn.success);
+          await visit(op.txn.failure);
+        } else if ('range' in op && op.range.revision > 0 && op.range.revision <= atRevision) {
+          try {
+            results.set(op.range, await this.range(op.range));
+          } catch (error) {
+            if (!(error instanceof EtcdError)) throw error;
+            results.set(op.range, error);
+          }
+        }
+      }
+    };
+    await visit(request.success);
+    await visit(request.failure);
+    return { atRevision, results };
+  }
+
+  txn(request: TxnRequest, prefetch: TxnPrefetch | undefined, batch: BatchOp[]): { result: TxnResult; events: MvccEvent[] } {
+    const beginRev = this.currentRev;
+    const path = chooseTxnPath(request, (key, rangeEnd) => this.liveRecords(key, rangeEnd).map((r) => r.live as KeyValue));
+    // etcd checks every put of the chosen path first, then every range.
+    this.checkTxnPuts(request, path);
+    const pinned = new Map<RangeRequest, RangeResult>();
+    this.checkTxnRanges(request, path, beginRev, prefetch, pinned);
+    const context = this.beginWrite(batch);
+    const result = this.executeTxn(request, path, context, beginRev, pinned);
+    this.endWrite(context);
+    return { result, events: context.events };
+  }
+
+  /**
+   * Compacts at `revision`: validates (throwing EtcdError synchronously, having changed nothing),
+   * compacts the index now and records the compaction in `batch`. The returned promise resolves
+   * once the old revisions are purged from LevelDB (etcd's `physical`); the purge starts after the
+   * caller has flushed `revision` (markFlushed) and runs in bounded slices.
+   */
+  compact(revision: number, batch: BatchOp[]): Promise<void> {
+    if (revision <= this.compactRev) throw new EtcdError('Compacted');
+    if (revision > this.currentRev) throw new EtcdError('FutureRev');
+    this.compactRev = revision;
+    this.index.compact(revision);
+    batch.push({ type: 'put', key: META_COMPACT_SCHEDULED, value: encodeNumber(revision) });
+    return this.schedulePurge(revision);
+  }
+
+  /** The caller wrote every batch up to `revision`: those revisions may leave the history cache. */
+  markFlushed(revision: number): void {
+    if (revision <= this.flushedRev) return;
+    this.flushedRev = revision;
+    this.evictHistory();
+    if (this.flushWaiters.length === 0) return;
+    const waiting: typeof this.flushWaiters = [];
+    for (const waiter of this.flushWaiters) {
+      if (waiter.revision <= revision) waiter.resolve();
+      else waiting.push(waiter);
+    }
+    this.flushWaiters = waiting;
+  }
+
+  // ---------------------------------------------------------------- internals: reads
+
+  private checkReadRevision(revision: number, current: number): void {
+    if (revision > current) throw new EtcdError('FutureRev');
+    if (revision > 0 && revision < this.compactRev) throw new EtcdError('Compacted');
+  }
+
+  private liveRecords(key: Buffer, rangeEnd: Buffer): KeyRecord[] {
+    const records: KeyRecord[] = [];
+    this.index.forEachInRange(key, rangeEnd, (record) => {
+      if (record.live) records.push(record);
+    });
+    return records;
+  }
+
+  private rangeLatest(request: RangeRequest, reportedRevision: number): RangeResult {
+    const limit = fetchLimit(request);
+    const kvs: KeyValue[] = [];
+    let count = 0;
+    this.index.forEachInRange(request.key, request.rangeEnd, (record) => {
+      if (!record.live) return;
+      count++;
+      if (!request.countOnly && (limit === 0 || kvs.length < limit)) kvs.push(record.live);
+    });
+    return shapeRange(request, kvs, count, reportedRevision);
+  }
+
+  private async rangeAt(request: RangeRequest, atMain: number): Promise<RangeResult> {
+    const found: Array<{ record: KeyRecord; revision: Revision }> = [];
+    this.index.forEachInRange(request.key, request.rangeEnd, (record) => {
+      const revision = record.revisionAt(atMain);
+      if (revision) found.push({ record, revision });
+    });
+    if (request.countOnly) return shapeRange(request, [], found.length, this.currentRev);
+    const limit = fetchLimit(request);
+    const wanted = limit > 0 ? found.slice(0, limit) : found;
+    const kvs: KeyValue[] = [];
+    for (const { record, revision } of wanted) {
+      const kv = await this.readPut(record, revision);
+      // Purged between the index lookup and the read: a compaction overtook this read.
+      if (kv === undefined) throw new EtcdError('Compacted');
+      kvs.push(kv);
+    }
+    return shapeRange(request, kvs, found.length, this.currentRev);
+  }
+
+  /** The key-value a put at `revision` wrote: from memory when possible, else from disk. */
+  private async readPut(record: KeyRecord, revision: Revision): Promise<KeyValue | undefined> {
+    const memory = this.readPutFromMemory(record, revision);
+    if (memory) return memory;
+    const bytes = await this.backend.get(historyKey(revision.main, revision.sub, false));
+    return bytes === undefined ? undefined : decodeKeyValue(bytes);
+  }
+
+  private readPutFromMemory(record: KeyRecord, revision: Revision): KeyValue | undefined {
+    const latest = record.latestRevision();
+    if (record.live && latest && latest.main === revision.main && latest.sub === revision.sub) return record.live;
+    const event = this.historyCache.get(revision.main)?.[revision.sub];
+    return event && event.type === EventType.PUT ? event.kv : undefined;
+  }
+
+  private async readHistoryFromDisk(from: number, upper: number, maxEvents: number, out: MvccEvent[]): Promise<void> {
+    const read: Array<{ event: MvccEvent; main: number; sub: number }> = [];
+    let lastMain = 0;
+    for await (const [key, value] of this.backend.iterate({ gte: historyBound(from), lt: historyBound(upper + 1) })) {
+      const { main, sub, tombstone } = decodeRevision(key, HISTORY_PREFIX.length);
+      if (out.length + read.length >= maxEvents && main !== lastMain) break;
+      lastMain = main;
+      read.push({ event: { type: tombstone ? EventType.DELETE : EventType.PUT, kv: decodeKeyValue(value) }, main, sub });
+    }
+    for (const { event, main, sub } of read) {
+      const record = this.index.get(event.kv.key);
+      const previous = record?.previousRevision(main, sub);
+      if (record && previous) {
+        const prevKv = await this.readPut(record, previous);
+        if (prevKv) event.prevKv = prevKv;
+      }
+      out.push(event);
+    }
+  }
+
+  // ---------------------------------------------------------------- internals: writes
+
+  private beginWrite(batch: BatchOp[]): WriteContext {
+    return { main: this.currentRev + 1, sub: 0, events: [], batch };
+  }
+
+  private endWrite(context: WriteContext): void {
+    if (context.sub === 0) return;
+    this.currentRev = context.main;
+    this.historyCache.set(context.main, context.events);
+    this.evictHistory();
+  }
+
+  private evictHistory(): void {
+    while (this.currentRev - this.historyCacheLow + 1 > this.historyCacheMaxRevisions
+      && this.historyCacheLow <= this.flushedRev) {
+      this.historyCache.delete(this.historyCacheLow);
+      this.historyCacheLow++;
+    }
+  }
+
+  /** Writes one put; returns the previous live value. Checks were done by the caller. */
+  private writePut(context: WriteContext, request: PutRequest): KeyValue | undefined {
+    const record = this.index.get(request.key);
+    const prev = record?.live;
+    const key = record ? record.key : Buffer.from(request.key);
+    // Only reachable when a "from key" delete earlier in the same txn removed the key (see
+    // validate.ts); etcd panics there, we write an empty value / no lease instead.
+    const value = request.ignoreValue ? (prev?.value ?? EMPTY) : request.value;
+    const lease = request.ignoreLease ? (prev?.lease ?? 0n) : request.lease;
+    const kv: KeyValue = {
+      key,
+      createRevision: prev ? prev.createRevision : context.main,
+      modRevision: context.main,
+      version: prev ? prev.version + 1 : 1,
+      value,
+      lease,
+    };
+    const encoded = encodeKeyValue(kv);
+    // Share the encoded bytes: the live value costs no second copy of the request's buffer.
+    kv.value = encoded.subarray(KV_HEADER_BYTES + key.length);
+    const indexed = this.index.put(key, context.main, context.sub);
+    indexed.live = kv;
+    context.batch.push({ type: 'put', key: historyKey(context.main, context.sub, false), value: encoded });
+    if (prev && prev.lease !== 0n) this.leases.detach(prev.lease, key);
+    if (lease !== 0n) this.leases.attach(lease, key);
+    if (!prev) this.liveKeys++;
+    context.events.push(prev ? { type: EventType.PUT, kv, prevKv: prev } : { type: EventType.PUT, kv });
+    context.sub++;
+    return prev;
+  }
+
+  /** Deletes the given live records in order; returns their previous values. */
+  private writeDelete(context: WriteContext, records: KeyRecord[]): KeyValue[] {
+    const prevKvs: KeyValue[] = [];
+    for (const record of records) {
+      const prev = record.live as KeyValue;
+      this.index.tombstone(record.key, context.main, context.sub);
+      record.live = undefined;
+      const tombstone = tombstoneKeyValue(record.key, context.main);
+      context.batch.push({
+        type: 'put', key: historyKey(context.main, context.sub, true), value: encodeKeyValue(tombstone),
+      });
+      if (prev.lease !== 0n) this.leases.detach(prev.lease, record.key);
+      this.liveKeys--;
+      context.events.push({ type: EventType.DELETE, kv: tombstone, prevKv: prev });
+      prevKvs.push(prev);
+      context.sub++;
+    }
+    return prevKvs;
+  }
+
+  private checkTxnPuts(request: TxnRequest, path: TxnPath): void {
+    let nested = 0;
+    for (const op of path.succeeded ? request.success : request.failure) {
+      if ('put' in op) {
+        const put = op.put;
+        if ((put.ignoreValue || put.ignoreLease) && !this.index.get(put.key)?.live) throw new EtcdError('KeyNotFound');
+        if (put.lease !== 0n && !this.leases.exists(put.lease)) throw new EtcdError('LeaseNotFound');
+      } else if ('txn' in op) {
+        this.checkTxnPuts(op.txn, path.nested[nested++]);
+      }
+    }
+  }
+
+  private checkTxnRanges(
+    request: TxnRequest, path: TxnPath, beginRev: number, prefetch: TxnPrefetch | undefined,
+    pinned: Map<RangeRequest, RangeResult>,
+  ): void {
+    let nested = 0;
+    for (const op of path.succeeded ? request.success : request.failure) {
+      if ('txn' in op) {
+        this.checkTxnRanges(op.txn, path.nested[nested++], beginRev, prefetch, pinned);
+        continue;
+      }
+      if (!('range' in op) || op.range.revision <= 0) continue;
+      const range = op.range;
+      this.checkReadRevision(range.revision, beginRev);
+      if (range.revision === beginRev) {
+        // The state before this txn's writes is what a read at beginRev sees: take it now.
+        pinned.set(range, this.rangeLatest(range, beginRev));
+        continue;
+      }
+      const prefetched = prefetch?.results.get(range);
+      if (prefetched instanceof EtcdError) throw prefetched;
+      if (prefetched === undefined) {
+        throw new Error(`mvcc: txn range at revision ${range.revision} was not prefetched (prefetchTxn before txn)`);
+      }
+      pinned.set(range, prefetched);
+    }
+  }
+
+  private executeTxn(
+    request: TxnRequest, path: TxnPath, context: WriteContext, beginRev: number,
+    pinned: Map<RangeRequest, RangeResult>,
+  ): TxnResult {
+    const responses: ResponseOp[] = [];
+    let nested = 0;
+    for (const op of path.succeeded ? request.success : request.failure) {
+      const viewRevision = context.sub > 0 ? context.main : beginRev;
+      if ('range' in op) {
+        const old = pinned.get(op.range);
+        responses.push({ range: old ? { ...old, revision: viewRevision } : this.rangeLatest(op.range, viewRevision) });
+      } else if ('put' in op) {
+        const prevKv = this.writePut(context, op.put);
+        responses.push({ put: op.put.prevKv && prevKv ? { prevKv } : {} });
+      } else if ('deleteRange' in op) {
+        const prevKvs = this.writeDelete(context, this.liveRecords(op.deleteRange.key, op.deleteRange.rangeEnd));
+        responses.push({ deleteRange: { deleted: prevKvs.length, prevKvs: op.deleteRange.prevKv ? prevKvs : [] } });
+      } else {
+        responses.push({ txn: this.executeTxn(op.txn, path.nested[nested++], context, beginRev, pinned) });
+      }
+    }
+    return { succeeded: path.succeeded, responses };
+  }
+
+  // ---------------------------------------------------------------- internals: compaction, load
+
+  private schedulePurge(revision: number): Promise<void> {
+    const run = this.purgeTail.catch(() => undefined).then(() => this.purge(revision));
+    this.purgeTail = run;
+    // The caller may drop the promise (a non-physical compaction): never an unhandled rejection.
+    run.catch(() => undefined);
+    return run;
+  }
+
+  private waitFlushed(revision: number): Promise<void> {
+    if (this.flushedRev >= revision) return Promise.resolve();
+    return new Promise((resolve) => this.flushWaiters.push({ revision, resolve }));
+  }
+
+  /** Deletes from LevelDB every record at or below `atMain` that the compacted index no longer holds. */
+  private async purge(atMain: number): Promise<void> {
+    await this.waitFlushed(atMain);
+    let deletes: BatchOp[] = [];
+    for await (const [key, value] of this.backend.iterate({ gte: HISTORY_PREFIX, lt: historyBound(atMain + 1) })) {
+      const { main, sub } = decodeRevision(key, HISTORY_PREFIX.length);
+      if (this.index.get(decodeKeyOnly(value))?.hasRevision(main, sub) !== true) deletes.push({ type: 'del', key });
+      if (deletes.length >= PURGE_SLICE_ENTRIES_MAX) {
+        await this.backend.write(deletes, false);
+        deletes = [];
+        await yieldToEventLoop();
+      }
+    }
+    deletes.push({ type: 'put', key: META_COMPACT_FINISHED, value: encodeNumber(atMain) });
+    await this.backend.write(deletes, false);
+  }
+
+  private async load(): Promise<void> {
+    const scheduled = decodeNumber(await this.backend.get(META_COMPACT_SCHEDULED));
+    const finished = decodeNumber(await this.backend.get(META_COMPACT_FINISHED));
+    let lastMain = 0;
+    for await (const [key, value] of this.backend.iterate({ gte: HISTORY_PREFIX, lt: HISTORY_END })) {
+      const { main, sub, tombstone } = decodeRevision(key, HISTORY_PREFIX.length);
+      const kv = decodeKeyValue(value);
+      lastMain = main;
+      if (tombstone) {
+        const record = this.index.get(kv.key);
+        if (!record?.live) {
+          // A purge interrupted by a crash deletes oldest first, so it can leave a tombstone whose
+          // puts are gone; only below the scheduled compaction is that legitimate.
+          if (main <= scheduled) continue;
+          throw new Error(`mvcc: corrupt history: tombstone at ${main}.${sub} for a key that is not alive`);
+        }
+        this.index.tombstone(record.key, main, sub);
+        record.live = undefined;
+      } else {
+        this.index.put(kv.key, main, sub).live = kv;
+      }
+    }
+    if (scheduled > 0) this.index.compact(scheduled);
+    this.currentRev = Math.max(1, lastMain, scheduled);
+    this.compactRev = scheduled;
+    this.flushedRev = this.currentRev;
+    this.historyCacheLow = this.currentRev + 1;
+    this.index.forEach((record) => {
+      if (!record.live) return;
+      this.liveKeys++;
+      if (record.live.lease !== 0n) this.leases.attach(record.live.lease, record.key);
+    });
+    if (finished < scheduled) this.schedulePurge(scheduled);
+  }
+}
