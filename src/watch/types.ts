@@ -37,3 +37,24 @@ export interface WatchStream {
   resume(): void;
   close(): void;
 }
+
+/**
+ * What the hub needs from mvcc: the store itself satisfies it (or a thin adapter in server/), and
+ * tests drive the hub with an in-memory history.
+ */
+export interface WatchableHistory {
+  currentRevision(): number;
+  compactRevision(): number;
+  /**
+   * Events with fromRevision <= revision <= toRevision, in revision order, each with prevKv when
+   * available; at most maxEvents of them (the last revision may be cut short: the hub refetches it).
+   * May reject with EtcdError('Compacted') when fromRevision is below the compact revision.
+   */
+  history(fromRevision: number, toRevision: number, maxEvents: number): Promise<MvccEvent[]>;
+}
+
+/** Interval timers, injectable so that tests drive progress notifications by hand. */
+export interface WatchTimer {
+  setInterval(callback: () => void, intervalMs: number): unknown;
+  clearInterval(handle: unknown): void;
+}

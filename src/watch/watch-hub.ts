@@ -1,0 +1,208 @@
+// WatchHub fans committed events out to watch streams. Apply calls `notify` once per write revision;
+// the hub finds the synced watchers whose range matches (single-key watchers through a key map,
+// range watchers by a scan) and hands each its events. It never waits on a client: a full stream
+// holds responses back up to a bound, then its watchers fall back to catching up from history.
+// Imports: mvcc types only; history comes through the WatchableHistory interface.
+import { EtcdError } from '../errors.js';
+import type { MvccEvent } from '../mvcc/types.js';
+import { HubWatchStream, matches, type WatchHubContext, type Watcher } from './watch-stream.js';
+import type { WatchableHistory, WatchStream, WatchStreamResponse, WatchTimer } from './types.js';
+
+export interface WatchHubOptions {
+  history: WatchableHistory;
+  /** --max-request-bytes: the fragment size limit. */
+  maxRequestBytes?: number;
+  /** --watch-progress-notify-interval. */
+  progressNotifyIntervalMs?: number;
+  timer?: WatchTimer;
+  /** Events held back per full stream before its watchers are switched to catch-up. */
+  streamQueuedEventsMax?: number;
+  /** Events read from history per catch-up round. */
+  catchUpBatchEventsMax?: number;
+  /** Events of one revision read at once when a single revision outgrows a catch-up batch. */
+  revisionEventsMax?: number;
+  watchersPerStreamMax?: number;
+  streamCountMax?: number;
+}
+
+const defaults = {
+  maxRequestBytes: 1_572_864,
+  progressNotifyIntervalMs: 10 * 60 * 1000,
+  streamQueuedEventsMax: 1024,
+  catchUpBatchEventsMax: 1000,
+  revisionEventsMax: 1_000_000,
+  watchersPerStreamMax: 100_000,
+  streamCountMax: 100_000,
+};
+
+const globalTimer: WatchTimer = {
+  setInterval: (callback, intervalMs) => {
+    const handle = setInterval(callback, intervalMs);
+    handle.unref();
+    return handle;
+  },
+  clearInterval: (handle) => clearInterval(handle as NodeJS.Timeout),
+};
+
+export class WatchHub implements WatchHubContext {
+  readonly maxRequestBytes: number;
+  readonly streamQueuedEventsMax: number;
+  readonly watchersPerStreamMax: number;
+  private readonly history: WatchableHistory;
+  private readonly progressNotifyIntervalMs: number;
+  private readonly timer: WatchTimer;
+  private readonly catchUpBatchEventsMax: number;
+  private readonly revisionEventsMax: number;
+  private readonly streamCountMax: number;
+  private lastNotifiedRevision: number;
+  private readonly streams = new Set<HubWatchStream>();
+  /** Single-key watchers by their key in latin1 (a lossless byte-to-char mapping). */
+  private readonly singleKeyWatchers = new Map<string, Set<Watcher>>();
+  private readonly rangeWatchers = new Set<Watcher>();
+
+  constructor(options: WatchHubOptions) {
+    this.history = options.history;
+    this.maxRequestBytes = options.maxRequestBytes ?? defaults.maxRequestBytes;
+    this.progressNotifyIntervalMs = options.progressNotifyIntervalMs ?? defaults.progressNotifyIntervalMs;
+    this.timer = options.timer ?? globalTimer;
+    this.streamQueuedEventsMax = options.streamQueuedEventsMax ?? defaults.streamQueuedEventsMax;
+    this.catchUpBatchEventsMax = options.catchUpBatchEventsMax ?? defaults.catchUpBatchEventsMax;
+    this.revisionEventsMax = options.revisionEventsMax ?? defaults.revisionEventsMax;
+    this.watchersPerStreamMax = options.watchersPerStreamMax ?? defaults.watchersPerStreamMax;
+    this.streamCountMax = options.streamCountMax ?? defaults.streamCountMax;
+    if (this.catchUpBatchEventsMax < 1) throw new Error('WatchHub: catchUpBatchEventsMax must be >= 1');
+    this.lastNotifiedRevision = this.history.currentRevision();
+  }
+
+  /** The last revision apply told the hub about: the store's current revision as watchers see it. */
+  get notifiedRevision(): number {
+    return this.lastNotifiedRevision;
+  }
+
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  /** Watchers that are catching up from history (etcd's slow_watcher_total). */
+  get unsyncedWatcherCount(): number {
+    let count = 0;
+    for (const stream of this.streams) count += stream.unsyncedWatcherCount;
+    return count;
+  }
+
+  get watcherCount(): number {
+    let count = 0;
+    for (const stream of this.streams) count += stream.watcherCount;
+    return count;
+  }
+
+  /** `send` returns false when the transport is full: the stream then holds back until `resume()`. */
+  openStream(send: (response: WatchStreamResponse) => boolean): WatchStream {
+    if (this.streams.size >= this.streamCountMax) throw new EtcdError('TooManyRequests');
+    const stream = new HubWatchStream(this, send);
+    this.streams.add(stream);
+    return stream;
+  }
+
+  /** Server shutdown: every stream stops; the transports end the client calls themselves. */
+  close(): void {
+    for (const stream of [...this.streams]) stream.close();
+  }
+
+  /** Apply calls this after each write revision is applied, with that revision's events (carrying prevKv). */
+  notify(revision: number, events: MvccEvent[]): void {
+    if (!(revision > this.lastNotifiedRevision)) {
+      throw new Error(`WatchHub.notify: revision ${revision} after ${this.lastNotifiedRevision}: revisions must grow`);
+    }
+    for (const event of events) {
+      if (event.kv.modRevision !== revision) {
+        throw new Error(`WatchHub.notify: event at revision ${event.kv.modRevision} notified as revision ${revision}`);
+      }
+    }
+    this.lastNotifiedRevision = revision;
+    if (this.singleKeyWatchers.size === 0 && this.rangeWatchers.size === 0) return;
+
+    const eventsByWatcher = new Map<Watcher, MvccEvent[]>();
+    const offer = (watcher: Watcher, event: MvccEvent) => {
+      if (!watcher.synced || revision < watcher.nextRevision || !matches(watcher, event)) return;
+      const list = eventsByWatcher.get(watcher);
+      if (list === undefined) eventsByWatcher.set(watcher, [event]);
+      else list.push(event);
+    };
+    for (const event of events) {
+      const exact = this.singleKeyWatchers.get(event.kv.key.toString('latin1'));
+      if (exact !== undefined) for (const watcher of exact) offer(watcher, event);
+      for (const watcher of this.rangeWatchers) offer(watcher, event);
+    }
+    for (const [watcher, watcherEvents] of eventsByWatcher) watcher.stream.deliverLive(watcher, revision, watcherEvents);
+  }
+
+  // ---- WatchHubContext: used by the streams ----
+
+  compactRevision(): number {
+    return this.history.compactRevision();
+  }
+
+  async readComplete(fromRevision: number, toRevision: number): Promise<{ events: MvccEvent[]; lastRevision: number }> {
+    const events = await this.history.history(fromRevision, toRevision, this.catchUpBatchEventsMax);
+    checkHistory(events, fromRevision, toRevision);
+    if (events.length < this.catchUpBatchEventsMax) return { events, lastRevision: toRevision };
+    // The batch may end inside a revision: keep only whole revisions, the rest comes next round.
+    const lastRevision = events[events.length - 1].kv.modRevision;
+    let end = events.length;
+    while (end > 0 && events[end - 1].kv.modRevision === lastRevision) end--;
+    if (end > 0) return { events: events.slice(0, end), lastRevision: lastRevision - 1 };
+    const whole = await this.history.history(lastRevision, lastRevision, this.revisionEventsMax);
+    checkHistory(whole, lastRevision, lastRevision);
+    if (whole.length >= this.revisionEventsMax) {
+      throw new Error(`WatchHub: revision ${lastRevision} holds more than ${this.revisionEventsMax} events`);
+    }
+    return { events: whole, lastRevision };
+  }
+
+  register(watcher: Watcher): void {
+    if (watcher.range.end !== undefined) {
+      this.rangeWatchers.add(watcher);
+      return;
+    }
+    const key = watcher.range.key.toString('latin1');
+    let set = this.singleKeyWatchers.get(key);
+    if (set === undefined) this.singleKeyWatchers.set(key, (set = new Set()));
+    set.add(watcher);
+  }
+
+  unregister(watcher: Watcher): void {
+    if (watcher.range.end !== undefined) {
+      this.rangeWatchers.delete(watcher);
+      return;
+    }
+    const key = watcher.range.key.toString('latin1');
+    const set = this.singleKeyWatchers.get(key);
+    set?.delete(watcher);
+    if (set?.size === 0) this.singleKeyWatchers.delete(key);
+  }
+
+  startProgressTimer(stream: HubWatchStream): unknown {
+    return this.timer.setInterval(() => stream.progressTick(), this.progressNotifyIntervalMs);
+  }
+
+  stopProgressTimer(handle: unknown): void {
+    this.timer.clearInterval(handle);
+  }
+
+  streamClosed(stream: HubWatchStream): void {
+    this.streams.delete(stream);
+  }
+}
+
+/** History is trusted only after this check: a wrong order here would break the watch guarantees silently. */
+function checkHistory(events: MvccEvent[], fromRevision: number, toRevision: number): void {
+  let previous = fromRevision;
+  for (const event of events) {
+    const revision = event.kv.modRevision;
+    if (revision < previous || revision > toRevision) {
+      throw new Error(`WatchHub: history(${fromRevision}, ${toRevision}) returned revision ${revision} out of order`);
+    }
+    previous = revision;
+  }
+}

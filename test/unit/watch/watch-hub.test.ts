@@ -1,0 +1,303 @@
+// WatchHub: etcd's watch stream semantics, one behaviour per test.
+import { describe, expect, it } from 'vitest';
+import { EventType } from '../../../src/mvcc/types.js';
+import { WatchFilter, type WatchTimer } from '../../../src/watch/types.js';
+import { WatchHub, type WatchHubOptions } from '../../../src/watch/watch-hub.js';
+import { fragmentResponse, watchResponseBytes } from '../../../src/watch/response-size.js';
+import { createRequest, MemoryHistory, RecordingClient, settle } from './memory-history.js';
+
+function setup(options: Partial<WatchHubOptions> = {}) {
+  const history = new MemoryHistory();
+  const hub = new WatchHub({ history, ...options });
+  history.onWrite = (revision, events) => hub.notify(revision, events);
+  const client = new RecordingClient();
+  const stream = hub.openStream(client.send);
+  return { history, hub, client, stream };
+}
+
+class ManualTimer implements WatchTimer {
+  callbacks = new Map<number, () => void>();
+  private next = 1;
+  setInterval(callback: () => void): unknown {
+    this.callbacks.set(this.next, callback);
+    return this.next++;
+  }
+  clearInterval(handle: unknown): void {
+    this.callbacks.delete(handle as number);
+  }
+  fire(): void {
+    for (const callback of [...this.callbacks.values()]) callback();
+  }
+}
+
+describe('WatchHub create', () => {
+  it('assigns ids from 0, sends created first, then live events with the write revision', () => {
+    const { history, client, stream } = setup();
+    stream.create(createRequest({ key: 'a' }));
+    stream.create(createRequest({ key: 'b' }));
+    history.write([{ put: 'a' }]);
+    history.write([{ put: 'b' }, { put: 'a' }]);
+    const seen = client.responses.map((r) => [r.watchId, r.created, r.revision, r.events.map((e) => e.kv.key.toString())]);
+    // Order across watchers of one revision is free; within a watcher it is revision order.
+    expect(seen.slice(0, 3)).toEqual([[0, true, 1, []], [1, true, 1, []], [0, false, 2, ['a']]]);
+    expect(seen.slice(3).sort()).toEqual([[0, false, 3, ['a']], [1, false, 3, ['b']]]);
+  });
+
+  it('refuses a duplicate client-chosen id with watch id -1, and auto ids skip chosen ones', () => {
+    const { client, stream } = setup();
+    stream.create(createRequest({ key: 'a', watchId: 1 }));
+    stream.create(createRequest({ key: 'a', watchId: 1 }));
+    stream.create(createRequest({ key: 'a' }));
+    stream.create(createRequest({ key: 'a' }));
+    expect(client.responses.map((r) => [r.watchId, r.created, r.canceled, r.cancelReason])).toEqual([
+      [1, true, false, ''],
+      [-1, true, true, 'mvcc: duplicate watch ID provided on the WatchStream'],
+      [0, true, false, ''],
+      [2, true, false, ''],
+    ]);
+  });
+
+  it('treats an empty key as "\\0", rangeEnd "\\0" as every key >= key, and refuses empty ranges', () => {
+    const { history, client, stream } = setup();
+    stream.create(createRequest({ key: '' }));
+    stream.create(createRequest({ key: 'm', rangeEnd: Buffer.from([0]) }));
+    stream.create(createRequest({ key: 'b', rangeEnd: 'a' }));
+    stream.create(createRequest({ key: 'b', rangeEnd: 'b' }));
+    expect(client.responses.slice(2).map((r) => [r.watchId, r.created, r.canceled, r.cancelReason])).toEqual([
+      [-1, true, true, 'mvcc: watcher range is empty'],
+      [-1, true, true, 'mvcc: watcher range is empty'],
+    ]);
+    history.write([{ put: '\0' }, { put: 'a' }, { put: 'm' }, { put: 'zz' }]);
+    expect(client.eventsOf(0).map((e) => e.key)).toEqual(['\0']);
+    expect(client.eventsOf(1).map((e) => e.key)).toEqual(['m', 'zz']);
+  });
+
+  it('applies prefix ranges, NOPUT/NODELETE filters, and strips prevKv unless asked', () => {
+    const { history, client, stream } = setup();
+    stream.create(createRequest({ key: 'p/', rangeEnd: 'p0', filters: [WatchFilter.NODELETE] }));
+    stream.create(createRequest({ key: 'p/', rangeEnd: 'p0', filters: [WatchFilter.NOPUT], prevKv: true }));
+    stream.create(createRequest({ key: 'p/', rangeEnd: 'p0' }));
+    history.write([{ put: 'p/1' }, { put: 'q' }]);
+    history.write([{ put: 'p/1' }]);
+    history.write([{ del: 'p/1' }]);
+    expect(client.eventsOf(0).map((e) => e.type)).toEqual([EventType.PUT, EventType.PUT]);
+    expect(client.eventsOf(1).map((e) => [e.type, e.revision])).toEqual([[EventType.DELETE, 4]]);
+    const deleteToPrevKv = client.responses.find((r) => r.watchId === 1 && r.events.length > 0);
+    expect(deleteToPrevKv?.events[0].prevKv?.modRevision).toBe(3);
+    const plain = client.responses.filter((r) => r.watchId === 2).flatMap((r) => r.events);
+    expect(plain).toHaveLength(3);
+    expect(plain.every((e) => e.prevKv === undefined)).toBe(true);
+  });
+
+  it('waits for a future start revision', () => {
+    const { history, client, stream } = setup();
+    stream.create(createRequest({ key: 'a', startRevision: 4 }));
+    for (let i = 0; i < 4; i++) history.write([{ put: 'a' }]);
+    expect(client.eventsOf(0).map((e) => e.revision)).toEqual([4, 5]);
+  });
+});
+
+describe('WatchHub catch-up', () => {
+  it('catches up from history in batches of whole revisions, then goes live without gap or duplicate', async () => {
+    const { history, client, stream } = setup({ catchUpBatchEventsMax: 3 });
+    history.write([{ put: 'a' }]); // 2
+    history.write([{ put: 'a' }, { put: 'b' }]); // 3
+    history.write([{ put: 'a' }, { put: 'b' }, { put: 'c' }, { put: 'd' }]); // 4: larger than a batch
+    history.write([{ put: 'b' }]); // 5
+    let release: () => void = () => undefined;
+    history.readGate = () => new Promise<void>((resolve) => (release = resolve));
+    stream.create(createRequest({ key: 'a', rangeEnd: 'z', startRevision: 2 }));
+    history.write([{ put: 'c' }]); // 6, arrives while the first read is held
+    for (let i = 0; i < 10; i++) {
+      release();
+      await settle(2);
+    }
+    history.readGate = undefined;
+    await settle();
+    history.write([{ put: 'd' }]); // 7, live
+    const revisions = client.eventsOf(0).map((e) => e.revision);
+    expect(revisions).toEqual([2, 3, 3, 4, 4, 4, 4, 5, 6, 7]);
+    // every revision lies within one response
+    const responses = client.responses.filter((r) => r.events.length > 0);
+    const revisionResponses = new Map<number, Set<number>>();
+    responses.forEach((r, index) => r.events.forEach((e) => {
+      const set = revisionResponses.get(e.kv.modRevision) ?? new Set<number>();
+      set.add(index);
+      revisionResponses.set(e.kv.modRevision, set);
+    }));
+    expect([...revisionResponses.values()].every((set) => set.size === 1)).toBe(true);
+  });
+
+  it('a start revision below the compact revision gets created, then a compacted cancel', () => {
+    const { history, client, stream, hub } = setup();
+    for (let i = 0; i < 5; i++) history.write([{ put: 'a' }]);
+    history.compact(4);
+    stream.create(createRequest({ key: 'a', startRevision: 3 }));
+    expect(client.responses.map((r) => [r.watchId, r.created, r.canceled, r.compactRevision])).toEqual([
+      [0, true, false, 0],
+      [0, false, true, 4],
+    ]);
+    expect(hub.watcherCount).toBe(0);
+    stream.create(createRequest({ key: 'a', startRevision: 4 }));
+    return settle().then(() => expect(client.eventsOf(1).map((e) => e.revision)).toEqual([4, 5, 6]));
+  });
+
+  it('a compaction during catch-up ends in a compacted cancel', async () => {
+    const { history, client, stream } = setup({ catchUpBatchEventsMax: 1 });
+    for (let i = 0; i < 5; i++) history.write([{ put: 'a' }]);
+    let release: () => void = () => undefined;
+    history.readGate = () => new Promise<void>((resolve) => (release = resolve));
+    stream.create(createRequest({ key: 'a', startRevision: 2 }));
+    await settle(2);
+    history.compact(5);
+    release();
+    await settle();
+    release();
+    await settle();
+    const last = client.responses[client.responses.length - 1];
+    expect(last).toMatchObject({ watchId: 0, canceled: true, compactRevision: 5 });
+  });
+});
+
+describe('WatchHub cancel and progress', () => {
+  it('cancel answers canceled and stops events; an unknown id gets no answer', () => {
+    const { history, client, stream } = setup();
+    stream.create(createRequest({ key: 'a' }));
+    stream.cancel(0);
+    stream.cancel(7);
+    history.write([{ put: 'a' }]);
+    expect(client.responses.map((r) => [r.watchId, r.created, r.canceled])).toEqual([[0, true, false], [0, false, true]]);
+  });
+
+  it('a progress request is answered with watch id -1 and the current revision, after catch-up if needed', async () => {
+    const { history, client, stream } = setup();
+    stream.progress();
+    expect(client.responses).toMatchObject([{ watchId: -1, revision: 1, events: [] }]);
+    history.write([{ put: 'a' }]);
+    history.write([{ put: 'a' }]);
+    stream.create(createRequest({ key: 'a', startRevision: 2 }));
+    stream.progress();
+    expect(client.responses.filter((r) => r.watchId === -1)).toHaveLength(1);
+    await settle();
+    const tail = client.responses.slice(-2);
+    expect(tail[0].events.map((e) => e.kv.modRevision)).toEqual([2, 3]);
+    expect(tail[1]).toMatchObject({ watchId: -1, revision: 3, events: [] });
+  });
+
+  it('progress notify sends an empty response per interval to synced watchers that got no events', () => {
+    const timer = new ManualTimer();
+    const { history, client, stream } = setup({ timer });
+    stream.create(createRequest({ key: 'a', progressNotify: true }));
+    stream.create(createRequest({ key: 'b' }));
+    timer.fire();
+    history.write([{ put: 'a' }]);
+    timer.fire(); // elided: events went out during this interval
+    timer.fire();
+    expect(client.responses.slice(2).map((r) => [r.watchId, r.revision, r.events.length])).toEqual([
+      [0, 1, 0],
+      [0, 2, 1],
+      [0, 2, 0],
+    ]);
+    stream.close();
+    expect(timer.callbacks.size).toBe(0);
+  });
+});
+
+describe('WatchHub fragments', () => {
+  it('splits a response over maxRequestBytes when asked, keeping event order', () => {
+    const maxRequestBytes = 300;
+    const { history, client, stream } = setup({ maxRequestBytes });
+    stream.create(createRequest({ key: 'k', rangeEnd: 'l', fragment: true }));
+    stream.create(createRequest({ key: 'k', rangeEnd: 'l' }));
+    const ops = Array.from({ length: 8 }, (_, i) => ({ put: `k${i}`, value: 'x'.repeat(60) }));
+    history.write(ops);
+    const fragments = client.responses.filter((r) => r.watchId === 0 && r.events.length > 0);
+    expect(fragments.length).toBeGreaterThan(1);
+    expect(fragments.map((r) => r.fragment)).toEqual([...fragments.slice(1).map(() => true), false]);
+    expect(fragments.every((r) => r.events.length === 1 || watchResponseBytes(r) < maxRequestBytes)).toBe(true);
+    expect(fragments.flatMap((r) => r.events.map((e) => e.kv.key.toString()))).toEqual(ops.map((o) => o.put));
+    expect(client.responses.filter((r) => r.watchId === 1 && r.events.length > 0)).toHaveLength(1);
+  });
+
+  it('never splits a single event', () => {
+    const { history, client, stream } = setup({ maxRequestBytes: 10 });
+    stream.create(createRequest({ key: 'k', fragment: true }));
+    history.write([{ put: 'k', value: 'x'.repeat(100) }]);
+    expect(client.responses[1]).toMatchObject({ fragment: false });
+    expect(fragmentResponse(client.responses[1], 10)).toHaveLength(1);
+  });
+});
+
+describe('WatchHub slow streams', () => {
+  it('holds back a full stream without blocking notify or other streams, then drains in order', () => {
+    const { history, hub, client, stream } = setup();
+    const other = new RecordingClient();
+    hub.openStream(other.send).create(createRequest({ key: 'a' }));
+    stream.create(createRequest({ key: 'a' }));
+    client.full = true;
+    history.write([{ put: 'a' }]); // accepted, but the buffer is now full
+    history.write([{ put: 'a' }]);
+    history.write([{ put: 'a' }]);
+    expect(client.eventsOf(0).map((e) => e.revision)).toEqual([2]);
+    expect(other.eventsOf(0).map((e) => e.revision)).toEqual([2, 3, 4]);
+    client.full = false;
+    stream.resume();
+    expect(client.eventsOf(0).map((e) => e.revision)).toEqual([2, 3, 4]);
+  });
+
+  it('beyond the queue maximum a watcher catches up from history after resume, missing nothing', async () => {
+    const { history, hub, client, stream } = setup({ streamQueuedEventsMax: 2 });
+    stream.create(createRequest({ key: 'a', rangeEnd: 'c' }));
+    client.full = true;
+    for (let i = 0; i < 10; i++) history.write([{ put: i % 2 === 0 ? 'a' : 'b' }]);
+    expect(hub.unsyncedWatcherCount).toBe(1);
+    expect(client.responses.length).toBe(2); // created + the revision that filled the buffer
+    client.full = false;
+    stream.resume();
+    await settle();
+    history.write([{ put: 'a' }]);
+    expect(client.eventsOf(0).map((e) => e.revision)).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(hub.unsyncedWatcherCount).toBe(0);
+  });
+
+  it('a slow watcher whose history was compacted away gets a compacted cancel', async () => {
+    const { history, client, stream } = setup({ streamQueuedEventsMax: 1 });
+    stream.create(createRequest({ key: 'a' }));
+    client.full = true;
+    for (let i = 0; i < 6; i++) history.write([{ put: 'a' }]);
+    history.compact(6);
+    client.full = false;
+    stream.resume();
+    await settle();
+    expect(client.responses[client.responses.length - 1]).toMatchObject({ watchId: 0, canceled: true, compactRevision: 6 });
+    const delivered = client.eventsOf(0).map((e) => e.revision);
+    expect(delivered).toEqual([2, 3]);
+  });
+
+  it('a transport that throws closes its stream and does not disturb notify', () => {
+    const { history, hub, stream } = setup();
+    stream.create(createRequest({ key: 'a' }));
+    hub.openStream(() => { throw new Error('gone'); }).create(createRequest({ key: 'a' }));
+    history.write([{ put: 'a' }]);
+    expect(hub.streamCount).toBe(1);
+  });
+});
+
+describe('WatchHub notify checks', () => {
+  it('close ends every stream', () => {
+    const { hub, history, client, stream } = setup();
+    stream.create(createRequest({ key: 'a' }));
+    hub.close();
+    history.write([{ put: 'a' }]);
+    expect(hub.streamCount).toBe(0);
+    expect(client.responses).toHaveLength(1);
+  });
+
+  it('rejects revisions that do not grow and events of another revision', () => {
+    const { hub, history } = setup();
+    history.write([{ put: 'a' }]);
+    expect(() => hub.notify(2, [])).toThrow(/must grow/);
+    const event = history.log[0];
+    expect(() => hub.notify(5, [event])).toThrow(/notified as revision 5/);
+  });
+});
