@@ -1,0 +1,63 @@
+// grpc-js call plumbing shared by the service files: the unary wrapper (decode check, context,
+// error mapping) and the wait for a stream's buffer to drain.
+import { once } from 'node:events';
+import { status, type handleUnaryCall, type ServerWritableStream, type ServerDuplexStream } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { RequestContext } from '../../server/server-api.js';
+import { contextFromMetadata } from './context.js';
+import { MalformedRequest } from './definitions.js';
+import { toGrpcError, type GrpcError } from './errors.js';
+
+export function malformedError(request: MalformedRequest): GrpcError {
+  return { code: status.INVALID_ARGUMENT, details: `grpc: error unmarshalling request: ${request.reason}` };
+}
+
+/**
+ * A unary handler: `handle` translates the wire request, calls the server and translates back;
+ * whatever it throws (synchronously or not) is mapped once, here.
+ */
+export function unary<Response>(
+  logger: Logger,
+  method: string,
+  handle: (request: unknown, context: RequestContext) => Promise<Response>,
+): handleUnaryCall<unknown, Response> {
+  return (call, callback) => {
+    const request = call.request;
+    if (request instanceof MalformedRequest) {
+      callback(malformedError(request));
+      return;
+    }
+    let pending: Promise<Response>;
+    try {
+      pending = handle(request, contextFromMetadata(call.metadata));
+    } catch (error) {
+      callback(toGrpcError(error, logger, method));
+      return;
+    }
+    pending.then(
+      (response) => callback(null, response),
+      (error: unknown) => callback(toGrpcError(error, logger, method)),
+    );
+  };
+}
+
+type AnyServerStream = ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>;
+
+/** Resolves when the stream can take more writes, or when the call is over (cancelled or closed). */
+export async function drainedOrClosed(call: AnyServerStream): Promise<void> {
+  const abort = new AbortController();
+  try {
+    await Promise.race([
+      once(call, 'drain', { signal: abort.signal }),
+      once(call, 'cancelled', { signal: abort.signal }),
+      once(call, 'close', { signal: abort.signal }),
+    ]);
+  } finally {
+    abort.abort();
+  }
+}
+
+/** Ends a streaming call with an error status (grpc-js turns an 'error' event into the trailers). */
+export function failStream(call: AnyServerStream, error: GrpcError): void {
+  call.emit('error', error);
+}

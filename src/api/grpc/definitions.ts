@@ -1,0 +1,86 @@
+// Loads our .proto files into grpc-js service definitions. Loader options keep every 64-bit value
+// exact (longs as decimal strings), bytes as Buffers and enums as numbers (no name lookups on the hot
+// path), field names as in the .proto (the JSON gateway uses the same names), and no defaults
+// (the translators treat a missing field as its zero value, which saves building them).
+// Every request deserializer is wrapped: a message that fails the wire-type check or protobufjs's
+// decode becomes a MalformedRequest value, which the handlers answer with INVALID_ARGUMENT; grpc-js
+// would otherwise answer INTERNAL for a throwing deserializer.
+import { fileURLToPath } from 'node:url';
+import type { ServiceDefinition } from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
+import { checkWireTypes } from './wire-check.js';
+
+export const protosDir = fileURLToPath(new URL('../../../protos/', import.meta.url));
+
+export const protoFiles = [
+  'etcdserverpb/rpc.proto', 'mvccpb/kv.proto', 'authpb/auth.proto', 'v3lockpb/v3lock.proto',
+  'v3electionpb/v3election.proto', 'grpc/health/v1/health.proto',
+];
+
+export const loaderOptions: protoLoader.Options = {
+  keepCase: true,
+  longs: String,
+  defaults: false,
+  arrays: false,
+  oneofs: false,
+  includeDirs: [protosDir],
+};
+
+/** A request that could not be decoded; carried to the handler instead of a thrown error. */
+export class MalformedRequest {
+  constructor(readonly reason: string) {}
+}
+
+export function loadProtobufRoot(): protobuf.Root {
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin, target) => (target.startsWith('/') ? target : protosDir + target);
+  root.loadSync(protoFiles, { keepCase: true });
+  root.resolveAll();
+  return root;
+}
+
+export type ServiceName =
+  | 'etcdserverpb.KV' | 'etcdserverpb.Watch' | 'etcdserverpb.Lease' | 'etcdserverpb.Cluster'
+  | 'etcdserverpb.Maintenance' | 'etcdserverpb.Auth' | 'v3lockpb.Lock' | 'v3electionpb.Election'
+  | 'grpc.health.v1.Health';
+
+export type ServiceDefinitions = Record<ServiceName, ServiceDefinition>;
+
+let cached: ServiceDefinitions | undefined;
+
+/** The definitions do not depend on the server instance, so one load serves every server. */
+export function loadServiceDefinitions(): ServiceDefinitions {
+  if (cached) return cached;
+  const packageDefinition = protoLoader.loadSync(protoFiles, loaderOptions);
+  const root = loadProtobufRoot();
+  const services = {} as ServiceDefinitions;
+  const names: ServiceName[] = [
+    'etcdserverpb.KV', 'etcdserverpb.Watch', 'etcdserverpb.Lease', 'etcdserverpb.Cluster', 'etcdserverpb.Maintenance',
+    'etcdserverpb.Auth', 'v3lockpb.Lock', 'v3electionpb.Election', 'grpc.health.v1.Health',
+  ];
+  for (const name of names) {
+    const loaded = packageDefinition[name] as ServiceDefinition | undefined;
+    if (!loaded || !('path' in (Object.values(loaded)[0] ?? {}))) throw new Error(`proto service ${name} not found in ${protosDir}`);
+    const service = root.lookupService(name);
+    const wrapped: Record<string, ServiceDefinition[string]> = {};
+    for (const [methodName, method] of Object.entries(loaded)) {
+      const requestType = service.methods[methodName]!.resolvedRequestType!;
+      const decode = method.requestDeserialize;
+      wrapped[methodName] = {
+        ...method,
+        requestDeserialize: (bytes: Buffer) => {
+          try {
+            checkWireTypes(requestType, bytes);
+            return decode(bytes);
+          } catch (error) {
+            return new MalformedRequest(error instanceof Error ? error.message : String(error));
+          }
+        },
+      };
+    }
+    services[name] = wrapped as ServiceDefinition;
+  }
+  cached = services;
+  return services;
+}

@@ -1,0 +1,36 @@
+// The etcdserverpb.KV service: Range, Put, DeleteRange, Txn, Compact.
+import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { EtcdServerApi } from '../../server/server-api.js';
+import { headerToWire } from './translate/common.js';
+import {
+  compactionRequestFromWire, deleteRangeRequestFromWire, deleteRangeResponseToWire, putRequestFromWire,
+  putResponseToWire, rangeRequestFromWire, rangeResponseToWire, txnRequestFromWire, txnResponseToWire,
+} from './translate/kv.js';
+import { unary } from './calls.js';
+
+export function kvService(server: EtcdServerApi, logger: Logger): UntypedServiceImplementation {
+  return {
+    Range: unary(logger, 'Range', async (request, context) => {
+      const { header, result } = await server.range(rangeRequestFromWire(request), context);
+      return rangeResponseToWire(headerToWire(header), result);
+    }),
+    Put: unary(logger, 'Put', async (request, context) => {
+      const { header, result } = await server.put(putRequestFromWire(request), context);
+      return putResponseToWire(headerToWire(header), result);
+    }),
+    DeleteRange: unary(logger, 'DeleteRange', async (request, context) => {
+      const { header, result } = await server.deleteRange(deleteRangeRequestFromWire(request), context);
+      return deleteRangeResponseToWire(headerToWire(header), result);
+    }),
+    Txn: unary(logger, 'Txn', async (request, context) => {
+      const { header, result } = await server.txn(txnRequestFromWire(request), context);
+      return txnResponseToWire(header, result);
+    }),
+    Compact: unary(logger, 'Compact', async (request, context) => {
+      const { revision, physical } = compactionRequestFromWire(request);
+      const { header } = await server.compact(revision, physical, context);
+      return { header: headerToWire(header) };
+    }),
+  };
+}

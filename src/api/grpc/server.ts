@@ -1,0 +1,56 @@
+// Builds the gRPC server: the etcd services (KV, Watch, Lease, Cluster, Maintenance) and the
+// standard health service over one EtcdServerApi, with etcd's message-size limits. Auth, Lock and
+// Election are left unregistered until they exist: grpc-js answers UNIMPLEMENTED for them.
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { EtcdServerApi } from '../../server/server-api.js';
+import { clusterService } from './cluster.js';
+import { loadServiceDefinitions } from './definitions.js';
+import { healthService } from './health.js';
+import { kvService } from './kv.js';
+import { leaseService } from './lease.js';
+import { maintenanceService } from './maintenance.js';
+import { watchService } from './watch.js';
+
+/** etcd lets a gRPC message exceed --max-request-bytes by this much (room for the envelope). */
+export const receiveMessageSlackBytes = 512 * 1024;
+
+export interface GrpcServerOptions {
+  server: EtcdServerApi;
+  maxRequestBytes: number;
+  logger: Logger;
+  /** HTTP/2 streams per connection (etcd's --max-concurrent-streams); unset: the HTTP/2 maximum. */
+  maxConcurrentStreams?: number;
+}
+
+export function createGrpcServer(options: GrpcServerOptions): Server {
+  if (!Number.isSafeInteger(options.maxRequestBytes) || options.maxRequestBytes <= 0) {
+    throw new Error(`maxRequestBytes must be a positive integer, got ${options.maxRequestBytes}`);
+  }
+  const logger = options.logger.child({ component: 'grpc' });
+  const grpcServer = new Server({
+    'grpc.max_receive_message_length': options.maxRequestBytes + receiveMessageSlackBytes,
+    'grpc.max_send_message_length': -1,
+    ...(options.maxConcurrentStreams !== undefined ? { 'grpc.max_concurrent_streams': options.maxConcurrentStreams } : {}),
+  });
+  const definitions = loadServiceDefinitions();
+  const server = options.server;
+  grpcServer.addService(definitions['etcdserverpb.KV'], kvService(server, logger));
+  grpcServer.addService(definitions['etcdserverpb.Watch'], watchService(server, logger));
+  grpcServer.addService(definitions['etcdserverpb.Lease'], leaseService(server, logger));
+  grpcServer.addService(definitions['etcdserverpb.Cluster'], clusterService(server, logger));
+  grpcServer.addService(definitions['etcdserverpb.Maintenance'], maintenanceService(server, logger));
+  grpcServer.addService(definitions['grpc.health.v1.Health'], healthService(server, logger));
+  return grpcServer;
+}
+
+/** Binds without TLS (TLS listeners come with the client URL work) and returns the bound port. */
+export async function bindGrpcServer(grpcServer: Server, host: string, port: number): Promise<number> {
+  const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+  return new Promise((resolve, reject) => {
+    grpcServer.bindAsync(address, ServerCredentials.createInsecure(), (error, boundPort) => {
+      if (error) reject(error);
+      else resolve(boundPort);
+    });
+  });
+}

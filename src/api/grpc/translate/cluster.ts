@@ -1,0 +1,48 @@
+// Cluster wire messages (MemberAdd/Remove/Update/List/Promote) ⇄ EtcdServerApi arguments and results.
+import type { Member, ResponseHeader } from '../../../server/server-api.js';
+import {
+  headerToWire, int64ToWire, wireArray, wireBool, wireObject, wireString, wireUint64Bigint,
+  type WireInt64, type WireResponseHeader,
+} from './common.js';
+
+export interface WireMember { ID: WireInt64; name: string; peerURLs: string[]; clientURLs: string[]; isLearner: boolean }
+
+function urlsFromWire(value: unknown): string[] {
+  return wireArray(value, 'peerURLs').map((url) => wireString(url, 'peerURLs'));
+}
+
+export function memberAddRequestFromWire(value: unknown): { peerUrls: string[]; isLearner: boolean } {
+  const wire = wireObject(value, 'MemberAddRequest');
+  return { peerUrls: urlsFromWire(wire.peerURLs), isLearner: wireBool(wire.isLearner, 'isLearner') };
+}
+
+/** MemberRemoveRequest and MemberPromoteRequest: just the ID. */
+export function memberIdFromWire(value: unknown): bigint {
+  return wireUint64Bigint(wireObject(value, 'Member request').ID, 'ID');
+}
+
+export function memberUpdateRequestFromWire(value: unknown): { id: bigint; peerUrls: string[] } {
+  const wire = wireObject(value, 'MemberUpdateRequest');
+  return { id: wireUint64Bigint(wire.ID, 'ID'), peerUrls: urlsFromWire(wire.peerURLs) };
+}
+
+export function memberListRequestFromWire(value: unknown): { linearizable: boolean } {
+  return { linearizable: wireBool(wireObject(value, 'MemberListRequest').linearizable, 'linearizable') };
+}
+
+export function memberToWire(member: Member): WireMember {
+  return {
+    ID: int64ToWire(member.id), name: member.name, peerURLs: member.peerUrls, clientURLs: member.clientUrls,
+    isLearner: member.isLearner,
+  };
+}
+
+export function membersResponseToWire(result: { header: ResponseHeader; members: Member[] }):
+{ header: WireResponseHeader; members: WireMember[] } {
+  return { header: headerToWire(result.header), members: result.members.map(memberToWire) };
+}
+
+export function memberAddResponseToWire(result: { header: ResponseHeader; member: Member; members: Member[] }):
+{ header: WireResponseHeader; member: WireMember; members: WireMember[] } {
+  return { header: headerToWire(result.header), member: memberToWire(result.member), members: result.members.map(memberToWire) };
+}

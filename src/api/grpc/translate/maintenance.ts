@@ -1,0 +1,81 @@
+// Maintenance wire messages (Alarm/Status/Hash/HashKV/Snapshot/MoveLeader/Defragment) ⇄
+// EtcdServerApi arguments and results.
+import type { AlarmMember, ResponseHeader, StatusResult } from '../../../server/server-api.js';
+import {
+  headerToWire, int64ToWire, wireEnum, wireInt64Number, wireObject, wireUint64Bigint,
+  type WireInt64, type WireResponseHeader,
+} from './common.js';
+
+export function alarmRequestFromWire(value: unknown): { action: number; memberId: bigint; alarm: number } {
+  const wire = wireObject(value, 'AlarmRequest');
+  return {
+    action: wireEnum(wire.action, 'action'),
+    memberId: wireUint64Bigint(wire.memberID, 'memberID'),
+    alarm: wireEnum(wire.alarm, 'alarm'),
+  };
+}
+
+export function hashKvRequestFromWire(value: unknown): { revision: number } {
+  return { revision: wireInt64Number(wireObject(value, 'HashKVRequest').revision, 'revision') };
+}
+
+export function moveLeaderRequestFromWire(value: unknown): { targetId: bigint } {
+  return { targetId: wireUint64Bigint(wireObject(value, 'MoveLeaderRequest').targetID, 'targetID') };
+}
+
+export function alarmResponseToWire(result: { header: ResponseHeader; alarms: AlarmMember[] }):
+{ header: WireResponseHeader; alarms: Array<{ memberID: WireInt64; alarm: number }> } {
+  return {
+    header: headerToWire(result.header),
+    alarms: result.alarms.map((alarm) => ({ memberID: int64ToWire(alarm.memberId), alarm: alarm.alarm })),
+  };
+}
+
+export interface WireStatusResponse {
+  header: WireResponseHeader;
+  version: string;
+  dbSize: number;
+  leader: WireInt64;
+  raftIndex: number;
+  raftTerm: number;
+  raftAppliedIndex: number;
+  errors: string[];
+  dbSizeInUse: number;
+  isLearner: boolean;
+}
+
+export function statusResponseToWire(result: StatusResult): WireStatusResponse {
+  return {
+    header: headerToWire(result.header),
+    version: result.version,
+    dbSize: result.dbSize,
+    leader: int64ToWire(result.leader),
+    raftIndex: result.raftIndex,
+    raftTerm: result.raftTerm,
+    raftAppliedIndex: result.raftAppliedIndex,
+    errors: result.errors,
+    dbSizeInUse: result.dbSizeInUse,
+    isLearner: result.isLearner,
+  };
+}
+
+export function hashResponseToWire(result: { header: ResponseHeader; hash: number }): { header: WireResponseHeader; hash: number } {
+  return { header: headerToWire(result.header), hash: result.hash };
+}
+
+export function hashKvResponseToWire(result: { header: ResponseHeader; hash: number; compactRevision: number; hashRevision: number }):
+{ header: WireResponseHeader; hash: number; compact_revision: number; hash_revision: number } {
+  return {
+    header: headerToWire(result.header), hash: result.hash, compact_revision: result.compactRevision,
+    hash_revision: result.hashRevision,
+  };
+}
+
+export function snapshotChunkToWire(chunk: { header: ResponseHeader; remainingBytes: number; blob: Buffer }):
+{ header: WireResponseHeader; remaining_bytes: number; blob: Buffer } {
+  return { header: headerToWire(chunk.header), remaining_bytes: chunk.remainingBytes, blob: chunk.blob };
+}
+
+export function headerOnlyResponseToWire(result: { header: ResponseHeader }): { header: WireResponseHeader } {
+  return { header: headerToWire(result.header) };
+}

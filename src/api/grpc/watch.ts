@@ -1,0 +1,75 @@
+// The etcdserverpb.Watch service: one bidi call ⇔ one WatchStream of the server.
+// Requests are read only once the stream is open (until then they wait in grpc-js's buffer, under
+// HTTP/2 flow control). `send` reports a full transport buffer by returning false; the WatchStream
+// then holds events back until 'drain' calls resume(). The call ending in any way closes the stream.
+//
+// Watch responses need cluster id, member id and raft term, which WatchStreamResponse does not
+// carry; they are read once per stream from a MemberList header (the raft term can therefore be
+// stale on a long stream; see the report for the EtcdServerApi addition that removes this).
+import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { EtcdServerApi, ResponseHeader } from '../../server/server-api.js';
+import type { WatchStream, WatchStreamResponse } from '../../watch/types.js';
+import { watchRequestFromWire, watchResponseToWire } from './translate/watch.js';
+import { failStream, malformedError } from './calls.js';
+import { contextFromMetadata } from './context.js';
+import { MalformedRequest } from './definitions.js';
+import { toGrpcError } from './errors.js';
+
+function watch(server: EtcdServerApi, logger: Logger) {
+  return (call: ServerDuplexStream<unknown, unknown>): void => {
+    const context = contextFromMetadata(call.metadata);
+    let stream: WatchStream | undefined;
+    let done = false;
+
+    const finish = (error?: unknown): void => {
+      if (done) return;
+      done = true;
+      stream?.close();
+      if (error === undefined) call.end();
+      else failStream(call, error instanceof MalformedRequest ? malformedError(error) : toGrpcError(error, logger, 'Watch'));
+    };
+    const abandon = (): void => {
+      done = true;
+      stream?.close();
+    };
+    call.on('cancelled', abandon);
+    call.on('error', abandon);
+
+    const onRequest = (request: unknown): void => {
+      if (done || !stream) return;
+      if (request instanceof MalformedRequest) { finish(request); return; }
+      try {
+        const command = watchRequestFromWire(request);
+        if ('create' in command) stream.create(command.create);
+        else if ('cancel' in command) stream.cancel(command.cancel.watchId);
+        else stream.progress();
+      } catch (error) {
+        finish(error);
+      }
+    };
+
+    const open = (identity: ResponseHeader): void => {
+      if (done) return;
+      const send = (response: WatchStreamResponse): boolean => {
+        if (done) return false;
+        return call.write(watchResponseToWire(response, identity));
+      };
+      try {
+        stream = server.openWatchStream(send, context);
+      } catch (error) {
+        finish(error);
+        return;
+      }
+      call.on('drain', () => { if (!done) stream?.resume(); });
+      call.on('data', onRequest);
+      call.on('end', () => finish());
+    };
+
+    server.memberList(false, context).then(({ header }) => open(header), (error: unknown) => finish(error));
+  };
+}
+
+export function watchService(server: EtcdServerApi, logger: Logger): UntypedServiceImplementation {
+  return { Watch: watch(server, logger) };
+}
