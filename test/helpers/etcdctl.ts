@@ -33,11 +33,14 @@ function etcdctlEnv(extra: Record<string, string> | undefined): NodeJS.ProcessEn
   return { ...env, ...extra };
 }
 
-/** Runs `etcdctl --endpoints=<endpoint> <args...>` and resolves with its output and exit code. */
+/**
+ * Runs `etcdctl --endpoints=<endpoint> <args...>` and resolves with its output and exit code.
+ * An empty endpoint leaves --endpoints out, so etcdctl uses its default 127.0.0.1:2379.
+ */
 export function etcdctl(endpoint: string, args: readonly string[], options: EtcdctlOptions = {}): Promise<EtcdctlResult> {
   const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
   return new Promise((resolve, reject) => {
-    const child = spawn(etcdctlPath, [`--endpoints=${endpoint}`, ...args], {
+    const child = spawn(etcdctlPath, endpoint === '' ? [...args] : [`--endpoints=${endpoint}`, ...args], {
       env: etcdctlEnv(options.env),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
