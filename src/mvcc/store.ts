@@ -189,7 +189,8 @@ export class MvccStore {
 
   async hashKv(revision: number): Promise<{ hash: number; compactRevision: number; hashRevision: number }> {
     const compactRevision = this.compactRev;
-    if (revision > 0 && revision < compactRevision) throw new EtcdError('Compacted');
+    // Unlike range, etcd 3.4 refuses to hash at the compact revision itself.
+    if (revision > 0 && revision <= compactRevision) throw new EtcdError('Compacted');
     if (revision > this.currentRev) throw new EtcdError('FutureRev');
     const hashRevision = revision > 0 ? revision : this.currentRev;
     const cacheLow = this.historyCacheLow;
