@@ -71,3 +71,24 @@ export function versionText(config: Pick<EtcdConfig, 'etcdVersion'>): string {
     '',
   ].join('\n');
 }
+
+const supportLabel: Record<FlagSpec['support'], string> = {
+  core: 'in scope',
+  later: 'accepted, not implemented yet (warns)',
+  'no-effect': 'accepted, no effect (etcd internals)',
+  removed: 'ignored with a warning, as in etcd',
+};
+
+/** The README's flag table; a unit test keeps README.md equal to this output. */
+export function flagsMarkdownTable(): string {
+  const rows = ['| Flag | Default | Since | etcd-ts |', '|---|---|---|---|'];
+  for (const spec of flagTable) {
+    if (spec.support === 'removed') continue;
+    const shown = spec.name === 'data-dir' ? '`${name}.etcd`' : spec.defaultText === '' ? '""' : `\`${spec.defaultText}\``;
+    const since = spec.since === 'etcd-ts' ? 'ours' : spec.since;
+    rows.push(`| \`--${spec.name}\` | ${shown.replaceAll('|', '\\|')} | ${since} | ${supportLabel[spec.support]} |`);
+  }
+  const legacy = flagTable.filter((spec) => spec.support === 'removed').map((spec) => `\`-${spec.name}\``);
+  rows.push('', `Pre-3.0 flags etcd still accepts and ignores with a warning: ${legacy.join(', ')}.`);
+  return rows.join('\n');
+}

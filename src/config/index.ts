@@ -2,7 +2,7 @@
 // It imports nothing from the rest of etcd-ts; the server and main import it.
 export { ConfigError } from './config-error.js';
 export { parseConfig, type ParseConfigOptions, type ParseConfigResult } from './parse-config.js';
-export { helpText, versionText } from './help.js';
+export { helpText, versionText, flagsMarkdownTable } from './help.js';
 export { flagTable, findFlag, flagToEnvName, type FlagSpec, type FlagKind, type FlagSupport } from './flag-table.js';
 export { parseGoDurationMs, formatGoDuration } from './duration.js';
 export { formatEtcdUrl, type ClusterMember } from './urls.js';
