@@ -760,10 +760,9 @@ export class Raft {
   private restore(snapshot: Snapshot): boolean {
     const { index, term, confState } = snapshot.metadata;
     if (index <= this.raftLog.committed) return false;
-    if (!confState.voters.includes(this.id) && !confState.learners.includes(this.id)) {
-      this.logger.warn({ index }, 'raft: ignored snapshot whose configuration does not include us');
-      return false;
-    }
+    // A snapshot whose configuration does not include us is still adopted: a member joining a cluster
+    // bootstrapped by MemoryStorage.bootstrap receives that initial snapshot first and learns of its own
+    // addition from the conf-change entry that follows it. Until then it is not promotable.
     if (this.raftLog.matchTerm(index, term)) {
       // We already hold the entry: just fast-forward the commit.
       this.raftLog.commitTo(index);
@@ -795,7 +794,9 @@ export class Raft {
         this.tracker.voters.add(id);
       }
     } else {
-      const pr = new Progress(this.raftLog.lastIndex() + 1, this.tracker.inflightMsgsMax, asLearner);
+      // next = lastIndex (not +1) so the leader's first append to a new member carries an entry and goes out
+      // at once, even when nothing else is being proposed.
+      const pr = new Progress(Math.max(this.raftLog.lastIndex(), 1), this.tracker.inflightMsgsMax, asLearner);
       // A new member gets an election timeout before check-quorum may count it as silent.
       pr.recentActive = true;
       this.tracker.progress.set(id, pr);

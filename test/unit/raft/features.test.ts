@@ -1,0 +1,215 @@
+// ReadIndex, pre-vote, check-quorum, membership changes, snapshots and leader transfer on a fault-free cluster.
+import { describe, expect, it } from 'vitest';
+import { ConfChangeType, MessageType, RaftError } from '../../../src/raft/types.js';
+import { TestCluster, dataOf, text } from './helpers.js';
+
+const decode = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+function elected(ids: bigint[], overrides = {}): TestCluster {
+  const c = new TestCluster(ids, overrides);
+  c.get(1n).node.campaign();
+  c.stabilize();
+  expect(c.get(1n).node.status().role).toBe('leader');
+  return c;
+}
+
+describe('ReadIndex', () => {
+  it('the leader answers after a heartbeat round confirms it, with its commit index', () => {
+    const c = elected([1n, 2n, 3n]);
+    c.get(1n).node.propose(text('a'));
+    c.stabilize();
+    c.delivered = [];
+    c.get(1n).node.readIndex(text('r1'));
+    c.stabilize();
+    expect(c.delivered.some((m) => m.type === MessageType.Heartbeat && decode(m.context) === 'r1')).toBe(true);
+    expect(c.get(1n).readStates.map((r) => [decode(r.requestContext), r.index])).toEqual([['r1', 3]]);
+  });
+
+  it('a leader cut off from the quorum does not answer', () => {
+    const c = elected([1n, 2n, 3n]);
+    c.filter = (m) => m.from !== 1n && m.to !== 1n;
+    c.get(1n).node.readIndex(text('r1'));
+    c.stabilize();
+    expect(c.get(1n).readStates).toHaveLength(0);
+  });
+
+  it('a later round confirms the requests queued before it', () => {
+    const c = elected([1n, 2n, 3n]);
+    c.filter = (m) => !(m.type === MessageType.HeartbeatResp && decode(m.context) === 'r1');
+    c.get(1n).node.readIndex(text('r1'));
+    c.stabilize();
+    expect(c.get(1n).readStates).toHaveLength(0);
+    c.get(1n).node.readIndex(text('r2'));
+    c.stabilize();
+    expect(c.get(1n).readStates.map((r) => decode(r.requestContext))).toEqual(['r1', 'r2']);
+  });
+
+  it('a follower forwards the request and gets the leader\'s index back', () => {
+    const c = elected([1n, 2n, 3n]);
+    c.get(1n).node.propose(text('a'));
+    c.stabilize();
+    c.get(2n).node.readIndex(text('f'));
+    c.stabilize();
+    expect(c.get(2n).readStates.map((r) => [decode(r.requestContext), r.index])).toEqual([['f', 3]]);
+    expect(c.get(1n).readStates).toHaveLength(0);
+  });
+});
+
+describe('pre-vote and check-quorum', () => {
+  it('with pre-vote, an isolated member does not raise its term and does not disrupt the leader when back', () => {
+    const c = elected([1n, 2n, 3n], { preVote: true });
+    const term = c.get(1n).node.status().term;
+    c.filter = (m) => m.from !== 3n && m.to !== 3n;
+    c.tickAll(50);
+    expect(c.get(3n).node.status().term).toBe(term);
+    expect(c.get(3n).node.status().role).toBe('pre-candidate');
+    c.filter = () => true;
+    c.tickAll(5);
+    expect(c.get(1n).node.status()).toMatchObject({ role: 'leader', term });
+    expect(c.get(3n).node.status()).toMatchObject({ role: 'follower', lead: 1n });
+  });
+
+  it('without pre-vote the same isolated member raises its term and deposes the leader', () => {
+    const c = elected([1n, 2n, 3n]);
+    const term = c.get(1n).node.status().term;
+    c.filter = (m) => m.from !== 3n && m.to !== 3n;
+    c.tickAll(50);
+    expect(c.get(3n).node.status().term).toBeGreaterThan(term);
+    c.filter = () => true;
+    c.tickAll(1);
+    expect(c.get(1n).node.status().term).toBeGreaterThan(term);
+  });
+
+  it('with check-quorum, a leader that hears from no majority steps down', () => {
+    const c = elected([1n, 2n, 3n], { checkQuorum: true });
+    c.filter = (m) => m.from !== 1n && m.to !== 1n;
+    c.tickAll(25);
+    expect(c.get(1n).node.status().role).toBe('follower');
+    expect(() => c.get(1n).node.propose(text('x'))).toThrow(RaftError);
+  });
+
+  it('with check-quorum, followers that heard from the leader ignore a vote request', () => {
+    const c = elected([1n, 2n, 3n], { checkQuorum: true });
+    const term = c.get(1n).node.status().term;
+    c.get(3n).node.campaign(); // 3 is not partitioned: 1 and 2 are within their lease
+    c.stabilize();
+    expect(c.get(1n).node.status()).toMatchObject({ role: 'leader', term });
+    expect(c.get(2n).node.status().term).toBe(term);
+  });
+});
+
+describe('membership changes', () => {
+  it('adds a learner that catches up by snapshot, promotes it, then removes a voter', () => {
+    const c = elected([1n, 2n, 3n]);
+    c.get(1n).node.propose(text('before'));
+    c.stabilize();
+    const learner = c.addMember(4n);
+    c.get(1n).node.proposeConfChange({ type: ConfChangeType.AddLearnerNode, nodeId: 4n, context: new Uint8Array(0) });
+    c.stabilize();
+    expect(c.get(1n).node.confState()).toEqual({ voters: [1n, 2n, 3n], learners: [4n] });
+    expect(c.delivered.some((m) => m.type === MessageType.Snap && m.to === 4n)).toBe(true);
+    c.get(1n).node.propose(text('after'));
+    c.stabilize();
+    expect(learner.node.status().commit).toBe(c.get(1n).node.status().commit);
+    // The leader's snapshot is the bootstrap one (index 1): 'before' comes as an entry after it.
+    expect(learner.storage.snapshot().metadata.index).toBe(1);
+    expect(dataOf(learner.applied)).toEqual(['before', 'after']);
+    expect(learner.node.confState()).toEqual({ voters: [1n, 2n, 3n], learners: [4n] });
+    // A learner never campaigns.
+    learner.node.campaign();
+    expect(learner.node.status().role).toBe('follower');
+
+    c.get(1n).node.proposeConfChange({ type: ConfChangeType.AddNode, nodeId: 4n, context: new Uint8Array(0) });
+    c.stabilize();
+    expect(c.get(1n).node.confState()).toEqual({ voters: [1n, 2n, 3n, 4n], learners: [] });
+
+    c.get(1n).node.proposeConfChange({ type: ConfChangeType.RemoveNode, nodeId: 2n, context: new Uint8Array(0) });
+    c.stabilize();
+    for (const id of [1n, 3n, 4n]) expect(c.get(id).node.confState().voters).toEqual([1n, 3n, 4n]);
+    // With 2 gone, 1 and 3 are a quorum of 3 even if 4 is silent.
+    c.filter = (m) => m.to !== 4n && m.from !== 4n && m.to !== 2n;
+    c.get(1n).node.propose(text('without-2'));
+    c.stabilize();
+    expect(dataOf(c.get(1n).applied)).toContain('without-2');
+  });
+
+  it('accepts one conf change at a time: a second one before the first applies becomes a no-op', () => {
+    const c = elected([1n, 2n, 3n]);
+    c.addMember(4n);
+    c.addMember(5n);
+    c.get(1n).node.proposeConfChange({ type: ConfChangeType.AddLearnerNode, nodeId: 4n, context: new Uint8Array(0) });
+    c.get(1n).node.proposeConfChange({ type: ConfChangeType.AddLearnerNode, nodeId: 5n, context: new Uint8Array(0) });
+    c.stabilize();
+    expect(c.get(1n).node.confState().learners).toEqual([4n]);
+  });
+
+  it('a removed leader steps down and the rest elect a new one', () => {
+    const c = elected([1n, 2n, 3n]);
+    c.get(1n).node.proposeConfChange({ type: ConfChangeType.RemoveNode, nodeId: 1n, context: new Uint8Array(0) });
+    c.stabilize();
+    expect(c.get(1n).node.status().role).toBe('follower');
+    c.tickAll(25);
+    const leader = c.leader();
+    expect(leader && leader.id !== 1n).toBe(true);
+    leader!.node.propose(text('x'));
+    c.stabilize();
+    expect(dataOf(c.get(leader!.id === 2n ? 3n : 2n).applied)).toEqual(['x']);
+  });
+});
+
+describe('snapshots', () => {
+  it('a follower behind the leader\'s first index receives a snapshot and then the tail', () => {
+    const c = elected([1n, 2n, 3n]);
+    c.filter = (m) => m.to !== 3n && m.from !== 3n;
+    for (let i = 0; i < 5; i++) c.get(1n).node.propose(text(`e${i}`));
+    c.stabilize();
+    const leader = c.get(1n);
+    const appliedIndex = leader.applied[leader.applied.length - 1]!.index;
+    leader.storage.createSnapshot(appliedIndex, leader.node.confState(), text('state@' + appliedIndex));
+    leader.storage.compact(appliedIndex);
+    c.filter = () => true;
+    c.get(1n).node.propose(text('tail'));
+    c.tickAll(3);
+    expect(c.delivered.some((m) => m.type === MessageType.Snap && m.to === 3n)).toBe(true);
+    expect(c.get(3n).storage.snapshot().metadata.index).toBe(appliedIndex);
+    expect(decode(c.get(3n).storage.snapshot().data)).toBe('state@' + appliedIndex);
+    expect(dataOf(c.get(3n).applied)).toEqual(['tail']);
+    expect(c.get(3n).node.status().commit).toBe(leader.node.status().commit);
+  });
+});
+
+describe('leader transfer', () => {
+  it('moves leadership to an up-to-date follower at once', () => {
+    const c = elected([1n, 2n, 3n], { checkQuorum: true, preVote: true });
+    c.get(1n).node.transferLeader(2n);
+    c.stabilize();
+    expect(c.get(2n).node.status().role).toBe('leader');
+    expect(c.get(1n).node.status()).toMatchObject({ role: 'follower', lead: 2n });
+  });
+
+  it('catches a lagging transferee up first, and drops proposals meanwhile', () => {
+    const c = elected([1n, 2n, 3n]);
+    c.filter = (m) => m.to !== 3n;
+    c.get(1n).node.propose(text('a'));
+    c.stabilize();
+    c.filter = (m) => !(m.to === 3n && m.type === MessageType.App);
+    c.get(1n).node.transferLeader(3n);
+    c.stabilize();
+    expect(() => c.get(1n).node.propose(text('b'))).toThrow(RaftError);
+    c.filter = () => true;
+    c.tickAll(1);
+    expect(c.get(3n).node.status().role).toBe('leader');
+    expect(dataOf(c.get(3n).applied)).toEqual(['a']);
+  });
+
+  it('abandons a transfer that does not finish within an election timeout', () => {
+    const c = elected([1n, 2n, 3n]);
+    c.filter = (m) => m.to !== 3n && m.from !== 3n;
+    c.get(1n).node.transferLeader(3n);
+    c.stabilize();
+    expect(() => c.get(1n).node.propose(text('b'))).toThrow(RaftError);
+    c.tickAll(10);
+    expect(c.get(1n).node.status().role).toBe('leader');
+    expect(() => c.get(1n).node.propose(text('c'))).not.toThrow();
+  });
+});
