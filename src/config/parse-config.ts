@@ -252,7 +252,15 @@ export function parseConfig(
   let rawByFlag = parsedArgv.rawByFlag;
   const sourceByFlag = new Map<string, FlagSource>([...rawByFlag.keys()].map((name) => [name, 'flag'] as const));
 
-  const wantsVersion = rawByFlag.has('version') && parseFlagValue(findFlag('version')!, rawByFlag.get('version')!) === true;
+  const versionText = rawByFlag.get('version');
+  let wantsVersion = false;
+  if (versionText !== undefined) {
+    try {
+      wantsVersion = parseFlagValue(findFlag('version')!, versionText) === true;
+    } catch (error) {
+      throw new ConfigError(invalidValueMessage(findFlag('version')!, versionText, 'flag', (error as Error).message));
+    }
+  }
   const command: EtcdConfig['command'] = parsedArgv.helpRequested ? 'help' : wantsVersion ? 'version' : 'serve';
 
   const configFile = rawByFlag.get('config-file') ?? env['ETCD_CONFIG_FILE'] ?? '';
@@ -331,9 +339,10 @@ export function parseConfig(
   }
 
   const quotaFlagBytes = value<number>('quota-backend-bytes');
-  // etcd: 0 means the default quota; a negative quota switches the quota off.
+  // etcd: 0 means the default quota; a negative quota switches the quota off. "Off" is the largest
+  // safe integer rather than Infinity so the value still encodes as an int64 (Status dbSizeQuota).
   const quotaBackendBytes =
-    quotaFlagBytes === 0 ? twoGibibytes : quotaFlagBytes < 0 ? Number.POSITIVE_INFINITY : quotaFlagBytes;
+    quotaFlagBytes === 0 ? twoGibibytes : quotaFlagBytes < 0 ? Number.MAX_SAFE_INTEGER : quotaFlagBytes;
   if (quotaFlagBytes > quotaWarnAboveBytes) {
     warnings.push(`quota-backend-bytes ${quotaFlagBytes} exceeds the maximum recommended quota of ${quotaWarnAboveBytes} bytes (8 GiB)`);
   }

@@ -64,7 +64,7 @@ export interface EtcdConfig {
   initialElectionTickAdvance: boolean;
   maxSnapshots: number;
   maxWals: number;
-  /** Already resolved: etcd's 0 means the 2 GiB default. */
+  /** Already resolved: etcd's 0 means the 2 GiB default; a negative flag (no quota) is MAX_SAFE_INTEGER. */
   quotaBackendBytes: number;
   maxTxnOps: number;
   maxRequestBytes: number;

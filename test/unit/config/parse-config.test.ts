@@ -106,6 +106,7 @@ describe('Go flag syntax', () => {
     expect(parse(['--help']).config.command).toBe('help');
     expect(parse(['--version']).config.command).toBe('version');
     expect(parse(['--version=false']).config.command).toBe('serve');
+    expect(errorOf(() => parse(['--version=maybe']))).toBe('invalid boolean value "maybe" for -version: parse error');
   });
 
   it('parses choice flags and rejects values outside the choices', () => {
@@ -237,7 +238,7 @@ describe('typed values', () => {
 
   it('quota: 0 is 2 GiB, negative disables, above 8 GiB warns', () => {
     expect(parse(['--quota-backend-bytes', '1048576']).config.quotaBackendBytes).toBe(1048576);
-    expect(parse(['--quota-backend-bytes', '-1']).config.quotaBackendBytes).toBe(Number.POSITIVE_INFINITY);
+    expect(parse(['--quota-backend-bytes', '-1']).config.quotaBackendBytes).toBe(Number.MAX_SAFE_INTEGER);
     const { warnings } = parse(['--quota-backend-bytes', String(9 * 1024 ** 3)]);
     expect(warnings.some((w) => w.includes('exceeds the maximum recommended quota'))).toBe(true);
   });
