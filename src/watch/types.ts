@@ -43,8 +43,10 @@ export interface WatchStream {
  * tests drive the hub with an in-memory history.
  */
 export interface WatchableHistory {
-  currentRevision(): number;
-  compactRevision(): number;
+  /** The revision of the last applied write. */
+  readonly currentRevision: number;
+  /** History below this revision is gone; a read starting at it succeeds. */
+  readonly compactRevision: number;
   /**
    * Events with fromRevision <= revision <= toRevision, in revision order, each with prevKv when
    * available; at most maxEvents of them (the last revision may be cut short: the hub refetches it).

@@ -71,7 +71,7 @@ export class WatchHub implements WatchHubContext {
     this.watchersPerStreamMax = options.watchersPerStreamMax ?? defaults.watchersPerStreamMax;
     this.streamCountMax = options.streamCountMax ?? defaults.streamCountMax;
     if (this.catchUpBatchEventsMax < 1) throw new Error('WatchHub: catchUpBatchEventsMax must be >= 1');
-    this.lastNotifiedRevision = this.history.currentRevision();
+    this.lastNotifiedRevision = this.history.currentRevision;
   }
 
   /** The last revision apply told the hub about: the store's current revision as watchers see it. */
@@ -139,8 +139,8 @@ export class WatchHub implements WatchHubContext {
 
   // ---- WatchHubContext: used by the streams ----
 
-  compactRevision(): number {
-    return this.history.compactRevision();
+  get compactRevision(): number {
+    return this.history.compactRevision;
   }
 
   async readComplete(fromRevision: number, toRevision: number): Promise<{ events: MvccEvent[]; lastRevision: number }> {

@@ -36,7 +36,7 @@ export interface WatchHubContext {
   readonly maxRequestBytes: number;
   readonly streamQueuedEventsMax: number;
   readonly watchersPerStreamMax: number;
-  compactRevision(): number;
+  readonly compactRevision: number;
   /** Complete revisions from `fromRevision` on, up to `toRevision`: events and the last revision covered. */
   readComplete(fromRevision: number, toRevision: number): Promise<{ events: MvccEvent[]; lastRevision: number }>;
   register(watcher: Watcher): void;
@@ -50,6 +50,8 @@ export const duplicateWatchIdReason = 'mvcc: duplicate watch ID provided on the 
 export const emptyWatchRangeReason = 'mvcc: watcher range is empty';
 const tooManyWatchersReason = 'etcdserver: too many requests';
 const INVALID_WATCH_ID = -1;
+/** Responses held back per full stream; beyond it the client is not reading and the stream is closed. */
+export const streamQueuedResponsesMax = 8192;
 
 export class HubWatchStream implements WatchStream {
   private readonly watchers = new Map<number, Watcher>();
@@ -96,7 +98,7 @@ export class HubWatchStream implements WatchStream {
     const startRevision = request.startRevision === 0 ? currentRevision + 1 : request.startRevision;
     this.enqueue(response(currentRevision, id, { created: true }));
 
-    const compactRevision = this.hub.compactRevision();
+    const compactRevision = this.hub.compactRevision;
     if (startRevision <= currentRevision && startRevision < compactRevision) {
       this.enqueue(response(currentRevision, id, { canceled: true, compactRevision }));
       return;
@@ -203,6 +205,13 @@ export class HubWatchStream implements WatchStream {
       this.transmit(r);
       return;
     }
+    if (this.queue.length - this.queueHead >= streamQueuedResponsesMax) {
+      // A client that keeps sending requests but reads no answers: events are bounded by
+      // streamQueuedEventsMax, but control answers would grow without end. Tell it, and stop.
+      this.transmit(response(this.hub.notifiedRevision, INVALID_WATCH_ID, { canceled: true, cancelReason: tooManyWatchersReason }));
+      this.close();
+      return;
+    }
     this.queue.push(r);
     this.queuedEvents += r.events.length;
   }
@@ -223,6 +232,12 @@ export class HubWatchStream implements WatchStream {
     if (!this.deferredProgress || this.closed) return;
     for (const watcher of this.watchers.values()) if (!watcher.synced) return;
     this.deferredProgress = false;
+    const tail = this.queue[this.queue.length - 1];
+    if (this.blocked && tail !== undefined && this.queue.length > this.queueHead && isProgressResponse(tail)) {
+      // Repeated progress requests on a full stream share one answer: nothing follows it, so it may move forward.
+      tail.revision = this.hub.notifiedRevision;
+      return;
+    }
     this.enqueue(response(this.hub.notifiedRevision, INVALID_WATCH_ID, {}));
   }
 
@@ -237,7 +252,7 @@ export class HubWatchStream implements WatchStream {
   private async runCatchUp(): Promise<void> {
     while (!this.closed && !this.blocked) {
       const toRevision = this.hub.notifiedRevision;
-      this.cancelCompacted(this.hub.compactRevision());
+      this.cancelCompacted(this.hub.compactRevision);
       let fromRevision = Number.POSITIVE_INFINITY;
       for (const watcher of this.watchers.values()) {
         if (watcher.synced) continue;
@@ -288,7 +303,7 @@ export class HubWatchStream implements WatchStream {
 
   /** History refused `fromRevision` as compacted: cancel at least the watchers waiting for it, so the loop progresses. */
   private cancelCompactedAt(fromRevision: number): void {
-    const compactRevision = Math.max(this.hub.compactRevision(), fromRevision + 1);
+    const compactRevision = Math.max(this.hub.compactRevision, fromRevision + 1);
     this.cancelCompacted(compactRevision);
   }
 
@@ -304,6 +319,10 @@ export class HubWatchStream implements WatchStream {
 export function matches(watcher: Watcher, event: MvccEvent): boolean {
   if (event.type === EventType.PUT ? watcher.filterPut : watcher.filterDelete) return false;
   return watchRangeContains(watcher.range, event.kv.key);
+}
+
+function isProgressResponse(r: WatchStreamResponse): boolean {
+  return r.watchId === INVALID_WATCH_ID && !r.created && !r.canceled && r.events.length === 0;
 }
 
 function withoutPrevKv(event: MvccEvent): MvccEvent {

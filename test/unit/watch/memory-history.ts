@@ -15,11 +15,11 @@ export class MemoryHistory implements WatchableHistory {
   readGate: (() => Promise<void>) | undefined;
   onWrite: ((revision: number, events: MvccEvent[]) => void) | undefined;
 
-  currentRevision(): number {
+  get currentRevision(): number {
     return this.revision;
   }
 
-  compactRevision(): number {
+  get compactRevision(): number {
     return this.compacted;
   }
 

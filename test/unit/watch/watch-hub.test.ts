@@ -274,6 +274,36 @@ describe('WatchHub slow streams', () => {
     expect(delivered).toEqual([2, 3]);
   });
 
+  it('repeated progress requests on a full stream share one answer at the latest revision', () => {
+    const { history, client, stream } = setup();
+    stream.create(createRequest({ key: 'a' }));
+    client.full = true;
+    history.write([{ put: 'a' }]);
+    for (let i = 0; i < 100; i++) {
+      stream.progress();
+      history.write([{ put: 'b' }]);
+    }
+    stream.progress();
+    client.full = false;
+    stream.resume();
+    expect(client.responses.filter((r) => r.watchId === -1).map((r) => r.revision)).toEqual([102]);
+  });
+
+  it('a client that never reads while sending requests is cut off with a cancel, not an unbounded queue', () => {
+    const { hub, client, stream } = setup();
+    stream.create(createRequest({ key: 'a' }));
+    client.full = true;
+    stream.create(createRequest({ key: 'a' })); // accepted; the transport is now full
+    for (let i = 0; i < 5000; i++) {
+      stream.create(createRequest({ key: 'a' }));
+      stream.cancel(i + 2);
+    }
+    expect(hub.streamCount).toBe(0);
+    const last = client.responses[client.responses.length - 1];
+    expect(last).toMatchObject({ watchId: -1, canceled: true, cancelReason: 'etcdserver: too many requests' });
+    expect(client.responses.length).toBe(3);
+  });
+
   it('a transport that throws closes its stream and does not disturb notify', () => {
     const { history, hub, stream } = setup();
     stream.create(createRequest({ key: 'a' }));
