@@ -81,6 +81,25 @@ describe('Watch', () => {
     await until(() => server.watchStreams[1]?.closed === true);
   });
 
+  it('reports a full transport buffer through send() and resumes the stream on drain', async () => {
+    const call = (clients.watch.Watch as () => ClientDuplexStream<unknown, any>).call(clients.watch);
+    call.pause();
+    call.write({ progress_request: {} });
+    await until(() => server.watchStreams[0]?.commands.length === 1);
+    const stream = server.watchStreams[0]!;
+    const big = { key: Buffer.from('k'), value: Buffer.alloc(64 * 1024, 1), createRevision: 1, modRevision: 1, version: 1, lease: 0n };
+    let sent = 0;
+    const sendMax = 1000;
+    while (sent < sendMax && stream.send({ revision: 1, watchId: 0, created: false, canceled: false, compactRevision: 0, cancelReason: '', fragment: false, events: [{ type: 0, kv: big }] })) sent++;
+    expect(sent).toBeLessThan(sendMax);
+    expect(stream.commands).not.toContainEqual({ resume: true });
+    call.on('data', () => undefined);
+    call.resume();
+    await until(() => stream.commands.some((command) => (command as { resume?: boolean }).resume === true), 5000);
+    call.cancel();
+    call.on('error', () => undefined);
+  });
+
   it('ends the call with the mapped error when the stream cannot open', async () => {
     const { EtcdError } = await import('../../../src/errors.js');
     server.answers.memberList = () => { throw new EtcdError('NoLeader'); };
