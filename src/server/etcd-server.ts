@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { zlib } from './node-zlib.js';
 import type { Logger } from 'pino';
 import { EtcdError, isEtcdError } from '../errors.js';
-import { Lessor, pickLeaseId } from '../lease/lessor.js';
+import { Lessor } from '../lease/lessor.js';
+import { pickLeaseId } from '../lease/lease-id.js';
 import { MvccStore } from '../mvcc/store.js';
 import type {
   DeleteRangeRequest, DeleteRangeResult, MvccEvent, PutRequest, PutResult, RangeRequest, RangeResult,
@@ -66,8 +67,8 @@ const APPLY_GAP_MAX = 5000;
 const PENDING_PROPOSALS_MAX = 100_000;
 const LEASE_EXPIRY_CHECK_INTERVAL_MS = 500;
 const LEASE_REVOKES_PER_CHECK_MAX = 1000;
+const LEASE_CHECKPOINTS_PER_PROPOSAL_MAX = 1000;
 const DB_SIZE_REFRESH_INTERVAL_MS = 1000;
-/** Keep-alive-free grace given to every lease when this member becomes leader (etcd: election timeout). */
 
 function compareIds(a: bigint, b: bigint): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -419,10 +420,9 @@ export class EtcdServer implements EtcdServerApi {
 
   async leaseGrant(ttlSeconds: number, id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader; id: bigint; ttl: number }> {
     this.checkRequireLeader(ctx);
-    if (ttlSeconds > 9_000_000_000) throw new EtcdError('LeaseTTLTooLarge');
-    if (id < 0n) throw new EtcdError('LeaseNotFound');
-    this.checkQuota(0);
     const leaseId = id === 0n ? pickLeaseId(Math.random, (candidate) => this.lessor.exists(candidate)) : id;
+    this.lessor.checkGrant(leaseId, ttlSeconds);
+    this.checkQuota(0);
     const granted = (await this.propose({ requestId: 0n, leaseGrant: { id: leaseId, ttlSeconds } })) as { id: bigint; ttlSeconds: number };
     return { header: this.header(), id: granted.id, ttl: granted.ttlSeconds };
   }
@@ -460,9 +460,18 @@ export class EtcdServer implements EtcdServerApi {
     return { header: this.header(), leases: this.lessor.leases() };
   }
 
-  /** Leader only: expired leases become proposed revokes (never a state change from a timer). */
+  /**
+   * Leader only: expired leases become proposed revokes (never a state change from a timer), and
+   * remaining TTLs are checkpointed through the log so that a restart or a new leader does not
+   * hand every lease a fresh full TTL.
+   */
   private revokeExpiredLeases(): void {
     if (!this.isLeader() || this.stopped) return;
+    const checkpoints = this.lessor.checkpointsDue(LEASE_CHECKPOINTS_PER_PROPOSAL_MAX);
+    if (checkpoints.length > 0) {
+      this.propose({ requestId: 0n, leaseCheckpoint: { checkpoints } })
+        .catch((error) => this.logger.warn({ err: error }, 'lease checkpoint failed'));
+    }
     for (const id of this.lessor.expiredLeases(LEASE_REVOKES_PER_CHECK_MAX)) {
       if (this.revokesInFlight.has(id)) continue;
       this.revokesInFlight.add(id);

@@ -1,0 +1,168 @@
+// EtcdServer in process, on a real LevelDB in a temp dir: the request path end to end below the
+// API layer (propose → Raft → persist → apply → answer), restart and replay.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EtcdServer, type EtcdServerConfig } from '../../../src/server/etcd-server.js';
+import { emptyRangeRequest, type PutRequest } from '../../../src/mvcc/types.js';
+import { isEtcdError } from '../../../src/errors.js';
+import type { WatchStreamResponse } from '../../../src/watch/types.js';
+
+const dirs: string[] = [];
+const servers: EtcdServer[] = [];
+afterEach(async () => {
+  for (const server of servers.splice(0)) await server.stop();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function config(dataDir: string, overrides: Partial<EtcdServerConfig> = {}): EtcdServerConfig {
+  return {
+    name: 'default', dataDir,
+    initialCluster: [{ name: 'default', peerUrls: ['http://localhost:2380'] }],
+    initialClusterState: 'new', initialClusterToken: 'etcd-cluster',
+    advertiseClientUrls: ['http://localhost:2379'],
+    heartbeatIntervalMs: 100, electionTimeoutMs: 1000, snapshotCount: 100_000, snapshotCatchupEntries: 5000,
+    quotaBackendBytes: 2 * 1024 ** 3, maxTxnOps: 128, maxRequestBytes: 1572864, preVote: true,
+    autoCompaction: { mode: 'periodic', periodMs: 0 }, watchProgressNotifyIntervalMs: 600_000,
+    unsafeNoFsync: false, etcdVersion: '3.5.17',
+    ...overrides,
+  };
+}
+
+async function start(dataDir: string, overrides: Partial<EtcdServerConfig> = {}): Promise<EtcdServer> {
+  const server = await EtcdServer.start(config(dataDir, overrides), pino({ level: 'silent' }));
+  servers.push(server);
+  await server.waitReady(10_000);
+  return server;
+}
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'etcd-server-'));
+  dirs.push(dir);
+  return dir;
+}
+
+function put(key: string, value: string, extra: Partial<PutRequest> = {}): PutRequest {
+  return { key: Buffer.from(key), value: Buffer.from(value), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false, ...extra };
+}
+
+describe('EtcdServer, one member', () => {
+  it('starts at revision 1 with etcd default ids and answers puts with growing revisions', async () => {
+    const server = await start(tempDir());
+    const first = await server.range(emptyRangeRequest(Buffer.from('foo')));
+    expect(first.header.revision).toBe(1);
+    expect(first.header.memberId.toString(16)).toBe('8e9e05c52164694d');
+    expect(first.header.clusterId.toString(16)).toBe('cdf818194e3a8c32');
+    expect(first.result.kvs).toEqual([]);
+    const a = await server.put(put('foo', 'bar'));
+    const b = await server.put(put('foo', 'baz', { prevKv: true }));
+    expect(a.header.revision).toBe(2);
+    expect(b.header.revision).toBe(3);
+    expect(b.result.prevKv?.value.toString()).toBe('bar');
+    const got = await server.range(emptyRangeRequest(Buffer.from('foo')));
+    expect(got.result.kvs[0]).toMatchObject({ createRevision: 2, modRevision: 3, version: 2 });
+    expect(got.result.kvs[0].value.toString()).toBe('baz');
+  });
+
+  it('keeps every acknowledged write across a restart, and the member list shows the published client URL', async () => {
+    const dir = tempDir();
+    const server = await start(dir);
+    await Promise.all(Array.from({ length: 50 }, (_, i) => server.put(put(`k${i}`, `v${i}`))));
+    await server.stop();
+    servers.splice(servers.indexOf(server), 1);
+    const again = await start(dir);
+    const all = await again.range({ ...emptyRangeRequest(Buffer.from('k'), Buffer.from('l')) });
+    expect(all.result.count).toBe(50);
+    expect(all.header.revision).toBe(51);
+    const { members } = await again.memberList(true);
+    expect(members).toHaveLength(1);
+    expect(members[0]).toMatchObject({ name: 'default', clientUrls: ['http://localhost:2379'], peerUrls: ['http://localhost:2380'] });
+  });
+
+  it('revokes a lease by deleting its keys in one revision, and rejects unknown leases with etcd errors', async () => {
+    const server = await start(tempDir());
+    const { id, ttl } = await server.leaseGrant(60, 0n);
+    expect(id > 0n).toBe(true);
+    expect(ttl).toBe(60);
+    await server.put(put('a', '1', { lease: id }));
+    await server.put(put('b', '2', { lease: id }));
+    const before = server.currentRevision;
+    await server.leaseRevoke(id);
+    expect(server.currentRevision).toBe(before + 1);
+    const left = await server.range(emptyRangeRequest(Buffer.from('a'), Buffer.from('c')));
+    expect(left.result.count).toBe(0);
+    await expect(server.put(put('c', '3', { lease: 12345n }))).rejects.toSatisfy((e: unknown) => isEtcdError(e, 'LeaseNotFound'));
+    await expect(server.leaseRevoke(id)).rejects.toSatisfy((e: unknown) => isEtcdError(e, 'LeaseNotFound'));
+    expect((await server.leaseTimeToLive(id, false)).ttl).toBe(-1);
+  });
+
+  it('expires a lease on the leader through a proposed revoke', async () => {
+    const server = await start(tempDir(), { electionTimeoutMs: 500, heartbeatIntervalMs: 50 });
+    const { id, ttl } = await server.leaseGrant(1, 0n);
+    expect(ttl).toBe(1);
+    await server.put(put('ephemeral', 'x', { lease: id }));
+    const deadline = Date.now() + 8000;
+    while (Date.now() < deadline && (await server.range(emptyRangeRequest(Buffer.from('ephemeral')))).result.count > 0) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect((await server.range(emptyRangeRequest(Buffer.from('ephemeral')))).result.count).toBe(0);
+    expect((await server.leaseTimeToLive(id, false)).ttl).toBe(-1);
+  });
+
+  it('streams watch events of applied writes in order', async () => {
+    const server = await start(tempDir());
+    const received: WatchStreamResponse[] = [];
+    const stream = server.openWatchStream((response) => {
+      received.push(response);
+      return true;
+    });
+    stream.create({ key: Buffer.from('w'), rangeEnd: Buffer.from('x'), startRevision: 0, progressNotify: false, filters: [], prevKv: true, watchId: 0, fragment: false });
+    await server.put(put('w1', 'a'));
+    await server.put(put('w1', 'b'));
+    await server.deleteRange({ key: Buffer.from('w1'), rangeEnd: Buffer.alloc(0), prevKv: false });
+    const deadline = Date.now() + 3000;
+    while (Date.now() < deadline && received.flatMap((r) => r.events).length < 3) await new Promise((r) => setTimeout(r, 10));
+    expect(received[0].created).toBe(true);
+    const events = received.flatMap((r) => r.events);
+    expect(events.map((e) => [e.type, e.kv.modRevision])).toEqual([[0, 2], [0, 3], [1, 4]]);
+    expect(events[1].prevKv?.value.toString()).toBe('a');
+    stream.close();
+  });
+
+  it('compacts: reads below the compaction revision fail with etcd errors, reads at it succeed', async () => {
+    const server = await start(tempDir());
+    for (let i = 0; i < 5; i++) await server.put(put('c', String(i)));
+    await server.compact(4, true);
+    await expect(server.range({ ...emptyRangeRequest(Buffer.from('c')), revision: 3 })).rejects.toSatisfy((e: unknown) => isEtcdError(e, 'Compacted'));
+    const at = await server.range({ ...emptyRangeRequest(Buffer.from('c')), revision: 4 });
+    expect(at.result.kvs[0].value.toString()).toBe('2');
+    await expect(server.compact(4, false)).rejects.toSatisfy((e: unknown) => isEtcdError(e, 'Compacted'));
+    await expect(server.compact(100, false)).rejects.toSatisfy((e: unknown) => isEtcdError(e, 'FutureRev'));
+  });
+
+  it('raises NOSPACE past the quota, refuses puts until disarmed, and still serves reads and deletes', async () => {
+    const server = await start(tempDir(), { quotaBackendBytes: 64 * 1024 });
+    const big = 'x'.repeat(16 * 1024);
+    let refused = false;
+    for (let i = 0; i < 40 && !refused; i++) {
+      try {
+        await server.put(put(`big${i}`, big));
+      } catch (error) {
+        expect(isEtcdError(error, 'NoSpace')).toBe(true);
+        refused = true;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 30));
+    }
+    expect(refused).toBe(true);
+    const deadline = Date.now() + 3000;
+    while (Date.now() < deadline && server.activeAlarms.length === 0) await new Promise((r) => setTimeout(r, 20));
+    expect(server.activeAlarms.map((a) => a.alarm)).toEqual([1]);
+    await expect(server.put(put('small', 'y'))).rejects.toSatisfy((e: unknown) => isEtcdError(e, 'NoSpace'));
+    expect((await server.range(emptyRangeRequest(Buffer.from('big0')))).result.count).toBe(1);
+    await server.deleteRange({ key: Buffer.from('big0'), rangeEnd: Buffer.alloc(0), prevKv: false });
+    const status = await server.status();
+    expect(status.errors.some((e) => e.includes('alarm:NOSPACE'))).toBe(true);
+  });
+});
