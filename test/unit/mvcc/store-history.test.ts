@@ -1,0 +1,265 @@
+import fc from 'fast-check';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EtcdError } from '../../../src/errors.js';
+import { prefix, prefixEnd } from '../../../src/storage/keys.js';
+import { EventType } from '../../../src/mvcc/types.js';
+import type { BatchOp, BatchOp as BackendBatchOp } from '../../../src/storage/backend.js';
+import { FROM_KEY, b, del, get, keysOf, openHarness, put, type Harness } from './helpers.js';
+
+let h: Harness;
+afterEach(async () => { await h.close(); });
+
+async function storedRevisions(harness: Harness): Promise<string[]> {
+  const start = Buffer.concat([prefix.mvcc, b('k/')]);
+  const entries = await harness.backend.readAll(start, prefixEnd(start));
+  return entries.map(([key]) => {
+    const main = Number(key.readBigUInt64BE(start.length));
+    const sub = Number(key.readBigUInt64BE(start.length + 8));
+    return `${main}.${sub}${key[start.length + 16] === 0x74 ? 't' : ''}`;
+  });
+}
+
+describe('restart', () => {
+  beforeEach(async () => { h = await openHarness({ leaseIds: [7n] }); });
+
+  it('rebuilds the index, latest values, revision and lease attachments from LevelDB', async () => {
+    await h.write((batch) => h.store.put(put('a', '1', { lease: 7n }), batch));
+    await h.write((batch) => h.store.put(put('b', '1'), batch));
+    await h.write((batch) => h.store.put(put('a', '2', { lease: 7n }), batch));
+    await h.write((batch) => h.store.deleteRange(del('b'), batch));
+    await h.write((batch) => h.store.put(put('c', '1'), batch));
+    const snapshots: unknown[] = [];
+    for (let revision = 1; revision <= 6; revision++) snapshots.push(await h.store.range(get('\0', FROM_KEY, { revision })));
+    await h.reopen();
+    expect(h.store.currentRevision).toBe(6);
+    expect(h.store.keysTotal).toBe(2);
+    expect(h.leases.keys(7n)).toEqual(['a']);
+    for (let revision = 1; revision <= 6; revision++) {
+      expect(await h.store.range(get('\0', FROM_KEY, { revision }))).toEqual(snapshots[revision - 1]);
+    }
+    await h.write((batch) => h.store.put(put('b', '3'), batch));
+    expect((await h.store.range(get('b'))).kvs[0]).toMatchObject({ createRevision: 7, version: 1 });
+  });
+});
+
+describe('compaction', () => {
+  beforeEach(async () => { h = await openHarness(); });
+
+  it('keeps the newest revision at or below R per key unless a tombstone, and everything after', async () => {
+    await h.write((batch) => h.store.put(put('a', '1'), batch)); // 2
+    await h.write((batch) => h.store.put(put('a', '2'), batch)); // 3
+    await h.write((batch) => h.store.put(put('b', '1'), batch)); // 4
+    await h.write((batch) => h.store.deleteRange(del('b'), batch)); // 5
+    await h.write((batch) => h.store.put(put('a', '3'), batch)); // 6
+    await h.write((batch) => h.store.put(put('c', '1'), batch)); // 7
+    const batch: BackendBatchOp[] = [];
+    expect(() => h.store.compact(8, batch)).toThrow(new EtcdError('FutureRev'));
+    const physical = h.store.compact(5, batch);
+    await h.backend.write(batch, false);
+    await physical;
+    expect(await storedRevisions(h)).toEqual(['3.0', '6.0', '7.0']);
+    expect(h.store.compactRevision).toBe(5);
+    expect(() => h.store.compact(5, [])).toThrow(new EtcdError('Compacted'));
+    await expect(h.store.range(get('a', '', { revision: 4 }))).rejects.toThrow(new EtcdError('Compacted'));
+    expect((await h.store.range(get('a', FROM_KEY, { revision: 5 }))).kvs.map((kv) => kv.value.toString())).toEqual(['2']);
+    expect(keysOf((await h.store.range(get('a', FROM_KEY, { revision: 6 }))).kvs)).toEqual(['a']);
+    await expect(h.store.history(4, 10, 100)).rejects.toThrow(new EtcdError('Compacted'));
+    await h.reopen();
+    expect(h.store.compactRevision).toBe(5);
+    expect(h.store.currentRevision).toBe(7);
+    await expect(h.store.range(get('a', '', { revision: 4 }))).rejects.toThrow(new EtcdError('Compacted'));
+    expect((await h.store.range(get('a', '', { revision: 5 }))).kvs[0].value).toEqual(b('2'));
+  });
+
+  it('keeps the current revision across a restart when its only record was compacted away', async () => {
+    await h.write((batch) => h.store.put(put('a', '1'), batch));
+    await h.write((batch) => h.store.deleteRange(del('a'), batch));
+    await h.write((batch) => h.store.compact(3, batch));
+    await h.store.purgeIdle();
+    expect(await storedRevisions(h)).toEqual([]);
+    await h.reopen();
+    expect(h.store.currentRevision).toBe(3);
+    await h.write((batch) => h.store.put(put('a', '2'), batch));
+    expect(h.store.currentRevision).toBe(4);
+  });
+
+  it('waits for the compacted revision to be flushed before purging', async () => {
+    await h.write((batch) => h.store.put(put('a', '1'), batch)); // 2
+    const unflushed: BackendBatchOp[] = [];
+    h.store.put(put('a', '2'), unflushed); // 3, not written yet
+    let purged = false;
+    const compactBatch: BackendBatchOp[] = [];
+    const physical = h.store.compact(3, compactBatch).then(() => { purged = true; });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(purged).toBe(false);
+    await h.backend.write([...unflushed, ...compactBatch], false);
+    h.store.markFlushed(3);
+    await physical;
+    expect(await storedRevisions(h)).toEqual(['3.0']);
+  });
+
+  it('resumes an interrupted purge on open', async () => {
+    await h.write((batch) => h.store.put(put('a', '1'), batch)); // 2
+    await h.write((batch) => h.store.put(put('a', '2'), batch)); // 3
+    await h.write((batch) => h.store.put(put('b', '1'), batch)); // 4
+    // What a crash right after the compaction's batch leaves: scheduled, nothing purged.
+    const scheduled = Buffer.alloc(8);
+    scheduled.writeBigUInt64BE(3n);
+    await h.backend.write([{ type: 'put', key: Buffer.concat([prefix.mvcc, b('meta/compactScheduled')]), value: scheduled }], true);
+    await h.reopen();
+    expect(h.store.compactRevision).toBe(3);
+    await h.store.purgeIdle();
+    expect(await storedRevisions(h)).toEqual(['3.0', '4.0']);
+    await expect(h.store.range(get('a', '', { revision: 2 }))).rejects.toThrow(new EtcdError('Compacted'));
+  });
+});
+
+describe('history', () => {
+  it('returns events in order with prevKv, from disk and from the cache, never splitting a revision', async () => {
+    h = await openHarness({ historyCacheMaxRevisions: 2 });
+    await h.write((batch) => h.store.put(put('a', '1'), batch)); // 2
+    await h.write((batch) => h.store.put(put('b', '1'), batch)); // 3
+    await h.write((batch) => h.store.put(put('a', '2'), batch)); // 4
+    await h.write((batch) => h.store.deleteRange(del('a', 'c'), batch)); // 5: two events
+    await h.write((batch) => h.store.put(put('a', '3'), batch)); // 6
+    const all = await h.store.history(2, 6, 100);
+    expect(all.map((e) => [e.type, e.kv.key.toString(), e.kv.modRevision, e.prevKv?.value.toString()])).toEqual([
+      [EventType.PUT, 'a', 2, undefined],
+      [EventType.PUT, 'b', 3, undefined],
+      [EventType.PUT, 'a', 4, '1'],
+      [EventType.DELETE, 'a', 5, '2'],
+      [EventType.DELETE, 'b', 5, '1'],
+      [EventType.PUT, 'a', 6, undefined],
+    ]);
+    expect(all[3].kv).toEqual({ key: b('a'), createRevision: 0, modRevision: 5, version: 0, value: b(''), lease: 0n });
+    // maxEvents 4 ends inside revision 5: the whole revision comes.
+    expect((await h.store.history(2, 6, 4)).map((e) => e.kv.modRevision)).toEqual([2, 3, 4, 5, 5]);
+    expect((await h.store.history(5, 5, 1)).length).toBe(2);
+    expect(await h.store.history(7, 10, 100)).toEqual([]);
+    // The same answer after a restart, when everything comes from disk.
+    await h.reopen(2);
+    expect(await h.store.history(2, 6, 100)).toEqual(all);
+  });
+
+  it('serves revisions whose batch is not written yet and never evicts them', async () => {
+    h = await openHarness({ historyCacheMaxRevisions: 1 });
+    const pending: BackendBatchOp[] = [];
+    for (let i = 0; i < 5; i++) h.store.put(put('k', String(i)), pending);
+    expect(h.store.currentRevision).toBe(6);
+    expect((await h.store.history(2, 6, 100)).map((e) => e.kv.value.toString())).toEqual(['0', '1', '2', '3', '4']);
+    expect((await h.store.range(get('k', '', { revision: 3 }))).kvs[0].value).toEqual(b('1'));
+    await h.backend.write(pending, false);
+    h.store.markFlushed(6);
+    expect((await h.store.history(2, 6, 100)).map((e) => e.prevKv?.value.toString())).toEqual([undefined, '0', '1', '2', '3']);
+  });
+
+  it('omits prevKv whose revision was compacted away', async () => {
+    h = await openHarness({ historyCacheMaxRevisions: 1 });
+    await h.write((batch) => h.store.put(put('a', '1'), batch)); // 2
+    await h.write((batch) => h.store.put(put('a', '2'), batch)); // 3
+    await h.write((batch) => h.store.put(put('a', '3'), batch)); // 4
+    await h.write((batch) => h.store.compact(3, batch));
+    await h.store.purgeIdle();
+    const events = await h.store.history(3, 4, 10);
+    expect(events.map((e) => [e.kv.modRevision, e.prevKv?.modRevision])).toEqual([[3, undefined], [4, 3]]);
+  });
+});
+
+describe('hashKv', () => {
+  it('agrees across stores with the same history, whether read from cache or disk, and sees differences', async () => {
+    const build = async (lastValue: string, cacheMax: number): Promise<Harness> => {
+      const harness = await openHarness({ historyCacheMaxRevisions: cacheMax });
+      await harness.write((batch) => harness.store.put(put('a', '1'), batch));
+      await harness.write((batch) => harness.store.put(put('b', '1'), batch));
+      await harness.write((batch) => harness.store.deleteRange(del('a'), batch));
+      await harness.write((batch) => harness.store.put(put('b', lastValue), batch));
+      return harness;
+    };
+    h = await build('2', 1);
+    const other = await build('2', 100);
+    const different = await build('X', 100);
+    try {
+      const hash = await h.store.hashKv(0);
+      expect(hash.hashRevision).toBe(5);
+      expect(await other.store.hashKv(0)).toEqual(hash);
+      expect((await different.store.hashKv(0)).hash).not.toBe(hash.hash);
+      // A hash at an earlier revision ignores later writes.
+      expect((await different.store.hashKv(4)).hash).toBe((await h.store.hashKv(4)).hash);
+      // Compaction on one member, purge finished or not, leaves the hash of retained data equal.
+      await h.write((batch) => h.store.compact(4, batch));
+      const otherBatch: BackendBatchOp[] = [];
+      other.store.compact(4, otherBatch);
+      const compactedHash = await h.store.hashKv(5);
+      expect(compactedHash.compactRevision).toBe(4);
+      expect(await other.store.hashKv(5)).toEqual(compactedHash);
+      await expect(h.store.hashKv(4)).rejects.toThrow(new EtcdError('Compacted'));
+      await expect(h.store.hashKv(6)).rejects.toThrow(new EtcdError('FutureRev'));
+      await h.reopen(1);
+      expect(await h.store.hashKv(5)).toEqual(compactedHash);
+    } finally {
+      await other.close();
+      await different.close();
+    }
+  });
+});
+
+describe('store against a reference model', () => {
+  it('range at every retained revision matches snapshots, before and after restart', async () => {
+    type Snapshot = Map<string, { value: string; createRevision: number; modRevision: number; version: number }>;
+    const keys = ['a', 'b', 'c', 'd'];
+    const opArb = fc.oneof(
+      { weight: 4, arbitrary: fc.record({ kind: fc.constant('put' as const), key: fc.constantFrom(...keys), value: fc.string({ maxLength: 3 }) }) },
+      { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete' as const), key: fc.constantFrom(...keys), end: fc.constantFrom('', 'c', '\0') }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('compact' as const), back: fc.nat(4) }) },
+    );
+    await fc.assert(fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 25 }), async (ops) => {
+      const harness = await openHarness({ historyCacheMaxRevisions: 3 });
+      try {
+        const snapshots: Snapshot[] = [new Map(), new Map()]; // index = revision
+        let compacted = 0;
+        for (const op of ops) {
+          const latest = new Map(snapshots[snapshots.length - 1]);
+          const revision = snapshots.length;
+          if (op.kind === 'put') {
+            await harness.write((batch: BatchOp[]) => harness.store.put(put(op.key, op.value), batch));
+            const prev = latest.get(op.key);
+            latest.set(op.key, { value: op.value, createRevision: prev?.createRevision ?? revision, modRevision: revision, version: (prev?.version ?? 0) + 1 });
+            snapshots.push(latest);
+          } else if (op.kind === 'delete') {
+            const end = op.end === '\0' ? FROM_KEY : b(op.end);
+            const { result } = await harness.write((batch: BatchOp[]) => harness.store.deleteRange(del(op.key, end), batch));
+            const doomed = [...latest.keys()].filter((k) => (op.end === '' ? k === op.key : k >= op.key && (op.end === '\0' || k < op.end)));
+            expect(result.deleted).toBe(doomed.length);
+            if (doomed.length > 0) {
+              for (const k of doomed) latest.delete(k);
+              snapshots.push(latest);
+            }
+          } else {
+            const at = Math.max(snapshots.length - 1 - op.back, compacted + 1);
+            if (at > snapshots.length - 1) continue;
+            await harness.write((batch: BatchOp[]) => harness.store.compact(at, batch));
+            compacted = at;
+          }
+          expect(harness.store.currentRevision).toBe(snapshots.length - 1);
+        }
+        const check = async (): Promise<void> => {
+          for (let revision = Math.max(compacted, 1); revision < snapshots.length; revision++) {
+            const got = await harness.store.range(get('\0', FROM_KEY, { revision }));
+            const want = [...snapshots[revision].entries()].sort(([x], [y]) => (x < y ? -1 : 1))
+              .map(([key, kv]) => ({ key: b(key), value: b(kv.value), createRevision: kv.createRevision, modRevision: kv.modRevision, version: kv.version, lease: 0n }));
+            expect(got.kvs).toEqual(want);
+          }
+          if (compacted > 1) await expect(harness.store.range(get('a', '', { revision: compacted - 1 }))).rejects.toThrow(EtcdError);
+        };
+        await check();
+        await harness.reopen(3);
+        expect(harness.store.currentRevision).toBe(snapshots.length - 1);
+        expect(harness.store.keysTotal).toBe(snapshots[snapshots.length - 1].size);
+        await check();
+      } finally {
+        await harness.close();
+      }
+    }), { numRuns: 25 });
+    h = await openHarness();
+  });
+});
