@@ -40,6 +40,11 @@ describe('normalise', () => {
     expect(normalise('"ttl":101,"granted-ttl":100', facts)).toBe('"ttl":101,"granted-ttl":100');
   });
 
+  test('attached lease keys are sorted, both in simple and json output', () => {
+    expect(normalise('remaining(<remaining>), attached keys([p2 p1 a])', facts)).toBe('remaining(<remaining>), attached keys([a p1 p2])');
+    expect(normalise('"granted-ttl":100,"keys":["cDI=","cDE="]}', facts)).toBe('"granted-ttl":100,"keys":["cDE=","cDI="]}');
+  });
+
   test('endpoint status, health durations and hashes', () => {
     expect(normalise('http://127.0.0.1:34455, b051bb341fcd0c3f, 3.4.23, 20 kB, true, false, 2, 5, 5, ', facts))
       .toBe('<client-url>, <member-id>, <version>, <db-size>, true, false, <raft-term>, <raft-index>, <raft-applied-index>, ');

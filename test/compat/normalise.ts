@@ -130,6 +130,13 @@ export const normaliseRules: readonly NormaliseRule[] = [
           ? `"ttl":<remaining>,"granted-ttl":${granted}` : whole),
   },
   {
+    name: 'lease-attached-keys-order',
+    reason: "etcd lists a lease's attached keys in Go map order, which is random: the set is compared, sorted",
+    apply: (text) => text
+      .replace(/attached keys\(\[([^\]]*)\]\)/g, (_, keys: string) => `attached keys([${keys.split(' ').sort().join(' ')}])`)
+      .replace(/("granted-ttl":\d+,"keys":)\[([^\]]*)\]/g, (_, prefix: string, keys: string) => `${prefix}[${keys.split(',').sort().join(',')}]`),
+  },
+  {
     name: 'client-log-lines',
     reason: "etcdctl's own zap log lines carry the client's clock, a random client uuid and the snapshot size",
     apply: (text) => text
