@@ -4,7 +4,9 @@
 // etcd's trailer: the last 32 bytes are the sha256 of everything before them.
 //
 // Format (ours; etcd's is a bbolt file): "ETCDTS-SNAPSHOT-1\n", then per record
-// u32 key length | key | u32 value length | value (big-endian lengths).
+// u32 key length | key | u32 value length | value (big-endian lengths), then an end marker (key
+// length 0xffffffff) and zero padding to a multiple of 512 bytes: etcdctl accepts a snapshot only
+// if its size is a multiple of 512 (bbolt pages) plus the 32-byte digest.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
@@ -14,6 +16,7 @@ import { prefix } from '../storage/keys.js';
 
 export const SNAPSHOT_MAGIC = Buffer.from('ETCDTS-SNAPSHOT-1\n');
 export const SNAPSHOT_CHUNK_BYTES = 32 * 1024;
+const SNAPSHOT_ALIGN_BYTES = 512;
 
 /** The raft log is not part of a state snapshot: it belongs to the member, not to the state. */
 const EXCLUDED_PREFIXES = [prefix.raftLog, prefix.raftHardState, prefix.raftSnapshot, Buffer.from('z/')];
@@ -27,12 +30,14 @@ export async function* streamBackendSnapshot(backend: Backend, scratchDir: strin
   const hash = createHash('sha256');
   const file = await open(path, 'w');
   try {
+    let written = 0;
     let pending: Buffer[] = [SNAPSHOT_MAGIC];
     let pendingBytes = SNAPSHOT_MAGIC.length;
     const flush = async () => {
       const chunk = Buffer.concat(pending, pendingBytes);
       hash.update(chunk);
       await file.write(chunk);
+      written += chunk.length;
       pending = [];
       pendingBytes = 0;
     };
@@ -46,6 +51,13 @@ export async function* streamBackendSnapshot(backend: Backend, scratchDir: strin
       pendingBytes += 8 + key.length + value.length;
       if (pendingBytes >= 1 << 20) await flush();
     }
+    const end = Buffer.alloc(4, 0xff);
+    pending.push(end);
+    pendingBytes += end.length;
+    const bodyBytes = written + pendingBytes;
+    const padding = Buffer.alloc((SNAPSHOT_ALIGN_BYTES - (bodyBytes % SNAPSHOT_ALIGN_BYTES)) % SNAPSHOT_ALIGN_BYTES);
+    pending.push(padding);
+    pendingBytes += padding.length;
     await flush();
     const digest = hash.digest();
     await file.write(digest);

@@ -1,5 +1,6 @@
 // EtcdServer in process, on a real LevelDB in a temp dir: the request path end to end below the
 // API layer (propose → Raft → persist → apply → answer), restart and replay.
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -140,6 +141,23 @@ describe('EtcdServer, one member', () => {
     expect(at.result.kvs[0].value.toString()).toBe('2');
     await expect(server.compact(4, false)).rejects.toSatisfy((e: unknown) => isEtcdError(e, 'Compacted'));
     await expect(server.compact(100, false)).rejects.toSatisfy((e: unknown) => isEtcdError(e, 'FutureRev'));
+  });
+
+  it('streams a snapshot etcdctl accepts: 512-byte aligned body followed by its sha256', async () => {
+    const server = await start(tempDir());
+    await server.put(put('snap', 'shot'));
+    const chunks: Buffer[] = [];
+    let lastRemaining = -1;
+    for await (const chunk of server.snapshot()) {
+      chunks.push(chunk.blob);
+      lastRemaining = chunk.remainingBytes;
+    }
+    expect(lastRemaining).toBe(0);
+    const all = Buffer.concat(chunks);
+    expect(all.length % 512).toBe(32);
+    const body = all.subarray(0, all.length - 32);
+    expect(createHash('sha256').update(body).digest().equals(all.subarray(all.length - 32))).toBe(true);
+    expect(body.includes(Buffer.from('shot'))).toBe(true);
   });
 
   it('raises NOSPACE past the quota, refuses puts until disarmed, and still serves reads and deletes', async () => {
