@@ -344,6 +344,10 @@ export class EtcdServer implements EtcdServerApi {
     return this.softState.role === 'leader';
   }
 
+  responseHeader(revision: number): ResponseHeader {
+    return this.header(revision);
+  }
+
   private header(revision = this.mvcc.currentRevision): ResponseHeader {
     return { clusterId: this.membership.clusterId, memberId: this.memberId, revision, raftTerm: this.term() };
   }

@@ -93,6 +93,9 @@ export interface EtcdServerApi {
 
   /** For the health service and /health. */
   isServing(): boolean;
+
+  /** The header of a response served at `revision` (stream responses build their own). */
+  responseHeader(revision: number): ResponseHeader;
 }
 
 export type { KeyValue };

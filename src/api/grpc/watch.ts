@@ -2,13 +2,11 @@
 // Requests are read only once the stream is open (until then they wait in grpc-js's buffer, under
 // HTTP/2 flow control). `send` reports a full transport buffer by returning false; the WatchStream
 // then holds events back until 'drain' calls resume(). The call ending in any way closes the stream.
-//
-// Watch responses need cluster id, member id and raft term, which WatchStreamResponse does not
-// carry; they are read once per stream from a MemberList header (the raft term can therefore be
-// stale on a long stream; see the report for the EtcdServerApi addition that removes this).
+// Each response's header comes from server.responseHeader at send time, so the raft term is
+// current even on a long-lived stream.
 import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { EtcdServerApi, ResponseHeader } from '../../server/server-api.js';
+import type { EtcdServerApi } from '../../server/server-api.js';
 import type { WatchStream, WatchStreamResponse } from '../../watch/types.js';
 import { watchRequestFromWire, watchResponseToWire } from './translate/watch.js';
 import { failStream, malformedError } from './calls.js';
@@ -49,11 +47,11 @@ function watch(server: EtcdServerApi, logger: Logger) {
       }
     };
 
-    const open = (identity: ResponseHeader): void => {
+    const open = (): void => {
       if (done) return;
       const send = (response: WatchStreamResponse): boolean => {
         if (done) return false;
-        return call.write(watchResponseToWire(response, identity));
+        return call.write(watchResponseToWire(response, server.responseHeader(response.revision)));
       };
       try {
         stream = server.openWatchStream(send, context);
@@ -66,7 +64,7 @@ function watch(server: EtcdServerApi, logger: Logger) {
       call.on('end', () => finish());
     };
 
-    server.memberList(false, context).then(({ header }) => open(header), (error: unknown) => finish(error));
+    open();
   };
 }
 
