@@ -14,7 +14,7 @@
 import { encodeConfChange } from './conf-change.js';
 import { Raft, type RaftConfig } from './raft.js';
 import {
-  type ConfChange, type ConfState, EntryType, type HardState, type Message, MessageType, type NodeId,
+  type ConfChange, type ConfState, type Entry, EntryType, type HardState, type Message, MessageType, type NodeId,
   type RaftRole, type Ready, type SoftState, emptyMessage, isLocalMessage, isResponseMessage,
 } from './types.js';
 
@@ -194,6 +194,16 @@ export class RawNode {
       id: r.id, term: r.term, vote: r.vote, commit: r.raftLog.committed, applied: r.raftLog.applied,
       lead: r.lead, role: r.role, progress,
     };
+  }
+
+  /**
+   * The entry at `index` in the in-memory log (durable or not yet), or undefined when it is compacted or
+   * beyond the log. For inspection (tests, debugging tools); the driver gets entries through Ready.
+   */
+  entryAt(index: number): Entry | undefined {
+    const log = this.raft.raftLog;
+    if (index < log.firstIndex() || index > log.lastIndex()) return undefined;
+    return log.slice(index, index + 1, Number.MAX_SAFE_INTEGER)[0];
   }
 
   /** The current configuration (voters and learners). */
