@@ -19,7 +19,7 @@
 //   compact(2): [2.0, 3.0(tomb)] [4.0, 5.0]      (1.0 dropped: 2.0 is the newest <= 2)
 //   compact(4): [4.0, 5.0]                        (the closed generation ended at 3 <= 4)
 //   compact(6) after delete @6.0:  key removed   (its last generation closed at 6 <= 6)
-import { BufferOrderedMap } from './ordered-map.js';
+import { BinaryStringOrderedMap } from './ordered-map.js';
 import type { Revision } from './revision.js';
 import type { KeyValue } from './types.js';
 
@@ -165,7 +165,7 @@ export function isFromKey(rangeEnd: Buffer): boolean {
 }
 
 export class KeyIndex {
-  private readonly records = new BufferOrderedMap<KeyRecord>();
+  private readonly records = new BinaryStringOrderedMap<KeyRecord>();
 
   /** Keys with at least one indexed revision (alive or not yet compacted away). */
   get size(): number {
@@ -173,16 +173,22 @@ export class KeyIndex {
   }
 
   get(key: Buffer): KeyRecord | undefined {
-    return this.records.get(key);
+    return this.records.get(key.toString('latin1'));
   }
 
   /** Records a put of key at (main, sub); opens a generation if the key was not alive. */
   put(key: Buffer, main: number, sub: number): KeyRecord {
-    let record = this.records.get(key);
+    const binaryKey = key.toString('latin1');
+    let record = this.records.get(binaryKey);
     if (!record) {
       record = new KeyRecord(key);
-      this.records.set(key, record);
+      this.records.set(binaryKey, record);
     }
+    return this.putRecord(record, main, sub);
+  }
+
+  /** put() for a record the caller already looked up: saves the key conversion and the tree walk. */
+  putRecord(record: KeyRecord, main: number, sub: number): KeyRecord {
     let current = record.generations[record.generations.length - 1];
     if (current === undefined || current.closed) {
       current = new Generation();
@@ -194,7 +200,7 @@ export class KeyIndex {
 
   /** Records the deletion of a live key at (main, sub), closing its generation. */
   tombstone(key: Buffer, main: number, sub: number): KeyRecord {
-    const record = this.records.get(key);
+    const record = this.get(key);
     if (!record || !record.isAlive) throw new Error(`mvcc: tombstone for a key that is not alive (${key.toString('hex')})`);
     const current = record.generations[record.generations.length - 1];
     this.appendRevision(current, main, sub);
@@ -208,13 +214,14 @@ export class KeyIndex {
    */
   forEachInRange(key: Buffer, rangeEnd: Buffer, visit: (record: KeyRecord) => boolean | void): void {
     if (isSingleKey(rangeEnd)) {
-      const record = this.records.get(key);
+      const record = this.get(key);
       if (record) visit(record);
       return;
     }
-    const end = isFromKey(rangeEnd) ? undefined : rangeEnd;
-    if (end !== undefined && Buffer.compare(key, end) >= 0) return;
-    this.records.forEachInRange(key, end, (_key, record) => visit(record));
+    const end = isFromKey(rangeEnd) ? undefined : rangeEnd.toString('latin1');
+    const start = key.toString('latin1');
+    if (end !== undefined && start >= end) return;
+    this.records.forEachInRange(start, end, (_key, record) => visit(record));
   }
 
   forEach(visit: (record: KeyRecord) => boolean | void): void {
@@ -223,7 +230,7 @@ export class KeyIndex {
 
   /** Drops what compaction at atMain does not keep (see the header); returns the keys removed. */
   compact(atMain: number): number {
-    const emptied: Buffer[] = [];
+    const emptied: string[] = [];
     this.records.forEach((key, record) => {
       if (record.needsCompaction(atMain) && record.compact(atMain)) emptied.push(key);
     });

@@ -451,7 +451,7 @@ export class MvccStore {
     const encoded = encodeKeyValue(kv);
     // Share the encoded bytes: the live value costs no second copy of the request's buffer.
     kv.value = encoded.subarray(KV_HEADER_BYTES + key.length);
-    const indexed = this.index.put(key, context.main, context.sub);
+    const indexed = record ? this.index.putRecord(record, context.main, context.sub) : this.index.put(key, context.main, context.sub);
     indexed.live = kv;
     context.batch.push({ type: 'put', key: historyKey(context.main, context.sub, false), value: encoded });
     if (prev && prev.lease !== 0n) this.leases.detach(prev.lease, key);
