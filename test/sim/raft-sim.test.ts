@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { Simulation, type SimTotals } from './simulator.js';
 
-const defaultSeeds = 40;
+const defaultSeeds = 200;
 const stepsPerRun = 3000;
 const replaySeed = process.env.SIM_SEED !== undefined ? Number(process.env.SIM_SEED) : undefined;
 const seedCount = Number(process.env.SIM_SEEDS ?? defaultSeeds);

@@ -36,10 +36,25 @@ export interface SimTotals {
 
 /** Bounds the simulated network: past this, new messages are dropped (as a full transport queue would). */
 const inFlightMessagesMax = 2000;
-const electionTick = 10;
+const electionTick = 8;
 const heartbeatTick = 2;
 /** Length of each stormy and each calm phase of a run. */
 const calmPhaseSteps = 500;
+/** The settle phase must reach every member within this many fault-free events. */
+const settleStepsMax = 20_000;
+
+type SimEvent = 'tick' | 'tick-all' | 'deliver' | 'process' | 'propose' | 'read' | 'restart' | 'compact' | 'crash' |
+  'partition' | 'heal' | 'membership' | 'transfer';
+
+/** Relative frequencies of events; a calm phase has no faults. */
+const calmWeights: [SimEvent, number][] = [
+  ['tick', 18], ['tick-all', 0.5], ['deliver', 38], ['process', 28], ['propose', 8], ['read', 2], ['restart', 2], ['compact', 0.5],
+];
+const stormWeights: [SimEvent, number][] = [
+  ...calmWeights, ['crash', 1.2], ['partition', 1], ['heal', 0.8], ['membership', 0.5], ['transfer', 0.4],
+];
+const calmWeightTotal = calmWeights.reduce((sum, [, w]) => sum + w, 0);
+const stormWeightTotal = stormWeights.reduce((sum, [, w]) => sum + w, 0);
 
 interface AppState {
   appliedIndex: number;
@@ -109,6 +124,8 @@ export class Simulation {
   /** read context -> the highest committed index when the read was asked for. */
   private readonly readFloors = new Map<string, number>();
   private highestCommitted = 0;
+  /** Members that applied the settle phase's marker entry. */
+  private readonly markerAppliedBy = new Set<NodeId>();
   readonly totals: SimTotals = {
     steps: 0, faults: 0, violations: 0, commits: 0, leaderElections: 0, crashes: 0, confChangesApplied: 0, snapshotsRestored: 0,
     readStates: 0,
@@ -235,6 +252,7 @@ export class Simulation {
     }
     member.app.appliedIndex = entry.index;
     member.app.hash = hash;
+    if (decoder.decode(entry.data) === `settle-${this.options.seed}`) this.markerAppliedBy.add(member.id);
     if (entry.type === EntryType.ConfChange) {
       const cc = decodeConfChange(entry.data);
       member.app.confState = member.node!.applyConfChange(cc);
@@ -378,51 +396,79 @@ export class Simulation {
       this.blocked.clear();
       this.note('calm phase: heal');
     }
-    const roll = this.prng.next();
     const live = this.live();
-    if (roll < 0.15) {
-      this.prng.pick(live)?.node!.tick();
-    } else if (roll < 0.55) {
-      this.deliverOne();
-    } else if (roll < 0.85) {
-      const member = this.prng.pick(live);
-      if (member) this.process(member);
-    } else if (roll < 0.93) {
-      this.propose();
-    } else if (roll < 0.95) {
-      const member = this.prng.pick(live);
-      if (member) {
-        this.readFloors.set(`r${this.step}`, this.highestCommitted);
-        member.node!.readIndex(encoder.encode(`r${this.step}`));
+    switch (this.pickEvent(calm)) {
+      case 'tick':
+        this.prng.pick(live)?.node!.tick();
+        break;
+      case 'tick-all':
+        for (const member of live) member.node!.tick(); // all clocks move together for once
+        break;
+      case 'deliver':
+        this.deliverOne();
+        break;
+      case 'process': {
+        const member = this.prng.pick(live);
+        if (member) this.process(member);
+        break;
       }
-    } else if (roll < 0.96) {
-      const member = this.prng.pick([...this.members.values()].filter((m) => m.node === undefined && !m.retired));
-      if (member) this.restart(member);
-    } else if (roll < 0.965) {
-      const member = this.prng.pick(live);
-      if (member) this.compact(member);
-    } else if (roll < 0.97) {
-      for (const member of live) member.node!.tick(); // all clocks move together for once
-    } else if (calm) {
-      // no faults in a calm phase
-    } else if (roll < 0.975) {
-      const member = this.prng.pick(live);
-      if (member && live.length > Math.floor(this.options.members / 2)) this.crash(member);
-    } else if (roll < 0.98) {
-      this.partition();
-    } else if (roll < 0.99) {
-      if (this.blocked.size > 0) this.note('heal');
-      this.blocked.clear();
-    } else if (roll < 0.995) {
-      this.changeMembership();
-    } else {
-      const leader = this.prng.pick(this.leaders());
-      const target = this.prng.pick(live);
-      if (leader && target) {
-        leader.node!.transferLeader(target.id);
-        this.note(`transfer leader ${leader.id} -> ${target.id}`);
+      case 'propose':
+        this.propose();
+        break;
+      case 'read': {
+        const member = this.prng.pick(live);
+        if (member) {
+          this.readFloors.set(`r${this.step}`, this.highestCommitted);
+          member.node!.readIndex(encoder.encode(`r${this.step}`));
+        }
+        break;
+      }
+      case 'restart': {
+        const member = this.prng.pick([...this.members.values()].filter((m) => m.node === undefined && !m.retired));
+        if (member) this.restart(member);
+        break;
+      }
+      case 'compact': {
+        const member = this.prng.pick(live);
+        if (member) this.compact(member);
+        break;
+      }
+      case 'crash': {
+        // Leaders are the interesting victims: prefer them.
+        const member = this.prng.chance(0.6) ? this.prng.pick(this.leaders()) ?? this.prng.pick(live) : this.prng.pick(live);
+        if (member && live.length > Math.floor(this.options.members / 2)) this.crash(member);
+        break;
+      }
+      case 'partition':
+        this.partition();
+        break;
+      case 'heal':
+        if (this.blocked.size > 0) this.note('heal');
+        this.blocked.clear();
+        break;
+      case 'membership':
+        this.changeMembership();
+        break;
+      case 'transfer': {
+        const leader = this.prng.pick(this.leaders());
+        const target = this.prng.pick(live);
+        if (leader && target) {
+          leader.node!.transferLeader(target.id);
+          this.note(`transfer leader ${leader.id} -> ${target.id}`);
+        }
+        break;
       }
     }
+  }
+
+  private pickEvent(calm: boolean): SimEvent {
+    const weights = calm ? calmWeights : stormWeights;
+    let roll = this.prng.next() * (calm ? calmWeightTotal : stormWeightTotal);
+    for (const [event, weight] of weights) {
+      roll -= weight;
+      if (roll < 0) return event;
+    }
+    return 'deliver';
   }
 
   // ---- invariants ----
@@ -495,12 +541,54 @@ export class Simulation {
     }
   }
 
+  /**
+   * Liveness after the storm: with the network healed and every member back, a new proposal must reach
+   * every member of the configuration within a bounded number of fault-free events.
+   */
+  private settle(): void {
+    this.blocked.clear();
+    for (const member of this.members.values()) if (member.node === undefined && !member.retired) this.restart(member);
+    this.note('settle: healed, all members up');
+    const marker = `settle-${this.options.seed}`;
+    const settleEvents: [SimEvent, number][] = [['tick', 20], ['deliver', 45], ['process', 35]];
+    for (let i = 0; i < settleStepsMax; i++, this.step++) {
+      if (i % 200 === 0) {
+        const leader = this.prng.pick(this.leaders());
+        const config = leader?.node!.confState();
+        const members = config ? [...config.voters, ...config.learners] : [];
+        if (config && members.every((id) => this.markerAppliedBy.has(id))) return;
+        try {
+          leader?.node!.propose(encoder.encode(marker));
+        } catch (err) {
+          if (!(err instanceof RaftError)) throw err;
+        }
+      }
+      let roll = this.prng.next() * 100;
+      let event: SimEvent = 'deliver';
+      for (const [e, w] of settleEvents) {
+        roll -= w;
+        if (roll < 0) { event = e; break; }
+      }
+      const live = this.live();
+      if (event === 'tick') this.prng.pick(live)?.node!.tick();
+      else if (event === 'deliver') this.deliverOne();
+      else {
+        const member = this.prng.pick(live);
+        if (member) this.process(member);
+      }
+      this.check();
+    }
+    const states = this.live().map((m) => `${m.id}:${m.node!.status().role}/t${m.node!.status().term}/applied ${m.app.appliedIndex}`);
+    this.fail(`liveness: no progress to every member within ${settleStepsMax} fault-free events (${states.join(', ')})`);
+  }
+
   run(): SimTotals {
     for (this.step = 0; this.step < this.options.steps; this.step++) {
       this.event();
       this.check();
     }
-    this.totals.steps = this.options.steps;
+    this.settle();
+    this.totals.steps = this.step;
     return this.totals;
   }
 }
