@@ -15,7 +15,7 @@ import { encodeConfChange } from './conf-change.js';
 import { Raft, type RaftConfig } from './raft.js';
 import {
   type ConfChange, type ConfState, type Entry, EntryType, type HardState, type Message, MessageType, type NodeId,
-  type RaftRole, type Ready, type SoftState, emptyMessage, isLocalMessage, isResponseMessage,
+  RaftError, type RaftRole, type Ready, type SoftState, emptyMessage, isLocalMessage, isResponseMessage,
 } from './types.js';
 
 export type { RaftConfig } from './raft.js';
@@ -77,8 +77,9 @@ export class RawNode {
   }
 
   /**
-   * Steps a message received from a peer. Messages that only make sense locally, and responses from
-   * members no longer in the configuration, are dropped: they are ordinary network noise, not errors.
+   * Steps a message received from a peer. Messages that only make sense locally, responses from members
+   * no longer in the configuration, malformed appends and forwarded proposals we cannot take are dropped:
+   * they are ordinary network noise, not errors. Never throws for a well-formed message.
    */
   step(message: Message): void {
     if (isLocalMessage(message.type)) {
@@ -90,7 +91,13 @@ export class RawNode {
         if (message.entries[i]!.index !== message.index + 1 + i) return; // malformed: not contiguous
       }
     }
-    this.raft.step(message);
+    try {
+      this.raft.step(message);
+    } catch (err) {
+      // A proposal forwarded by a peer that we cannot take (no leader, transfer in progress) is dropped:
+      // the proposer's driver times out and retries, as with any lost message.
+      if (!(err instanceof RaftError && err.code === 'ProposalDropped')) throw err;
+    }
   }
 
   /**

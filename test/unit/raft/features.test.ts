@@ -202,6 +202,16 @@ describe('leader transfer', () => {
     expect(dataOf(c.get(3n).applied)).toEqual(['a']);
   });
 
+  it('drops, without throwing, a proposal forwarded to a leader that is transferring', () => {
+    const c = elected([1n, 2n, 3n]);
+    c.filter = (m) => m.to !== 3n && m.from !== 3n;
+    c.get(1n).node.transferLeader(3n);
+    c.stabilize();
+    c.get(2n).node.propose(text('forwarded'));
+    expect(() => c.stabilize()).not.toThrow();
+    expect(dataOf(c.get(1n).applied)).toEqual([]);
+  });
+
   it('abandons a transfer that does not finish within an election timeout', () => {
     const c = elected([1n, 2n, 3n]);
     c.filter = (m) => m.to !== 3n && m.from !== 3n;
