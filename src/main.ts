@@ -5,7 +5,8 @@ import { parseConfig } from './config/index.js';
 import { ConfigError } from './config/config-error.js';
 import type { EtcdConfig } from './config/types.js';
 import { createLogger } from './logging.js';
-import { bindGrpcServer, createGrpcServer } from './api/grpc/server.js';
+import { createGrpcServer } from './api/grpc/server.js';
+import { ClientListeners } from './api/listener/index.js';
 import { EtcdServer } from './server/etcd-server.js';
 import { helpText, versionText } from './config/index.js';
 import { formatEtcdUrl } from './config/urls.js';
@@ -74,8 +75,9 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
   }, logger.child({ component: 'server' }));
 
   const grpcServer = createGrpcServer({ server, maxRequestBytes: config.maxRequestBytes, logger: logger.child({ component: 'grpc' }) });
+  const clientListeners = new ClientListeners({ grpcServer, logger: logger.child({ component: 'client-listener' }) });
   for (const url of config.listenClientUrls) {
-    const port = await bindGrpcServer(grpcServer, url.hostname.replace(/^\[|\]$/g, ''), Number(url.port || 2379));
+    const { port } = await clientListeners.listen(url.hostname.replace(/^\[|\]$/g, ''), Number(url.port || 2379));
     logger.info({ address: `${url.hostname}:${port}` }, 'serving client traffic');
   }
   await server.waitReady(SERVER_READY_TIMEOUT_MS);
@@ -86,6 +88,7 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'received signal; shutting down');
+    await clientListeners.close();
     await new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve()));
     await server.stop();
     process.exit(0);

@@ -1,0 +1,70 @@
+// The Duplex grpc-js's HTTP/2 server reads from instead of the raw socket: client bytes go through
+// a ClientFrameRewriter, server bytes go to the socket untouched. Backpressure follows the
+// consumer: when the HTTP/2 session stops reading, the socket is paused.
+import { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { ClientFrameRewriter, type ClientFrameRewriterOptions } from './client-frame-rewriter.js';
+
+export class RewritingConnection extends Duplex {
+  private readonly rewriter: ClientFrameRewriter;
+
+  constructor(private readonly socket: Socket, firstBytes: Buffer, logger: Logger, options: ClientFrameRewriterOptions = {}) {
+    super({ allowHalfOpen: false });
+    this.rewriter = new ClientFrameRewriter((chunk) => {
+      if (!this.push(chunk)) socket.pause();
+    }, options);
+    const onData = (chunk: Buffer) => {
+      try {
+        this.rewriter.write(chunk);
+      } catch (error) {
+        // One bad connection ends alone; the rewriter refuses further input, so this logs once.
+        logger.warn({ err: error, remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'closing client connection: unreadable HTTP/2 from the client');
+        socket.destroy();
+        this.destroy();
+      }
+    };
+    socket.on('data', onData);
+    socket.on('end', () => this.push(null));
+    socket.on('close', () => {
+      if (!this.destroyed) this.destroy();
+    });
+    socket.on('error', (error) => logger.debug({ err: error }, 'client socket error'));
+    if (firstBytes.length > 0) onData(firstBytes);
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.socket.remoteAddress;
+  }
+
+  get remotePort(): number | undefined {
+    return this.socket.remotePort;
+  }
+
+  override _read(): void {
+    this.socket.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.socket.write(chunk)) callback();
+    else this.socket.once('drain', () => callback());
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
+    this.socket.cork();
+    let flushed = true;
+    for (const { chunk } of chunks) flushed = this.socket.write(chunk);
+    this.socket.uncork();
+    if (flushed) callback();
+    else this.socket.once('drain', () => callback());
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.socket.end(() => callback());
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.socket.destroy();
+    callback(error);
+  }
+}
