@@ -105,7 +105,8 @@ export class MvccStore {
   private readonly historyCache = new Map<number, MvccEvent[]>();
   private historyCacheLow = 2;
   private currentRev = 1;
-  private compactRev = 0;
+  /** -1 until the first compaction: etcd accepts "compact 0" on a store never compacted. */
+  private compactRev = -1;
   private flushedRev = 1;
   private liveKeys = 0;
   private flushWaiters: Array<{ revision: number; resolve: () => void }> = [];
@@ -133,7 +134,7 @@ export class MvccStore {
 
   /** Reads below this revision fail with Compacted; reads at it succeed. */
   get compactRevision(): number {
-    return this.compactRev;
+    return Math.max(0, this.compactRev);
   }
 
   get flushedRevision(): number {
@@ -188,7 +189,7 @@ export class MvccStore {
   }
 
   async hashKv(revision: number): Promise<{ hash: number; compactRevision: number; hashRevision: number }> {
-    const compactRevision = this.compactRev;
+    const compactRevision = this.compactRevision;
     // Unlike range, etcd 3.4 refuses to hash at the compact revision itself.
     if (revision > 0 && revision <= compactRevision) throw new EtcdError('Compacted');
     if (revision > this.currentRev) throw new EtcdError('FutureRev');
@@ -222,7 +223,8 @@ export class MvccStore {
         hash = crc32(encodeKeyValue(kv), crc32(historyKey(main, sub, type === EventType.DELETE), hash));
       }
     }
-    return { hash, compactRevision, hashRevision };
+    // etcd reports compact_revision -1 for a store that was never compacted.
+    return { hash, compactRevision: this.compactRev, hashRevision };
   }
 
   // ---------------------------------------------------------------- writes
@@ -535,10 +537,16 @@ export class MvccStore {
         responses.push({ range: old ? { ...old, revision: viewRevision } : this.rangeLatest(op.range, viewRevision) });
       } else if ('put' in op) {
         const prevKv = this.writePut(context, op.put);
-        responses.push({ put: op.put.prevKv && prevKv ? { prevKv } : {} });
+        responses.push({ put: op.put.prevKv && prevKv ? { prevKv, revision: context.main } : { revision: context.main } });
       } else if ('deleteRange' in op) {
         const prevKvs = this.writeDelete(context, this.liveRecords(op.deleteRange.key, op.deleteRange.rangeEnd));
-        responses.push({ deleteRange: { deleted: prevKvs.length, prevKvs: op.deleteRange.prevKv ? prevKvs : [] } });
+        responses.push({
+          deleteRange: {
+            deleted: prevKvs.length,
+            prevKvs: op.deleteRange.prevKv ? prevKvs : [],
+            revision: context.sub > 0 ? context.main : beginRev,
+          },
+        });
       } else {
         responses.push({ txn: this.executeTxn(op.txn, path.nested[nested++], context, beginRev, pinned) });
       }
@@ -579,7 +587,8 @@ export class MvccStore {
   }
 
   private async load(): Promise<void> {
-    const scheduled = decodeNumber(await this.backend.get(META_COMPACT_SCHEDULED));
+    const scheduledBytes = await this.backend.get(META_COMPACT_SCHEDULED);
+    const scheduled = decodeNumber(scheduledBytes);
     const finished = decodeNumber(await this.backend.get(META_COMPACT_FINISHED));
     let lastMain = 0;
     for await (const [key, value] of this.backend.iterate({ gte: HISTORY_PREFIX, lt: HISTORY_END })) {
@@ -602,7 +611,7 @@ export class MvccStore {
     }
     if (scheduled > 0) this.index.compact(scheduled);
     this.currentRev = Math.max(1, lastMain, scheduled);
-    this.compactRev = scheduled;
+    this.compactRev = scheduledBytes === undefined ? -1 : scheduled;
     this.flushedRev = this.currentRev;
     this.historyCacheLow = this.currentRev + 1;
     this.index.forEach((record) => {

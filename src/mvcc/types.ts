@@ -69,6 +69,8 @@ export interface PutRequest {
 
 export interface PutResult {
   prevKv?: KeyValue;
+  /** Inside a txn: the revision etcd reports in this sub-response's header (the txn's revision). */
+  revision?: number;
 }
 
 export interface DeleteRangeRequest {
@@ -80,6 +82,11 @@ export interface DeleteRangeRequest {
 export interface DeleteRangeResult {
   deleted: number;
   prevKvs: KeyValue[];
+  /**
+   * Inside a txn: the revision etcd reports in this sub-response's header — the txn's revision
+   * once the txn has changed anything, else the revision before the txn.
+   */
+  revision?: number;
 }
 
 export const CompareResult = { EQUAL: 0, GREATER: 1, LESS: 2, NOT_EQUAL: 3 } as const;

@@ -22,7 +22,8 @@ import { AlarmType } from './server-api.js';
 
 export const APPLIED_INDEX_KEY = Buffer.concat([prefix.server, Buffer.from('applied-index')]);
 
-export type ApplyOutcome = { ok: true; value: unknown } | { ok: false; error: EtcdError };
+/** `revision`: the store's revision right after this request, which etcd reports in its header. */
+export type ApplyOutcome = { ok: true; value: unknown; revision: number } | { ok: false; error: EtcdError };
 
 export interface AppliedRequest {
   requestId: bigint;
@@ -78,7 +79,8 @@ export class Applier {
 
   private applyRequest(request: InternalRequest, batch: BatchOp[], prefetch: unknown): ApplyOutcome {
     try {
-      return { ok: true, value: this.dispatch(request, batch, prefetch) };
+      const value = this.dispatch(request, batch, prefetch);
+      return { ok: true, value, revision: this.deps.mvcc.currentRevision };
     } catch (error) {
       if (isEtcdError(error)) return { ok: false, error };
       throw error;
@@ -105,10 +107,8 @@ export class Applier {
       return result;
     }
     if (request.compaction) {
-      const { revision } = request.compaction;
-      if (revision <= mvcc.compactRevision) throw new EtcdError('Compacted');
-      if (revision > mvcc.currentRevision) throw new EtcdError('FutureRev');
-      const physicalDone = mvcc.compact(revision, batch);
+      // compact() validates (Compacted / FutureRev) before it changes anything.
+      const physicalDone = mvcc.compact(request.compaction.revision, batch);
       // The purge runs in the background; a failure there is logged by whoever awaits it.
       physicalDone.catch(() => undefined);
       return { physicalDone };

@@ -24,7 +24,7 @@ import { Backend, type BatchOp } from '../storage/backend.js';
 import { WatchHub } from '../watch/watch-hub.js';
 import type { WatchStream, WatchStreamResponse } from '../watch/types.js';
 import { AlarmStore } from './alarms.js';
-import { APPLIED_INDEX_KEY, Applier, type ApplyListener } from './apply.js';
+import { APPLIED_INDEX_KEY, Applier, type AppliedRequest, type ApplyListener } from './apply.js';
 import { AutoCompactor, type AutoCompactionRetention } from './auto-compactor.js';
 import { streamBackendSnapshot } from './backend-snapshot.js';
 import { DbSizeMeter } from './db-size.js';
@@ -38,7 +38,7 @@ import {
   AlarmAction, AlarmType, type AlarmMember, type EtcdServerApi, type LeaseTimeToLiveResult, type Member,
   type RequestContext, type ResponseHeader, type StatusResult,
 } from './server-api.js';
-import { AppliedIndexWaits, RequestWaits } from './wait.js';
+import { type Applied, AppliedIndexWaits, RequestWaits } from './wait.js';
 
 export interface EtcdServerConfig {
   name: string;
@@ -270,7 +270,7 @@ export class EtcdServer implements EtcdServerApi {
 
   // ---- Raft driver hooks ----
 
-  private onApplied(results: Array<{ requestId: bigint; outcome: { ok: true; value: unknown } | { ok: false; error: EtcdError } }>, appliedIndex: number): void {
+  private onApplied(results: AppliedRequest[], appliedIndex: number): void {
     for (const { requestId, outcome } of results) this.waits.settle(requestId, outcome);
     this.appliedWaits.notify(appliedIndex);
   }
@@ -314,7 +314,7 @@ export class EtcdServer implements EtcdServerApi {
     return this.requestCounter;
   }
 
-  private async propose(request: InternalRequest): Promise<unknown> {
+  private async propose(request: InternalRequest): Promise<Applied> {
     if (this.stopped) throw new EtcdError('Stopped');
     const status = this.raftNode.rawNode.status();
     if (status.commit - this.applier.appliedIndex > APPLY_GAP_MAX) throw new EtcdError('TooManyRequests');
@@ -385,15 +385,15 @@ export class EtcdServer implements EtcdServerApi {
     this.checkRequireLeader(ctx);
     validatePut(request);
     this.checkQuota(request.key.length + request.value.length);
-    const result = (await this.propose({ requestId: 0n, put: request })) as PutResult;
-    return { header: this.header(), result };
+    const { value, revision } = await this.propose({ requestId: 0n, put: request });
+    return { header: this.header(revision), result: value as PutResult };
   }
 
   async deleteRange(request: DeleteRangeRequest, ctx?: RequestContext): Promise<{ header: ResponseHeader; result: DeleteRangeResult }> {
     this.checkRequireLeader(ctx);
     validateDeleteRange(request);
-    const result = (await this.propose({ requestId: 0n, deleteRange: request })) as DeleteRangeResult;
-    return { header: this.header(), result };
+    const { value, revision } = await this.propose({ requestId: 0n, deleteRange: request });
+    return { header: this.header(revision), result: value as DeleteRangeResult };
   }
 
   async txn(request: TxnRequest, ctx?: RequestContext): Promise<{ header: ResponseHeader; result: TxnResult }> {
@@ -409,15 +409,15 @@ export class EtcdServer implements EtcdServerApi {
       return { header: this.header(), result };
     }
     if (txnPutBytes(request) > 0) this.checkQuota(txnPutBytes(request));
-    const result = (await this.propose({ requestId: 0n, txn: request })) as TxnResult;
-    return { header: this.header(), result };
+    const { value, revision } = await this.propose({ requestId: 0n, txn: request });
+    return { header: this.header(revision), result: value as TxnResult };
   }
 
   async compact(revision: number, physical: boolean, ctx?: RequestContext): Promise<{ header: ResponseHeader }> {
     this.checkRequireLeader(ctx);
-    const result = (await this.propose({ requestId: 0n, compaction: { revision, physical } })) as { physicalDone: Promise<void> };
-    if (physical) await result.physicalDone;
-    return { header: this.header() };
+    const applied = await this.propose({ requestId: 0n, compaction: { revision, physical } });
+    if (physical) await (applied.value as { physicalDone: Promise<void> }).physicalDone;
+    return { header: this.header(applied.revision) };
   }
 
   // ---- Leases ----
@@ -427,14 +427,15 @@ export class EtcdServer implements EtcdServerApi {
     const leaseId = id === 0n ? pickLeaseId(Math.random, (candidate) => this.lessor.exists(candidate)) : id;
     this.lessor.checkGrant(leaseId, ttlSeconds);
     this.checkQuota(0);
-    const granted = (await this.propose({ requestId: 0n, leaseGrant: { id: leaseId, ttlSeconds } })) as { id: bigint; ttlSeconds: number };
-    return { header: this.header(), id: granted.id, ttl: granted.ttlSeconds };
+    const applied = await this.propose({ requestId: 0n, leaseGrant: { id: leaseId, ttlSeconds } });
+    const granted = applied.value as { id: bigint; ttlSeconds: number };
+    return { header: this.header(applied.revision), id: granted.id, ttl: granted.ttlSeconds };
   }
 
   async leaseRevoke(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader }> {
     this.checkRequireLeader(ctx);
-    await this.propose({ requestId: 0n, leaseRevoke: { id } });
-    return { header: this.header() };
+    const { revision } = await this.propose({ requestId: 0n, leaseRevoke: { id } });
+    return { header: this.header(revision) };
   }
 
   async leaseKeepAlive(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader; id: bigint; ttl: number }> {
@@ -554,8 +555,8 @@ export class EtcdServer implements EtcdServerApi {
   }
 
   async alarm(action: number, memberId: bigint, alarm: number): Promise<{ header: ResponseHeader; alarms: AlarmMember[] }> {
-    const alarms = (await this.propose({ requestId: 0n, alarm: { action, memberId, alarm } })) as AlarmMember[];
-    return { header: this.header(), alarms };
+    const { value, revision } = await this.propose({ requestId: 0n, alarm: { action, memberId, alarm } });
+    return { header: this.header(revision), alarms: value as AlarmMember[] };
   }
 
   async defragment(): Promise<{ header: ResponseHeader }> {

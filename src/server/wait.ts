@@ -4,8 +4,14 @@
 import { EtcdError } from '../errors.js';
 import type { ApplyOutcome } from './apply.js';
 
+/** What a proposer gets back: apply's result and the revision right after it. */
+export interface Applied {
+  value: unknown;
+  revision: number;
+}
+
 interface Waiter {
-  resolve(value: unknown): void;
+  resolve(value: Applied): void;
   reject(error: unknown): void;
   timer: NodeJS.Timeout;
 }
@@ -19,9 +25,9 @@ export class RequestWaits {
     return this.waiters.size;
   }
 
-  register(requestId: bigint, timeoutMs: number): Promise<unknown> {
+  register(requestId: bigint, timeoutMs: number): Promise<Applied> {
     if (this.waiters.size >= this.pendingMax) return Promise.reject(new EtcdError('TooManyRequests'));
-    return new Promise((resolve, reject) => {
+    return new Promise<Applied>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(requestId);
         reject(new EtcdError('Timeout'));
@@ -35,7 +41,7 @@ export class RequestWaits {
     if (!waiter) return; // Proposed by an earlier incarnation or timed out.
     this.waiters.delete(requestId);
     clearTimeout(waiter.timer);
-    if (outcome.ok) waiter.resolve(outcome.value);
+    if (outcome.ok) waiter.resolve({ value: outcome.value, revision: outcome.revision });
     else waiter.reject(outcome.error);
   }
 

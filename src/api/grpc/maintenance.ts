@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { EtcdServerApi } from '../../server/server-api.js';
 import {
   alarmRequestFromWire, alarmResponseToWire, hashKvRequestFromWire, hashKvResponseToWire, hashResponseToWire,
-  headerOnlyResponseToWire, moveLeaderRequestFromWire, snapshotChunkToWire, statusResponseToWire,
+  emptyResponseToWire, moveLeaderRequestFromWire, snapshotChunkToWire, statusResponseToWire,
 } from './translate/maintenance.js';
 import { drainedOrClosed, failStream, malformedError, unary } from './calls.js';
 import { contextFromMetadata } from './context.js';
@@ -50,12 +50,12 @@ export function maintenanceService(server: EtcdServerApi, logger: Logger): Untyp
     }),
     Status: unary(logger, 'Status', async (_request, context) => statusResponseToWire(await server.status(context))),
     Defragment: unary(logger, 'Defragment', async (_request, context) =>
-      headerOnlyResponseToWire(await server.defragment(context))),
+      emptyResponseToWire(await server.defragment(context))),
     Hash: unary(logger, 'Hash', async (_request, context) => hashResponseToWire(await server.hash(context))),
     HashKV: unary(logger, 'HashKV', async (request, context) =>
       hashKvResponseToWire(await server.hashKv(hashKvRequestFromWire(request).revision, context))),
     Snapshot: snapshot(server, logger),
     MoveLeader: unary(logger, 'MoveLeader', async (request, context) =>
-      headerOnlyResponseToWire(await server.moveLeader(moveLeaderRequestFromWire(request).targetId, context))),
+      emptyResponseToWire(await server.moveLeader(moveLeaderRequestFromWire(request).targetId, context))),
   };
 }

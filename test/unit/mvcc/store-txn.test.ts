@@ -67,7 +67,9 @@ describe('txn execution', () => {
     expect(result.succeeded).toBe(true);
     expect(result.responses).toHaveLength(5);
     const [putC, rangeC, delA, putB, rangeAll] = result.responses as any[];
-    expect(putC.put).toEqual({});
+    // Sub-response revisions are what etcd puts in their headers: writes carry the txn's revision.
+    expect(putC.put).toEqual({ revision: 5 });
+    expect(delA.deleteRange.revision).toBe(5);
     // Reads inside a txn see its earlier writes.
     expect(rangeC.range.kvs[0]).toMatchObject({ value: b('1'), modRevision: 5, createRevision: 5 });
     expect(delA.deleteRange.deleted).toBe(1);

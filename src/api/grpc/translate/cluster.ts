@@ -37,12 +37,17 @@ export function memberToWire(member: Member): WireMember {
   };
 }
 
+/** etcd's cluster service fills cluster id, member id and raft term, never the revision. */
+function clusterHeaderToWire(header: ResponseHeader): WireResponseHeader {
+  return headerToWire({ ...header, revision: 0 });
+}
+
 export function membersResponseToWire(result: { header: ResponseHeader; members: Member[] }):
 { header: WireResponseHeader; members: WireMember[] } {
-  return { header: headerToWire(result.header), members: result.members.map(memberToWire) };
+  return { header: clusterHeaderToWire(result.header), members: result.members.map(memberToWire) };
 }
 
 export function memberAddResponseToWire(result: { header: ResponseHeader; member: Member; members: Member[] }):
 { header: WireResponseHeader; member: WireMember; members: WireMember[] } {
-  return { header: headerToWire(result.header), member: memberToWire(result.member), members: result.members.map(memberToWire) };
+  return { header: clusterHeaderToWire(result.header), member: memberToWire(result.member), members: result.members.map(memberToWire) };
 }

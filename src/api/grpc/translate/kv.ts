@@ -139,17 +139,23 @@ export function deleteRangeResponseToWire(header: WireResponseHeader, result: De
   return { header, deleted: result.deleted, prev_kvs: result.prevKvs.map(keyValueToWire) };
 }
 
-/** Responses nested in a txn carry a header with only the revision set, as etcd's do. */
-function responseOpToWire(op: ResponseOp, revision: number): WireResponseOp {
-  const header: WireResponseHeader = { cluster_id: 0, member_id: 0, revision, raft_term: 0 };
-  if ('range' in op) return { response_range: rangeResponseToWire(header, op.range) };
-  if ('put' in op) return { response_put: putResponseToWire(header, op.put) };
-  if ('deleteRange' in op) return { response_delete_range: deleteRangeResponseToWire(header, op.deleteRange) };
-  return { response_txn: txnResultToWire(header, op.txn, revision) };
+/**
+ * Responses nested in a txn carry a header with only the revision set, as etcd's do: a range the
+ * revision it read at, a put the txn's revision, a delete the txn's revision once the txn changed
+ * anything; a nested txn's own header stays empty (etcd sets only the outer one).
+ */
+function responseOpToWire(op: ResponseOp, txnRevision: number): WireResponseOp {
+  const header = (revision: number): WireResponseHeader => ({ cluster_id: 0, member_id: 0, revision, raft_term: 0 });
+  if ('range' in op) return { response_range: rangeResponseToWire(header(op.range.revision), op.range) };
+  if ('put' in op) return { response_put: putResponseToWire(header(op.put.revision ?? txnRevision), op.put) };
+  if ('deleteRange' in op) {
+    return { response_delete_range: deleteRangeResponseToWire(header(op.deleteRange.revision ?? txnRevision), op.deleteRange) };
+  }
+  return { response_txn: txnResultToWire(header(0), op.txn, txnRevision) };
 }
 
-function txnResultToWire(header: WireResponseHeader, result: TxnResult, revision: number): WireTxnResponse {
-  return { header, succeeded: result.succeeded, responses: result.responses.map((op) => responseOpToWire(op, revision)) };
+function txnResultToWire(header: WireResponseHeader, result: TxnResult, txnRevision: number): WireTxnResponse {
+  return { header, succeeded: result.succeeded, responses: result.responses.map((op) => responseOpToWire(op, txnRevision)) };
 }
 
 export function txnResponseToWire(header: ResponseHeader, result: TxnResult): WireTxnResponse {

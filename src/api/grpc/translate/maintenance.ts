@@ -23,10 +23,12 @@ export function moveLeaderRequestFromWire(value: unknown): { targetId: bigint } 
   return { targetId: wireUint64Bigint(wireObject(value, 'MoveLeaderRequest').targetID, 'targetID') };
 }
 
+// etcd 3.4's v3rpc answers Alarm, Defragment, MoveLeader and Snapshot chunks without a header
+// (`etcdctl alarm list -w json` prints `{}`); we answer the same, so clients see what they see from etcd.
+
 export function alarmResponseToWire(result: { header: ResponseHeader; alarms: AlarmMember[] }):
-{ header: WireResponseHeader; alarms: Array<{ memberID: WireInt64; alarm: number }> } {
+{ alarms: Array<{ memberID: WireInt64; alarm: number }> } {
   return {
-    header: headerToWire(result.header),
     alarms: result.alarms.map((alarm) => ({ memberID: int64ToWire(alarm.memberId), alarm: alarm.alarm })),
   };
 }
@@ -72,10 +74,11 @@ export function hashKvResponseToWire(result: { header: ResponseHeader; hash: num
 }
 
 export function snapshotChunkToWire(chunk: { header: ResponseHeader; remainingBytes: number; blob: Buffer }):
-{ header: WireResponseHeader; remaining_bytes: number; blob: Buffer } {
-  return { header: headerToWire(chunk.header), remaining_bytes: chunk.remainingBytes, blob: chunk.blob };
+{ remaining_bytes: number; blob: Buffer } {
+  return { remaining_bytes: chunk.remainingBytes, blob: chunk.blob };
 }
 
-export function headerOnlyResponseToWire(result: { header: ResponseHeader }): { header: WireResponseHeader } {
-  return { header: headerToWire(result.header) };
+/** Defragment and MoveLeader: etcd 3.4 sends an empty response. */
+export function emptyResponseToWire(_result: { header: ResponseHeader }): Record<string, never> {
+  return {};
 }
