@@ -6,17 +6,22 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { ClientFrameRewriter, type ClientFrameRewriterOptions } from './client-frame-rewriter.js';
 
+/** Pieces of one socket chunk up to this size are copied into one buffer before the session sees them. */
+export const coalesceBytesMax = 16 * 1024;
+
 export class RewritingConnection extends Duplex {
   private readonly rewriter: ClientFrameRewriter;
 
   constructor(private readonly socket: Socket, firstBytes: Buffer, logger: Logger, options: ClientFrameRewriterOptions = {}) {
     super({ allowHalfOpen: false });
-    this.rewriter = new ClientFrameRewriter((chunk) => {
-      if (!this.push(chunk)) socket.pause();
-    }, options);
+    // Pieces of one socket chunk: a rewritten HEADERS frame splits a chunk into several.
+    const pieces: Buffer[] = [];
+    this.rewriter = new ClientFrameRewriter((piece) => pieces.push(piece), options);
     const onData = (chunk: Buffer) => {
       try {
         this.rewriter.write(chunk);
+        if (!this.pushPieces(pieces)) socket.pause();
+        pieces.length = 0;
       } catch (error) {
         // One bad connection ends alone; the rewriter refuses further input, so this logs once.
         logger.warn({ err: error, remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'closing client connection: unreadable HTTP/2 from the client');
@@ -31,6 +36,21 @@ export class RewritingConnection extends Duplex {
     });
     socket.on('error', (error) => logger.debug({ err: error }, 'client socket error'));
     if (firstBytes.length > 0) onData(firstBytes);
+  }
+
+  /**
+   * Every push costs the HTTP/2 session one crossing into nghttp2, so small pieces go as one buffer;
+   * large ones (big DATA frames) are not worth copying.
+   */
+  private pushPieces(pieces: Buffer[]): boolean {
+    if (pieces.length === 0) return true;
+    if (pieces.length === 1) return this.push(pieces[0]);
+    let totalBytes = 0;
+    for (const piece of pieces) totalBytes += piece.length;
+    if (totalBytes <= coalesceBytesMax) return this.push(Buffer.concat(pieces, totalBytes));
+    let flowing = true;
+    for (const piece of pieces) flowing = this.push(piece);
+    return flowing;
   }
 
   get remoteAddress(): string | undefined {
