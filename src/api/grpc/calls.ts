@@ -8,8 +8,9 @@ import { contextFromMetadata } from './context.js';
 import { MalformedRequest } from './definitions.js';
 import { toGrpcError, type GrpcError } from './errors.js';
 
+/** As etcd's Go gRPC server answers a request it cannot unmarshal: INTERNAL, same message prefix. */
 export function malformedError(request: MalformedRequest): GrpcError {
-  return { code: status.INVALID_ARGUMENT, details: `grpc: error unmarshalling request: ${request.reason}` };
+  return { code: status.INTERNAL, details: `grpc: error unmarshalling request: ${request.reason}` };
 }
 
 /**

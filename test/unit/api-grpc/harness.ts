@@ -86,6 +86,8 @@ export class ScriptedServer implements EtcdServerApi {
   }
 
   isServing(): boolean { return this.serving; }
+
+  responseHeader(revision: number): ResponseHeader { return header(revision); }
 }
 
 export const maxRequestBytes = 64 * 1024;

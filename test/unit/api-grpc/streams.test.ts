@@ -102,10 +102,15 @@ describe('Watch', () => {
 
   it('ends the call with the mapped error when the stream cannot open', async () => {
     const { EtcdError } = await import('../../../src/errors.js');
-    server.answers.memberList = () => { throw new EtcdError('NoLeader'); };
-    const call = (clients.watch.Watch as () => ClientDuplexStream<unknown, any>).call(clients.watch);
-    const error = await new Promise<any>((resolve) => call.on('error', resolve));
-    expect([error.code, error.details]).toEqual([14, 'etcdserver: no leader']);
+    const openWatchStream = server.openWatchStream;
+    server.openWatchStream = () => { throw new EtcdError('NoLeader'); };
+    try {
+      const call = (clients.watch.Watch as () => ClientDuplexStream<unknown, any>).call(clients.watch);
+      const error = await new Promise<any>((resolve) => call.on('error', resolve));
+      expect([error.code, error.details]).toEqual([14, 'etcdserver: no leader']);
+    } finally {
+      server.openWatchStream = openWatchStream;
+    }
   });
 });
 
