@@ -54,11 +54,15 @@ export class ClientListeners {
     return { host, port: address.port };
   }
 
-  /** Stops accepting and drops connections that never chose a protocol; gRPC sessions are left to grpcServer.tryShutdown. */
+  /**
+   * Stops accepting and drops connections that never chose a protocol. Open gRPC sessions are
+   * left to grpcServer.tryShutdown, so this does not wait for them (net.Server's close callback
+   * would, and would never come while a client keeps its connection).
+   */
   async close(): Promise<void> {
     for (const socket of this.sniffing) socket.destroy();
     this.sniffing.clear();
-    await Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    for (const server of this.servers) server.close();
     this.servers.length = 0;
   }
 

@@ -9,6 +9,9 @@ import { ClientFrameRewriter, type ClientFrameRewriterOptions } from './client-f
 /** Pieces of one socket chunk up to this size are copied into one buffer before the session sees them. */
 export const coalesceBytesMax = 16 * 1024;
 
+/** How long a closed connection may take to flush its last bytes before the socket is destroyed. */
+export const socketLingerMs = 1_000;
+
 export class RewritingConnection extends Duplex {
   private readonly rewriter: ClientFrameRewriter;
 
@@ -84,7 +87,19 @@ export class RewritingConnection extends Duplex {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.socket.destroy();
+    const socket = this.socket;
+    if (error !== null || socket.destroyed) {
+      socket.destroy();
+    } else {
+      // The session ends a graceful close with a GOAWAY it has just written: let it reach the
+      // client, but never wait on a client that stopped reading.
+      const lingerTimer = setTimeout(() => socket.destroy(), socketLingerMs);
+      lingerTimer.unref();
+      socket.end(() => {
+        clearTimeout(lingerTimer);
+        socket.destroy();
+      });
+    }
     callback(error);
   }
 }

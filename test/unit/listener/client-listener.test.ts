@@ -100,10 +100,15 @@ describe('ClientListeners with grpc-js', () => {
     expect(seen.startsWith('GET /health HTTP/1.1')).toBe(true);
   });
 
-  it('close() stops accepting new connections', async () => {
+  it('close() stops accepting new connections without waiting for open ones', async () => {
     const listeners = new ClientListeners({ grpcServer: startGrpcServer(), logger });
     const { port } = await listeners.listen('127.0.0.1', 0);
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    cleanups.push(() => void session.destroy());
+    session.on('error', () => {});
+    await new Promise((resolve) => session.once('remoteSettings', resolve));
     await listeners.close();
+    expect(session.closed).toBe(false);
     const refused = await new Promise<boolean>((resolve) => {
       const socket = net.connect(port, '127.0.0.1');
       socket.on('connect', () => { socket.destroy(); resolve(false); });

@@ -89,11 +89,16 @@ describe('client listener with the real server and etcdctl', () => {
     const other = await startEtcdTs();
     const session = http2.connect(other.clientUrl);
     session.on('error', () => {});
-    await new Promise((resolve) => session.once('connect', resolve));
+    let goawayReceived = false;
+    session.on('goaway', () => { goawayReceived = true; });
+    // The server's SETTINGS prove the connection got past sniffing into an HTTP/2 session.
+    await new Promise((resolve) => session.once('remoteSettings', resolve));
     const started = Date.now();
     const exit = await other.stop(10_000);
     session.destroy();
     expect(exit).toEqual({ code: 0, signal: null });
     expect(Date.now() - started).toBeLessThan(5_000);
+    // The graceful close's GOAWAY must get out before the socket is torn down.
+    expect(goawayReceived).toBe(true);
   });
 });
