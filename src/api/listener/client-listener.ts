@@ -1,6 +1,7 @@
 // Owns the client listening sockets: one net.Server per --listen-client-urls entry. Each accepted
 // connection is sniffed; HTTP/2 goes through a RewritingConnection into grpc-js's connection
 // injector, anything else to the HTTP/1 handler (for now a 505 answer until the gateway exists).
+import type http from 'node:http';
 import net from 'node:net';
 import { ServerCredentials, type Server as GrpcServer } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -10,6 +11,16 @@ import type { ClientFrameRewriterOptions } from './client-frame-rewriter.js';
 
 /** Handles a connection that did not open with the HTTP/2 preface; `firstBytes` were already read. */
 export type Http1ConnectionHandler = (socket: net.Socket, firstBytes: Buffer) => void;
+
+/** Serves such connections with a node:http server (fastify's `app.server`) that is not listening itself. */
+export function http1HandlerFor(httpServer: http.Server): Http1ConnectionHandler {
+  return (socket, firstBytes) => {
+    // node's HTTP parser reads what is unshifted back before it reads the socket again.
+    socket.unshift(firstBytes);
+    httpServer.emit('connection', socket);
+    socket.resume();
+  };
+}
 
 export interface ClientListenerOptions {
   grpcServer: GrpcServer;

@@ -1,12 +1,13 @@
 // ClientListeners in one process with a small grpc-js service: a client whose :authority is a URL
 // fails against grpc-js's own bind and works through the listener; message limits, server
 // keep-alive pings, protocol sniffing, the HTTP/1 seam and close() behave.
+import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ClientListeners } from '../../../src/api/listener/client-listener.js';
+import { ClientListeners, http1HandlerFor } from '../../../src/api/listener/client-listener.js';
 import { sniffProtocol, type ConnectionProtocol } from '../../../src/api/listener/protocol-sniffer.js';
 
 const logger = pino({ level: 'silent' });
@@ -98,6 +99,17 @@ describe('ClientListeners with grpc-js', () => {
     const response = await fetch(`http://127.0.0.1:${port}/health`);
     expect(response.status).toBe(204);
     expect(seen.startsWith('GET /health HTTP/1.1')).toBe(true);
+  });
+
+  it('http1HandlerFor serves HTTP/1 with a node:http server next to gRPC on the same port', async () => {
+    const httpServer = http.createServer((request, response) => response.end(`path ${request.url}`));
+    cleanups.push(() => void httpServer.close());
+    const port = await listenThroughListener(startGrpcServer(), http1HandlerFor(httpServer));
+    for (const path of ['/version', '/health']) {
+      const response = await fetch(`http://127.0.0.1:${port}${path}`);
+      expect(await response.text()).toBe(`path ${path}`);
+    }
+    expect(await callEchoHost(port, `http://127.0.0.1:${port}`)).toBe(`127.0.0.1:${port}`);
   });
 
   it('close() stops accepting new connections without waiting for open ones', async () => {
