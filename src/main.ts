@@ -68,6 +68,8 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
     maxTxnOps: config.maxTxnOps,
     maxRequestBytes: config.maxRequestBytes,
     preVote: config.preVote,
+    strictReconfigCheck: config.strictReconfigCheck,
+    maxLearners: config.maxLearners,
     autoCompaction: config.autoCompactionRetention,
     watchProgressNotifyIntervalMs: config.watchProgressNotifyIntervalMs,
     unsafeNoFsync: config.unsafeNoFsync,

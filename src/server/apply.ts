@@ -10,15 +10,17 @@ import { EtcdError, isEtcdError } from '../errors.js';
 import type { Lessor } from '../lease/lessor.js';
 import type { MvccStore } from '../mvcc/store.js';
 import type { MvccEvent, TxnRequest } from '../mvcc/types.js';
-import type { Entry } from '../raft/types.js';
-import { EntryType } from '../raft/types.js';
+import { decodeConfChange } from '../raft/conf-change.js';
+import type { ConfChange, Entry } from '../raft/types.js';
+import { ConfChangeType, EntryType } from '../raft/types.js';
+import { decodeConfChangeContext } from './conf-change-context.js';
 import type { BatchOp } from '../storage/backend.js';
 import { prefix } from '../storage/keys.js';
 import type { AlarmStore } from './alarms.js';
 import type { Membership } from './membership.js';
 import { decodeInternalRequest } from './request-codec.js';
 import type { InternalRequest } from './requests.js';
-import { AlarmType } from './server-api.js';
+import { AlarmType, type Member } from './server-api.js';
 
 export const APPLIED_INDEX_KEY = Buffer.concat([prefix.server, Buffer.from('applied-index')]);
 
@@ -33,8 +35,10 @@ export interface AppliedRequest {
 export interface ApplyListener {
   /** Events of one write revision, in order; called once per revision that changed keys. */
   onEvents(revision: number, events: MvccEvent[]): void;
-  /** A conf change entry: the driver applies it to the Raft core and membership. */
-  onConfChange(entry: Entry, batch: BatchOp[]): void;
+  /** Applies a membership change to the Raft core (which then counts the new configuration). */
+  applyRaftConfChange(cc: ConfChange): void;
+  /** After a membership change was applied: the transport learns of the new, changed or removed peer. */
+  onMembershipChanged(cc: ConfChange, member: Member): void;
 }
 
 export interface ApplyDependencies {
@@ -63,7 +67,8 @@ export class Applier {
         throw new Error(`apply gap: applied ${this.appliedIndex}, next entry ${entry.index}`);
       }
       if (entry.type === EntryType.ConfChange) {
-        this.deps.listener.onConfChange(entry, batch);
+        const applied = this.applyConfChange(entry, batch);
+        if (applied) results.push(applied);
       } else if (entry.data.length > 0) {
         // An empty normal entry is the new leader's no-op: nothing to apply.
         const request = decodeInternalRequest(entry.data);
@@ -75,6 +80,60 @@ export class Applier {
     }
     if (entries.length > 0) batch.push({ type: 'put', key: APPLIED_INDEX_KEY, value: encodeAppliedIndex(this.appliedIndex) });
     return results;
+  }
+
+  /**
+   * A membership change. It is checked again here, against the membership as of this entry, so every
+   * member takes the same decision; a refused change is not applied to Raft either.
+   */
+  private applyConfChange(entry: Entry, batch: BatchOp[]): AppliedRequest | undefined {
+    const cc = decodeConfChange(entry.data);
+    if (cc.context.length === 0) return undefined; // A conf change raft emptied (a second pending one).
+    const { requestId, member } = decodeConfChangeContext(cc.context);
+    const { membership, listener } = this.deps;
+    const settle = (outcome: ApplyOutcome): AppliedRequest | undefined =>
+      (requestId === 0n ? undefined : { requestId, outcome });
+    try {
+      const existing = membership.get(cc.nodeId);
+      switch (cc.type) {
+        case ConfChangeType.AddNode:
+        case ConfChangeType.AddLearnerNode:
+          if (cc.type === ConfChangeType.AddNode && existing?.isLearner) break; // a promotion
+          if (membership.isRemoved(cc.nodeId)) throw new EtcdError('MemberNotFound');
+          if (existing) throw new EtcdError('MemberExist');
+          for (const url of member.peerUrls) {
+            if (membership.list().some((m) => m.peerUrls.includes(url))) throw new EtcdError('PeerURLExist');
+          }
+          break;
+        case ConfChangeType.RemoveNode:
+        case ConfChangeType.UpdateNode:
+          if (!existing) throw new EtcdError('MemberNotFound');
+          break;
+        default:
+          throw new Error(`apply: unknown conf change type ${cc.type}`);
+      }
+    } catch (error) {
+      if (isEtcdError(error)) return settle({ ok: false, error });
+      throw error;
+    }
+    listener.applyRaftConfChange(cc);
+    switch (cc.type) {
+      case ConfChangeType.AddNode:
+        if (membership.get(cc.nodeId)?.isLearner) membership.promote(cc.nodeId, batch);
+        else membership.add({ ...member, isLearner: false }, batch);
+        break;
+      case ConfChangeType.AddLearnerNode:
+        membership.add({ ...member, isLearner: true }, batch);
+        break;
+      case ConfChangeType.RemoveNode:
+        membership.remove(cc.nodeId, batch);
+        break;
+      case ConfChangeType.UpdateNode:
+        membership.updatePeerUrls(cc.nodeId, member.peerUrls, batch);
+        break;
+    }
+    listener.onMembershipChanged(cc, membership.get(cc.nodeId) ?? member);
+    return settle({ ok: true, value: membership.list(), revision: this.deps.mvcc.currentRevision });
   }
 
   private applyRequest(request: InternalRequest, batch: BatchOp[], prefetch: unknown): ApplyOutcome {

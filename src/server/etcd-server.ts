@@ -18,8 +18,8 @@ import type {
 import { validateDeleteRange, validatePut, validateRange, validateTxn } from '../mvcc/validate.js';
 import { RawNode } from '../raft/raw-node.js';
 import { MemoryStorage } from '../raft/storage.js';
-import type { Entry, SoftState } from '../raft/types.js';
-import { RaftError } from '../raft/types.js';
+import type { ConfChange, SoftState } from '../raft/types.js';
+import { ConfChangeType, RaftError } from '../raft/types.js';
 import { Backend, type BatchOp } from '../storage/backend.js';
 import { WatchHub } from '../watch/watch-hub.js';
 import type { WatchStream, WatchStreamResponse } from '../watch/types.js';
@@ -28,8 +28,9 @@ import { APPLIED_INDEX_KEY, Applier, type AppliedRequest, type ApplyListener } f
 import { AutoCompactor, type AutoCompactionRetention } from './auto-compactor.js';
 import { streamBackendSnapshot } from './backend-snapshot.js';
 import { DbSizeMeter } from './db-size.js';
-import { Membership } from './membership.js';
-import { RaftNode, SingleMemberTransport } from './raft-node.js';
+import { Membership, computeMemberId } from './membership.js';
+import { encodeConfChangeContext } from './conf-change-context.js';
+import { type MemberLinks, RaftNode, SingleMemberTransport } from './raft-node.js';
 import { deleteEntriesOps, loadRaftState, raftStateOps, snapshotOps } from './raft-log-store.js';
 import { ReadIndexRounds } from './read-index.js';
 import { encodeInternalRequest } from './request-codec.js';
@@ -55,6 +56,8 @@ export interface EtcdServerConfig {
   maxTxnOps: number;
   maxRequestBytes: number;
   preVote: boolean;
+  strictReconfigCheck: boolean;
+  maxLearners: number;
   autoCompaction: AutoCompactionRetention;
   watchProgressNotifyIntervalMs: number;
   unsafeNoFsync: boolean;
@@ -88,6 +91,10 @@ export class EtcdServer implements EtcdServerApi {
   private snapshotIndex: number;
   private stopped = false;
   private published = false;
+  /** Set when this member's own removal was applied: it stops and never serves again. */
+  removedFromCluster = false;
+  /** Called after the server stopped because it was removed from the cluster. */
+  onRemoved?: () => void;
 
   private constructor(
     private readonly config: EtcdServerConfig,
@@ -103,6 +110,7 @@ export class EtcdServer implements EtcdServerApi {
     private readonly memoryStorage: MemoryStorage,
     private readonly raftNode: RaftNode,
     private readonly memberDir: string,
+    private readonly peerHealth: MemberLinks,
   ) {
     this.requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
     this.readRounds = new ReadIndexRounds((context) => this.raftNode.readIndex(context), this.requestTimeoutMs);
@@ -187,9 +195,10 @@ export class EtcdServer implements EtcdServerApi {
     });
     const listener: ApplyListener = {
       onEvents: (revision: number, events: MvccEvent[]) => watchHub.notify(revision, events),
-      onConfChange: (entry: Entry) => {
-        throw new Error(`conf change entry ${entry.index} in a single-member cluster: membership changes are not built yet`);
+      applyRaftConfChange: (cc) => {
+        rawNode.applyConfChange(cc);
       },
+      onMembershipChanged: (cc, member) => holder.server?.onMembershipChanged(cc, member),
     };
     const applier = new Applier({ mvcc, lessor, alarms, membership, listener }, appliedIndex);
     const rawNode = new RawNode({
@@ -205,12 +214,13 @@ export class EtcdServer implements EtcdServerApi {
       random: Math.random,
       logger: logger.child({ component: 'raft' }),
     });
+    const transport = new SingleMemberTransport();
     const raftNode = new RaftNode({
       rawNode,
       memoryStorage,
       backend,
       applier,
-      transport: new SingleMemberTransport(),
+      transport,
       tickIntervalMs: config.heartbeatIntervalMs,
       unsafeNoFsync: config.unsafeNoFsync,
       logger,
@@ -223,7 +233,7 @@ export class EtcdServer implements EtcdServerApi {
       },
     });
     const server = new EtcdServer(config, logger, backend, memberId, membership, mvcc, lessor, alarms, watchHub,
-      applier, memoryStorage, raftNode, memberDir);
+      applier, memoryStorage, raftNode, memberDir, transport);
     holder.server = server;
     await server.dbSize.measure();
     raftNode.start();
@@ -503,20 +513,98 @@ export class EtcdServer implements EtcdServerApi {
     return { header: this.header(), members: this.membership.list() };
   }
 
-  async memberAdd(): Promise<never> {
-    throw new Error('member add is not supported yet: etcd-ts runs single-member clusters until multi-member support lands (issue #3)');
+  async memberAdd(peerUrls: string[], isLearner: boolean, ctx?: RequestContext): Promise<{ header: ResponseHeader; member: Member; members: Member[] }> {
+    this.checkRequireLeader(ctx);
+    const urls = normalisePeerUrls(peerUrls);
+    const members = this.membership.list();
+    for (const url of urls) {
+      if (members.some((m) => m.peerUrls.includes(url))) throw new EtcdError('PeerURLExist');
+    }
+    if (isLearner) {
+      if (members.filter((m) => m.isLearner).length >= this.config.maxLearners) throw new EtcdError('TooManyLearners');
+    } else if (this.config.strictReconfigCheck) {
+      // A new voter raises the quorum: the members already started must be able to reach it
+      // (etcd's one exception: a second member for a one-member cluster, the restore path).
+      const voters = members.filter((m) => !m.isLearner);
+      const started = voters.filter((m) => m.name !== '').length;
+      const onlyOneStarted = started === 1 && voters.length === 1;
+      if (!onlyOneStarted && started < quorumOf(voters.length + 1)) throw new EtcdError('MemberNotEnoughStarted');
+      if (!this.connectedToAllVoters()) throw new EtcdError('Unhealthy');
+    }
+    const member: Member = {
+      id: computeMemberId(urls, this.config.initialClusterToken, Math.floor(Date.now() / 1000)),
+      name: '', peerUrls: urls, clientUrls: [], isLearner,
+    };
+    const type = isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode;
+    const applied = await this.proposeConfChange(type, member);
+    return { header: this.header(applied.revision), member, members: applied.value as Member[] };
   }
 
-  async memberRemove(): Promise<never> {
-    throw new Error('member remove is not supported yet: etcd-ts runs single-member clusters until multi-member support lands (issue #3)');
+  async memberRemove(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader; members: Member[] }> {
+    this.checkRequireLeader(ctx);
+    const member = this.membership.get(id);
+    if (!member) throw new EtcdError('MemberNotFound');
+    if (this.config.strictReconfigCheck && !member.isLearner) {
+      // Removing a voter must leave enough started voters for the smaller quorum.
+      const voters = this.membership.list().filter((m) => !m.isLearner);
+      const startedAfter = voters.filter((m) => m.name !== '' && m.id !== id).length;
+      if (startedAfter < quorumOf(voters.length - 1)) throw new EtcdError('MemberNotEnoughStarted');
+    }
+    const applied = await this.proposeConfChange(ConfChangeType.RemoveNode, member);
+    return { header: this.header(applied.revision), members: applied.value as Member[] };
   }
 
-  async memberUpdate(): Promise<never> {
-    throw new Error('member update is not supported yet: etcd-ts runs single-member clusters until multi-member support lands (issue #3)');
+  async memberUpdate(id: bigint, peerUrls: string[], ctx?: RequestContext): Promise<{ header: ResponseHeader; members: Member[] }> {
+    this.checkRequireLeader(ctx);
+    const member = this.membership.get(id);
+    if (!member) throw new EtcdError('MemberNotFound');
+    const urls = normalisePeerUrls(peerUrls);
+    for (const other of this.membership.list()) {
+      if (other.id !== id && other.peerUrls.some((url) => urls.includes(url))) throw new EtcdError('PeerURLExist');
+    }
+    const applied = await this.proposeConfChange(ConfChangeType.UpdateNode, { ...member, peerUrls: urls });
+    return { header: this.header(applied.revision), members: applied.value as Member[] };
   }
 
-  async memberPromote(): Promise<never> {
-    throw new Error('member promote is not supported yet: etcd-ts runs single-member clusters until multi-member support lands (issue #3)');
+  async memberPromote(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader; members: Member[] }> {
+    this.checkRequireLeader(ctx);
+    const member = this.membership.get(id);
+    if (!member) throw new EtcdError('MemberNotFound');
+    if (!member.isLearner) throw new EtcdError('MemberNotLearner');
+    if (!this.isLeader()) throw new EtcdError('NotLeader');
+    // etcd promotes a learner only once its log has reached 90% of the leader's.
+    const progress = this.raftNode.rawNode.status().progress;
+    const leaderMatch = progress.get(this.memberId)?.match ?? 0;
+    const learnerMatch = progress.get(id)?.match ?? 0;
+    if (learnerMatch < leaderMatch * 0.9) throw new EtcdError('LearnerNotReady');
+    const applied = await this.proposeConfChange(ConfChangeType.AddNode, { ...member, isLearner: false });
+    return { header: this.header(applied.revision), members: applied.value as Member[] };
+  }
+
+  private async proposeConfChange(type: number, member: Member): Promise<Applied> {
+    if (this.stopped) throw new EtcdError('Stopped');
+    const requestId = this.nextRequestId();
+    const result = this.waits.register(requestId, this.requestTimeoutMs);
+    try {
+      this.raftNode.proposeConfChange({ type, nodeId: member.id, context: encodeConfChangeContext({ requestId, member }) });
+    } catch (error) {
+      this.waits.fail(requestId, error instanceof RaftError ? new EtcdError('NoLeader') : error);
+    }
+    return result;
+  }
+
+  /** etcd adds a voter only when the leader has been connected to every voter for a while. */
+  private connectedToAllVoters(): boolean {
+    return this.peerHealth.connectedToAll(this.membership.voterIds().filter((id) => id !== this.memberId));
+  }
+
+  private onMembershipChanged(cc: ConfChange, member: Member): void {
+    this.peerHealth.onMembershipChanged(cc, member);
+    if (cc.type === ConfChangeType.RemoveNode && cc.nodeId === this.memberId) {
+      this.logger.warn({ 'member-id': this.memberId.toString(16) }, 'this member was removed from the cluster; shutting down');
+      this.removedFromCluster = true;
+      setImmediate(() => void this.stop().finally(() => this.onRemoved?.()));
+    }
   }
 
   // ---- Maintenance ----
@@ -608,6 +696,28 @@ function uint64Bytes(value: bigint): Buffer {
   const out = Buffer.alloc(8);
   out.writeBigUInt64BE(value);
   return out;
+}
+
+/** Votes needed among `voters` members. */
+function quorumOf(voters: number): number {
+  return Math.floor(voters / 2) + 1;
+}
+
+/** Peer URLs as etcd stores them: parsed, http(s) only, printed without a trailing slash. */
+function normalisePeerUrls(peerUrls: string[]): string[] {
+  if (peerUrls.length === 0) throw new EtcdError('MemberBadURLs');
+  return peerUrls.map((text) => {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      throw new EtcdError('MemberBadURLs');
+    }
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.port === '' || (url.pathname !== '/' && url.pathname !== '')) {
+      throw new EtcdError('MemberBadURLs');
+    }
+    return `${url.protocol}//${url.host}`;
+  });
 }
 
 function alarmName(alarm: number): string {

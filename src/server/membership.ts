@@ -26,10 +26,13 @@ export function computeClusterId(memberIds: bigint[]): bigint {
 }
 
 const MEMBER_PREFIX = Buffer.concat([prefix.cluster, Buffer.from('member/')]);
+const REMOVED_PREFIX = Buffer.concat([prefix.cluster, Buffer.from('removed/')]);
 const CLUSTER_ID_KEY = Buffer.concat([prefix.cluster, Buffer.from('cluster-id')]);
 
 export class Membership {
   private readonly members = new Map<bigint, Member>();
+  /** Removed ids can never come back (etcd refuses them for good). */
+  private readonly removed = new Set<bigint>();
 
   private constructor(public clusterId: bigint) {}
 
@@ -63,6 +66,9 @@ export class Membership {
       const member = decodeMember(value);
       membership.members.set(member.id, member);
     }
+    for (const [key] of await backend.readAll(REMOVED_PREFIX, prefixEnd(REMOVED_PREFIX))) {
+      membership.removed.add(key.readBigUInt64BE(REMOVED_PREFIX.length));
+    }
     return membership;
   }
 
@@ -94,6 +100,46 @@ export class Membership {
     return this.list().filter((m) => m.isLearner).map((m) => m.id);
   }
 
+  isRemoved(id: bigint): boolean {
+    return this.removed.has(id);
+  }
+
+  /** The member whose peer URLs are exactly these (a joining member finds its own id this way). */
+  findByPeerUrls(peerUrls: string[]): Member | undefined {
+    const wanted = [...peerUrls].sort().join(',');
+    return this.list().find((m) => [...m.peerUrls].sort().join(',') === wanted);
+  }
+
+  // ---- Apply-side changes (conf change entries); each persists what it changes in the batch. ----
+
+  add(member: Member, batch: BatchOp[]): void {
+    if (this.removed.has(member.id)) throw new Error(`membership: member ${member.id.toString(16)} was removed and cannot be added again`);
+    const stored: Member = { ...member, peerUrls: [...member.peerUrls].sort(), clientUrls: [...member.clientUrls] };
+    this.members.set(member.id, stored);
+    this.persistMember(stored, batch);
+  }
+
+  remove(id: bigint, batch: BatchOp[]): void {
+    this.members.delete(id);
+    this.removed.add(id);
+    batch.push({ type: 'del', key: uint64Key(MEMBER_PREFIX, id) });
+    batch.push({ type: 'put', key: uint64Key(REMOVED_PREFIX, id), value: Buffer.alloc(0) });
+  }
+
+  updatePeerUrls(id: bigint, peerUrls: string[], batch: BatchOp[]): void {
+    const member = this.members.get(id);
+    if (!member) return;
+    member.peerUrls = [...peerUrls].sort();
+    this.persistMember(member, batch);
+  }
+
+  promote(id: bigint, batch: BatchOp[]): void {
+    const member = this.members.get(id);
+    if (!member) return;
+    member.isLearner = false;
+    this.persistMember(member, batch);
+  }
+
   /** Apply-side: a started member publishes its name and client URLs. */
   setAttributes(id: bigint, name: string, clientUrls: string[], batch: BatchOp[]): void {
     const member = this.members.get(id);
@@ -104,14 +150,14 @@ export class Membership {
   }
 }
 
-function encodeMember(member: Member): Buffer {
+export function encodeMember(member: Member): Buffer {
   return Buffer.from(JSON.stringify({
     id: member.id.toString(), name: member.name, peerUrls: member.peerUrls,
     clientUrls: member.clientUrls, isLearner: member.isLearner,
   }));
 }
 
-function decodeMember(bytes: Buffer): Member {
+export function decodeMember(bytes: Buffer): Member {
   const raw = JSON.parse(bytes.toString('utf8')) as {
     id: string; name: string; peerUrls: string[]; clientUrls: string[]; isLearner: boolean;
   };

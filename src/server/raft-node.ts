@@ -10,13 +10,22 @@
 import type { Logger } from 'pino';
 import type { MemoryStorage } from '../raft/storage.js';
 import type { RawNode } from '../raft/raw-node.js';
-import type { Entry, Message, ReadState, SoftState } from '../raft/types.js';
+import type { ConfChange, Entry, Message, ReadState, SoftState } from '../raft/types.js';
+import type { Member } from './server-api.js';
 import type { Backend, BatchOp } from '../storage/backend.js';
 import type { AppliedRequest, Applier } from './apply.js';
 import { deleteEntriesOps, raftStateOps } from './raft-log-store.js';
 
 export interface PeerTransport {
   send(messages: Message[]): void;
+}
+
+/** What the server needs from its links to the other members, beyond sending raft messages. */
+export interface MemberLinks extends PeerTransport {
+  /** True when the links to every one of `ids` have been up for the health interval (etcd: 5 s). */
+  connectedToAll(ids: bigint[]): boolean;
+  /** A membership change was applied: add, update or drop the peer. */
+  onMembershipChanged(cc: ConfChange, member: Member): void;
 }
 
 export interface RaftNodeHooks {
@@ -73,6 +82,11 @@ export class RaftNode {
 
   propose(data: Uint8Array): void {
     this.options.rawNode.propose(data);
+    this.kick();
+  }
+
+  proposeConfChange(cc: ConfChange): void {
+    this.options.rawNode.proposeConfChange(cc);
     this.kick();
   }
 
@@ -152,10 +166,18 @@ export class RaftNode {
  * The transport of a one-member cluster: such a cluster has no peer to talk to, so a message to
  * send means the membership and the Raft core disagree — an invariant violation, not a no-op.
  */
-export class SingleMemberTransport implements PeerTransport {
+export class SingleMemberTransport implements MemberLinks {
   send(messages: Message[]): void {
     if (messages.length > 0) {
       throw new Error(`single-member cluster asked to send ${messages.length} raft message(s) to ${messages[0].to}`);
     }
+  }
+
+  connectedToAll(ids: bigint[]): boolean {
+    return ids.length === 0;
+  }
+
+  onMembershipChanged(cc: ConfChange): void {
+    throw new Error(`membership change for ${cc.nodeId.toString(16)} on a member started without a peer transport`);
   }
 }

@@ -25,7 +25,7 @@ function config(dataDir: string, overrides: Partial<EtcdServerConfig> = {}): Etc
     initialClusterState: 'new', initialClusterToken: 'etcd-cluster',
     advertiseClientUrls: ['http://localhost:2379'],
     heartbeatIntervalMs: 100, electionTimeoutMs: 1000, snapshotCount: 100_000, snapshotCatchupEntries: 5000,
-    quotaBackendBytes: 2 * 1024 ** 3, maxTxnOps: 128, maxRequestBytes: 1572864, preVote: true,
+    quotaBackendBytes: 2 * 1024 ** 3, maxTxnOps: 128, maxRequestBytes: 1572864, preVote: true, strictReconfigCheck: true, maxLearners: 1,
     autoCompaction: { mode: 'periodic', periodMs: 0 }, watchProgressNotifyIntervalMs: 600_000,
     unsafeNoFsync: false, etcdVersion: '3.5.17',
     ...overrides,
@@ -158,6 +158,20 @@ describe('EtcdServer, one member', () => {
     const body = all.subarray(0, all.length - 32);
     expect(createHash('sha256').update(body).digest().equals(all.subarray(all.length - 32))).toBe(true);
     expect(body.includes(Buffer.from('shot'))).toBe(true);
+  });
+
+  it('refuses membership changes with etcd\'s errors', async () => {
+    const server = await start(tempDir());
+    const self = server.memberId;
+    const is = (name: Parameters<typeof isEtcdError>[1]) => (e: unknown) => isEtcdError(e, name);
+    await expect(server.memberRemove(0x1234n)).rejects.toSatisfy(is('MemberNotFound'));
+    await expect(server.memberUpdate(0x1234n, ['http://127.0.0.1:2390'])).rejects.toSatisfy(is('MemberNotFound'));
+    await expect(server.memberPromote(self)).rejects.toSatisfy(is('MemberNotLearner'));
+    await expect(server.memberAdd(['not a url'], false)).rejects.toSatisfy(is('MemberBadURLs'));
+    await expect(server.memberAdd(['http://localhost:2380'], false)).rejects.toSatisfy(is('PeerURLExist'));
+    // The last voter cannot be removed: no quorum would be left.
+    await expect(server.memberRemove(self)).rejects.toSatisfy(is('MemberNotEnoughStarted'));
+    expect((await server.memberList(false)).members).toHaveLength(1);
   });
 
   it('raises NOSPACE past the quota, refuses puts until disarmed, and still serves reads and deletes', async () => {
