@@ -12,6 +12,7 @@ import { helpText, versionText } from './config/index.js';
 import { formatEtcdUrl } from './config/urls.js';
 
 const SERVER_READY_TIMEOUT_MS = 60_000;
+const GRPC_SHUTDOWN_GRACE_MS = 1000;
 
 export async function main(argv: string[]): Promise<void> {
   let config: EtcdConfig;
@@ -91,7 +92,17 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'received signal; shutting down');
     await clientListeners.close();
-    await new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve()));
+    // Open watch and keep-alive streams would hold a graceful shutdown forever: give them a moment.
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        grpcServer.forceShutdown();
+        resolve();
+      }, GRPC_SHUTDOWN_GRACE_MS);
+      grpcServer.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
     await server.stop();
     process.exit(0);
   };
