@@ -107,6 +107,8 @@ export class PeerStream {
     this.queue.push(frame);
     this.queuedBytes += frame.length;
     if (this.state === 'idle') this.connect();
+    // A large batch must reach the socket before it can fill the queue by itself.
+    else if (this.queuedBytes >= this.options.writeBatchBytesMax || this.queue.length * 2 >= this.queue.capacity) this.pump();
   }
 
   /** Called after a batch of send()s: one socket write per batch, not per message. */
