@@ -1,0 +1,118 @@
+// Builds the fastify app for the HTTP side of the client port: the v3 JSON gateway, /version,
+// /health, /livez, /readyz and /metrics. The app never listens: its node:http server receives
+// connections from the client listener (http1HandlerFor(app.server)), or from app.inject() in tests.
+// Answers carry etcd's CORS headers and Go's plain-text 404/405s, so curl sees what etcd answers.
+import http from 'node:http';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { EtcdServerApi } from '../../server/server-api.js';
+import { receiveMessageSlackBytes } from '../grpc/server.js';
+import { registerGateway } from './gateway.js';
+import { registerHealth } from './health.js';
+import { EtcdMetrics } from './metrics.js';
+
+export interface HttpAppOptions {
+  server: EtcdServerApi;
+  /** --max-request-bytes: bounds the JSON body as gRPC bounds the message. */
+  maxRequestBytes: number;
+  logger: Logger;
+  /** The etcd API version we present (--etcd-version), e.g. 3.5.17. */
+  etcdVersion: string;
+  /** Shared with the server's hooks and the gRPC layer; one is made when absent. */
+  metrics?: EtcdMetrics;
+  /** Bound on the Range behind /health and the probes; etcd's request timeout by default. */
+  healthCheckTimeoutMs?: number;
+}
+
+/** etcd 3.4/3.5 answer every client-port HTTP request with these (its default --cors=*). */
+export const corsHeaders: Readonly<Record<string, string>> = {
+  'Access-Control-Allow-Headers': 'accept, content-type, authorization',
+  'Access-Control-Allow-Methods': 'POST, GET, OPTIONS, PUT, DELETE',
+  'Access-Control-Allow-Origin': '*',
+};
+
+/** etcd's request timeout with its default election timeout: 5 s + 2 × 1 s. */
+export const healthCheckTimeoutMsDefault = 7_000;
+
+/**
+ * JSON carries bytes as base64 (4/3 of their size) plus field names and quoting; the body may be
+ * that much larger than the gRPC limit (max-request-bytes + 512 KiB) it stands for.
+ */
+export function gatewayBodyLimitBytes(maxRequestBytes: number): number {
+  return Math.ceil(((maxRequestBytes + receiveMessageSlackBytes) * 4) / 3) + 64 * 1024;
+}
+
+/** "3.5.17" ⇒ "3.5.0": the cluster version etcd reports is the major.minor all members run. */
+function clusterVersionOf(etcdVersion: string): string {
+  const [major = '3', minor = '5'] = etcdVersion.split('.');
+  return `${major}.${minor}.0`;
+}
+
+export function createHttpApp(options: HttpAppOptions): FastifyInstance {
+  if (!Number.isSafeInteger(options.maxRequestBytes) || options.maxRequestBytes <= 0) {
+    throw new Error(`maxRequestBytes must be a positive integer, got ${options.maxRequestBytes}`);
+  }
+  const logger = options.logger.child({ component: 'http' });
+  const metrics = options.metrics ?? new EtcdMetrics({ etcdVersion: options.etcdVersion });
+  const failedPreconditionStatus = options.etcdVersion.startsWith('3.4.') ? 412 : 400;
+  const app = Fastify({
+    // Our own logger is used directly; fastify's per-request lines would flood etcd-style logs.
+    logger: false,
+    bodyLimit: gatewayBodyLimitBytes(options.maxRequestBytes),
+    // Connections arrive from the client listener; this server never listens.
+    serverFactory: (handler) => http.createServer(handler),
+    // Go's mux treats //v3/kv/range and /v3/kv/range alike.
+    routerOptions: { ignoreDuplicateSlashes: true },
+  });
+
+  // Every body is read as text: clients send JSON as application/json, text/plain, or curl's
+  // form type; the gateway decodes it by the method's proto type, not by the header.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.headers(corsHeaders);
+    if (request.method === 'OPTIONS') await reply.code(200).send();
+  });
+
+  app.setNotFoundHandler(async (_request, reply) => {
+    await reply.code(404).type('text/plain; charset=utf-8').header('X-Content-Type-Options', 'nosniff').send('404 page not found\n');
+  });
+
+  app.setErrorHandler(async (error: Error & { statusCode?: number; code?: string }, _request, reply) => {
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      // What the gRPC hop behind etcd's gateway answers for a message over its receive limit.
+      const message = `grpc: received message larger than max (limit ${gatewayBodyLimitBytes(options.maxRequestBytes)} bytes)`;
+      await reply.code(429).header('Content-Type', 'application/json').send(JSON.stringify({ error: message, message, code: 8 }));
+      return;
+    }
+    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    if (status === 500) logger.warn({ err: error }, 'http request failed');
+    await reply.code(status).type('text/plain; charset=utf-8').send(`${error.message}\n`);
+  });
+
+  registerGateway(app, {
+    server: options.server, logger, commonHeaders: corsHeaders, failedPreconditionStatus,
+    onHandled: (service, method, type, code) => metrics.grpcHandled(service, method, type, code),
+  });
+
+  registerHealth(app, {
+    server: options.server,
+    healthCheckTimeoutMs: options.healthCheckTimeoutMs ?? healthCheckTimeoutMsDefault,
+    onHealthChecked: (healthy) => metrics.healthChecked(healthy),
+  });
+
+  app.get('/version', async (_request, reply) => {
+    await reply.header('Content-Type', 'application/json').send(JSON.stringify({
+      etcdserver: options.etcdVersion,
+      etcdcluster: clusterVersionOf(options.etcdVersion),
+    }));
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    await metrics.refreshFrom(options.server, logger);
+    await reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  return app;
+}

@@ -1,0 +1,159 @@
+// The v3 JSON gateway as a fastify plugin: POST /v3/<path> (and the /v3beta/ alias) decodes the
+// body by the method's request type, calls the route's handler or stream, and writes the answer
+// by grpc-gateway v1's rules. Unknown paths and other methods get the Go mux's plain-text answers.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type protobuf from 'protobufjs';
+import { GrpcCode } from '../../errors.js';
+import type { EtcdServerApi, RequestContext } from '../../server/server-api.js';
+import { loadProtobufRoot } from '../grpc/definitions.js';
+import { GrpcStatusError } from '../grpc/errors.js';
+import { httpStatusFromGrpcCode, toGatewayStatus, unaryErrorBody, type GatewayStatus } from './gateway-errors.js';
+import { unaryRoutes, type UnaryRoute } from './gateway-routes.js';
+import { serveLeaseKeepAlive, serveSnapshot, serveWatch, type StreamContext } from './gateway-streams.js';
+import { parseJsonText } from './json-text.js';
+import { messageFromJson, messageToJson } from './proto-json.js';
+
+export type GrpcMethodType = 'unary' | 'server_stream' | 'bidi_stream';
+
+/** Reports each finished call the way grpc_server_handled_total counts it. */
+export type HandledObserver = (service: string, method: string, type: GrpcMethodType, code: number) => void;
+
+export interface GatewayOptions {
+  server: EtcdServerApi;
+  logger: Logger;
+  /** Headers every answer carries (etcd's CORS headers); streams write them by hand. */
+  commonHeaders: Record<string, string>;
+  failedPreconditionStatus: 400 | 412;
+  onHandled?: HandledObserver;
+}
+
+interface StreamRoute {
+  service: string;
+  method: string;
+  type: GrpcMethodType;
+  serve?: (context: StreamContext) => void | Promise<void>;
+}
+
+const streamRoutes: ReadonlyMap<string, StreamRoute> = new Map<string, StreamRoute>([
+  ['/watch', { service: 'etcdserverpb.Watch', method: 'Watch', type: 'bidi_stream', serve: serveWatch }],
+  ['/lease/keepalive', { service: 'etcdserverpb.Lease', method: 'LeaseKeepAlive', type: 'bidi_stream', serve: serveLeaseKeepAlive }],
+  ['/maintenance/snapshot', { service: 'etcdserverpb.Maintenance', method: 'Snapshot', type: 'server_stream', serve: serveSnapshot }],
+  ['/election/observe', { service: 'v3electionpb.Election', method: 'Observe', type: 'server_stream' }],
+]);
+
+const gatewayPrefixes = ['/v3', '/v3beta'];
+
+let protoRoot: protobuf.Root | undefined;
+
+function methodTypes(service: string, method: string): { requestType: protobuf.Type; responseType: protobuf.Type } {
+  protoRoot ??= loadProtobufRoot();
+  const resolved = protoRoot.lookupService(service).methods[method];
+  if (!resolved?.resolvedRequestType || !resolved.resolvedResponseType) throw new Error(`proto method ${service}/${method} not found`);
+  return { requestType: resolved.resolvedRequestType, responseType: resolved.resolvedResponseType };
+}
+
+const implementedServices = new Set([
+  ...[...unaryRoutes.values()].filter((route) => route.handle).map((route) => route.service),
+  ...[...streamRoutes.values()].filter((route) => route.serve).map((route) => route.service),
+]);
+
+/** What etcd's Go gRPC server answers for a service (or a method of a service) it does not register. */
+function unimplemented(route: { service: string; method: string }): GrpcStatusError {
+  return new GrpcStatusError(
+    GrpcCode.UNIMPLEMENTED,
+    implementedServices.has(route.service) ? `unknown method ${route.method} for service ${route.service}` : `unknown service ${route.service}`,
+  );
+}
+
+function requestContextFrom(request: FastifyRequest): RequestContext {
+  const context: RequestContext = {};
+  // grpc-gateway forwards Authorization and Grpc-Metadata-* headers as gRPC metadata.
+  const header = (name: string): string | undefined => {
+    const value = request.headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  };
+  const token = header('authorization') ?? header('grpc-metadata-token') ?? header('grpc-metadata-authorization');
+  if (token !== undefined && token !== '') context.token = token;
+  if (header('grpc-metadata-hasleader') === 'true') context.requireLeader = true;
+  return context;
+}
+
+function bodyText(request: FastifyRequest): string {
+  const body = request.body;
+  if (body === undefined || body === null) return '';
+  return typeof body === 'string' ? body : Buffer.isBuffer(body) ? body.toString('utf8') : '';
+}
+
+/** An empty body is an empty message, as Go's decoder meets io.EOF and grpc-gateway lets it pass. */
+function decodeRequest(requestType: protobuf.Type, text: string): Record<string, unknown> {
+  if (text.trim() === '') return {};
+  return messageFromJson(requestType, parseJsonText(text));
+}
+
+export function registerGateway(app: FastifyInstance, options: GatewayOptions): void {
+  const { server, logger, onHandled } = options;
+
+  const sendError = (reply: FastifyReply, status: GatewayStatus): void => {
+    void reply
+      .code(httpStatusFromGrpcCode(status.code, options.failedPreconditionStatus))
+      .header('Content-Type', 'application/json')
+      .send(JSON.stringify(unaryErrorBody(status)));
+  };
+
+  const serveUnary = async (route: UnaryRoute, request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const { requestType, responseType } = methodTypes(route.service, route.method);
+    try {
+      const wire = decodeRequest(requestType, bodyText(request));
+      if (!route.handle) throw unimplemented(route);
+      const response = await route.handle(server, wire, requestContextFrom(request));
+      onHandled?.(route.service, route.method, 'unary', GrpcCode.OK);
+      await reply.code(200).header('Content-Type', 'application/json').send(JSON.stringify(messageToJson(responseType, response as Record<string, unknown>)));
+    } catch (error) {
+      const status = toGatewayStatus(error, logger, route.method);
+      onHandled?.(route.service, route.method, 'unary', status.code);
+      sendError(reply, status);
+    }
+  };
+
+  const serveStream = async (route: StreamRoute, request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const { requestType, responseType } = methodTypes(route.service, route.method);
+    let wire: Record<string, unknown>;
+    try {
+      wire = decodeRequest(requestType, bodyText(request));
+      if (!route.serve) throw unimplemented(route);
+    } catch (error) {
+      let status = toGatewayStatus(error, logger, route.method);
+      // A bidi stream's gateway decodes the body in its sending goroutine, whose error comes back
+      // as UNKNOWN (500); a server stream decodes before the call (INVALID_ARGUMENT, 400).
+      if (route.type === 'bidi_stream' && status.code === GrpcCode.INVALID_ARGUMENT) status = { ...status, code: GrpcCode.UNKNOWN };
+      onHandled?.(route.service, route.method, route.type, status.code);
+      sendError(reply, status);
+      return;
+    }
+    reply.hijack();
+    await route.serve({
+      server, logger, response: reply.raw, request: wire, requestContext: requestContextFrom(request), responseType,
+      headers: options.commonHeaders, failedPreconditionStatus: options.failedPreconditionStatus,
+      onEnd: (code) => onHandled?.(route.service, route.method, route.type, code),
+    });
+  };
+
+  for (const prefix of gatewayPrefixes) {
+    app.all(`${prefix}/*`, async (request, reply) => {
+      const path = `/${(request.params as { '*': string })['*']}`;
+      const unaryRoute = unaryRoutes.get(path);
+      const streamRoute = unaryRoute ? undefined : streamRoutes.get(path);
+      if (!unaryRoute && !streamRoute) {
+        await reply.code(404).type('text/plain; charset=utf-8').header('X-Content-Type-Options', 'nosniff').send('Not Found\n');
+        return;
+      }
+      if (request.method !== 'POST') {
+        await reply.code(405).type('text/plain; charset=utf-8').header('X-Content-Type-Options', 'nosniff').send('Method Not Allowed\n');
+        return;
+      }
+      if (unaryRoute) await serveUnary(unaryRoute, request, reply);
+      else await serveStream(streamRoute!, request, reply);
+    });
+  }
+}

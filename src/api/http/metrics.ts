@@ -1,0 +1,175 @@
+// etcd's Prometheus metrics for /metrics, with etcd's names and help texts. Two sources:
+// - pulled at scrape time from EtcdServerApi (leader, raft indexes, db size, key count, revision),
+//   so they are exactly what the server reports at that moment;
+// - pushed by whoever observes the event: the gateway (and the gRPC layer, if it reports) counts
+//   handled calls; the server's raft driver reports through ServerMetricsRecorder. A pushed metric
+//   is created on its first report, so a hook nobody wired never shows up as a made-up zero.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Logger } from 'pino';
+import type { EtcdServerApi } from '../../server/server-api.js';
+
+/**
+ * What the server's raft driver reports (structurally typed: the server may declare the same
+ * interface on its side and never import this module).
+ */
+export interface ServerMetricsRecorder {
+  /** A new leader was observed (the first election counts, as in etcd). */
+  leaderChanged(): void;
+  /** A proposal entered raft (etcd_server_proposals_pending +1). */
+  proposalStarted(): void;
+  /** That proposal was applied or failed (pending -1; failed_total +1 when it failed). */
+  proposalFinished(failed: boolean): void;
+  /** One durable write of raft entries + hard state (etcd's WAL fsync). */
+  walFsyncObserved(durationSeconds: number): void;
+  /** One apply batch written to the backend. */
+  backendCommitObserved(durationSeconds: number): void;
+}
+
+const grpcCodeNames = [
+  'OK', 'Canceled', 'Unknown', 'InvalidArgument', 'DeadlineExceeded', 'NotFound', 'AlreadyExists', 'PermissionDenied',
+  'ResourceExhausted', 'FailedPrecondition', 'Aborted', 'OutOfRange', 'Unimplemented', 'Internal', 'Unavailable',
+  'DataLoss', 'Unauthenticated',
+];
+
+/** etcd's disk latency buckets: 1 ms doubling to about 8 s. */
+const diskDurationBucketsSeconds = Array.from({ length: 14 }, (_, i) => 0.001 * 2 ** i);
+
+export interface EtcdMetricsOptions {
+  /** The etcd API version we present (--etcd-version), e.g. 3.5.17. */
+  etcdVersion: string;
+  /** process_* and nodejs_* metrics of this process; off in tests that build many registries. */
+  processMetrics?: boolean;
+}
+
+export class EtcdMetrics implements ServerMetricsRecorder {
+  readonly registry = new Registry();
+  private readonly hasLeader: Gauge;
+  private readonly isLeader: Gauge;
+  private readonly serverId: Gauge;
+  private readonly proposalsCommitted: Gauge;
+  private readonly proposalsApplied: Gauge;
+  private readonly dbTotalSize: Gauge;
+  private readonly dbTotalSizeInUse: Gauge;
+  private readonly keysTotal: Gauge;
+  private readonly currentRevision: Gauge;
+  private readonly grpcHandledTotal: Counter;
+  private readonly healthSuccess: Counter;
+  private readonly healthFailures: Counter;
+  private leaderChanges?: Counter;
+  private proposalsPending?: Gauge;
+  private proposalsFailed?: Counter;
+  private walFsyncDuration?: Histogram;
+  private backendCommitDuration?: Histogram;
+
+  constructor(options: EtcdMetricsOptions) {
+    const registers = [this.registry];
+    const gauge = (name: string, help: string, labelNames: string[] = []) => new Gauge({ name, help, labelNames, registers });
+    this.hasLeader = gauge('etcd_server_has_leader', 'Whether or not a leader exists. 1 is existence, 0 is not.');
+    this.isLeader = gauge('etcd_server_is_leader', 'Whether or not this member is a leader. 1 if is, 0 otherwise.');
+    this.serverId = gauge('etcd_server_id', "Server or member ID in hexadecimal format. 1 for 'server_id' label with current ID.", ['server_id']);
+    this.proposalsCommitted = gauge('etcd_server_proposals_committed_total', 'The total number of consensus proposals committed.');
+    this.proposalsApplied = gauge('etcd_server_proposals_applied_total', 'The total number of consensus proposals applied.');
+    this.dbTotalSize = gauge('etcd_mvcc_db_total_size_in_bytes', 'Total size of the underlying database physically allocated in bytes.');
+    this.dbTotalSizeInUse = gauge('etcd_mvcc_db_total_size_in_use_in_bytes', 'Total size of the underlying database logically in use in bytes.');
+    this.keysTotal = gauge('etcd_debugging_mvcc_keys_total', 'Total number of keys.');
+    this.currentRevision = gauge('etcd_debugging_mvcc_current_revision', 'The current revision of store.');
+    const majorMinor = options.etcdVersion.split('.').slice(0, 2).join('.');
+    gauge('etcd_server_version', "Which version is running. 1 for 'server_version' label with current version.", ['server_version'])
+      .set({ server_version: options.etcdVersion }, 1);
+    gauge('etcd_cluster_version', "Which version is running. 1 for 'cluster_version' label with current cluster version", ['cluster_version'])
+      .set({ cluster_version: majorMinor }, 1);
+    this.grpcHandledTotal = new Counter({
+      name: 'grpc_server_handled_total',
+      help: 'Total number of RPCs completed on the server, regardless of success or failure.',
+      labelNames: ['grpc_type', 'grpc_service', 'grpc_method', 'grpc_code'],
+      registers,
+    });
+    this.healthSuccess = new Counter({ name: 'etcd_server_health_success', help: 'The total number of successful health checks', registers });
+    this.healthFailures = new Counter({ name: 'etcd_server_health_failures', help: 'The total number of failed health checks', registers });
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** One finished gRPC call (or gateway call, which etcd serves through gRPC). */
+  grpcHandled(service: string, method: string, type: string, code: number): void {
+    this.grpcHandledTotal.inc({ grpc_type: type, grpc_service: service, grpc_method: method, grpc_code: grpcCodeNames[code] ?? String(code) });
+  }
+
+  healthChecked(healthy: boolean): void {
+    (healthy ? this.healthSuccess : this.healthFailures).inc();
+  }
+
+  leaderChanged(): void {
+    this.leaderChanges ??= new Counter({
+      name: 'etcd_server_leader_changes_seen_total', help: 'The number of leader changes seen.', registers: [this.registry],
+    });
+    this.leaderChanges.inc();
+  }
+
+  proposalStarted(): void {
+    this.pending().inc();
+  }
+
+  proposalFinished(failed: boolean): void {
+    this.pending().dec();
+    if (!failed) return;
+    this.proposalsFailed ??= new Counter({
+      name: 'etcd_server_proposals_failed_total', help: 'The total number of failed proposals seen.', registers: [this.registry],
+    });
+    this.proposalsFailed.inc();
+  }
+
+  walFsyncObserved(durationSeconds: number): void {
+    this.walFsyncDuration ??= new Histogram({
+      name: 'etcd_disk_wal_fsync_duration_seconds', help: 'The latency distributions of fsync called by WAL.',
+      buckets: diskDurationBucketsSeconds, registers: [this.registry],
+    });
+    this.walFsyncDuration.observe(durationSeconds);
+  }
+
+  backendCommitObserved(durationSeconds: number): void {
+    this.backendCommitDuration ??= new Histogram({
+      name: 'etcd_disk_backend_commit_duration_seconds', help: 'The latency distributions of commit called by backend.',
+      buckets: diskDurationBucketsSeconds, registers: [this.registry],
+    });
+    this.backendCommitDuration.observe(durationSeconds);
+  }
+
+  private pending(): Gauge {
+    this.proposalsPending ??= new Gauge({
+      name: 'etcd_server_proposals_pending', help: 'The current number of pending proposals to commit.', registers: [this.registry],
+    });
+    return this.proposalsPending;
+  }
+
+  /** Reads the server's current state into the pulled gauges; a failed read leaves them unset. */
+  async refreshFrom(server: EtcdServerApi, logger: Logger): Promise<void> {
+    try {
+      const status = await server.status();
+      this.hasLeader.set(status.leader !== 0n ? 1 : 0);
+      this.isLeader.set(status.leader !== 0n && status.leader === status.header.memberId ? 1 : 0);
+      this.serverId.reset();
+      this.serverId.set({ server_id: status.header.memberId.toString(16) }, 1);
+      this.proposalsCommitted.set(status.raftIndex);
+      this.proposalsApplied.set(status.raftAppliedIndex);
+      this.dbTotalSize.set(status.dbSize);
+      this.dbTotalSizeInUse.set(status.dbSizeInUse);
+    } catch (error) {
+      logger.debug({ err: error }, 'metrics: status unavailable');
+      for (const metric of [this.hasLeader, this.isLeader, this.serverId, this.proposalsCommitted, this.proposalsApplied, this.dbTotalSize, this.dbTotalSizeInUse]) metric.reset();
+    }
+    try {
+      // Serializable: a scrape must not need a leader or a raft round.
+      const everything = Buffer.from([0]);
+      const { header, result } = await server.range({
+        key: everything, rangeEnd: everything, limit: 0, revision: 0, sortOrder: 0, sortTarget: 0, serializable: true,
+        keysOnly: false, countOnly: true, minModRevision: 0, maxModRevision: 0, minCreateRevision: 0, maxCreateRevision: 0,
+      });
+      this.keysTotal.set(result.count);
+      this.currentRevision.set(header.revision);
+    } catch (error) {
+      logger.debug({ err: error }, 'metrics: key count unavailable');
+      this.keysTotal.reset();
+      this.currentRevision.reset();
+    }
+  }
+}
