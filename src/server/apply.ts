@@ -62,7 +62,16 @@ export class Applier {
   async applyEntries(entries: Entry[], batch: BatchOp[]): Promise<AppliedRequest[]> {
     const results: AppliedRequest[] = [];
     for (const entry of entries) {
-      if (entry.index <= this.appliedIndex) continue; // Already applied before a restart.
+      if (entry.index <= this.appliedIndex) {
+        // Already part of the state: an installed snapshot can be ahead of Raft's own snapshot
+        // index. Its membership is in the state, but Raft's configuration still has to see the
+        // conf changes in between (on a restart Raft never hands out entries below applied).
+        if (entry.type === EntryType.ConfChange) {
+          const cc = decodeConfChange(entry.data);
+          if (cc.context.length > 0 && this.deps.membership.agreesWith(cc)) this.deps.listener.applyRaftConfChange(cc);
+        }
+        continue;
+      }
       if (entry.index !== this.appliedIndex + 1) {
         throw new Error(`apply gap: applied ${this.appliedIndex}, next entry ${entry.index}`);
       }

@@ -100,6 +100,17 @@ export class Membership {
     return this.list().filter((m) => m.isLearner).map((m) => m.id);
   }
 
+  /** Whether this membership already reflects the conf change (it was applied to the state). */
+  agreesWith(cc: { type: number; nodeId: bigint }): boolean {
+    const member = this.members.get(cc.nodeId);
+    switch (cc.type) {
+      case 0: return member !== undefined && !member.isLearner; // AddNode (or a promotion)
+      case 3: return member !== undefined; // AddLearnerNode
+      case 1: return this.removed.has(cc.nodeId); // RemoveNode
+      default: return false; // UpdateNode changes no Raft configuration
+    }
+  }
+
   isRemoved(id: bigint): boolean {
     return this.removed.has(id);
   }

@@ -55,6 +55,8 @@ export interface RaftNodeOptions {
 export class RaftNode {
   private cycleRunning = false;
   private cycleScheduled = false;
+  /** While set, no cycle starts: something (a snapshot install) owns the state. */
+  private exclusiveHolder?: Promise<void>;
   private stopped = false;
   private tickTimer?: NodeJS.Timeout;
   private fatalError?: unknown;
@@ -100,9 +102,27 @@ export class RaftNode {
     this.kick();
   }
 
+  /**
+   * Runs `task` with no Ready cycle in progress and none starting until it is done: for changes
+   * to the state that must not interleave with apply (installing a snapshot).
+   */
+  async exclusive<T>(task: () => Promise<T>): Promise<T> {
+    while (this.exclusiveHolder) await this.exclusiveHolder;
+    let release!: () => void;
+    this.exclusiveHolder = new Promise<void>((resolve) => { release = resolve; });
+    try {
+      while (this.cycleRunning) await new Promise((resolve) => setTimeout(resolve, 1));
+      return await task();
+    } finally {
+      this.exclusiveHolder = undefined;
+      release();
+      this.kick();
+    }
+  }
+
   /** Schedules a cycle soon; many calls in one tick of the event loop make one cycle. */
   kick(): void {
-    if (this.stopped || this.cycleScheduled || this.cycleRunning) return;
+    if (this.stopped || this.cycleScheduled || this.cycleRunning || this.exclusiveHolder) return;
     this.cycleScheduled = true;
     setImmediate(() => {
       this.cycleScheduled = false;
@@ -111,7 +131,7 @@ export class RaftNode {
   }
 
   private async runCycles(): Promise<void> {
-    if (this.cycleRunning || this.stopped) return;
+    if (this.cycleRunning || this.stopped || this.exclusiveHolder) return;
     this.cycleRunning = true;
     try {
       while (!this.stopped && this.options.rawNode.hasReady()) await this.cycle();
