@@ -63,8 +63,13 @@ export function callPeer(options: RpcCallOptions): Promise<PeerResponse> {
       request.destroy();
     }, options.timeoutMs);
     request.on('error', (error) => settle(() => reject(new PeerRequestError('unreachable', `peer request ${options.url.pathname}: ${error.message}`))));
-    request.on('close', () => settle(() => reject(new PeerRequestError('unreachable', `peer request ${options.url.pathname}: connection closed`))));
+    let responded = false;
+    // The request closes as soon as the exchange is over, which can be before its body is read.
+    request.on('close', () => {
+      if (!responded) settle(() => reject(new PeerRequestError('unreachable', `peer request ${options.url.pathname}: connection closed`)));
+    });
     request.on('response', (response: IncomingMessage) => {
+      responded = true;
       readBody(response, options.responseBytesMax).then((body) => {
         const status = response.statusCode ?? 0;
         if (status === 200) {
