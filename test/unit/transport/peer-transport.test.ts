@@ -113,6 +113,10 @@ describe('PeerTransport streams', () => {
       expect(b!.received.map((m) => m.index)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
       await waitFor(() => a!.unreachable.includes(8n) && a!.unreachable.includes(9n), 5000, 'both bad peers reported');
       expect(a!.unreachable.includes(2n)).toBe(false);
+      // The slow peer never pings back: the stream is declared dead after the idle timeout.
+      await waitFor(() => a!.logLines.some((line) => line.includes('no data from peer') && line.includes('"remote-peer-id":"9"')), 3000, 'idle timeout');
+      expect(a!.transport.activeSince(9n)).toBeUndefined();
+      expect(a!.transport.activeSince(2n)).toBeTypeOf('number');
     } finally {
       for (const socket of sockets) socket.destroy();
       await Promise.all([blackHole, slow].map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
@@ -182,5 +186,20 @@ describe('PeerTransport streams', () => {
     await sleep(1000);
     expect(a.transport.activeSince(2n)).toBe(since);
     expect(b.received.length).toBe(1);
+  });
+
+  it('closes a stream that carries a frame over the limit, and the sender reconnects', async () => {
+    const a = await startMember(makeMember(1n));
+    const b = await startMember(makeMember(2n, { limits: { frameBytesMax: 1000 } }));
+    started.push(a, b);
+    connectAll([a, b]);
+    a.transport.send([message(MessageType.App, 1n, 2n, 1)]);
+    await waitFor(() => b.received.length === 1, 3000, 'first message');
+    a.transport.send([message(MessageType.App, 1n, 2n, 2, Buffer.alloc(5000))]);
+    await waitFor(() => b.logLines.some((line) => line.includes('undecodable data')), 3000, 'oversized frame refused');
+    await waitFor(() => a.transport.activeSince(2n) !== undefined && a.logLines.filter((line) => line.includes('established')).length >= 2, 3000, 'reconnected');
+    a.transport.send([message(MessageType.App, 1n, 2n, 3)]);
+    await waitFor(() => b.received.length === 2, 3000, 'message after reconnect');
+    expect(b.received.map((m) => m.index)).toEqual([1, 3]);
   });
 });
