@@ -104,6 +104,21 @@ export class WatchHub implements WatchHubContext {
     return stream;
   }
 
+  /**
+   * The store was replaced by an installed snapshot at `revision` (a member that fell behind the
+   * leader's log): revisions between the last notified one and `revision` were never notified, so
+   * every watcher catches up from the new store's history from where it stands.
+   */
+  restored(revision: number): void {
+    if (revision < this.lastNotifiedRevision) {
+      throw new Error(`WatchHub.restored: revision ${revision} is behind ${this.lastNotifiedRevision}`);
+    }
+    // Synced watchers have had (or have queued) every event up to the last notified revision.
+    const firstMissedRevision = this.lastNotifiedRevision + 1;
+    this.lastNotifiedRevision = revision;
+    for (const stream of this.streams) stream.desynchronize(firstMissedRevision);
+  }
+
   /** Server shutdown: every stream stops; the transports end the client calls themselves. */
   close(): void {
     for (const stream of [...this.streams]) stream.close();

@@ -159,6 +159,18 @@ export class HubWatchStream implements WatchStream {
     this.hub.streamClosed(this);
   }
 
+  /** Every watcher goes back to catching up from history from its next revision (see WatchHub.restored). */
+  desynchronize(firstMissedRevision: number): void {
+    if (this.closed) return;
+    for (const watcher of this.watchers.values()) {
+      if (!watcher.synced) continue;
+      // A synced watcher's nextRevision is where it started: live delivery does not move it.
+      watcher.nextRevision = Math.max(watcher.nextRevision, firstMissedRevision);
+      watcher.synced = false;
+    }
+    if (!this.blocked) this.catchUp();
+  }
+
   /** Live events of one revision for a synced watcher of this stream. */
   deliverLive(watcher: Watcher, revision: number, events: MvccEvent[]): void {
     if (this.blocked && this.queuedEvents + events.length > this.hub.streamQueuedEventsMax) {
