@@ -1,0 +1,65 @@
+// Checks the readers of the benchmark tool's report and of /proc against text in the exact shapes
+// the tool and the kernel print. Run: node --test bench/test/
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseBenchmarkReport, parseProcStatCpuTicks, parseProcStatusRssBytes } from '../lib/parse.mjs';
+
+const report = [
+  '\r 0 / 2000    0.00%\r 346 / 2000   17.30%\r 2000 / 2000  100.00% 1s',
+  '',
+  'Summary:',
+  '  Total:\t1.0579 secs.',
+  '  Slowest:\t0.0100 secs.',
+  '  Requests/sec:\t1890.4543575215519',
+  '',
+  'Response time histogram:',
+  '  0.0002 [1]\t|',
+  '  0.0012 [1955]\t|∎∎∎∎',
+  '',
+  'Latency distribution:',
+  '  10% in 0.000312 secs.',
+  '  50% in 0.001550416 secs.',
+  '  99% in 0.015950106 secs.',
+  '  99.9% in 5.8e-05 secs.',
+  '',
+].join('\n');
+
+test('reads throughput, total time and percentiles in milliseconds', () => {
+  const parsed = parseBenchmarkReport(report);
+  assert.equal(parsed.requestsPerSecond, 1890.4543575215519);
+  assert.equal(parsed.totalSeconds, 1.0579);
+  assert.ok(Math.abs(parsed.latencyMs.p50 - 1.550416) < 1e-9);
+  assert.ok(Math.abs(parsed.latencyMs.p99 - 15.950106) < 1e-9);
+  assert.ok(Math.abs(parsed.latencyMs['p99.9'] - 0.058) < 1e-9);
+  assert.equal(parsed.errorCount, 0);
+});
+
+test('counts the error distribution and keeps samples', () => {
+  const withErrors = report.replace('Latency distribution:', [
+    'Error distribution:',
+    '  [12]\trpc error: code = Unavailable desc = transport is closing',
+    '  [3]\tcontext deadline exceeded',
+    '',
+    'Latency distribution:',
+  ].join('\n'));
+  const parsed = parseBenchmarkReport(withErrors);
+  assert.equal(parsed.errorCount, 15);
+  assert.deepEqual(parsed.errorSamples, ['rpc error: code = Unavailable desc = transport is closing', 'context deadline exceeded']);
+  assert.ok(Math.abs(parsed.latencyMs.p50 - 1.550416) < 1e-9);
+});
+
+test('a report without throughput or percentiles is an error, not a zero', () => {
+  assert.throws(() => parseBenchmarkReport('Summary:\n  Total:\t1.0 secs.\n'), /Requests\/sec/);
+  assert.throws(() => parseBenchmarkReport('  Requests/sec:\t10.5\n  10% in 0.1 secs.\n'), /50%\/99%/);
+});
+
+test('reads utime+stime from a stat line whose command name holds spaces and parentheses', () => {
+  const fields = ['S', '1', '2', '3', '0', '-1', '4194304', '100', '0', '0', '0', '961', '298', '0', '0', '20', '0', '11'];
+  assert.equal(parseProcStatCpuTicks(`4242 (node (x) y) ${fields.join(' ')}`), 961 + 298);
+  assert.throws(() => parseProcStatCpuTicks('4242 (node) S 1'), /unreadable/);
+});
+
+test('reads VmRSS in bytes', () => {
+  assert.equal(parseProcStatusRssBytes('Name:\tnode\nVmHWM:\t  400000 kB\nVmRSS:\t  301736 kB\nThreads:\t11\n'), 301736 * 1024);
+  assert.throws(() => parseProcStatusRssBytes('Name:\tnode\n'), /VmRSS/);
+});
