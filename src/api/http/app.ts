@@ -3,6 +3,7 @@
 // connections from the client listener (http1HandlerFor(app.server)), or from app.inject() in tests.
 // Answers carry etcd's CORS headers and Go's plain-text 404/405s, so curl sees what etcd answers.
 import http from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { EtcdServerApi } from '../../server/server-api.js';
@@ -48,6 +49,8 @@ function clusterVersionOf(etcdVersion: string): string {
   return `${major}.${minor}.0`;
 }
 
+const openSockets = new WeakMap<FastifyInstance, Set<Socket>>();
+
 export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   if (!Number.isSafeInteger(options.maxRequestBytes) || options.maxRequestBytes <= 0) {
     throw new Error(`maxRequestBytes must be a positive integer, got ${options.maxRequestBytes}`);
@@ -63,6 +66,15 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     serverFactory: (handler) => http.createServer(handler),
     // Go's mux treats //v3/kv/range and /v3/kv/range alike.
     routerOptions: { ignoreDuplicateSlashes: true },
+  });
+
+  // node:http tracks connections for closeAllConnections only once it listens, which this server
+  // never does: keep our own set (bounded by the client listener's connection maximum).
+  const sockets = new Set<Socket>();
+  openSockets.set(app, sockets);
+  app.server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
   });
 
   // Every body is read as text: clients send JSON as application/json, text/plain, or curl's
@@ -115,4 +127,13 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   });
 
   return app;
+}
+
+/**
+ * Ends the HTTP side at shutdown: open watch streams would otherwise keep their sockets (the app
+ * does not listen, so closing it cannot wait for a listening socket either).
+ */
+export async function closeHttpApp(app: FastifyInstance): Promise<void> {
+  for (const socket of openSockets.get(app) ?? []) socket.destroy();
+  await app.close();
 }

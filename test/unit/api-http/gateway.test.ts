@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { EtcdError } from '../../../src/errors.js';
 import type { KeyValue } from '../../../src/mvcc/types.js';
-import { gatewayBodyLimitBytes } from '../../../src/api/http/index.js';
+import { closeHttpApp, gatewayBodyLimitBytes } from '../../../src/api/http/index.js';
 import { header, listen, makeApp, maxRequestBytes, openStream, ScriptedServer, until } from './harness.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -257,6 +257,19 @@ describe('streams', () => {
     expect(response.statusCode).toBe(200);
     expect(response.body.split('\n')).toEqual(['{"result":{"remaining_bytes":"3","blob":"YWJj"}}', '{"result":{"blob":"ZGU="}}', '']);
     expect(server.snapshotReturned).toBe(true);
+  });
+});
+
+describe('shutdown', () => {
+  it('closeHttpApp ends open watch streams and closes their sockets', async () => {
+    const { app, server } = await makeApp();
+    const listener = await listen(app);
+    cleanups.push(() => listener.close());
+    const stream = openStream(listener.port, '/v3/watch', '{"create_request":{"key":"Zm9v"}}');
+    await until(() => server.watchStreams[0]?.commands.length === 1);
+    await closeHttpApp(app);
+    await stream.ended;
+    await until(() => server.watchStreams[0]!.closed);
   });
 });
 
