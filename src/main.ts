@@ -6,7 +6,8 @@ import { ConfigError } from './config/config-error.js';
 import type { EtcdConfig } from './config/types.js';
 import { createLogger } from './logging.js';
 import { createGrpcServer } from './api/grpc/server.js';
-import { ClientListeners } from './api/listener/index.js';
+import { ClientListeners, http1HandlerFor } from './api/listener/index.js';
+import { closeHttpApp, createHttpApp } from './api/http/index.js';
 import { EtcdServer } from './server/etcd-server.js';
 import { helpText, versionText } from './config/index.js';
 import { formatEtcdUrl } from './config/urls.js';
@@ -78,7 +79,11 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
   }, logger.child({ component: 'server' }));
 
   const grpcServer = createGrpcServer({ server, maxRequestBytes: config.maxRequestBytes, logger: logger.child({ component: 'grpc' }) });
-  const clientListeners = new ClientListeners({ grpcServer, logger: logger.child({ component: 'client-listener' }) });
+  const httpApp = createHttpApp({ server, maxRequestBytes: config.maxRequestBytes, logger, etcdVersion: config.etcdVersion });
+  await httpApp.ready();
+  const clientListeners = new ClientListeners({
+    grpcServer, logger: logger.child({ component: 'client-listener' }), http1Handler: http1HandlerFor(httpApp.server),
+  });
   for (const url of config.listenClientUrls) {
     const { port } = await clientListeners.listen(url.hostname.replace(/^\[|\]$/g, ''), Number(url.port || 2379));
     logger.info({ address: `${url.hostname}:${port}` }, 'serving client traffic');
@@ -92,6 +97,7 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'received signal; shutting down');
     await clientListeners.close();
+    await closeHttpApp(httpApp);
     // Open watch and keep-alive streams would hold a graceful shutdown forever: give them a moment.
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => {
