@@ -62,6 +62,8 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
     initialClusterState: config.initialClusterState,
     initialClusterToken: config.initialClusterToken,
     advertiseClientUrls: config.advertiseClientUrls.map(formatEtcdUrl),
+    listenPeerUrls: config.listenPeerUrls,
+    initialAdvertisePeerUrls: config.initialAdvertisePeerUrls.map(formatEtcdUrl),
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     electionTimeoutMs: config.electionTimeoutMs,
     snapshotCount: config.snapshotCount,
@@ -88,6 +90,10 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
     const { port } = await clientListeners.listen(url.hostname.replace(/^\[|\]$/g, ''), Number(url.port || 2379));
     logger.info({ address: `${url.hostname}:${port}` }, 'serving client traffic');
   }
+  server.onRemoved = () => {
+    logger.warn('the member has been permanently removed from the cluster; the data-dir used by this member must be removed');
+    setTimeout(() => process.exit(0), 50);
+  };
   await server.waitReady(SERVER_READY_TIMEOUT_MS);
   logger.info({ 'member-id': server.memberId.toString(16) }, 'ready to serve client requests');
 

@@ -56,7 +56,13 @@ export function encodeAppliedIndex(index: number): Buffer {
 }
 
 export class Applier {
-  constructor(private readonly deps: ApplyDependencies, public appliedIndex: number) {}
+  constructor(private deps: ApplyDependencies, public appliedIndex: number) {}
+
+  /** After a snapshot install: apply continues on the installed state, from its applied index. */
+  replaceState(state: Omit<ApplyDependencies, 'listener'>, appliedIndex: number): void {
+    this.deps = { ...state, listener: this.deps.listener };
+    this.appliedIndex = appliedIndex;
+  }
 
   /** Applies entries (which must follow appliedIndex without a gap) and records the new applied index. */
   async applyEntries(entries: Entry[], batch: BatchOp[]): Promise<AppliedRequest[]> {

@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { zlib } from './node-zlib.js';
 import type { Logger } from 'pino';
-import { EtcdError, isEtcdError } from '../errors.js';
+import { EtcdError, type EtcdErrorName, etcdErrors, isEtcdError } from '../errors.js';
 import { Lessor } from '../lease/lessor.js';
 import { pickLeaseId } from '../lease/lease-id.js';
 import { MvccStore } from '../mvcc/store.js';
@@ -28,7 +28,10 @@ import { APPLIED_INDEX_KEY, Applier, type AppliedRequest, type ApplyListener } f
 import { AutoCompactor, type AutoCompactionRetention } from './auto-compactor.js';
 import { streamBackendSnapshot } from './backend-snapshot.js';
 import { DbSizeMeter } from './db-size.js';
-import { Membership, computeMemberId } from './membership.js';
+import { Membership, computeMemberId, decodeMember, encodeMember } from './membership.js';
+import { PeerLinks } from './peer-links.js';
+import { MEMBER_ID_KEY, RESTORE_MARKER_KEY, installBackendSnapshot } from './snapshot-install.js';
+import { PeerTransport } from '../transport/peer-transport.js';
 import { encodeConfChangeContext } from './conf-change-context.js';
 import { type MemberLinks, RaftNode, SingleMemberTransport } from './raft-node.js';
 import { deleteEntriesOps, loadRaftState, raftStateOps, snapshotOps } from './raft-log-store.js';
@@ -48,6 +51,9 @@ export interface EtcdServerConfig {
   initialClusterState: 'new' | 'existing';
   initialClusterToken: string;
   advertiseClientUrls: string[];
+  /** Where to serve peers; empty for a one-member server with no peer listener (tests). */
+  listenPeerUrls: URL[];
+  initialAdvertisePeerUrls: string[];
   heartbeatIntervalMs: number;
   electionTimeoutMs: number;
   snapshotCount: number;
@@ -72,6 +78,8 @@ const LEASE_EXPIRY_CHECK_INTERVAL_MS = 500;
 const LEASE_REVOKES_PER_CHECK_MAX = 1000;
 const LEASE_CHECKPOINTS_PER_PROPOSAL_MAX = 1000;
 const DB_SIZE_REFRESH_INTERVAL_MS = 1000;
+/** A removed member lingers this long so the answers of its last cycle reach their clients. */
+const REMOVED_MEMBER_STOP_DELAY_MS = 100;
 
 function compareIds(a: bigint, b: bigint): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -96,22 +104,26 @@ export class EtcdServer implements EtcdServerApi {
   /** Called after the server stopped because it was removed from the cluster. */
   onRemoved?: () => void;
 
+  // The replicated state. Replaced as a whole when a snapshot from the leader is installed.
+  private membership: Membership;
+  private mvcc: MvccStore;
+  private lessor: Lessor;
+  private alarms: AlarmStore;
+
   private constructor(
     private readonly config: EtcdServerConfig,
     private readonly logger: Logger,
     private readonly backend: Backend,
     readonly memberId: bigint,
-    private readonly membership: Membership,
-    private readonly mvcc: MvccStore,
-    private readonly lessor: Lessor,
-    private readonly alarms: AlarmStore,
+    state: ReplicatedState,
     private readonly watchHub: WatchHub,
     private readonly applier: Applier,
     private readonly memoryStorage: MemoryStorage,
     private readonly raftNode: RaftNode,
     private readonly memberDir: string,
-    private readonly peerHealth: MemberLinks,
+    private readonly links: MemberLinks,
   ) {
+    ({ membership: this.membership, mvcc: this.mvcc, lessor: this.lessor, alarms: this.alarms } = state);
     this.requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
     this.readRounds = new ReadIndexRounds((context) => this.raftNode.readIndex(context), this.requestTimeoutMs);
     // Request ids: the member id's low 16 bits, then a counter seeded from the clock so that ids of
@@ -142,54 +154,64 @@ export class EtcdServer implements EtcdServerApi {
   }
 
   private static async startOn(config: EtcdServerConfig, logger: Logger, backend: Backend, memberDir: string): Promise<EtcdServer> {
+    if (await backend.get(RESTORE_MARKER_KEY)) {
+      throw new Error('the data dir holds a snapshot install that was interrupted: its state is incomplete; remove the data dir and add the member again');
+    }
     let membership = await Membership.load(backend);
     const memoryStorage = new MemoryStorage();
-    const persisted = await loadRaftState(backend);
     let memberId: bigint;
 
     if (!membership) {
-      if (config.initialClusterState !== 'new') {
-        throw new Error('joining an existing cluster (--initial-cluster-state existing) needs the multi-member transport, which is not built yet');
-      }
-      membership = Membership.bootstrap(config.initialCluster, config.initialClusterToken);
-      const self = membership.list().find((m) => m.name === config.name);
-      if (!self) throw new Error(`couldn't find local name "${config.name}" in the initial cluster configuration`);
-      memberId = self.id;
-      memoryStorage.bootstrap({ voters: membership.voterIds(), learners: [] });
       const batch: BatchOp[] = [];
+      if (config.initialClusterState === 'new') {
+        membership = Membership.bootstrap(config.initialCluster, config.initialClusterToken);
+        const self = membership.list().find((m) => m.name === config.name);
+        if (!self) throw new Error(`couldn't find local name "${config.name}" in the initial cluster configuration`);
+        memberId = self.id;
+        // Every member of a new cluster starts from the same Raft state: a snapshot holding the voters.
+        memoryStorage.bootstrap({ voters: membership.voterIds(), learners: [] });
+        const snapshot = memoryStorage.snapshot();
+        snapshotOps(batch, snapshot.metadata);
+        raftStateOps(batch, memoryStorage.initialState().hardState, []);
+        batch.push({ type: 'put', key: APPLIED_INDEX_KEY, value: uint64Bytes(BigInt(snapshot.metadata.index)) });
+        logger.info({ 'member-id': memberId.toString(16), 'cluster-id': membership.clusterId.toString(16) }, 'bootstrapped a new cluster');
+      } else {
+        // Joining: the cluster already added this member (MemberAdd); ask it who we are. The state
+        // comes later as a snapshot from the leader.
+        const joined = await fetchClusterMembership(config, logger);
+        membership = joined.membership;
+        memberId = joined.memberId;
+        logger.info({ 'member-id': memberId.toString(16), 'cluster-id': membership.clusterId.toString(16) }, 'joining an existing cluster');
+      }
       membership.persistAll(batch);
-      batch.push({ type: 'put', key: memberIdKey, value: uint64Bytes(memberId) });
-      const snapshot = memoryStorage.snapshot();
-      snapshotOps(batch, snapshot.metadata);
-      raftStateOps(batch, memoryStorage.initialState().hardState, []);
-      batch.push({ type: 'put', key: APPLIED_INDEX_KEY, value: uint64Bytes(BigInt(snapshot.metadata.index)) });
+      batch.push({ type: 'put', key: MEMBER_ID_KEY, value: uint64Bytes(memberId) });
       await backend.write(batch, true);
-      logger.info({ 'member-id': memberId.toString(16), 'cluster-id': membership.clusterId.toString(16) }, 'bootstrapped a new cluster');
     } else {
-      const idBytes = await backend.get(memberIdKey);
+      const idBytes = await backend.get(MEMBER_ID_KEY);
       if (!idBytes) throw new Error('data dir has a cluster but no local member id: refusing to start');
       memberId = idBytes.readBigUInt64BE(0);
-      if (persisted.snapshot) {
-        memoryStorage.applySnapshot({ metadata: persisted.snapshot, data: new Uint8Array(0) });
-      }
+      if (membership.isRemoved(memberId)) throw new Error('the member has been permanently removed from the cluster');
+      const persisted = await loadRaftState(backend);
+      if (persisted.snapshot) memoryStorage.applySnapshot({ metadata: persisted.snapshot, data: new Uint8Array(0) });
       if (persisted.hardState) memoryStorage.setHardState(persisted.hardState);
       if (persisted.entries.length > 0) memoryStorage.append(persisted.entries);
     }
-    if (membership.voterIds().length + membership.learnerIds().length > 1) {
-      throw new Error('multi-member clusters need the peer transport, which is not built yet (issue #3): start with a single-member --initial-cluster');
+    if (config.listenPeerUrls.length === 0 && membership.list().length > 1) {
+      throw new Error('a member of a multi-member cluster needs --listen-peer-urls');
     }
 
-    const appliedBytes = await backend.get(APPLIED_INDEX_KEY);
-    const appliedIndex = appliedBytes ? Number(appliedBytes.readBigUInt64BE(0)) : 0;
-    const minTtlSeconds = Math.ceil((3 * config.electionTimeoutMs) / 2 / 1000);
-    const lessor = await Lessor.load(backend, { minTtlSeconds, clock: { nowMs: () => performance.now() } });
-    const mvcc = await MvccStore.open(backend, { leases: lessor });
-    const alarms = await AlarmStore.load(backend);
+    const { state, appliedIndex } = await loadReplicatedState(backend, config);
 
-    // The listener needs the server, which needs the applier: tie the knot through a holder.
+    // The callbacks below need the server, which needs everything else: tie the knot via a holder.
     const holder: { server?: EtcdServer } = {};
+    const server = () => holder.server!;
     const watchHub = new WatchHub({
-      history: mvcc,
+      history: {
+        // Read through the server: an installed snapshot replaces the store.
+        get currentRevision() { return (holder.server?.mvcc ?? state.mvcc).currentRevision; },
+        get compactRevision() { return (holder.server?.mvcc ?? state.mvcc).compactRevision; },
+        history: (from, to, max) => server().mvcc.history(from, to, max),
+      },
       maxRequestBytes: config.maxRequestBytes,
       progressNotifyIntervalMs: config.watchProgressNotifyIntervalMs,
     });
@@ -200,13 +222,13 @@ export class EtcdServer implements EtcdServerApi {
       },
       onMembershipChanged: (cc, member) => holder.server?.onMembershipChanged(cc, member),
     };
-    const applier = new Applier({ mvcc, lessor, alarms, membership, listener }, appliedIndex);
+    const applier = new Applier({ ...state, listener }, appliedIndex);
     const rawNode = new RawNode({
       id: memberId,
       electionTick: Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs)),
       heartbeatTick: 1,
       storage: memoryStorage,
-      applied: appliedIndex,
+      applied: Math.min(appliedIndex, memoryStorage.lastIndex()),
       preVote: config.preVote,
       checkQuorum: true,
       maxSizePerMsgBytes: 1024 * 1024,
@@ -214,35 +236,129 @@ export class EtcdServer implements EtcdServerApi {
       random: Math.random,
       logger: logger.child({ component: 'raft' }),
     });
-    const transport = new SingleMemberTransport();
+
+    let links: MemberLinks;
+    let peerTransport: PeerTransport | undefined;
+    if (config.listenPeerUrls.length > 0) {
+      peerTransport = new PeerTransport({
+        localId: memberId,
+        clusterId: membership.clusterId,
+        logger: logger.child({ component: 'rafthttp' }),
+        onMessage: (message) => server().raftNode.step(message),
+        onSnapshot: (_message, data) => server().installSnapshot(data),
+        snapshotSource: () => snapshotBlobs(backend, memberDir),
+        reportUnreachable: (id) => rawNode.reportUnreachable(id),
+        reportSnapshot: (id, ok) => rawNode.reportSnapshot(id, ok),
+        onLocalMemberRemoved: () => holder.server?.onRemovedByPeers(),
+      });
+      const peerLinks = new PeerLinks(peerTransport, memberId);
+      peerLinks.syncPeers(membership.list());
+      links = peerLinks;
+    } else {
+      links = new SingleMemberTransport();
+    }
+
     const raftNode = new RaftNode({
       rawNode,
       memoryStorage,
       backend,
       applier,
-      transport,
+      transport: links,
       tickIntervalMs: config.heartbeatIntervalMs,
       unsafeNoFsync: config.unsafeNoFsync,
       logger,
       hooks: {
-        onApplied: (results, index) => holder.server!.onApplied(results, index),
-        onReadStates: (states) => holder.server!.readRounds.onReadStates(states),
-        onSoftState: (softState) => holder.server!.onSoftState(softState),
-        onFlushed: () => mvcc.markFlushed(mvcc.currentRevision),
-        beforeWrite: (batch, index) => holder.server!.maybeCompactLog(batch, index),
+        onApplied: (results, index) => server().onApplied(results, index),
+        onReadStates: (states) => server().readRounds.onReadStates(states),
+        onSoftState: (softState) => server().onSoftState(softState),
+        onFlushed: () => server().mvcc.markFlushed(server().mvcc.currentRevision),
+        beforeWrite: (batch, index) => server().maybeCompactLog(batch, index),
       },
     });
-    const server = new EtcdServer(config, logger, backend, memberId, membership, mvcc, lessor, alarms, watchHub,
-      applier, memoryStorage, raftNode, memberDir, transport);
-    holder.server = server;
-    await server.dbSize.measure();
+    holder.server = new EtcdServer(config, logger, backend, memberId, state, watchHub, applier, memoryStorage, raftNode,
+      memberDir, links);
+    const self = holder.server;
+    self.peerTransport = peerTransport;
+    if (peerTransport) {
+      self.registerPeerHandlers(peerTransport);
+      await peerTransport.start(config.listenPeerUrls);
+    }
+    await self.dbSize.measure();
     raftNode.start();
     // A single voter needs nobody's vote: campaign now rather than after an election timeout.
     if (membership.voterIds().length === 1 && membership.voterIds()[0] === memberId) rawNode.campaign();
     raftNode.kick();
-    server.leaseExpiryTimer = setInterval(() => server.revokeExpiredLeases(), LEASE_EXPIRY_CHECK_INTERVAL_MS);
-    server.autoCompactor.start();
-    return server;
+    self.leaseExpiryTimer = setInterval(() => self.revokeExpiredLeases(), LEASE_EXPIRY_CHECK_INTERVAL_MS);
+    self.autoCompactor.start();
+    return self;
+  }
+
+  private peerTransport?: PeerTransport;
+
+  /** Peer RPCs: what raft messages do not carry. */
+  private registerPeerHandlers(transport: PeerTransport): void {
+    // A joining member learns its id and the cluster's from any member (it has no cluster id yet).
+    transport.handle('/members', async () => Buffer.from(JSON.stringify({
+      clusterId: this.membership.clusterId.toString(),
+      members: this.membership.list().map((m) => encodeMember(m).toString('utf8')),
+    })), { acceptAnyCluster: true });
+    // Keep-alives and TTL reads go to the leader, the only member that tracks expiry.
+    transport.handle('/leases/keepalive', async (body) => jsonAnswer(async () => {
+      const { id } = JSON.parse(body.toString('utf8')) as { id: string };
+      return { ttl: (await this.leaseKeepAlive(BigInt(id))).ttl };
+    }));
+    transport.handle('/leases/timetolive', async (body) => jsonAnswer(async () => {
+      const { id, keys } = JSON.parse(body.toString('utf8')) as { id: string; keys: boolean };
+      const result = await this.leaseTimeToLive(BigInt(id), keys);
+      return { ttl: result.ttl, grantedTtl: result.grantedTtl, keys: result.keys.map((k) => k.toString('base64')) };
+    }));
+    transport.handle('/members/promote', async (body) => jsonAnswer(async () => {
+      const { id } = JSON.parse(body.toString('utf8')) as { id: string };
+      await this.memberPromote(BigInt(id));
+      return {};
+    }));
+  }
+
+  /** Calls `path` on the leader and returns its JSON answer, rethrowing its etcd error. */
+  private async askLeader<T>(path: string, request: object): Promise<T> {
+    const leader = this.softState.lead;
+    if (leader === 0n || !this.peerTransport) throw new EtcdError('NoLeader');
+    let reply: Buffer;
+    try {
+      reply = await this.peerTransport.request(leader, path, Buffer.from(JSON.stringify(request)), this.requestTimeoutMs);
+    } catch {
+      throw new EtcdError('TimeoutDueToConnectionLost');
+    }
+    const answer = JSON.parse(reply.toString('utf8')) as { ok: true; value: T } | { ok: false; error: EtcdErrorName | string };
+    if (answer.ok) return answer.value;
+    if (answer.error in etcdErrors) throw new EtcdError(answer.error as EtcdErrorName);
+    throw new Error(answer.error);
+  }
+
+  /**
+   * A leader sent a snapshot because this member is behind its log: replace the state with it,
+   * with no Raft cycle running meanwhile. A snapshot older than the state we have is not installed.
+   */
+  private async installSnapshot(data: AsyncIterable<Buffer>): Promise<void> {
+    await this.raftNode.exclusive(async () => {
+      const installed = await installBackendSnapshot(this.backend, data, this.memberDir,
+        (appliedIndex) => appliedIndex > this.applier.appliedIndex);
+      if (!installed) return;
+      const { state, appliedIndex } = await loadReplicatedState(this.backend, this.config);
+      ({ membership: this.membership, mvcc: this.mvcc, lessor: this.lessor, alarms: this.alarms } = state);
+      this.applier.replaceState(state, appliedIndex);
+      this.appliedWaits.notify(appliedIndex);
+      if (this.links instanceof PeerLinks) this.links.syncPeers(state.membership.list());
+      this.watchHub.restored(state.mvcc.currentRevision);
+      this.logger.info({ 'applied-index': appliedIndex, revision: state.mvcc.currentRevision }, 'installed a snapshot from the leader');
+    });
+  }
+
+  private onRemovedByPeers(): void {
+    if (this.removedFromCluster) return;
+    this.logger.warn({ 'member-id': this.memberId.toString(16) }, 'the member has been permanently removed from the cluster');
+    this.removedFromCluster = true;
+    setImmediate(() => void this.stop().finally(() => this.onRemoved?.()));
   }
 
   /** Resolves once this member is leader (or knows one) and has published itself. */
@@ -273,6 +389,7 @@ export class EtcdServer implements EtcdServerApi {
     this.autoCompactor.stop();
     this.watchHub.close();
     await this.raftNode.stop();
+    await this.peerTransport?.stop();
     this.waits.failAll(new EtcdError('Stopped'));
     this.readRounds.failAll(new EtcdError('Stopped'));
     await this.backend.close();
@@ -283,6 +400,9 @@ export class EtcdServer implements EtcdServerApi {
   private onApplied(results: AppliedRequest[], appliedIndex: number): void {
     for (const { requestId, outcome } of results) this.waits.settle(requestId, outcome);
     this.appliedWaits.notify(appliedIndex);
+    if (this.removedFromCluster && !this.stopped) {
+      setTimeout(() => void this.stop().finally(() => this.onRemoved?.()), REMOVED_MEMBER_STOP_DELAY_MS);
+    }
   }
 
   private onSoftState(softState: SoftState): void {
@@ -450,9 +570,13 @@ export class EtcdServer implements EtcdServerApi {
 
   async leaseKeepAlive(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader; id: bigint; ttl: number }> {
     this.checkRequireLeader(ctx);
-    if (!this.isLeader()) throw new EtcdError('NotLeader');
     // etcd fills the header before renewing.
     const header = this.header();
+    if (!this.isLeader()) {
+      // Only the leader tracks expiry: a follower forwards the keep-alive (etcd's /leases).
+      const { ttl } = await this.askLeader<{ ttl: number }>('/leases/keepalive', { id: id.toString() });
+      return { header, id, ttl };
+    }
     try {
       return { header, id, ttl: this.lessor.renew(id) };
     } catch (error) {
@@ -463,6 +587,10 @@ export class EtcdServer implements EtcdServerApi {
 
   async leaseTimeToLive(id: bigint, keys: boolean, ctx?: RequestContext): Promise<LeaseTimeToLiveResult> {
     this.checkRequireLeader(ctx);
+    if (!this.isLeader()) {
+      const remote = await this.askLeader<{ ttl: number; grantedTtl: number; keys: string[] }>('/leases/timetolive', { id: id.toString(), keys });
+      return { header: this.header(), id, ttl: remote.ttl, grantedTtl: remote.grantedTtl, keys: remote.keys.map((k) => Buffer.from(k, 'base64')) };
+    }
     await this.linearizableRead();
     const lease = this.lessor.timeToLive(id);
     if (!lease) return { header: this.header(), id, ttl: -1, grantedTtl: 0, keys: [] };
@@ -571,7 +699,12 @@ export class EtcdServer implements EtcdServerApi {
     const member = this.membership.get(id);
     if (!member) throw new EtcdError('MemberNotFound');
     if (!member.isLearner) throw new EtcdError('MemberNotLearner');
-    if (!this.isLeader()) throw new EtcdError('NotLeader');
+    if (!this.isLeader()) {
+      // Only the leader knows how far the learner's log has come: etcd forwards the promotion.
+      await this.askLeader('/members/promote', { id: id.toString() });
+      await this.linearizableRead();
+      return { header: this.header(), members: this.membership.list() };
+    }
     // etcd promotes a learner only once its log has reached 90% of the leader's.
     const progress = this.raftNode.rawNode.status().progress;
     const leaderMatch = progress.get(this.memberId)?.match ?? 0;
@@ -595,15 +728,16 @@ export class EtcdServer implements EtcdServerApi {
 
   /** etcd adds a voter only when the leader has been connected to every voter for a while. */
   private connectedToAllVoters(): boolean {
-    return this.peerHealth.connectedToAll(this.membership.voterIds().filter((id) => id !== this.memberId));
+    return this.links.connectedToAll(this.membership.voterIds().filter((id) => id !== this.memberId));
   }
 
   private onMembershipChanged(cc: ConfChange, member: Member): void {
-    this.peerHealth.onMembershipChanged(cc, member);
+    this.links.onMembershipChanged(cc, member);
     if (cc.type === ConfChangeType.RemoveNode && cc.nodeId === this.memberId) {
+      // Stop only once this cycle's answers went out: the client that asked for the removal of
+      // this very member gets its answer, as from etcd.
       this.logger.warn({ 'member-id': this.memberId.toString(16) }, 'this member was removed from the cluster; shutting down');
       this.removedFromCluster = true;
-      setImmediate(() => void this.stop().finally(() => this.onRemoved?.()));
     }
   }
 
@@ -663,9 +797,15 @@ export class EtcdServer implements EtcdServerApi {
     if (!this.isLeader()) throw new EtcdError('NotLeader');
     const target = this.membership.get(targetId);
     if (!target || target.isLearner) throw new EtcdError('BadLeaderTransferee');
-    // The only voter of a one-member cluster is the leader already: the transfer is complete.
+    // Transferring to the leader itself is done at once, as in etcd.
     if (targetId === this.memberId) return { header: this.header() };
-    throw new EtcdError('BadLeaderTransferee');
+    this.raftNode.transferLeader(targetId);
+    const deadline = performance.now() + this.requestTimeoutMs;
+    while (this.softState.lead !== targetId) {
+      if (performance.now() > deadline) throw new EtcdError('Timeout');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return { header: this.header() };
   }
 
   isServing(): boolean {
@@ -690,7 +830,82 @@ export class EtcdServer implements EtcdServerApi {
   }
 }
 
-const memberIdKey = Buffer.from('s/member-id');
+/** The replicated state machine of a member: what apply changes and a state snapshot carries. */
+interface ReplicatedState {
+  membership: Membership;
+  mvcc: MvccStore;
+  lessor: Lessor;
+  alarms: AlarmStore;
+}
+
+async function loadReplicatedState(backend: Backend, config: EtcdServerConfig): Promise<{ state: ReplicatedState; appliedIndex: number }> {
+  const membership = await Membership.load(backend);
+  if (!membership) throw new Error('the data dir has no cluster membership');
+  const appliedBytes = await backend.get(APPLIED_INDEX_KEY);
+  const appliedIndex = appliedBytes ? Number(appliedBytes.readBigUInt64BE(0)) : 0;
+  // etcd's minimum lease TTL: 1.5 election timeouts, so a lease outlives a leader change.
+  const minTtlSeconds = Math.ceil((3 * config.electionTimeoutMs) / 2 / 1000);
+  const lessor = await Lessor.load(backend, { minTtlSeconds, clock: { nowMs: () => performance.now() } });
+  const mvcc = await MvccStore.open(backend, { leases: lessor });
+  const alarms = await AlarmStore.load(backend);
+  return { state: { membership, mvcc, lessor, alarms }, appliedIndex };
+}
+
+const JOIN_REQUEST_TIMEOUT_MS = 2000;
+
+/**
+ * A member started with --initial-cluster-state existing asks the members of --initial-cluster
+ * for the membership, and finds itself in it by its advertised peer URLs (MemberAdd gave it an id).
+ */
+async function fetchClusterMembership(config: EtcdServerConfig, logger: Logger): Promise<{ membership: Membership; memberId: bigint }> {
+  const ownUrls = new Set(config.initialAdvertisePeerUrls);
+  const peerUrls = config.initialCluster.flatMap((m) => m.peerUrls).filter((url) => !ownUrls.has(url));
+  // A client-only transport: nothing is served and no raft message flows through it.
+  const probe = new PeerTransport({
+    localId: 0n, clusterId: 0n, logger: logger.child({ component: 'join' }),
+    onMessage: () => undefined, onSnapshot: async () => undefined, snapshotSource: () => emptyBlobs(),
+    reportUnreachable: () => undefined, reportSnapshot: () => undefined,
+  });
+  try {
+    for (const url of peerUrls) {
+      try {
+        const reply = await probe.requestUrl(url, '/members', Buffer.alloc(0), JOIN_REQUEST_TIMEOUT_MS);
+        const answer = JSON.parse(reply.body.toString('utf8')) as { clusterId: string; members: string[] };
+        const members = answer.members.map((m) => decodeMember(Buffer.from(m, 'utf8')));
+        const membership = Membership.fromMembers(BigInt(answer.clusterId), members);
+        const self = membership.findByPeerUrls(config.initialAdvertisePeerUrls);
+        if (!self) {
+          throw new Error(`this member (peer URLs ${config.initialAdvertisePeerUrls.join(',')}) is not a member of the cluster at ${url}: add it with 'etcdctl member add' first`);
+        }
+        return { membership, memberId: self.id };
+      } catch (error) {
+        if (error instanceof Error && error.message.includes('is not a member')) throw error;
+        logger.warn({ err: error, url }, 'could not get the cluster membership from this peer');
+      }
+    }
+  } finally {
+    await probe.stop();
+  }
+  throw new Error('could not reach any member of --initial-cluster to join the existing cluster');
+}
+
+async function* emptyBlobs(): AsyncGenerator<Buffer> {
+  // A client-only transport never sends snapshots.
+}
+
+async function* snapshotBlobs(backend: Backend, scratchDir: string): AsyncGenerator<Buffer> {
+  for await (const { blob } of streamBackendSnapshot(backend, scratchDir)) yield blob;
+}
+
+/** A peer RPC answer: the value, or the etcd error name so the asking member can rethrow it. */
+async function jsonAnswer(task: () => Promise<unknown>): Promise<Buffer> {
+  try {
+    return Buffer.from(JSON.stringify({ ok: true, value: await task() }));
+  } catch (error) {
+    const name = isEtcdError(error) ? error.errorName : error instanceof Error ? error.message : String(error);
+    return Buffer.from(JSON.stringify({ ok: false, error: name }));
+  }
+}
 
 function uint64Bytes(value: bigint): Buffer {
   const out = Buffer.alloc(8);

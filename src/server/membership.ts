@@ -58,6 +58,13 @@ export class Membership {
     return membership;
   }
 
+  /** The membership another member reported (a joining member's start). */
+  static fromMembers(clusterId: bigint, members: Member[]): Membership {
+    const membership = new Membership(clusterId);
+    for (const member of members) membership.members.set(member.id, member);
+    return membership;
+  }
+
   static async load(backend: Backend): Promise<Membership | undefined> {
     const clusterIdBytes = await backend.get(CLUSTER_ID_KEY);
     if (!clusterIdBytes) return undefined;

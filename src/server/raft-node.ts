@@ -11,10 +11,11 @@ import type { Logger } from 'pino';
 import type { MemoryStorage } from '../raft/storage.js';
 import type { RawNode } from '../raft/raw-node.js';
 import type { ConfChange, Entry, Message, ReadState, SoftState } from '../raft/types.js';
+import { isEmptySnapshot } from '../raft/types.js';
 import type { Member } from './server-api.js';
 import type { Backend, BatchOp } from '../storage/backend.js';
 import type { AppliedRequest, Applier } from './apply.js';
-import { deleteEntriesOps, raftStateOps } from './raft-log-store.js';
+import { deleteEntriesOps, raftStateOps, snapshotOps } from './raft-log-store.js';
 
 export interface PeerTransport {
   send(messages: Message[]): void;
@@ -87,6 +88,11 @@ export class RaftNode {
     this.kick();
   }
 
+  transferLeader(to: bigint): void {
+    this.options.rawNode.transferLeader(to);
+    this.kick();
+  }
+
   proposeConfChange(cc: ConfChange): void {
     this.options.rawNode.proposeConfChange(cc);
     this.kick();
@@ -152,6 +158,15 @@ export class RaftNode {
     if (ready.softState) hooks.onSoftState(ready.softState);
 
     const batch: BatchOp[] = [];
+    if (ready.snapshot && !isEmptySnapshot(ready.snapshot)) {
+      // A snapshot from the leader (its state was installed when it arrived): the log before it is
+      // gone, and the new entries follow it.
+      const first = memoryStorage.firstIndex();
+      const last = memoryStorage.lastIndex();
+      if (last >= first) deleteEntriesOps(batch, first, last);
+      snapshotOps(batch, ready.snapshot.metadata);
+      memoryStorage.applySnapshot(ready.snapshot);
+    }
     if (ready.entries.length > 0) {
       // Entries that conflict with the new ones are replaced; anything persisted beyond the new
       // last index belongs to the abandoned suffix and is deleted in the same batch.

@@ -16,6 +16,8 @@ import { SNAPSHOT_MAGIC } from './backend-snapshot.js';
 export const MEMBER_ID_KEY = Buffer.from('s/member-id');
 export const RESTORE_MARKER_KEY = Buffer.from('s/restore-in-progress');
 const DIGEST_BYTES = 32;
+/** Where apply records its applied index (server/apply.ts). */
+const APPLIED_INDEX_KEY_BYTES = Buffer.from('s/applied-index');
 const INSTALL_BATCH_BYTES_MAX = 4 * 1024 * 1024;
 const END_MARK = 0xffffffff;
 
@@ -26,10 +28,22 @@ function isMemberLocal(key: Buffer): boolean {
   return key.equals(MEMBER_ID_KEY) || key.equals(RESTORE_MARKER_KEY);
 }
 
-export async function installBackendSnapshot(backend: Backend, data: AsyncIterable<Buffer>, scratchDir: string): Promise<void> {
+/**
+ * Returns false (and changes nothing) when `accept`, given the snapshot's applied index, says no:
+ * a member never replaces its state with an older one.
+ */
+export async function installBackendSnapshot(
+  backend: Backend, data: AsyncIterable<Buffer>, scratchDir: string,
+  accept: (appliedIndex: number) => boolean = () => true,
+): Promise<boolean> {
   const path = join(scratchDir, `install-${process.pid}-${Date.now()}.tmp`);
   try {
     await receiveVerified(data, path);
+    let appliedIndex = 0;
+    for await (const [key, value] of readRecords(path)) {
+      if (key.equals(APPLIED_INDEX_KEY_BYTES)) appliedIndex = Number(value.readBigUInt64BE(0));
+    }
+    if (!accept(appliedIndex)) return false;
     await backend.write([{ type: 'put', key: RESTORE_MARKER_KEY, value: Buffer.alloc(0) }], true);
     for (const statePrefix of STATE_PREFIXES) {
       let batch: BatchOp[] = [];
@@ -58,6 +72,7 @@ export async function installBackendSnapshot(backend: Backend, data: AsyncIterab
     }
     batch.push({ type: 'del', key: RESTORE_MARKER_KEY });
     await backend.write(batch, true);
+    return true;
   } finally {
     await rm(path, { force: true });
   }

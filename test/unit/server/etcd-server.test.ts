@@ -24,6 +24,7 @@ function config(dataDir: string, overrides: Partial<EtcdServerConfig> = {}): Etc
     initialCluster: [{ name: 'default', peerUrls: ['http://localhost:2380'] }],
     initialClusterState: 'new', initialClusterToken: 'etcd-cluster',
     advertiseClientUrls: ['http://localhost:2379'],
+    listenPeerUrls: [], initialAdvertisePeerUrls: ['http://localhost:2380'],
     heartbeatIntervalMs: 100, electionTimeoutMs: 1000, snapshotCount: 100_000, snapshotCatchupEntries: 5000,
     quotaBackendBytes: 2 * 1024 ** 3, maxTxnOps: 128, maxRequestBytes: 1572864, preVote: true, strictReconfigCheck: true, maxLearners: 1,
     autoCompaction: { mode: 'periodic', periodMs: 0 }, watchProgressNotifyIntervalMs: 600_000,
