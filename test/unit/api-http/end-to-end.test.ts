@@ -1,0 +1,120 @@
+// The HTTP side of the real server (bin/etcd-ts, or etcd 3.4 with COMPAT_SELF_CHECK=1) with plain
+// HTTP requests as curl sends them: put/range/txn, a watch held open, lease grant + keepalive,
+// /health, /version and /metrics, all on the same client port that serves gRPC.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { etcdctl, selfCheck, startServerUnderTest, type EtcdProcess } from '../../helpers/index.js';
+import { openStream } from './harness.js';
+
+let server: EtcdProcess;
+
+const b64 = (text: string) => Buffer.from(text).toString('base64');
+
+async function post(path: string, body: unknown): Promise<{ status: number; json: Record<string, any> }> {
+  const response = await fetch(`${server.clientUrl}${path}`, {
+    method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), signal: AbortSignal.timeout(10_000),
+  });
+  return { status: response.status, json: await response.json() as Record<string, any> };
+}
+
+async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe(`HTTP on the client port (${selfCheck ? 'real etcd' : 'etcd-ts'})`, () => {
+  beforeAll(async () => {
+    server = await startServerUnderTest({ name: 'http-e2e' });
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  test('put, range and txn answer etcd-shaped JSON, and etcdctl sees the same data', async () => {
+    const put = await post('/v3/kv/put', { key: b64('svc/a'), value: b64('10.0.0.1') });
+    expect(put.status).toBe(200);
+    const revision = Number(put.json.header.revision);
+    expect(revision).toBeGreaterThan(1);
+    expect(put.json.header.cluster_id).toMatch(/^\d+$/);
+
+    const range = await post('/v3/kv/range', { key: b64('svc/'), range_end: b64('svc0') });
+    expect(range.json.count).toBe('1');
+    expect(range.json.kvs).toEqual([{ key: b64('svc/a'), create_revision: String(revision), mod_revision: String(revision), version: '1', value: b64('10.0.0.1') }]);
+    expect((await etcdctl(server.clientUrl, ['get', 'svc/a', '--print-value-only'])).stdout).toBe('10.0.0.1\n');
+
+    const txn = await post('/v3/kv/txn', {
+      compare: [{ key: b64('svc/a'), target: 'VALUE', result: 'EQUAL', value: b64('10.0.0.1') }],
+      success: [{ requestPut: { key: b64('svc/a'), value: b64('10.0.0.2') } }],
+    });
+    expect(txn.json.succeeded).toBe(true);
+    expect(txn.json.responses).toEqual([{ response_put: { header: { revision: String(revision + 1) } } }]);
+    const missing = await post('/v3/kv/range', { key: b64('nothing-here') });
+    expect(Object.keys(missing.json)).toEqual(['header']);
+  });
+
+  test("errors carry etcd's message, gRPC code and HTTP status", async () => {
+    expect(await post('/v3/kv/put', { key: '' })).toEqual({
+      status: 400, json: { error: 'etcdserver: key is not provided', message: 'etcdserver: key is not provided', code: 3 },
+    });
+    expect((await post('/v3/kv/range', { key: b64('a'), revision: '100000' })).json.code).toBe(11);
+  });
+
+  test('a watch stream stays open and delivers put and delete events as result lines', async () => {
+    const stream = openStream(server.clientPort, '/v3/watch', JSON.stringify({ create_request: { key: b64('w/'), range_end: b64('w0'), prev_kv: true } }));
+    try {
+      await until(() => stream.lines.length === 1);
+      expect(JSON.parse(stream.lines[0]!).result.created).toBe(true);
+      await post('/v3/kv/put', { key: b64('w/1'), value: b64('one') });
+      await post('/v3/kv/deleterange', { key: b64('w/1') });
+      await until(() => stream.lines.length === 3);
+      const put = JSON.parse(stream.lines[1]!).result.events;
+      const deleted = JSON.parse(stream.lines[2]!).result.events;
+      expect(put).toMatchObject([{ kv: { key: b64('w/1'), value: b64('one'), version: '1' } }]);
+      expect(put[0].type).toBeUndefined();
+      expect(deleted).toMatchObject([{ type: 'DELETE', kv: { key: b64('w/1') }, prev_kv: { value: b64('one') } }]);
+    } finally {
+      stream.abort();
+    }
+  });
+
+  test('lease grant, keepalive and a key that goes with its revoked lease', async () => {
+    const grant = await post('/v3/lease/grant', { TTL: 30 });
+    const id = grant.json.ID as string;
+    expect(grant.json.TTL).toBe('30');
+    expect(id).toMatch(/^\d+$/);
+    const keepAlive = await fetch(`${server.clientUrl}/v3/lease/keepalive`, { method: 'POST', body: JSON.stringify({ ID: id }) });
+    const lines = (await keepAlive.text()).trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!).result).toMatchObject({ ID: id, TTL: '30' });
+    await post('/v3/kv/put', { key: b64('leased'), value: b64('x'), lease: id });
+    expect((await post('/v3/kv/lease/timetolive', { ID: id, keys: true })).json.keys).toEqual([b64('leased')]);
+    expect((await post('/v3/lease/revoke', { ID: id })).status).toBe(200);
+    expect((await post('/v3/kv/range', { key: b64('leased') })).json.kvs).toBeUndefined();
+  });
+
+  test('/health, /version and /metrics', async () => {
+    const health = await fetch(`${server.clientUrl}/health`);
+    expect(health.status).toBe(200);
+    expect((await health.json() as { health: string }).health).toBe('true');
+    const version = await (await fetch(`${server.clientUrl}/version`)).json() as { etcdserver: string; etcdcluster: string };
+    expect(version.etcdserver).toMatch(/^3\.\d+\.\d+/);
+    expect(version.etcdcluster).toMatch(/^3\.\d+\.0$/);
+
+    const metrics = await (await fetch(`${server.clientUrl}/metrics`)).text();
+    const sample = (name: string): number => {
+      const line = metrics.split('\n').find((candidate) => candidate.startsWith(`${name} `));
+      if (!line) throw new Error(`${name} missing from /metrics`);
+      return Number(line.slice(name.length + 1));
+    };
+    expect(sample('etcd_server_has_leader')).toBe(1);
+    const keys = await post('/v3/kv/range', { key: b64('\0'), range_end: b64('\0'), count_only: true });
+    expect(sample('etcd_debugging_mvcc_keys_total')).toBe(Number(keys.json.count ?? 0));
+    expect(sample('etcd_debugging_mvcc_current_revision')).toBe(Number(keys.json.header.revision));
+    expect(sample('etcd_mvcc_db_total_size_in_bytes')).toBeGreaterThan(0);
+    expect(sample('etcd_server_proposals_applied_total')).toBeGreaterThan(0);
+    expect(metrics).toMatch(/^grpc_server_handled_total\{.*grpc_method="Put".*\} \d+$/m);
+  });
+});
