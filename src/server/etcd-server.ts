@@ -384,6 +384,7 @@ export class EtcdServer implements EtcdServerApi {
 
   async stop(): Promise<void> {
     if (this.stopped) return;
+    if (!this.removedFromCluster) await this.transferLeadershipBeforeStop();
     this.stopped = true;
     clearInterval(this.leaseExpiryTimer);
     this.autoCompactor.stop();
@@ -393,6 +394,28 @@ export class EtcdServer implements EtcdServerApi {
     this.waits.failAll(new EtcdError('Stopped'));
     this.readRounds.failAll(new EtcdError('Stopped'));
     await this.backend.close();
+  }
+
+  /**
+   * A leader that stops hands leadership to the voter whose log is furthest along, so the cluster
+   * does not wait an election timeout (etcd's TryTransferLeadershipOnShutdown). Best effort.
+   */
+  private async transferLeadershipBeforeStop(): Promise<void> {
+    if (!this.isLeader()) return;
+    const progress = this.raftNode.rawNode.status().progress;
+    let best: { id: bigint; match: number } | undefined;
+    for (const id of this.membership.voterIds()) {
+      if (id === this.memberId) continue;
+      const match = progress.get(id)?.match ?? 0;
+      if (!best || match > best.match) best = { id, match };
+    }
+    if (!best) return;
+    this.raftNode.transferLeader(best.id);
+    const deadline = performance.now() + this.config.electionTimeoutMs;
+    while (this.softState.lead !== best.id && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    this.logger.info({ transferee: best.id.toString(16), transferred: this.softState.lead === best.id }, 'leadership transfer on shutdown');
   }
 
   // ---- Raft driver hooks ----
