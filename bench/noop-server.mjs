@@ -2,7 +2,10 @@
 // definitions and codecs from dist/api/grpc/definitions.js) whose KV.Put and KV.Range answer a
 // constant with no storage, no Raft and no validation. Whatever it reaches under etcd's benchmark
 // tool is what the transport alone allows; etcd-ts is reported as a fraction of it.
-// Usage: node bench/noop-server.mjs <port>   (binds 127.0.0.1 only; prints "listening <port>")
+// Usage: node bench/noop-server.mjs <port> [etcd-ts root]   (binds 127.0.0.1 only; prints
+// "listening <port>"; the root, default this checkout, is where the measured dist/ is)
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 
 const port = Number(process.argv[2]);
@@ -11,7 +14,8 @@ if (!Number.isInteger(port) || port <= 0 || port > 65535) {
   process.exit(2);
 }
 
-const { loadServiceDefinitions } = await import(new URL('../dist/api/grpc/definitions.js', import.meta.url).href);
+const etcdTsRoot = resolve(process.argv[3] ?? new URL('..', import.meta.url).pathname);
+const { loadServiceDefinitions } = await import(pathToFileURL(join(etcdTsRoot, 'dist', 'api', 'grpc', 'definitions.js')).href);
 const definitions = loadServiceDefinitions();
 
 // Header values as etcd-ts sends them (loader option longs: String); a fixed revision because

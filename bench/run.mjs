@@ -3,9 +3,12 @@
 // for the transport ceiling, a no-op grpc-js server, one fresh server and data dir per run,
 // alternating servers run by run so a noisy shared machine affects all alike. Writes
 // bench/results/<date>.json and bench/results/latest.md and prints the ratio table.
-// Usage: node bench/run.mjs [--quick] [--reps N] [--only id,id]
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+// Usage: node bench/run.mjs [--quick] [--reps N] [--only id,id] [--worktree]
+//   By default the committed HEAD is measured (exported and compiled under bench/.tools/snapshots/),
+//   so uncommitted files that others are editing mid-run neither break nor skew the bench;
+//   --worktree measures the working tree instead (after scripts/ensure-built.mjs).
+import { execFileSync, execSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +31,7 @@ const repsIndex = argv.indexOf('--reps');
 const reps = repsIndex >= 0 ? Number(argv[repsIndex + 1]) : quick ? 2 : 5;
 const onlyIndex = argv.indexOf('--only');
 const onlyIds = onlyIndex >= 0 ? new Set(argv[onlyIndex + 1].split(',')) : null;
+const measureHead = !argv.includes('--worktree');
 if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps must be a positive integer, got ${argv[repsIndex + 1]}`);
 
 /** Every tool run gets this long before it is killed and recorded as failed. */
@@ -70,24 +74,60 @@ function totalFor(workload) {
 function describeMachine() {
   const cpuList = cpus();
   const etcdVersion = execFileSync(etcdBinary, ['--version'], { encoding: 'utf8' }).split('\n')[0].replace('etcd Version: ', '');
-  let commit = 'unknown';
-  try {
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoDir, encoding: 'utf8' }).trim();
-  } catch {
-    // Not a git checkout: the report says unknown.
-  }
   return {
     nproc: Number(execFileSync('nproc', { encoding: 'utf8' }).trim()),
     cpuModel: cpuList[0]?.model ?? 'unknown',
     memoryGiB: Number((totalmem() / 2 ** 30).toFixed(1)),
     node: process.version,
     etcd: etcdVersion,
-    etcdTsCommit: commit,
+    etcdTs: etcdTsBuild.description,
     benchmarkTool: "etcd's tools/benchmark from Debian's etcd source package, built by bench/setup.sh",
   };
 }
 
 /** Same flags for etcd and etcd-ts: one member, 127.0.0.1 only, a fresh data dir. */
+/** Where the measured etcd-ts lives (its bin/ and dist/) and how the report names it. */
+let etcdTsBuild = { root: repoDir, description: 'unknown' };
+
+function gitOutput(args) {
+  return execFileSync('git', args, { cwd: repoDir, encoding: 'utf8' }).trim();
+}
+
+function prepareEtcdTs() {
+  if (!measureHead) {
+    execFileSync(process.execPath, [join(repoDir, 'scripts', 'ensure-built.mjs')], { cwd: repoDir, stdio: 'inherit' });
+    let description = 'the working tree (not a git checkout)';
+    try {
+      const dirty = gitOutput(['status', '--porcelain', '--', 'src', 'protos', 'bin']) !== '';
+      description = `${gitOutput(['rev-parse', '--short', 'HEAD'])}${dirty ? ' plus uncommitted changes (working tree)' : ''}`;
+    } catch {
+      // Not a git checkout: described as the working tree.
+    }
+    return { root: repoDir, description };
+  }
+  const commit = gitOutput(['rev-parse', 'HEAD']);
+  const snapshotsDir = join(benchDir, '.tools', 'snapshots');
+  const snapshotDir = join(snapshotsDir, commit.slice(0, 12));
+  // One snapshot is kept: the one of the commit measured now.
+  if (existsSync(snapshotsDir)) {
+    for (const entry of readdirSync(snapshotsDir)) {
+      if (entry !== commit.slice(0, 12)) rmSync(join(snapshotsDir, entry), { recursive: true, force: true });
+    }
+  }
+  const builtMarker = join(snapshotDir, 'dist', '.bench-built');
+  if (!existsSync(builtMarker)) {
+    if (!existsSync(join(repoDir, 'node_modules'))) throw new Error('node_modules missing: run `npm ci` (or `npm test` once) first');
+    console.log(`bench: compiling a snapshot of HEAD ${commit.slice(0, 12)} in ${snapshotDir}`);
+    rmSync(snapshotDir, { recursive: true, force: true });
+    mkdirSync(snapshotDir, { recursive: true });
+    execSync(`git archive ${commit} | tar -x -C '${snapshotDir}'`, { cwd: repoDir, stdio: 'inherit' });
+    symlinkSync(join(repoDir, 'node_modules'), join(snapshotDir, 'node_modules'));
+    execFileSync(process.execPath, [join(repoDir, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: snapshotDir, stdio: 'inherit' });
+    writeFileSync(builtMarker, commit);
+  }
+  return { root: snapshotDir, description: `${commit.slice(0, 12)} (committed HEAD, compiled apart from the working tree)` };
+}
+
 function etcdFlags(dataDir, clientPort, peerPort) {
   const clientUrl = `http://127.0.0.1:${clientPort}`;
   const peerUrl = `http://127.0.0.1:${peerPort}`;
@@ -109,8 +149,8 @@ async function runOnce(workload, server, rep, scratchDir, failedLogsDir) {
   const record = { workload: workload.id, server, rep, total, ok: false, loadAverage1m: loadavg()[0] };
   let spec;
   if (server === 'etcd') spec = { command: etcdBinary, args: etcdFlags(dataDir, clientPort, peerPort) };
-  else if (server === 'etcd-ts') spec = { command: process.execPath, args: [join(repoDir, 'bin', 'etcd-ts'), ...etcdFlags(dataDir, clientPort, peerPort)] };
-  else spec = { command: process.execPath, args: [join(benchDir, 'noop-server.mjs'), String(clientPort)] };
+  else if (server === 'etcd-ts') spec = { command: process.execPath, args: [join(etcdTsBuild.root, 'bin', 'etcd-ts'), ...etcdFlags(dataDir, clientPort, peerPort)] };
+  else spec = { command: process.execPath, args: [join(benchDir, 'noop-server.mjs'), String(clientPort), etcdTsBuild.root] };
   let started;
   try {
     started = await startServer({ kind: server, ...spec, logPath, clientPort, cwd: repoDir });
@@ -168,7 +208,7 @@ function ensurePrerequisites() {
   for (const binary of [etcdBinary, etcdctlBinary]) {
     if (!existsSync(binary)) throw new Error(`${binary} missing: apt-get install etcd-server etcd-client`);
   }
-  execFileSync(process.execPath, [join(repoDir, 'scripts', 'ensure-built.mjs')], { cwd: repoDir, stdio: 'inherit' });
+  etcdTsBuild = prepareEtcdTs();
 }
 
 function formatLoad(values) {
@@ -233,7 +273,7 @@ async function main() {
     `# etcd-ts vs etcd 3.4: ${quick ? 'quick' : 'full'} bench of ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     '',
     `Machine: ${machine.nproc} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB memory; Node ${machine.node}; ` +
-      `etcd ${machine.etcd}; etcd-ts at ${machine.etcdTsCommit}. Load generator: ${machine.benchmarkTool}, sharing the cores.`,
+      `etcd ${machine.etcd}; etcd-ts ${machine.etcdTs}. Load generator: ${machine.benchmarkTool}, sharing the cores.`,
     `Load average (1/5/15 min): ${formatLoad(loadAtStart)} at start, ${formatLoad(loadAtEnd)} at end; ` +
       `1-min load during runs ${Math.min(...loadDuring).toFixed(2)}–${Math.max(...loadDuring).toFixed(2)} (other engineers share the machine).`,
     `${reps} run(s) per server and workload, alternating etcd-ts, etcd${workloads.some((w) => w.noop) ? ', no-op' : ''} run by run; ` +
