@@ -1,14 +1,17 @@
 // Builds the gRPC server: the etcd services (KV, Watch, Lease, Cluster, Maintenance) and the
-// standard health service over one EtcdServerApi, with etcd's message-size limits. Auth, Lock and
-// Election are left unregistered until they exist: grpc-js answers UNIMPLEMENTED for them.
+// standard health service over one EtcdServerApi, with etcd's message-size limits, plus the
+// server-side Lock and Election services. Auth is left unregistered until it exists: grpc-js
+// answers UNIMPLEMENTED for it.
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { EtcdServerApi } from '../../server/server-api.js';
 import { clusterService } from './cluster.js';
 import { loadServiceDefinitions } from './definitions.js';
+import { electionService } from './election.js';
 import { healthService } from './health.js';
 import { kvService } from './kv.js';
 import { leaseService } from './lease.js';
+import { lockService } from './lock.js';
 import { maintenanceService } from './maintenance.js';
 import { watchService } from './watch.js';
 
@@ -40,6 +43,8 @@ export function createGrpcServer(options: GrpcServerOptions): Server {
   grpcServer.addService(definitions['etcdserverpb.Lease'], leaseService(server, logger));
   grpcServer.addService(definitions['etcdserverpb.Cluster'], clusterService(server, logger));
   grpcServer.addService(definitions['etcdserverpb.Maintenance'], maintenanceService(server, logger));
+  grpcServer.addService(definitions['v3lockpb.Lock'], lockService(server, logger));
+  grpcServer.addService(definitions['v3electionpb.Election'], electionService(server, logger));
   grpcServer.addService(definitions['grpc.health.v1.Health'], healthService(server, logger));
   return grpcServer;
 }
