@@ -1,11 +1,14 @@
 // The one writer of replicated state. Apply takes committed Raft entries in log order and changes
-// mvcc, leases, alarms and membership; it is deterministic: no clock, no randomness, no I/O other
+// mvcc, leases, alarms, membership and the auth store; it is deterministic: no clock, no randomness, no I/O other
 // than the LevelDB ops it appends to the batch it is given. The applied index goes into the same
 // batch, so after a crash each entry is applied exactly once (replay starts after it).
 //
 // A request that fails with an EtcdError (unknown lease, compacted revision...) changes nothing and
 // its error is the result; any other exception is a bug that would let members diverge, so it is
 // rethrown and stops the process.
+import { recheckInApply } from '../auth/auth-gate.js';
+import type { AuthStore } from '../auth/auth-store.js';
+import { requiredAccess } from '../auth/request-access.js';
 import { EtcdError, isEtcdError } from '../errors.js';
 import type { Lessor } from '../lease/lessor.js';
 import type { MvccStore } from '../mvcc/store.js';
@@ -46,6 +49,7 @@ export interface ApplyDependencies {
   lessor: Lessor;
   alarms: AlarmStore;
   membership: Membership;
+  auth: AuthStore;
   listener: ApplyListener;
 }
 
@@ -153,6 +157,10 @@ export class Applier {
 
   private applyRequest(request: InternalRequest, batch: BatchOp[], prefetch: unknown): ApplyOutcome {
     try {
+      if (request.auth) {
+        const { lessor } = this.deps;
+        recheckInApply(this.deps.auth, request.auth, requiredAccess(request, (id) => lessor.timeToLive(id)?.keys ?? []));
+      }
       const value = this.dispatch(request, batch, prefetch);
       return { ok: true, value, revision: this.deps.mvcc.currentRevision };
     } catch (error) {
@@ -209,6 +217,9 @@ export class Applier {
       const { memberId, name, clientUrls } = request.memberAttributes;
       membership.setAttributes(memberId, name, clientUrls, batch);
       return {};
+    }
+    if (request.authManagement) {
+      return this.deps.auth.apply(request.authManagement, batch);
     }
     throw new Error('apply: internal request with no operation');
   }

@@ -3,10 +3,17 @@
 // an InternalRequest with a unique id, is proposed to Raft and answered with what apply produced for
 // that id; a linearizable read waits for a read index to be applied; a serializable read is served
 // at once from local state. It owns no KV logic of its own: that lives in mvcc, lease and apply.
+// With auth enabled every client call is checked first (auth/AuthGate) and a proposed request
+// carries the identity it was checked for, so apply can judge it again if the auth store changed.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { zlib } from './node-zlib.js';
 import type { Logger } from 'pino';
+import { AuthGate } from '../auth/auth-gate.js';
+import { AuthStore } from '../auth/auth-store.js';
+import { deleteRangeAccess, leaseRevokeAccess, putAccess, rangeAccess, txnAccess } from '../auth/request-access.js';
+import { TokenProvider } from '../auth/token-provider.js';
+import type { RequestAuth } from '../auth/types.js';
 import { EtcdError, type EtcdErrorName, etcdErrors, isEtcdError } from '../errors.js';
 import { Lessor } from '../lease/lessor.js';
 import { pickLeaseId } from '../lease/lease-id.js';
@@ -36,6 +43,7 @@ import { encodeConfChangeContext } from './conf-change-context.js';
 import { type MemberLinks, RaftNode, SingleMemberTransport } from './raft-node.js';
 import { deleteEntriesOps, loadRaftState, raftStateOps, snapshotOps } from './raft-log-store.js';
 import { ReadIndexRounds } from './read-index.js';
+import { AuthOperations } from './auth-operations.js';
 import { encodeInternalRequest } from './request-codec.js';
 import type { InternalRequest } from './requests.js';
 import {
@@ -69,7 +77,13 @@ export interface EtcdServerConfig {
   unsafeNoFsync: boolean;
   /** The etcd version Status and /version report. */
   etcdVersion: string;
+  /** --auth-token, --auth-token-ttl, --bcrypt-cost; etcd's defaults when absent. */
+  auth?: { tokenSpec: string; tokenTtlSeconds: number; bcryptCost: number };
 }
+
+const AUTH_DEFAULTS = { tokenSpec: 'simple', tokenTtlSeconds: 300, bcryptCost: 10 };
+/** etcd's answer to a watch on keys the user may not read. */
+const WATCH_PERMISSION_DENIED = new EtcdError('PermissionDenied').message;
 
 /** etcd: committed minus applied above this ⇒ "too many requests". */
 const APPLY_GAP_MAX = 5000;
@@ -109,6 +123,10 @@ export class EtcdServer implements EtcdServerApi {
   private mvcc: MvccStore;
   private lessor: Lessor;
   private alarms: AlarmStore;
+  private authStore: AuthStore;
+  private readonly gate: AuthGate;
+  /** The Auth service (etcdserverpb.Auth) of this member. */
+  readonly auth: AuthOperations;
 
   private constructor(
     private readonly config: EtcdServerConfig,
@@ -123,7 +141,18 @@ export class EtcdServer implements EtcdServerApi {
     private readonly memberDir: string,
     private readonly links: MemberLinks,
   ) {
-    ({ membership: this.membership, mvcc: this.mvcc, lessor: this.lessor, alarms: this.alarms } = state);
+    ({ membership: this.membership, mvcc: this.mvcc, lessor: this.lessor, alarms: this.alarms, auth: this.authStore } = state);
+    const authConfig = config.auth ?? AUTH_DEFAULTS;
+    this.gate = new AuthGate(() => this.authStore, TokenProvider.fromSpec(authConfig.tokenSpec, authConfig.tokenTtlSeconds));
+    this.auth = new AuthOperations({
+      authStore: () => this.authStore,
+      gate: this.gate,
+      propose: (request) => this.propose(request),
+      linearizableRead: () => this.linearizableRead(),
+      header: (revision) => this.header(revision),
+      appliedIndex: () => this.applier.appliedIndex,
+      bcryptCost: authConfig.bcryptCost,
+    });
     this.requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
     this.readRounds = new ReadIndexRounds((context) => this.raftNode.readIndex(context), this.requestTimeoutMs);
     // Request ids: the member id's low 16 bits, then a counter seeded from the clock so that ids of
@@ -136,7 +165,7 @@ export class EtcdServer implements EtcdServerApi {
       currentRevision: () => this.mvcc.currentRevision,
       compactRevision: () => this.mvcc.compactRevision,
       compact: async (revision) => {
-        await this.compact(revision, false);
+        await this.proposeCompaction(revision, false, undefined);
       },
     }, logger.child({ component: 'auto-compactor' }));
   }
@@ -314,7 +343,7 @@ export class EtcdServer implements EtcdServerApi {
     }));
     transport.handle('/members/promote', async (body) => jsonAnswer(async () => {
       const { id } = JSON.parse(body.toString('utf8')) as { id: string };
-      await this.memberPromote(BigInt(id));
+      await this.promote(BigInt(id));
       return {};
     }));
   }
@@ -345,7 +374,7 @@ export class EtcdServer implements EtcdServerApi {
         (appliedIndex) => appliedIndex > this.applier.appliedIndex);
       if (!installed) return;
       const { state, appliedIndex } = await loadReplicatedState(this.backend, this.config);
-      ({ membership: this.membership, mvcc: this.mvcc, lessor: this.lessor, alarms: this.alarms } = state);
+      ({ membership: this.membership, mvcc: this.mvcc, lessor: this.lessor, alarms: this.alarms, auth: this.authStore } = state);
       this.applier.replaceState(state, appliedIndex);
       this.appliedWaits.notify(appliedIndex);
       if (this.links instanceof PeerLinks) this.links.syncPeers(state.membership.list());
@@ -505,6 +534,15 @@ export class EtcdServer implements EtcdServerApi {
     return { clusterId: this.membership.clusterId, memberId: this.memberId, revision, raftTerm: this.term() };
   }
 
+  /** Admin-only calls (maintenance, membership, compaction) need the root role when auth is on. */
+  private requireAdmin(ctx?: RequestContext): RequestAuth {
+    const auth = this.gate.identify(ctx?.token);
+    this.gate.requireAdmin(auth);
+    return auth;
+  }
+
+  private readonly leaseKeys = (leaseId: bigint): Buffer[] => this.lessor.timeToLive(leaseId)?.keys ?? [];
+
   private checkRequireLeader(ctx?: RequestContext): void {
     if (ctx?.requireLeader && this.softState.lead === 0n) throw new EtcdError('NoLeader');
   }
@@ -529,7 +567,9 @@ export class EtcdServer implements EtcdServerApi {
     this.checkRequireLeader(ctx);
     this.checkCorrupt();
     validateRange(request);
+    const auth = this.gate.identify(ctx?.token);
     if (!request.serializable) await this.linearizableRead();
+    this.gate.requireKeys(auth, rangeAccess(request));
     const result = await this.mvcc.range(request);
     return { header: this.header(), result };
   }
@@ -537,38 +577,50 @@ export class EtcdServer implements EtcdServerApi {
   async put(request: PutRequest, ctx?: RequestContext): Promise<{ header: ResponseHeader; result: PutResult }> {
     this.checkRequireLeader(ctx);
     validatePut(request);
+    const auth = this.gate.identify(ctx?.token);
+    this.gate.requireKeys(auth, putAccess(request, this.leaseKeys));
     this.checkQuota(request.key.length + request.value.length);
-    const { value, revision } = await this.propose({ requestId: 0n, put: request });
+    const { value, revision } = await this.propose({ requestId: 0n, put: request, auth });
     return { header: this.header(revision), result: value as PutResult };
   }
 
   async deleteRange(request: DeleteRangeRequest, ctx?: RequestContext): Promise<{ header: ResponseHeader; result: DeleteRangeResult }> {
     this.checkRequireLeader(ctx);
     validateDeleteRange(request);
-    const { value, revision } = await this.propose({ requestId: 0n, deleteRange: request });
+    const auth = this.gate.identify(ctx?.token);
+    this.gate.requireKeys(auth, deleteRangeAccess(request));
+    const { value, revision } = await this.propose({ requestId: 0n, deleteRange: request, auth });
     return { header: this.header(revision), result: value as DeleteRangeResult };
   }
 
   async txn(request: TxnRequest, ctx?: RequestContext): Promise<{ header: ResponseHeader; result: TxnResult }> {
     this.checkRequireLeader(ctx);
     validateTxn(request, this.config.maxTxnOps);
+    const auth = this.gate.identify(ctx?.token);
     if (isReadOnlyTxn(request)) {
       // etcd serves a read-only txn like a read: no log entry, no new revision.
       if (!isSerializableTxn(request)) await this.linearizableRead();
+      this.gate.requireKeys(auth, txnAccess(request, this.leaseKeys));
       const prefetch = await this.mvcc.prefetchTxn(request);
       const batch: BatchOp[] = [];
       const { result } = this.mvcc.txn(request, prefetch, batch);
       if (batch.length !== 0) throw new Error('read-only txn produced writes');
       return { header: this.header(), result };
     }
+    this.gate.requireKeys(auth, txnAccess(request, this.leaseKeys));
     if (txnPutBytes(request) > 0) this.checkQuota(txnPutBytes(request));
-    const { value, revision } = await this.propose({ requestId: 0n, txn: request });
+    const { value, revision } = await this.propose({ requestId: 0n, txn: request, auth });
     return { header: this.header(revision), result: value as TxnResult };
   }
 
   async compact(revision: number, physical: boolean, ctx?: RequestContext): Promise<{ header: ResponseHeader }> {
     this.checkRequireLeader(ctx);
-    const applied = await this.propose({ requestId: 0n, compaction: { revision, physical } });
+    return this.proposeCompaction(revision, physical, this.requireAdmin(ctx));
+  }
+
+  /** `auth` undefined: the server's own compaction (auto-compaction), which no user asked for. */
+  private async proposeCompaction(revision: number, physical: boolean, auth: RequestAuth | undefined): Promise<{ header: ResponseHeader }> {
+    const applied = await this.propose({ requestId: 0n, compaction: { revision, physical }, ...(auth ? { auth } : {}) });
     if (physical) await (applied.value as { physicalDone: Promise<void> }).physicalDone;
     return { header: this.header(applied.revision) };
   }
@@ -577,6 +629,7 @@ export class EtcdServer implements EtcdServerApi {
 
   async leaseGrant(ttlSeconds: number, id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader; id: bigint; ttl: number }> {
     this.checkRequireLeader(ctx);
+    this.gate.identify(ctx?.token);
     const leaseId = id === 0n ? pickLeaseId(Math.random, (candidate) => this.lessor.exists(candidate)) : id;
     this.lessor.checkGrant(leaseId, ttlSeconds);
     this.checkQuota(0);
@@ -587,12 +640,15 @@ export class EtcdServer implements EtcdServerApi {
 
   async leaseRevoke(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader }> {
     this.checkRequireLeader(ctx);
-    const { revision } = await this.propose({ requestId: 0n, leaseRevoke: { id } });
+    const auth = this.gate.identify(ctx?.token);
+    this.gate.requireKeys(auth, leaseRevokeAccess(this.leaseKeys(id)));
+    const { revision } = await this.propose({ requestId: 0n, leaseRevoke: { id }, auth });
     return { header: this.header(revision) };
   }
 
   async leaseKeepAlive(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader; id: bigint; ttl: number }> {
     this.checkRequireLeader(ctx);
+    this.gate.identify(ctx?.token);
     // etcd fills the header before renewing.
     const header = this.header();
     if (!this.isLeader()) {
@@ -610,6 +666,7 @@ export class EtcdServer implements EtcdServerApi {
 
   async leaseTimeToLive(id: bigint, keys: boolean, ctx?: RequestContext): Promise<LeaseTimeToLiveResult> {
     this.checkRequireLeader(ctx);
+    this.gate.identify(ctx?.token);
     if (!this.isLeader()) {
       const remote = await this.askLeader<{ ttl: number; grantedTtl: number; keys: string[] }>('/leases/timetolive', { id: id.toString(), keys });
       return { header: this.header(), id, ttl: remote.ttl, grantedTtl: remote.grantedTtl, keys: remote.keys.map((k) => Buffer.from(k, 'base64')) };
@@ -622,6 +679,7 @@ export class EtcdServer implements EtcdServerApi {
 
   async leaseLeases(ctx?: RequestContext): Promise<{ header: ResponseHeader; leases: bigint[] }> {
     this.checkRequireLeader(ctx);
+    this.gate.identify(ctx?.token);
     await this.linearizableRead();
     return { header: this.header(), leases: this.lessor.leases() };
   }
@@ -653,19 +711,51 @@ export class EtcdServer implements EtcdServerApi {
 
   openWatchStream(send: (response: WatchStreamResponse) => boolean, ctx?: RequestContext): WatchStream {
     this.checkRequireLeader(ctx);
-    return this.watchHub.openStream(send);
+    const stream = this.watchHub.openStream(send);
+    const token = ctx?.token;
+    return {
+      // A watch on keys the caller may not read is answered created-and-canceled, as by etcd; the
+      // stream stays open for other watches.
+      create: (request) => {
+        if (!this.watchPermitted(token, request.key, request.rangeEnd)) {
+          send({
+            revision: this.mvcc.currentRevision, watchId: -1, created: true, canceled: true, compactRevision: 0,
+            cancelReason: WATCH_PERMISSION_DENIED, fragment: false, events: [],
+          });
+          return;
+        }
+        stream.create(request);
+      },
+      cancel: (watchId) => stream.cancel(watchId),
+      progress: () => stream.progress(),
+      resume: () => stream.resume(),
+      close: () => stream.close(),
+    };
+  }
+
+  private watchPermitted(token: string | undefined, key: Buffer, rangeEnd: Buffer): boolean {
+    if (!this.authStore.enabled) return true;
+    try {
+      this.gate.requireKeys(this.gate.identify(token), [{ access: 'read', key, rangeEnd }]);
+      return true;
+    } catch (error) {
+      if (isEtcdError(error)) return false;
+      throw error;
+    }
   }
 
   // ---- Cluster ----
 
   async memberList(linearizable: boolean, ctx?: RequestContext): Promise<{ header: ResponseHeader; members: Member[] }> {
     this.checkRequireLeader(ctx);
+    this.gate.identify(ctx?.token);
     if (linearizable) await this.linearizableRead();
     return { header: this.header(), members: this.membership.list() };
   }
 
   async memberAdd(peerUrls: string[], isLearner: boolean, ctx?: RequestContext): Promise<{ header: ResponseHeader; member: Member; members: Member[] }> {
     this.checkRequireLeader(ctx);
+    this.requireAdmin(ctx);
     const urls = normalisePeerUrls(peerUrls);
     const members = this.membership.list();
     for (const url of urls) {
@@ -693,6 +783,7 @@ export class EtcdServer implements EtcdServerApi {
 
   async memberRemove(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader; members: Member[] }> {
     this.checkRequireLeader(ctx);
+    this.requireAdmin(ctx);
     const member = this.membership.get(id);
     if (!member) throw new EtcdError('MemberNotFound');
     if (this.config.strictReconfigCheck && !member.isLearner) {
@@ -707,6 +798,7 @@ export class EtcdServer implements EtcdServerApi {
 
   async memberUpdate(id: bigint, peerUrls: string[], ctx?: RequestContext): Promise<{ header: ResponseHeader; members: Member[] }> {
     this.checkRequireLeader(ctx);
+    this.requireAdmin(ctx);
     const member = this.membership.get(id);
     if (!member) throw new EtcdError('MemberNotFound');
     const urls = normalisePeerUrls(peerUrls);
@@ -719,6 +811,12 @@ export class EtcdServer implements EtcdServerApi {
 
   async memberPromote(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader; members: Member[] }> {
     this.checkRequireLeader(ctx);
+    this.requireAdmin(ctx);
+    return this.promote(id);
+  }
+
+  /** A promotion already permitted (by the client's member, when forwarded to the leader). */
+  private async promote(id: bigint): Promise<{ header: ResponseHeader; members: Member[] }> {
     const member = this.membership.get(id);
     if (!member) throw new EtcdError('MemberNotFound');
     if (!member.isLearner) throw new EtcdError('MemberNotLearner');
@@ -766,7 +864,8 @@ export class EtcdServer implements EtcdServerApi {
 
   // ---- Maintenance ----
 
-  async status(): Promise<StatusResult> {
+  async status(ctx?: RequestContext): Promise<StatusResult> {
+    this.requireAdmin(ctx);
     const status = this.raftNode.rawNode.status();
     const errors: string[] = [];
     if (this.softState.lead === 0n) errors.push(new EtcdError('NoLeader').message);
@@ -786,7 +885,8 @@ export class EtcdServer implements EtcdServerApi {
     };
   }
 
-  async hash(): Promise<{ header: ResponseHeader; hash: number }> {
+  async hash(ctx?: RequestContext): Promise<{ header: ResponseHeader; hash: number }> {
+    this.requireAdmin(ctx);
     let hash = 0;
     for await (const [key, value] of this.backend.iterate({ gte: Buffer.from('a'), lt: Buffer.from('s') })) {
       hash = zlib.crc32(value, zlib.crc32(key, hash));
@@ -794,29 +894,34 @@ export class EtcdServer implements EtcdServerApi {
     return { header: this.header(), hash };
   }
 
-  async hashKv(revision: number): Promise<{ header: ResponseHeader; hash: number; compactRevision: number; hashRevision: number }> {
+  async hashKv(revision: number, ctx?: RequestContext): Promise<{ header: ResponseHeader; hash: number; compactRevision: number; hashRevision: number }> {
+    this.requireAdmin(ctx);
     const result = await this.mvcc.hashKv(revision);
     return { header: this.header(), ...result };
   }
 
-  async alarm(action: number, memberId: bigint, alarm: number): Promise<{ header: ResponseHeader; alarms: AlarmMember[] }> {
-    const { value, revision } = await this.propose({ requestId: 0n, alarm: { action, memberId, alarm } });
+  async alarm(action: number, memberId: bigint, alarm: number, ctx?: RequestContext): Promise<{ header: ResponseHeader; alarms: AlarmMember[] }> {
+    const auth = this.requireAdmin(ctx);
+    const { value, revision } = await this.propose({ requestId: 0n, alarm: { action, memberId, alarm }, auth });
     return { header: this.header(revision), alarms: value as AlarmMember[] };
   }
 
-  async defragment(): Promise<{ header: ResponseHeader }> {
+  async defragment(ctx?: RequestContext): Promise<{ header: ResponseHeader }> {
+    this.requireAdmin(ctx);
     await this.backend.compactRange(Buffer.alloc(0), Buffer.from([0xff, 0xff, 0xff, 0xff]));
     await this.dbSize.measure();
     return { header: this.header() };
   }
 
-  async *snapshot(): AsyncIterable<{ header: ResponseHeader; remainingBytes: number; blob: Buffer }> {
+  async *snapshot(ctx?: RequestContext): AsyncIterable<{ header: ResponseHeader; remainingBytes: number; blob: Buffer }> {
+    this.requireAdmin(ctx);
     for await (const chunk of streamBackendSnapshot(this.backend, this.memberDir)) {
       yield { header: this.header(), ...chunk };
     }
   }
 
-  async moveLeader(targetId: bigint): Promise<{ header: ResponseHeader }> {
+  async moveLeader(targetId: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader }> {
+    this.requireAdmin(ctx);
     if (!this.isLeader()) throw new EtcdError('NotLeader');
     const target = this.membership.get(targetId);
     if (!target || target.isLearner) throw new EtcdError('BadLeaderTransferee');
@@ -859,6 +964,7 @@ interface ReplicatedState {
   mvcc: MvccStore;
   lessor: Lessor;
   alarms: AlarmStore;
+  auth: AuthStore;
 }
 
 async function loadReplicatedState(backend: Backend, config: EtcdServerConfig): Promise<{ state: ReplicatedState; appliedIndex: number }> {
@@ -871,7 +977,8 @@ async function loadReplicatedState(backend: Backend, config: EtcdServerConfig): 
   const lessor = await Lessor.load(backend, { minTtlSeconds, clock: { nowMs: () => performance.now() } });
   const mvcc = await MvccStore.open(backend, { leases: lessor });
   const alarms = await AlarmStore.load(backend);
-  return { state: { membership, mvcc, lessor, alarms }, appliedIndex };
+  const auth = await AuthStore.load(backend);
+  return { state: { membership, mvcc, lessor, alarms, auth }, appliedIndex };
 }
 
 const JOIN_REQUEST_TIMEOUT_MS = 2000;

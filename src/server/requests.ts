@@ -1,11 +1,14 @@
 // The requests that travel through the Raft log. Every state change is one of these, proposed by
 // EtcdServer, committed by Raft and applied by server/apply in log order on every member.
 // `requestId` is unique per proposing member and lets the proposer find the apply result.
+import type { AuthManagementRequest, RequestAuth } from '../auth/types.js';
 import type { DeleteRangeRequest, PutRequest, TxnRequest } from '../mvcc/types.js';
 
 export interface InternalRequest {
   /** Unique among the proposals of one member (member id bits + counter); 0n for none. */
   requestId: bigint;
+  /** The client's identity as checked by the proposer; absent for the server's own requests (lease expiry...). */
+  auth?: RequestAuth;
   /** Exactly one of the following is set. */
   put?: PutRequest;
   deleteRange?: DeleteRangeRequest;
@@ -18,4 +21,6 @@ export interface InternalRequest {
   alarm?: { action: number; memberId: bigint; alarm: number };
   /** A member publishes its name and client URLs once it has started (etcd's "publish"). */
   memberAttributes?: { memberId: bigint; name: string; clientUrls: string[] };
+  /** A change of users, roles, permissions or the enabled flag. */
+  authManagement?: AuthManagementRequest;
 }

@@ -57,6 +57,8 @@ export interface LeaseTimeToLiveResult {
 export interface RequestContext {
   token?: string;
   requireLeader?: boolean;
+  /** CN of the client certificate a TLS handshake verified (--client-cert-auth): etcd's user when there is no token. */
+  certCommonName?: string;
 }
 
 export interface EtcdServerApi {
@@ -99,3 +101,33 @@ export interface EtcdServerApi {
 }
 
 export type { KeyValue };
+
+/** A key permission of a role, as the Auth service carries it (permType: READ 0, WRITE 1, READWRITE 2). */
+export interface AuthPermission {
+  permType: number;
+  key: Buffer;
+  rangeEnd: Buffer;
+}
+
+/** The etcdserverpb.Auth service's calls; EtcdServer offers them as its `auth` member. */
+export interface AuthServerApi {
+  authEnable(ctx?: RequestContext): Promise<{ header: ResponseHeader }>;
+  authDisable(ctx?: RequestContext): Promise<{ header: ResponseHeader }>;
+  authStatus(ctx?: RequestContext): Promise<{ header: ResponseHeader; enabled: boolean; authRevision: number }>;
+  authenticate(name: string, password: string, ctx?: RequestContext): Promise<{ header: ResponseHeader; token: string }>;
+  /** `hashedPassword` (etcd 3.5 clients) is used instead of hashing `password` when not empty. */
+  userAdd(name: string, password: string, options: { noPassword: boolean; hashedPassword: string }, ctx?: RequestContext): Promise<{ header: ResponseHeader }>;
+  userGet(name: string, ctx?: RequestContext): Promise<{ header: ResponseHeader; roles: string[] }>;
+  userList(ctx?: RequestContext): Promise<{ header: ResponseHeader; users: string[] }>;
+  userDelete(name: string, ctx?: RequestContext): Promise<{ header: ResponseHeader }>;
+  userChangePassword(name: string, password: string, hashedPassword: string, ctx?: RequestContext): Promise<{ header: ResponseHeader }>;
+  userGrantRole(user: string, role: string, ctx?: RequestContext): Promise<{ header: ResponseHeader }>;
+  userRevokeRole(name: string, role: string, ctx?: RequestContext): Promise<{ header: ResponseHeader }>;
+  roleAdd(name: string, ctx?: RequestContext): Promise<{ header: ResponseHeader }>;
+  roleGet(role: string, ctx?: RequestContext): Promise<{ header: ResponseHeader; perm: AuthPermission[] }>;
+  roleList(ctx?: RequestContext): Promise<{ header: ResponseHeader; roles: string[] }>;
+  roleDelete(role: string, ctx?: RequestContext): Promise<{ header: ResponseHeader }>;
+  /** `perm` undefined: the request named no permission (etcd: "permission not given"). */
+  roleGrantPermission(name: string, perm: AuthPermission | undefined, ctx?: RequestContext): Promise<{ header: ResponseHeader }>;
+  roleRevokePermission(role: string, key: Buffer, rangeEnd: Buffer, ctx?: RequestContext): Promise<{ header: ResponseHeader }>;
+}

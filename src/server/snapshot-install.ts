@@ -22,7 +22,7 @@ const INSTALL_BATCH_BYTES_MAX = 4 * 1024 * 1024;
 const END_MARK = 0xffffffff;
 
 /** The key ranges a state snapshot owns on the receiving member. */
-const STATE_PREFIXES = [prefix.mvcc, prefix.lease, prefix.cluster, prefix.alarm, prefix.server];
+const STATE_PREFIXES = [prefix.mvcc, prefix.lease, prefix.cluster, prefix.alarm, prefix.auth, prefix.server];
 
 function isMemberLocal(key: Buffer): boolean {
   return key.equals(MEMBER_ID_KEY) || key.equals(RESTORE_MARKER_KEY);

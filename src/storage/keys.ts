@@ -4,6 +4,7 @@
 //   l/...   leases                                                   (lease)
 //   c/...   cluster membership                                      (server/membership)
 //   a/...   alarms                                                  (server)
+//   u/...   auth: users, roles, enabled flag, auth revision          (auth)
 //   s/...   server meta: applied index, consistent term             (server/apply)
 //   z/...   scratch (the sync marker)
 // Numbers in keys are fixed-width big-endian so that byte order equals numeric order.
@@ -16,6 +17,7 @@ export const prefix = {
   lease: Buffer.from('l/'),
   cluster: Buffer.from('c/'),
   alarm: Buffer.from('a/'),
+  auth: Buffer.from('u/'),
   server: Buffer.from('s/'),
 } as const;
 
