@@ -5,7 +5,7 @@
 // lease expired (and who may have been replaced by a new key for the same lease) cannot act.
 import { EventType, type KeyValue } from '../mvcc/types.js';
 import type { RequestContext, ResponseHeader } from '../server/server-api.js';
-import { ConcurrencyError, isConcurrencyError } from './errors.js';
+import { ConcurrencyError, isCallerGone } from './errors.js';
 import { KeyWatch } from './key-watch.js';
 import { firstCreatedRequest, prefixRangeEnd, waiterKey, waiterPrefix } from './keys.js';
 import { sessionLease, throwIfAborted, type ConcurrencyServer } from './session.js';
@@ -58,7 +58,7 @@ export class ServerElections {
       await waitDeletes(this.server, prefix, leader.rev - 1, signal, ctx);
     } catch (error) {
       // Only a caller that went away withdraws; other failures leave the key to its lease, as etcd.
-      if (isConcurrencyError(error, 'Canceled')) await this.resignQuietly(leader, ctx);
+      if (isCallerGone(error)) await this.resignQuietly(leader, ctx);
       throw error;
     }
     return { header, leader };
@@ -126,7 +126,7 @@ export class ServerElections {
         }
       }
     } catch (error) {
-      if (isConcurrencyError(error, 'Canceled')) throw error;
+      if (isCallerGone(error)) throw error;
       // Mirrors etcd: the observation ends quietly on a read or watch failure.
     }
   }

@@ -15,6 +15,8 @@ export const concurrencyErrors = {
   SessionExpired: 'mutex: session is expired',
   /** The caller went away while waiting (Go's context.Canceled text). */
   Canceled: 'context canceled',
+  /** The caller's deadline passed while waiting (Go's context.DeadlineExceeded text). */
+  DeadlineExceeded: 'context deadline exceeded',
 } as const;
 
 export type ConcurrencyErrorName = keyof typeof concurrencyErrors;
@@ -24,6 +26,16 @@ export class ConcurrencyError extends Error {
     super(concurrencyErrors[errorName]);
     this.name = 'ConcurrencyError';
   }
+}
+
+/** The caller is gone (cancelled or out of time): nothing waits for the answer any more. */
+export function isCallerGone(error: unknown): boolean {
+  return isConcurrencyError(error, 'Canceled') || isConcurrencyError(error, 'DeadlineExceeded');
+}
+
+/** The error to report for an aborted signal: its reason when that is one of ours, else Canceled. */
+export function abortError(signal: AbortSignal): ConcurrencyError {
+  return signal.reason instanceof ConcurrencyError ? signal.reason : new ConcurrencyError('Canceled');
 }
 
 export function isConcurrencyError(error: unknown, name?: ConcurrencyErrorName): error is ConcurrencyError {

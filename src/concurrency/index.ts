@@ -4,7 +4,7 @@
 // mvcc/types, watch/types and errors; the API layers import this folder, never the reverse.
 export { ServerLocks, type LockResult } from './mutex.js';
 export { ServerElections, type LeaderKey, type LeaderObservation } from './election.js';
-export { ConcurrencyError, concurrencyErrors, isConcurrencyError, type ConcurrencyErrorName } from './errors.js';
+export { ConcurrencyError, concurrencyErrors, isConcurrencyError, isCallerGone, type ConcurrencyErrorName } from './errors.js';
 export { waiterKey, waiterPrefix, leaseHex } from './keys.js';
 export { sessionTtlSeconds, type ConcurrencyServer } from './session.js';
 export { keyWatchResponsesQueuedMax } from './key-watch.js';

@@ -5,7 +5,7 @@
 import { EtcdError } from '../errors.js';
 import type { RequestContext, EtcdServerApi } from '../server/server-api.js';
 import type { WatchStream, WatchStreamResponse } from '../watch/types.js';
-import { ConcurrencyError } from './errors.js';
+import { abortError } from './errors.js';
 
 /** Event responses held for a slow reader before the watch stream is asked to hold back. */
 export const keyWatchResponsesQueuedMax = 64;
@@ -28,10 +28,10 @@ export class KeyWatch {
   private failure: Error | undefined;
   private heldBack = false;
   private closed = false;
-  private readonly onAbort = (): void => this.fail(new ConcurrencyError('Canceled'), true);
+  private readonly onAbort = (): void => this.fail(abortError(this.options.signal), true);
 
   constructor(server: Pick<EtcdServerApi, 'openWatchStream'>, private readonly options: KeyWatchOptions) {
-    if (options.signal.aborted) throw new ConcurrencyError('Canceled');
+    if (options.signal.aborted) throw abortError(options.signal);
     this.stream = server.openWatchStream((response) => this.receive(response), options.ctx);
     options.signal.addEventListener('abort', this.onAbort, { once: true });
     this.stream.create({

@@ -4,7 +4,7 @@
 // the wrapper orphans it at once, so nobody keeps it alive); any other id is used as given, and an
 // unknown one surfaces later as the put's "requested lease not found".
 import type { EtcdServerApi, RequestContext } from '../server/server-api.js';
-import { ConcurrencyError } from './errors.js';
+import { abortError } from './errors.js';
 
 export type ConcurrencyServer = Pick<
   EtcdServerApi, 'range' | 'txn' | 'deleteRange' | 'leaseGrant' | 'openWatchStream' | 'responseHeader'
@@ -20,5 +20,5 @@ export async function sessionLease(server: ConcurrencyServer, lease: bigint, ctx
 }
 
 export function throwIfAborted(signal: AbortSignal): void {
-  if (signal.aborted) throw new ConcurrencyError('Canceled');
+  if (signal.aborted) throw abortError(signal);
 }
