@@ -5,3 +5,4 @@ export { createGrpcServer, bindGrpcServer, receiveMessageSlackBytes, type GrpcSe
 export { toGrpcError, GrpcStatusError, type GrpcError } from './errors.js';
 export { contextFromMetadata } from './context.js';
 export { loadServiceDefinitions, loadProtobufRoot, protosDir, MalformedRequest } from './definitions.js';
+export { authService, registerAuthService } from './auth.js';
