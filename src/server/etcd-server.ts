@@ -477,6 +477,10 @@ export class EtcdServer implements EtcdServerApi {
    */
   private maybeCompactLog(batch: BatchOp[], appliedIndex: number): void {
     if (appliedIndex - this.snapshotIndex < this.config.snapshotCount) return;
+    // Right after installing a leader's state, the state can be ahead of the Raft log (the state was
+    // taken after the Raft snapshot index it travels with): Raft can only snapshot at an index its
+    // log holds, so compaction waits until the log has caught up with the state.
+    if (appliedIndex > this.memoryStorage.lastIndex()) return;
     const confState = { voters: this.membership.voterIds(), learners: this.membership.learnerIds() };
     const snapshot = this.memoryStorage.createSnapshot(appliedIndex, confState, new Uint8Array(0));
     snapshotOps(batch, snapshot.metadata);

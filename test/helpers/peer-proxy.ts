@@ -171,7 +171,10 @@ export class PeerProxy {
     if (source === undefined) this.counters.unattributed++;
     const forward = this.cutMode(source, targetName);
     const backward = this.cutMode(targetName, source);
-    if (forward === 'refuse' || backward === 'refuse' || client.destroyed) {
+    // A connection we cannot attribute might come from an isolated member: refuse it while any
+    // member is isolated rather than let it cross the cut.
+    const unknownDuringIsolation = source === undefined && this.isolated.size > 0;
+    if (forward === 'refuse' || backward === 'refuse' || unknownDuringIsolation || client.destroyed) {
       this.counters.refused++;
       client.destroy();
       return;
