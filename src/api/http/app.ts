@@ -11,6 +11,7 @@ import { receiveMessageSlackBytes } from '../grpc/server.js';
 import { registerGateway } from './gateway.js';
 import { registerHealth } from './health.js';
 import { EtcdMetrics } from './metrics.js';
+import { registerV2Api } from './v2/index.js';
 
 export interface HttpAppOptions {
   server: EtcdServerApi;
@@ -23,6 +24,8 @@ export interface HttpAppOptions {
   metrics?: EtcdMetrics;
   /** Bound on the Range behind /health and the probes; etcd's request timeout by default. */
   healthCheckTimeoutMs?: number;
+  /** --enable-v2: serve /v2/keys, /v2/members, /v2/stats, /v2/machines and the discovery /new. */
+  enableV2?: boolean;
 }
 
 /** etcd 3.4/3.5 answer every client-port HTTP request with these (its default --cors=*). */
@@ -113,6 +116,8 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     healthCheckTimeoutMs: options.healthCheckTimeoutMs ?? healthCheckTimeoutMsDefault,
     onHealthChecked: (healthy) => metrics.healthChecked(healthy),
   });
+
+  if (options.enableV2) registerV2Api(app, { server: options.server, logger, commonHeaders: corsHeaders });
 
   app.get('/version', async (_request, reply) => {
     await reply.header('Content-Type', 'application/json').send(JSON.stringify({
