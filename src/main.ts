@@ -11,6 +11,7 @@ import { closeHttpApp, createHttpApp } from './api/http/index.js';
 import { EtcdServer } from './server/etcd-server.js';
 import { helpText, versionText } from './config/index.js';
 import { formatEtcdUrl } from './config/urls.js';
+import { resolveInitialCluster } from './discovery/resolve.js';
 
 const SERVER_READY_TIMEOUT_MS = 60_000;
 const GRPC_SHUTDOWN_GRACE_MS = 1000;
@@ -55,12 +56,14 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
   for (const url of [...config.listenClientUrls, ...config.listenPeerUrls]) {
     if (url.protocol !== 'http:') throw new Error(`${url.href}: TLS listeners (https) are not supported yet`);
   }
+  // --discovery / --discovery-endpoints / --discovery-srv resolve into the initial cluster first.
+  const bootstrap = await resolveInitialCluster(config, { log: (message, fields) => logger.info(fields ?? {}, message) });
   const server = await EtcdServer.start({
     name: config.name,
     dataDir: config.dataDir,
-    initialCluster: config.initialCluster.map((m) => ({ name: m.name, peerUrls: [...m.peerUrls] })),
+    initialCluster: bootstrap.initialCluster,
     initialClusterState: config.initialClusterState,
-    initialClusterToken: config.initialClusterToken,
+    initialClusterToken: bootstrap.initialClusterToken,
     advertiseClientUrls: config.advertiseClientUrls.map(formatEtcdUrl),
     listenPeerUrls: config.listenPeerUrls,
     initialAdvertisePeerUrls: config.initialAdvertisePeerUrls.map(formatEtcdUrl),
@@ -81,7 +84,7 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
   }, logger.child({ component: 'server' }));
 
   const grpcServer = createGrpcServer({ server, maxRequestBytes: config.maxRequestBytes, logger: logger.child({ component: 'grpc' }) });
-  const httpApp = createHttpApp({ server, maxRequestBytes: config.maxRequestBytes, logger, etcdVersion: config.etcdVersion });
+  const httpApp = createHttpApp({ server, maxRequestBytes: config.maxRequestBytes, logger, etcdVersion: config.etcdVersion, enableV2: config.enableV2 });
   await httpApp.ready();
   const clientListeners = new ClientListeners({
     grpcServer, logger: logger.child({ component: 'client-listener' }), http1Handler: http1HandlerFor(httpApp.server),
