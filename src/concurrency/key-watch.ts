@@ -44,7 +44,7 @@ export class KeyWatch {
   next(): Promise<WatchStreamResponse> {
     const queued = this.queue.shift();
     if (queued !== undefined) {
-      if (this.heldBack && this.queue.length < keyWatchResponsesQueuedMax / 2) {
+      if (this.heldBack && this.queue.length <= keyWatchResponsesQueuedMax / 2) {
         this.heldBack = false;
         this.stream.resume();
       }
