@@ -28,6 +28,7 @@ import { MemoryStorage } from '../raft/storage.js';
 import type { ConfChange, SoftState } from '../raft/types.js';
 import { ConfChangeType, RaftError } from '../raft/types.js';
 import { Backend, type BatchOp } from '../storage/backend.js';
+import { prefix } from '../storage/keys.js';
 import { WatchHub } from '../watch/watch-hub.js';
 import type { WatchStream, WatchStreamResponse } from '../watch/types.js';
 import { AlarmStore } from './alarms.js';
@@ -892,7 +893,10 @@ export class EtcdServer implements EtcdServerApi {
   async hash(ctx?: RequestContext): Promise<{ header: ResponseHeader; hash: number }> {
     this.requireAdmin(ctx);
     let hash = 0;
-    for await (const [key, value] of this.backend.iterate({ gte: Buffer.from('a'), lt: Buffer.from('s') })) {
+    // The replicated state (alarms, cluster, leases, mvcc, auth), not the member's raft log or its
+    // own bookkeeping under s/ (applied index, member id), which differ between members.
+    for await (const [key, value] of this.backend.iterate({})) {
+      if (!HASHED_PREFIXES.includes(key[0])) continue;
       hash = zlib.crc32(value, zlib.crc32(key, hash));
     }
     return { header: this.header(), hash };
@@ -1046,6 +1050,8 @@ function uint64Bytes(value: bigint): Buffer {
   out.writeBigUInt64BE(value);
   return out;
 }
+
+const HASHED_PREFIXES = [prefix.alarm, prefix.cluster, prefix.lease, prefix.mvcc, prefix.auth].map((p) => p[0]);
 
 /** Votes needed among `voters` members. */
 function quorumOf(voters: number): number {
