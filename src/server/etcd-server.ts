@@ -51,6 +51,7 @@ import {
   AlarmAction, AlarmType, type AlarmMember, type EtcdServerApi, type LeaseTimeToLiveResult, type Member,
   type RequestContext, type ResponseHeader, type StatusResult,
 } from './server-api.js';
+import type { ServerMetricsRecorder } from './server-metrics.js';
 import { type Applied, AppliedIndexWaits, RequestWaits } from './wait.js';
 
 export interface EtcdServerConfig {
@@ -78,6 +79,7 @@ export interface EtcdServerConfig {
   unsafeNoFsync: boolean;
   /** The etcd version Status and /version report. */
   etcdVersion: string;
+  metrics?: ServerMetricsRecorder;
   /** --auth-token, --auth-token-ttl, --bcrypt-cost; etcd's defaults when absent. */
   auth?: { tokenSpec: string; tokenTtlSeconds: number; bcryptCost: number };
 }
@@ -297,6 +299,7 @@ export class EtcdServer implements EtcdServerApi {
       tickIntervalMs: config.heartbeatIntervalMs,
       unsafeNoFsync: config.unsafeNoFsync,
       logger,
+      metrics: config.metrics,
       hooks: {
         onApplied: (results, index) => server().onApplied(results, index),
         onReadStates: (states) => server().readRounds.onReadStates(states),
@@ -460,6 +463,7 @@ export class EtcdServer implements EtcdServerApi {
 
   private onSoftState(softState: SoftState): void {
     const wasLeader = this.softState.role === 'leader';
+    if (softState.lead !== 0n && softState.lead !== this.softState.lead) this.config.metrics?.leaderChanged();
     this.softState = softState;
     const isLeader = softState.role === 'leader';
     if (isLeader && !wasLeader) {
@@ -509,13 +513,19 @@ export class EtcdServer implements EtcdServerApi {
     const data = encodeInternalRequest({ ...request, requestId });
     if (data.length > this.config.maxRequestBytes) throw new EtcdError('RequestTooLarge');
     const result = this.waits.register(requestId, this.requestTimeoutMs);
+    const metrics = this.config.metrics;
+    metrics?.proposalStarted();
     try {
       this.raftNode.propose(data);
     } catch (error) {
       const mapped = error instanceof RaftError ? new EtcdError('NoLeader') : error;
       this.waits.fail(requestId, mapped);
     }
-    return result;
+    if (!metrics) return result;
+    return result.then(
+      (applied) => { metrics.proposalFinished(false); return applied; },
+      (error: unknown) => { metrics.proposalFinished(true); throw error; },
+    );
   }
 
   private async linearizableRead(): Promise<void> {

@@ -13,6 +13,7 @@ import type { RawNode } from '../raft/raw-node.js';
 import type { ConfChange, Entry, Message, ReadState, SoftState } from '../raft/types.js';
 import { isEmptySnapshot } from '../raft/types.js';
 import type { Member } from './server-api.js';
+import type { ServerMetricsRecorder } from './server-metrics.js';
 import type { Backend, BatchOp } from '../storage/backend.js';
 import type { AppliedRequest, Applier } from './apply.js';
 import { deleteEntriesOps, raftStateOps, snapshotOps } from './raft-log-store.js';
@@ -51,6 +52,7 @@ export interface RaftNodeOptions {
   unsafeNoFsync: boolean;
   hooks: RaftNodeHooks;
   logger: Logger;
+  metrics?: ServerMetricsRecorder;
 }
 
 export class RaftNode {
@@ -183,7 +185,11 @@ export class RaftNode {
     hooks.beforeWrite(batch, applier.appliedIndex);
 
     const sync = ready.mustSync && !this.options.unsafeNoFsync;
+    const writeStartedMs = performance.now();
     await backend.write(batch, sync);
+    const writeSeconds = (performance.now() - writeStartedMs) / 1000;
+    if (sync) this.options.metrics?.walFsyncObserved(writeSeconds);
+    this.options.metrics?.backendCommitObserved(writeSeconds);
     hooks.onFlushed();
 
     if (ready.messages.length > 0) transport.send(ready.messages);
