@@ -25,6 +25,10 @@ interface V2NodeJson { key: string; value?: string; createdIndex: number; modifi
 interface V2Answer { status: number; etcdIndex: number; body: { errorCode?: number; node?: V2NodeJson; action?: string } }
 
 const requestTimeoutMsDefault = 5_000;
+
+function baseName(key: string): string {
+  return key.slice(key.lastIndexOf('/') + 1);
+}
 /** One cluster is never bigger than this; a size above it is a bad size key. */
 export const discoveryClusterSizeMax = 1024;
 
@@ -101,10 +105,12 @@ export class V2DiscoveryClient {
     const list = await this.request(this.clusterKey);
     if (list.body.errorCode === 100) throw new DiscoveryError('TokenNotFound');
     if (list.body.errorCode !== undefined) throw new Error(`discovery service error ${list.body.errorCode}`);
+    // Node keys are relative to the service's keys API (the URL path may carry /v2/keys): compare
+    // base names, as etcd does.
     const nodes = (list.body.node?.nodes ?? [])
-      .filter((n) => n.key !== `${this.clusterKey}/_config`)
+      .filter((n) => baseName(n.key) !== '_config')
       .sort((a, b) => a.createdIndex - b.createdIndex);
-    const position = nodes.findIndex((n) => n.key === this.selfKey);
+    const position = nodes.findIndex((n) => baseName(n.key) === baseName(this.selfKey));
     if ((position === -1 && nodes.length >= size) || position >= size) throw new DiscoveryError('FullCluster');
     return { nodes, size, index: list.etcdIndex };
   }
@@ -133,8 +139,9 @@ export class V2DiscoveryClient {
       const node = answer.body.node;
       if (!node) throw new Error(`discovery: unexpected watch answer ${JSON.stringify(answer.body)}`);
       waitIndex = node.modifiedIndex + 1;
-      const isMember = node.key.startsWith(`${this.clusterKey}/`) && !node.key.startsWith(`${this.clusterKey}/_`);
-      if (isMember && (answer.body.action === 'create' || answer.body.action === 'set') && !all.some((n) => n.key === node.key)) all.push(node);
+      const segments = node.key.split('/');
+      const isMember = segments.at(-2) === baseName(this.clusterKey) && !baseName(node.key).startsWith('_');
+      if (isMember && (answer.body.action === 'create' || answer.body.action === 'set') && !all.some((n) => baseName(n.key) === baseName(node.key))) all.push(node);
     }
     return all;
   }
