@@ -21,7 +21,7 @@ function memberJson(member: Member): Record<string, unknown> {
 async function sendJson(reply: FastifyReply, context: V2ClusterContext, status: number, body: unknown): Promise<void> {
   const clusterId = context.server.responseHeader(0).clusterId.toString(16);
   await reply.code(status).headers({ ...context.commonHeaders, 'Content-Type': 'application/json', 'X-Etcd-Cluster-Id': clusterId })
-    .send(`${JSON.stringify(body)}\n`);
+    .send(Buffer.from(`${JSON.stringify(body)}\n`));
 }
 
 /** etcd's v2http member errors: {"message"} with the status its httptypes chose. */

@@ -185,7 +185,7 @@ async function sendEvent(context: V2RouteContext, reply: FastifyReply, method: s
   const body: V2Event = noValueOnSuccess && ['set', 'create', 'update', 'compareAndSwap'].includes(event.action) ? { action: event.action } : event;
   reply.headers(await v2Headers(context, etcdIndex)).code(created ? 201 : 200);
   if (method === 'HEAD') await reply.send();
-  else await reply.send(eventJson(body));
+  else await reply.send(Buffer.from(eventJson(body)));
 }
 
 export async function sendError(context: V2RouteContext, reply: FastifyReply, error: unknown): Promise<void> {
@@ -202,7 +202,7 @@ export async function sendError(context: V2RouteContext, reply: FastifyReply, er
     'Content-Type': 'application/json',
     'X-Etcd-Cluster-Id': header.clusterId.toString(16),
     'X-Etcd-Index': String(v2Error.index),
-  }).send(`${v2Error.toJson()}\n`);
+  }).send(Buffer.from(`${v2Error.toJson()}\n`));
 }
 
 /**
@@ -211,6 +211,8 @@ export async function sendError(context: V2RouteContext, reply: FastifyReply, er
  */
 async function watchKey(context: V2RouteContext, request: FastifyRequest, reply: FastifyReply, parsed: ParsedKeyRequest): Promise<FastifyReply> {
   const currentIndex = await context.store.currentIndex();
+  // Headers are ready before the watch starts: an event from history must not beat them out.
+  const headers = await v2Headers(context, currentIndex);
   let watch: V2Watch | undefined;
   const raw = reply.raw;
   let done!: () => void;
@@ -232,11 +234,10 @@ async function watchKey(context: V2RouteContext, request: FastifyRequest, reply:
     await sendError(context, reply, error);
     return reply;
   }
-  context.store.stats.watchers = V2Watch.openCount();
-  const headers = await v2Headers(context, currentIndex);
   reply.hijack();
   raw.writeHead(200, headers);
   raw.flushHeaders();
+  context.store.stats.watchers = V2Watch.openCount();
   request.raw.socket.once('close', () => done());
   raw.once('close', () => done());
   await finished;
