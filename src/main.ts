@@ -12,6 +12,8 @@ import { EtcdServer } from './server/etcd-server.js';
 import { helpText, versionText } from './config/index.js';
 import { formatEtcdUrl } from './config/urls.js';
 import { resolveInitialCluster } from './discovery/resolve.js';
+import { loadTlsForUrls } from './tls/index.js';
+import { setProcessPeerTls } from './transport/peer-http.js';
 
 const SERVER_READY_TIMEOUT_MS = 60_000;
 const GRPC_SHUTDOWN_GRACE_MS = 1000;
@@ -53,8 +55,10 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
-  for (const url of [...config.listenClientUrls, ...config.listenPeerUrls]) {
-    if (url.protocol !== 'http:') throw new Error(`${url.href}: TLS listeners (https) are not supported yet`);
+  // Certificates are read (or made, with auto TLS) before anything listens: a bad file stops the start.
+  const memberTls = loadTlsForUrls(config, logger);
+  if (memberTls.peer !== undefined) {
+    setProcessPeerTls({ server: memberTls.peer.server, outgoing: memberTls.peer.outgoing, logger: logger.child({ component: 'rafthttp' }) });
   }
   // --discovery / --discovery-endpoints / --discovery-srv resolve into the initial cluster first.
   const bootstrap = await resolveInitialCluster(config, { log: (message, fields) => logger.info(fields ?? {}, message) });
@@ -90,7 +94,8 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
     grpcServer, logger: logger.child({ component: 'client-listener' }), http1Handler: http1HandlerFor(httpApp.server),
   });
   for (const url of config.listenClientUrls) {
-    const { port } = await clientListeners.listen(url.hostname.replace(/^\[|\]$/g, ''), Number(url.port || 2379));
+    const tls = url.protocol === 'https:' ? memberTls.client?.server : undefined;
+    const { port } = await clientListeners.listen(url.hostname.replace(/^\[|\]$/g, ''), Number(url.port || 2379), { tls });
     logger.info({ address: `${url.hostname}:${port}` }, 'serving client traffic');
   }
   server.onRemoved = () => {

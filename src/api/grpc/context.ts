@@ -1,6 +1,8 @@
 // Request metadata ⇒ RequestContext: the auth token (etcd clients send `token`; the gateway's
-// `authorization` header arrives the same way) and `hasleader`, which asks to fail fast without a leader.
+// `authorization` header arrives the same way), `hasleader`, which asks to fail fast without a
+// leader, and the CN of a verified client certificate, which only the client listener can set.
 import type { Metadata } from '@grpc/grpc-js';
+import { verifiedCommonNameHeader } from '../listener/verified-identity.js';
 import type { RequestContext } from '../../server/server-api.js';
 
 function firstString(metadata: Metadata, key: string): string | undefined {
@@ -13,5 +15,7 @@ export function contextFromMetadata(metadata: Metadata): RequestContext {
   const token = firstString(metadata, 'token') ?? firstString(metadata, 'authorization');
   if (token !== undefined && token !== '') context.token = token;
   if (firstString(metadata, 'hasleader') === 'true') context.requireLeader = true;
+  const commonName = firstString(metadata, verifiedCommonNameHeader);
+  if (commonName !== undefined && commonName !== '') context.certCommonName = commonName;
   return context;
 }

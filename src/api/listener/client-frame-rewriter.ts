@@ -2,7 +2,10 @@
 // frame as it came except header blocks (HEADERS + CONTINUATION), which are decoded with the
 // client's HPACK state, get a repaired :authority, and are re-encoded for the server without
 // indexing. Frames that are forwarded cost one header parse and, inside one chunk, no copy.
+// Header blocks also lose any client-sent verified-identity header and, on a TLS connection whose
+// client certificate verified, gain one with its CN (see verified-identity.ts).
 import { repairAuthority } from './authority.js';
+import { verifiedCommonNameHeader } from './verified-identity.js';
 import { HpackDecoder, hpackDefaultTableSizeBytes } from './hpack-decoder.js';
 import { encodeHeaderBlock } from './hpack-encoder.js';
 import { Http2ParseError } from './hpack-error.js';
@@ -27,6 +30,8 @@ export interface ClientFrameRewriterOptions {
   headerBlockBytesMax?: number;
   /** The server's SETTINGS_HEADER_TABLE_SIZE: the largest table the client's encoder may use. */
   hpackTableSizeMaxBytes?: number;
+  /** The CN of the client certificate the TLS handshake verified; absent on plain connections. */
+  verifiedCommonName?: string;
 }
 
 /** grpc-js refuses metadata beyond 8 KiB by default; this leaves ample room and bounds memory. */
@@ -60,12 +65,14 @@ export class ClientFrameRewriter {
   private openBlock: OpenHeaderBlock | null = null;
   private readonly decoder: HpackDecoder;
   private readonly headerBlockBytesMax: number;
+  private readonly verifiedCommonName: string | undefined;
   private failed = false;
   /** How many :authority values were changed, for logs and tests. */
   authorityRepairCount = 0;
 
   constructor(private readonly emit: (chunk: Buffer) => void, options: ClientFrameRewriterOptions = {}) {
     this.headerBlockBytesMax = options.headerBlockBytesMax ?? headerBlockBytesMaxDefault;
+    this.verifiedCommonName = options.verifiedCommonName;
     this.decoder = new HpackDecoder(options.hpackTableSizeMaxBytes ?? hpackDefaultTableSizeBytes);
   }
 
@@ -215,7 +222,11 @@ export class ClientFrameRewriter {
     const block = this.openBlock!;
     this.openBlock = null;
     const encoded = block.fragments.length === 1 ? block.fragments[0]! : Buffer.concat(block.fragments);
-    const fields = this.decoder.decode(encoded);
+    // Whatever the client claims never passes; only the handshake's verdict is added.
+    const fields = this.decoder.decode(encoded).filter((field) => field.name !== verifiedCommonNameHeader);
+    if (this.verifiedCommonName !== undefined) {
+      fields.push({ name: verifiedCommonNameHeader, value: this.verifiedCommonName, neverIndexed: true });
+    }
     for (const field of fields) {
       if (field.name !== ':authority') continue;
       const repaired = repairAuthority(field.value);

@@ -1,13 +1,28 @@
-// Owns the client listening sockets: one net.Server per --listen-client-urls entry. Each accepted
-// connection is sniffed; HTTP/2 goes through a RewritingConnection into grpc-js's connection
-// injector, anything else to the HTTP/1 handler (for now a 505 answer until the gateway exists).
+// Owns the client listening sockets: one net.Server per --listen-client-urls entry. On an https
+// listener TLS is terminated first (a client that does not open with a TLS record gets Go's plain
+// "HTTP request to an HTTPS server" answer); then each connection is sniffed; HTTP/2 goes through a
+// RewritingConnection into grpc-js's connection injector, anything else to the HTTP/1 handler.
 import type http from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
 import { ServerCredentials, type Server as GrpcServer } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { RewritingConnection } from './rewriting-connection.js';
 import { sniffProtocol } from './protocol-sniffer.js';
 import type { ClientFrameRewriterOptions } from './client-frame-rewriter.js';
+import { describeTlsError, refusalReason, verifiedCommonName, type ServerTls } from '../../tls/index.js';
+
+/** The first byte of every TLS connection: a handshake record. */
+const TLS_HANDSHAKE_RECORD_TYPE = 0x16;
+/** A client that has not finished its TLS handshake after this long is dropped. */
+export const tlsHandshakeTimeoutMs = 10_000;
+/** What Go's TLS server answers a plain HTTP client, which etcd users and tools may match on. */
+export const plainRequestToTlsPortAnswer = 'HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n';
+/**
+ * Server preference for ALPN: a client offering HTTP/1.1 (curl, browsers) gets it, because its
+ * HTTP/2 would land in grpc-js; gRPC clients offer only h2 and get h2.
+ */
+const alpnProtocolsByPreference = ['http/1.1', 'h2'];
 
 /** Handles a connection that did not open with the HTTP/2 preface; `firstBytes` were already read. */
 export type Http1ConnectionHandler = (socket: net.Socket, firstBytes: Buffer) => void;
@@ -48,9 +63,13 @@ export class ClientListeners {
     this.injector = options.grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
   }
 
-  /** Listens on host:port (port 0: any free port) and returns the bound address. */
-  async listen(host: string, port: number): Promise<BoundClientListener> {
-    const server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => this.accept(socket));
+  /** Listens on host:port (port 0: any free port) and returns the bound address; with `tls`, for https. */
+  async listen(host: string, port: number, options: { tls?: ServerTls } = {}): Promise<BoundClientListener> {
+    const terminator = options.tls === undefined ? undefined : this.createTlsTerminator(options.tls);
+    const server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => {
+      if (terminator === undefined) this.accept(socket, undefined);
+      else this.acceptTls(socket, terminator);
+    });
     server.maxConnections = this.options.connectionsMax ?? clientConnectionsMaxDefault;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -77,7 +96,71 @@ export class ClientListeners {
     this.servers.length = 0;
   }
 
-  private accept(socket: net.Socket): void {
+  /**
+   * The TLS server of one https listener. It never listens itself: raw sockets are handed to it
+   * after their first bytes were checked, and it verifies client certificates as a listening one would.
+   */
+  private createTlsTerminator(serverTls: ServerTls): tls.Server {
+    const logger = this.options.logger;
+    const terminator = tls.createServer({
+      ...serverTls.contextOptions,
+      requestCert: serverTls.requireClientCert,
+      rejectUnauthorized: serverTls.requireClientCert,
+      ALPNProtocols: alpnProtocolsByPreference,
+      handshakeTimeout: tlsHandshakeTimeoutMs,
+    });
+    terminator.on('tlsClientError', (error: Error & { code?: string }, socket: tls.TLSSocket) => {
+      logger.warn({
+        'remote-addr': `${socket.remoteAddress}:${socket.remotePort}`, 'cert-file': serverTls.certFile,
+        'trusted-ca-file': serverTls.trustedCaFile, reason: describeTlsError(error),
+      }, 'rejected connection: TLS handshake failed');
+    });
+    terminator.on('secureConnection', (secure: tls.TLSSocket) => {
+      secure.on('error', (error) => logger.debug({ err: error }, 'client TLS connection error'));
+      this.sniffing.add(secure);
+      secure.once('close', () => this.sniffing.delete(secure));
+      void refusalReason(secure, serverTls).then((reason) => {
+        if (reason !== undefined) {
+          logger.warn({ 'remote-addr': `${secure.remoteAddress}:${secure.remotePort}`, reason }, 'rejected connection: client certificate refused');
+          secure.destroy();
+          return;
+        }
+        this.sniffing.delete(secure);
+        this.accept(secure, verifiedCommonName(secure));
+      });
+    });
+    return terminator;
+  }
+
+  /**
+   * Reads the first bytes of the raw socket: a TLS record goes back (unconsumed) to the TLS
+   * server, whose TLSSocket takes bytes already read before reading the socket itself; anything
+   * else gets Go's answer and is closed.
+   */
+  private acceptTls(socket: net.Socket, terminator: tls.Server): void {
+    const logger = this.options.logger;
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    socket.on('error', (error) => logger.debug({ err: error, 'remote-addr': remote }, 'client connection error'));
+    this.sniffing.add(socket);
+    socket.once('close', () => this.sniffing.delete(socket));
+    const timer = setTimeout(() => socket.destroy(), tlsHandshakeTimeoutMs);
+    timer.unref();
+    socket.once('data', (firstBytes: Buffer) => {
+      clearTimeout(timer);
+      socket.pause();
+      if (firstBytes[0] !== TLS_HANDSHAKE_RECORD_TYPE) {
+        logger.warn({ 'remote-addr': remote }, 'rejected connection: the client spoke plain text to a TLS (https) client port');
+        socket.end(plainRequestToTlsPortAnswer);
+        return;
+      }
+      socket.unshift(firstBytes);
+      // From here the TLS server's handshake timeout bounds it, and its TLSSocket is what is tracked.
+      this.sniffing.delete(socket);
+      terminator.emit('connection', socket);
+    });
+  }
+
+  private accept(socket: net.Socket, commonName: string | undefined): void {
     const logger = this.options.logger;
     socket.on('error', (error) => logger.debug({ err: error }, 'client connection error'));
     this.sniffing.add(socket);
@@ -86,7 +169,8 @@ export class ClientListeners {
       this.sniffing.delete(socket);
       if (socket.destroyed) return;
       if (protocol === 'http2') {
-        this.injector.injectConnection(new RewritingConnection(socket, firstBytes, logger, this.options.rewriter));
+        const rewriter = commonName === undefined ? this.options.rewriter : { ...this.options.rewriter, verifiedCommonName: commonName };
+        this.injector.injectConnection(new RewritingConnection(socket, firstBytes, logger, rewriter));
         socket.resume();
       } else {
         (this.options.http1Handler ?? answerHttpVersionNotSupported)(socket, firstBytes);
