@@ -254,7 +254,10 @@ async function main() {
     reps,
     machine,
     loadAverage: { atStart: loadAtStart, atEnd: loadAtEnd, duringRuns: runs.map((run) => run.loadAverage1m) },
-    workloads: workloads.map(({ id, label, conns, clients, command, servers }) => ({ id, label, conns, clients, command, servers, total: totalFor({ size: workloads.find((w) => w.id === id).size }) })),
+    workloads: workloads.map((workload) => {
+      const { id, label, conns, clients, command, servers } = workload;
+      return { id, label, conns, clients, command, servers, total: totalFor(workload) };
+    }),
     pendingRows,
     summaries,
     targets: targetResults,
