@@ -193,4 +193,30 @@ describe('TLS', () => {
     expect(await etcdctl(started[2]!.clientUrl, ['put', 'after', 'intruder'])).toMatchObject({ exitCode: 0 });
     await Promise.all(started.map((member) => member.stop()));
   });
+
+  test('three members with --peer-auto-tls form a cluster over https and replicate', async () => {
+    const names = ['a1', 'a2', 'a3'];
+    const ports = await Promise.all(names.map(async () => ({ client: await freePort(), peer: await freePort() })));
+    const initialCluster = names.map((name, i) => `${name}=https://127.0.0.1:${ports[i]!.peer}`).join(',');
+    const dir = makeTempDir('tls-peer-auto');
+    const started = names.map((name, i) => {
+      const clientUrl = `http://127.0.0.1:${ports[i]!.client}`;
+      const peerUrl = `https://127.0.0.1:${ports[i]!.peer}`;
+      return spawnMember(name, [
+        `--listen-client-urls=${clientUrl}`, `--advertise-client-urls=${clientUrl}`,
+        `--listen-peer-urls=${peerUrl}`, `--initial-advertise-peer-urls=${peerUrl}`,
+        `--initial-cluster=${initialCluster}`, '--initial-cluster-token=tls-auto-test', '--peer-auto-tls',
+      ], join(dir, `${name}.etcd`), clientUrl);
+    });
+    await Promise.all(started.map((member) => waitHealthy(member, [])));
+    expect(await etcdctl(started[2]!.clientUrl, ['put', 'auto', 'peers'])).toMatchObject({ exitCode: 0 });
+    let value = '';
+    for (let attempt = 0; attempt < 50 && value !== 'peers\n'; attempt++) {
+      value = (await etcdctl(started[0]!.clientUrl, ['get', 'auto', '--print-value-only', '--consistency=s'])).stdout;
+      if (value !== 'peers\n') await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(value, started[0]!.output()).toBe('peers\n');
+    expect(existsSync(join(dir, 'a1.etcd', 'fixtures', 'peer', 'cert.pem'))).toBe(true);
+    await Promise.all(started.map((member) => member.stop()));
+  });
 });
