@@ -7,7 +7,8 @@ import type { EtcdConfig } from './config/types.js';
 import { createLogger } from './logging.js';
 import { createGrpcServer } from './api/grpc/server.js';
 import { ClientListeners, http1HandlerFor } from './api/listener/index.js';
-import { closeHttpApp, createHttpApp } from './api/http/index.js';
+import { closeHttpApp, createHttpApp, EtcdMetrics } from './api/http/index.js';
+import { registerAuthService } from './api/grpc/index.js';
 import { EtcdServer } from './server/etcd-server.js';
 import { helpText, versionText } from './config/index.js';
 import { formatEtcdUrl } from './config/urls.js';
@@ -62,6 +63,8 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
   }
   // --discovery / --discovery-endpoints / --discovery-srv resolve into the initial cluster first.
   const bootstrap = await resolveInitialCluster(config, { log: (message, fields) => logger.info(fields ?? {}, message) });
+  // One metrics registry: the server records into it, /metrics serves it.
+  const metrics = new EtcdMetrics({ etcdVersion: config.etcdVersion, processMetrics: true });
   const server = await EtcdServer.start({
     name: config.name,
     dataDir: config.dataDir,
@@ -85,10 +88,15 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
     watchProgressNotifyIntervalMs: config.watchProgressNotifyIntervalMs,
     unsafeNoFsync: config.unsafeNoFsync,
     etcdVersion: config.etcdVersion,
+    auth: config.auth,
+    metrics,
   }, logger.child({ component: 'server' }));
 
   const grpcServer = createGrpcServer({ server, maxRequestBytes: config.maxRequestBytes, logger: logger.child({ component: 'grpc' }) });
-  const httpApp = createHttpApp({ server, maxRequestBytes: config.maxRequestBytes, logger, etcdVersion: config.etcdVersion, enableV2: config.enableV2 });
+  registerAuthService(grpcServer, server.auth, logger.child({ component: 'grpc' }));
+  const httpApp = createHttpApp({
+    server, maxRequestBytes: config.maxRequestBytes, logger, etcdVersion: config.etcdVersion, enableV2: config.enableV2, metrics,
+  });
   await httpApp.ready();
   const clientListeners = new ClientListeners({
     grpcServer, logger: logger.child({ component: 'client-listener' }), http1Handler: http1HandlerFor(httpApp.server),

@@ -10,6 +10,8 @@ import type { KeyPermission } from './permissions.js';
 export interface RequestAuth {
   user: string;
   revision: number;
+  /** The member's own internal reads (RequestContext.internal): always permitted. */
+  trusted?: boolean;
 }
 
 /** Every change of the auth store; passwords arrive already hashed by the proposer (bcrypt is not deterministic). */

@@ -550,8 +550,15 @@ export class EtcdServer implements EtcdServerApi {
   }
 
   /** Admin-only calls (maintenance, membership, compaction) need the root role when auth is on. */
+  /** Who is asking: a token's user, else a verified client certificate's CN (as etcd), else nobody. */
+  private identify(ctx?: RequestContext): RequestAuth {
+    if (ctx?.internal) return this.gate.trusted();
+    if ((ctx?.token === undefined || ctx.token === '') && ctx?.certCommonName) return this.gate.identifyCommonName(ctx.certCommonName);
+    return this.gate.identify(ctx?.token);
+  }
+
   private requireAdmin(ctx?: RequestContext): RequestAuth {
-    const auth = this.gate.identify(ctx?.token);
+    const auth = this.identify(ctx);
     this.gate.requireAdmin(auth);
     return auth;
   }
@@ -582,7 +589,7 @@ export class EtcdServer implements EtcdServerApi {
     this.checkRequireLeader(ctx);
     this.checkCorrupt();
     validateRange(request);
-    const auth = this.gate.identify(ctx?.token);
+    const auth = this.identify(ctx);
     if (!request.serializable) await this.linearizableRead();
     this.gate.requireKeys(auth, rangeAccess(request));
     const result = await this.mvcc.range(request);
@@ -592,7 +599,7 @@ export class EtcdServer implements EtcdServerApi {
   async put(request: PutRequest, ctx?: RequestContext): Promise<{ header: ResponseHeader; result: PutResult }> {
     this.checkRequireLeader(ctx);
     validatePut(request);
-    const auth = this.gate.identify(ctx?.token);
+    const auth = this.identify(ctx);
     this.gate.requireKeys(auth, putAccess(request, this.leaseKeys));
     this.checkQuota(request.key.length + request.value.length);
     const { value, revision } = await this.propose({ requestId: 0n, put: request, auth });
@@ -602,7 +609,7 @@ export class EtcdServer implements EtcdServerApi {
   async deleteRange(request: DeleteRangeRequest, ctx?: RequestContext): Promise<{ header: ResponseHeader; result: DeleteRangeResult }> {
     this.checkRequireLeader(ctx);
     validateDeleteRange(request);
-    const auth = this.gate.identify(ctx?.token);
+    const auth = this.identify(ctx);
     this.gate.requireKeys(auth, deleteRangeAccess(request));
     const { value, revision } = await this.propose({ requestId: 0n, deleteRange: request, auth });
     return { header: this.header(revision), result: value as DeleteRangeResult };
@@ -611,7 +618,7 @@ export class EtcdServer implements EtcdServerApi {
   async txn(request: TxnRequest, ctx?: RequestContext): Promise<{ header: ResponseHeader; result: TxnResult }> {
     this.checkRequireLeader(ctx);
     validateTxn(request, this.config.maxTxnOps);
-    const auth = this.gate.identify(ctx?.token);
+    const auth = this.identify(ctx);
     if (isReadOnlyTxn(request)) {
       // etcd serves a read-only txn like a read: no log entry, no new revision.
       if (!isSerializableTxn(request)) await this.linearizableRead();
@@ -644,7 +651,7 @@ export class EtcdServer implements EtcdServerApi {
 
   async leaseGrant(ttlSeconds: number, id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader; id: bigint; ttl: number }> {
     this.checkRequireLeader(ctx);
-    this.gate.identify(ctx?.token);
+    this.identify(ctx);
     const leaseId = id === 0n ? pickLeaseId(Math.random, (candidate) => this.lessor.exists(candidate)) : id;
     this.lessor.checkGrant(leaseId, ttlSeconds);
     this.checkQuota(0);
@@ -655,7 +662,7 @@ export class EtcdServer implements EtcdServerApi {
 
   async leaseRevoke(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader }> {
     this.checkRequireLeader(ctx);
-    const auth = this.gate.identify(ctx?.token);
+    const auth = this.identify(ctx);
     this.gate.requireKeys(auth, leaseRevokeAccess(this.leaseKeys(id)));
     const { revision } = await this.propose({ requestId: 0n, leaseRevoke: { id }, auth });
     return { header: this.header(revision) };
@@ -663,7 +670,7 @@ export class EtcdServer implements EtcdServerApi {
 
   async leaseKeepAlive(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader; id: bigint; ttl: number }> {
     this.checkRequireLeader(ctx);
-    this.gate.identify(ctx?.token);
+    this.identify(ctx);
     // etcd fills the header before renewing.
     const header = this.header();
     if (!this.isLeader()) {
@@ -681,7 +688,7 @@ export class EtcdServer implements EtcdServerApi {
 
   async leaseTimeToLive(id: bigint, keys: boolean, ctx?: RequestContext): Promise<LeaseTimeToLiveResult> {
     this.checkRequireLeader(ctx);
-    this.gate.identify(ctx?.token);
+    this.identify(ctx);
     if (!this.isLeader()) {
       const remote = await this.askLeader<{ ttl: number; grantedTtl: number; keys: string[] }>('/leases/timetolive', { id: id.toString(), keys });
       return { header: this.header(), id, ttl: remote.ttl, grantedTtl: remote.grantedTtl, keys: remote.keys.map((k) => Buffer.from(k, 'base64')) };
@@ -694,7 +701,7 @@ export class EtcdServer implements EtcdServerApi {
 
   async leaseLeases(ctx?: RequestContext): Promise<{ header: ResponseHeader; leases: bigint[] }> {
     this.checkRequireLeader(ctx);
-    this.gate.identify(ctx?.token);
+    this.identify(ctx);
     await this.linearizableRead();
     return { header: this.header(), leases: this.lessor.leases() };
   }
@@ -763,7 +770,7 @@ export class EtcdServer implements EtcdServerApi {
 
   async memberList(linearizable: boolean, ctx?: RequestContext): Promise<{ header: ResponseHeader; members: Member[] }> {
     this.checkRequireLeader(ctx);
-    this.gate.identify(ctx?.token);
+    this.identify(ctx);
     if (linearizable) await this.linearizableRead();
     return { header: this.header(), members: this.membership.list() };
   }

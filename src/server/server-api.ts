@@ -59,6 +59,11 @@ export interface RequestContext {
   requireLeader?: boolean;
   /** CN of the client certificate a TLS handshake verified (--client-cert-auth): etcd's user when there is no token. */
   certCommonName?: string;
+  /**
+   * The member's own reads for /metrics and /health, which etcd takes from its internal state:
+   * they pass auth. Only code sets this; the API layers build contexts from the wire without it.
+   */
+  internal?: boolean;
 }
 
 export interface EtcdServerApi {

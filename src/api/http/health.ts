@@ -28,8 +28,11 @@ function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** Health checks read the member's own state, as etcd's do: they pass auth. */
+const INTERNAL = { internal: true } as const;
+
 async function activeAlarms(server: EtcdServerApi): Promise<number[]> {
-  const { alarms } = await server.alarm(AlarmAction.GET, 0n, AlarmType.NONE);
+  const { alarms } = await server.alarm(AlarmAction.GET, 0n, AlarmType.NONE, INTERNAL);
   return alarms.map((alarm) => alarm.alarm);
 }
 
@@ -38,7 +41,7 @@ async function rangeProbe(server: EtcdServerApi, serializable: boolean, timeoutM
     key: Buffer.from('health'), rangeEnd: Buffer.alloc(0), limit: 1, revision: 0, sortOrder: 0, sortTarget: 0,
     serializable, keysOnly: true, countOnly: false, minModRevision: 0, maxModRevision: 0, minCreateRevision: 0,
     maxCreateRevision: 0,
-  }), timeoutMs);
+  }, INTERNAL), timeoutMs);
 }
 
 function errorText(error: unknown): string {
@@ -54,7 +57,7 @@ export async function checkHealth(options: HealthOptions, excludedAlarms: Set<st
       if (excludedAlarms.has(name)) continue;
       return { health: 'false', reason: `ALARM ${name}` };
     }
-    if (!serializable && (await withTimeout(server.status(), options.healthCheckTimeoutMs)).leader === 0n) {
+    if (!serializable && (await withTimeout(server.status(INTERNAL), options.healthCheckTimeoutMs)).leader === 0n) {
       return { health: 'false', reason: 'RAFT NO LEADER' };
     }
     await rangeProbe(server, serializable, options.healthCheckTimeoutMs);
@@ -88,7 +91,7 @@ const dataCorruption: NamedCheck = async (options) => {
   if ((await activeAlarms(options.server)).includes(AlarmType.CORRUPT)) throw new Error('alarm activated: CORRUPT');
 };
 const nonLearner: NamedCheck = async (options) => {
-  if ((await withTimeout(options.server.status(), options.healthCheckTimeoutMs)).isLearner) throw new Error('this member is a learner');
+  if ((await withTimeout(options.server.status(INTERNAL), options.healthCheckTimeoutMs)).isLearner) throw new Error('this member is a learner');
 };
 
 const probeChecks: Record<'livez' | 'readyz', Array<[string, NamedCheck]>> = {

@@ -144,7 +144,7 @@ export class EtcdMetrics implements ServerMetricsRecorder {
   /** Reads the server's current state into the pulled gauges; a failed read leaves them unset. */
   async refreshFrom(server: EtcdServerApi, logger: Logger): Promise<void> {
     try {
-      const status = await server.status();
+      const status = await server.status({ internal: true });
       this.hasLeader.set(status.leader !== 0n ? 1 : 0);
       this.isLeader.set(status.leader !== 0n && status.leader === status.header.memberId ? 1 : 0);
       this.serverId.reset();
@@ -163,7 +163,7 @@ export class EtcdMetrics implements ServerMetricsRecorder {
       const { header, result } = await server.range({
         key: everything, rangeEnd: everything, limit: 0, revision: 0, sortOrder: 0, sortTarget: 0, serializable: true,
         keysOnly: false, countOnly: true, minModRevision: 0, maxModRevision: 0, minCreateRevision: 0, maxCreateRevision: 0,
-      });
+      }, { internal: true });
       this.keysTotal.set(result.count);
       this.currentRevision.set(header.revision);
     } catch (error) {
