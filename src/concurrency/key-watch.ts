@@ -1,7 +1,8 @@
 // One watch (a key or a range, from a revision) on its own server watch stream, read one response
 // at a time by an async waiter. The queue between the stream and the reader is bounded: when it is
 // full, `send` says so and the watch stream holds further events back until the reader catches up.
-// A cancelled watch (compaction, server refusal) or an aborted caller ends the watch with an error.
+// A cancelled watch (compaction, server refusal), a stream the server ended (stop: "etcdserver: server
+// stopped", lost leader) or an aborted caller ends the watch with an error.
 import { EtcdError } from '../errors.js';
 import type { RequestContext, EtcdServerApi } from '../server/server-api.js';
 import type { WatchStream, WatchStreamResponse } from '../watch/types.js';
@@ -32,7 +33,7 @@ export class KeyWatch {
 
   constructor(server: Pick<EtcdServerApi, 'openWatchStream'>, private readonly options: KeyWatchOptions) {
     if (options.signal.aborted) throw abortError(options.signal);
-    this.stream = server.openWatchStream((response) => this.receive(response), options.ctx);
+    this.stream = server.openWatchStream((response) => this.receive(response), options.ctx, (reason) => this.fail(reason, false));
     options.signal.addEventListener('abort', this.onAbort, { once: true });
     this.stream.create({
       key: options.key, rangeEnd: options.rangeEnd, startRevision: options.startRevision,

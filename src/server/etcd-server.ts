@@ -246,6 +246,8 @@ export class EtcdServer implements EtcdServerApi {
       },
       maxRequestBytes: config.maxRequestBytes,
       progressNotifyIntervalMs: config.watchProgressNotifyIntervalMs,
+      // Until the server exists there are no streams to end: report a leader.
+      leader: { hasLeader: () => holder.server === undefined || holder.server.leaderId !== 0n, electionTimeoutMs: config.electionTimeoutMs },
     });
     const listener: ApplyListener = {
       onEvents: (revision: number, events: MvccEvent[]) => watchHub.notify(revision, events),
@@ -731,9 +733,9 @@ export class EtcdServer implements EtcdServerApi {
 
   // ---- Watch ----
 
-  openWatchStream(send: (response: WatchStreamResponse) => boolean, ctx?: RequestContext): WatchStream {
+  openWatchStream(send: (response: WatchStreamResponse) => boolean, ctx?: RequestContext, onClosed?: (reason: Error) => void): WatchStream {
     this.checkRequireLeader(ctx);
-    const stream = this.watchHub.openStream(send);
+    const stream = this.watchHub.openStream(send, { requireLeader: ctx?.requireLeader === true, onClosed });
     const token = ctx?.token;
     return {
       // A watch on keys the caller may not read is answered created-and-canceled, as by etcd; the

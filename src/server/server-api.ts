@@ -80,8 +80,11 @@ export interface EtcdServerApi {
   leaseTimeToLive(id: bigint, keys: boolean, ctx?: RequestContext): Promise<LeaseTimeToLiveResult>;
   leaseLeases(ctx?: RequestContext): Promise<{ header: ResponseHeader; leases: bigint[] }>;
 
-  /** Opens a watch stream; `send` is called for every response, in order. */
-  openWatchStream(send: (response: WatchStreamResponse) => boolean, ctx?: RequestContext): WatchStream;
+  /**
+   * Opens a watch stream; `send` is called for every response, in order. `onClosed` is called once if
+   * the server ends the stream itself (stop, no leader for a `requireLeader` context): see WatchStreamOptions.
+   */
+  openWatchStream(send: (response: WatchStreamResponse) => boolean, ctx?: RequestContext, onClosed?: (reason: Error) => void): WatchStream;
 
   memberList(linearizable: boolean, ctx?: RequestContext): Promise<{ header: ResponseHeader; members: Member[] }>;
   memberAdd(peerUrls: string[], isLearner: boolean, ctx?: RequestContext): Promise<{ header: ResponseHeader; member: Member; members: Member[] }>;

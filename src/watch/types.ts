@@ -28,6 +28,22 @@ export interface WatchStreamResponse {
   events: MvccEvent[];
 }
 
+/** How a stream's owner asks for etcd's per-stream behaviours and learns that the server ended the stream. */
+export interface WatchStreamOptions {
+  /**
+   * etcd's `hasleader=true` metadata: the stream ends with EtcdError('NoLeader') once the member
+   * has been without a leader for a few election timeouts, so the client moves to another member.
+   */
+  requireLeader?: boolean;
+  /**
+   * Called once when the server ends the stream on its own (server stop: EtcdError('Stopped'); no
+   * leader: EtcdError('NoLeader'); a client that reads nothing: EtcdError('TooManyRequests'); the
+   * transport's own error when `send` threw), after every response it sent. Not called when the owner
+   * closes the stream itself: the owner already knows.
+   */
+  onClosed?: (reason: Error) => void;
+}
+
 export interface WatchStream {
   create(request: WatchCreateRequest): void;
   cancel(watchId: number): void;
@@ -35,6 +51,7 @@ export interface WatchStream {
   progress(): void;
   /** The transport drained its buffer after `send` returned false: resume sending. */
   resume(): void;
+  /** The owner is done with the stream: no responses and no onClosed notice follow. */
   close(): void;
 }
 

@@ -5,8 +5,9 @@
 // Imports: mvcc types only; history comes through the WatchableHistory interface.
 import { EtcdError } from '../errors.js';
 import type { MvccEvent } from '../mvcc/types.js';
+import { LeaderWatchdog, type LeaderProbe } from './leader-watchdog.js';
 import { HubWatchStream, matches, type WatchHubContext, type Watcher } from './watch-stream.js';
-import type { WatchableHistory, WatchStream, WatchStreamResponse, WatchTimer } from './types.js';
+import type { WatchableHistory, WatchStream, WatchStreamOptions, WatchStreamResponse, WatchTimer } from './types.js';
 
 export interface WatchHubOptions {
   history: WatchableHistory;
@@ -23,6 +24,8 @@ export interface WatchHubOptions {
   revisionEventsMax?: number;
   watchersPerStreamMax?: number;
   streamCountMax?: number;
+  /** Whether the member has a leader: without it, streams opened with requireLeader never end for want of one. */
+  leader?: LeaderProbe;
 }
 
 const defaults = {
@@ -59,6 +62,8 @@ export class WatchHub implements WatchHubContext {
   /** Single-key watchers by their key in latin1 (a lossless byte-to-char mapping). */
   private readonly singleKeyWatchers = new Map<string, Set<Watcher>>();
   private readonly rangeWatchers = new Set<Watcher>();
+  private readonly leaderWatchdog: LeaderWatchdog | undefined;
+  private closed = false;
 
   constructor(options: WatchHubOptions) {
     this.history = options.history;
@@ -72,6 +77,8 @@ export class WatchHub implements WatchHubContext {
     this.streamCountMax = options.streamCountMax ?? defaults.streamCountMax;
     if (this.catchUpBatchEventsMax < 1) throw new Error('WatchHub: catchUpBatchEventsMax must be >= 1');
     this.lastNotifiedRevision = this.history.currentRevision;
+    this.leaderWatchdog = options.leader === undefined ? undefined
+      : new LeaderWatchdog(options.leader, this.timer, () => this.endRequireLeaderStreams());
   }
 
   /** The last revision apply told the hub about: the store's current revision as watchers see it. */
@@ -97,9 +104,10 @@ export class WatchHub implements WatchHubContext {
   }
 
   /** `send` returns false when the transport is full: the stream then holds back until `resume()`. */
-  openStream(send: (response: WatchStreamResponse) => boolean): WatchStream {
+  openStream(send: (response: WatchStreamResponse) => boolean, options: WatchStreamOptions = {}): WatchStream {
+    if (this.closed) throw new EtcdError('Stopped');
     if (this.streams.size >= this.streamCountMax) throw new EtcdError('TooManyRequests');
-    const stream = new HubWatchStream(this, send);
+    const stream = new HubWatchStream(this, send, options);
     this.streams.add(stream);
     return stream;
   }
@@ -119,9 +127,16 @@ export class WatchHub implements WatchHubContext {
     for (const stream of this.streams) stream.desynchronize(firstMissedRevision);
   }
 
-  /** Server shutdown: every stream stops; the transports end the client calls themselves. */
+  /** Server shutdown: every stream ends and its owner is told EtcdError('Stopped'); no stream opens afterwards. */
   close(): void {
-    for (const stream of [...this.streams]) stream.close();
+    this.closed = true;
+    this.leaderWatchdog?.stop();
+    for (const stream of [...this.streams]) stream.end(new EtcdError('Stopped'));
+  }
+
+  /** The member has been without a leader too long: streams that asked for one end, as etcd cancels them. */
+  private endRequireLeaderStreams(): void {
+    for (const stream of [...this.streams]) if (stream.requiresLeader) stream.end(new EtcdError('NoLeader'));
   }
 
   /** Apply calls this after each write revision is applied, with that revision's events (carrying prevKv). */

@@ -8,11 +8,13 @@
 //  - catch-up reads history up to the last revision notified *when the read started* (R), delivers
 //    it, sets nextRevision = R + 1, and becomes synced only if no notify came in meanwhile;
 //  - a synced watcher whose stream is full at revision R becomes unsynced with nextRevision = R.
-import { isEtcdError } from '../errors.js';
+import { EtcdError, isEtcdError } from '../errors.js';
 import { EventType, type MvccEvent } from '../mvcc/types.js';
 import { normalizeWatchRange, watchRangeContains, type WatchKeyRange } from './key-range.js';
 import { fragmentResponse } from './response-size.js';
-import { WatchFilter, type WatchCreateRequest, type WatchStream, type WatchStreamResponse } from './types.js';
+import {
+  WatchFilter, type WatchCreateRequest, type WatchStream, type WatchStreamOptions, type WatchStreamResponse,
+} from './types.js';
 
 export interface Watcher {
   readonly id: number;
@@ -69,7 +71,13 @@ export class HubWatchStream implements WatchStream {
   constructor(
     private readonly hub: WatchHubContext,
     private readonly send: (response: WatchStreamResponse) => boolean,
+    private readonly options: WatchStreamOptions = {},
   ) {}
+
+  /** The owner sent etcd's `hasleader` metadata: the hub ends this stream when the member loses its leader. */
+  get requiresLeader(): boolean {
+    return this.options.requireLeader === true;
+  }
 
   get watcherCount(): number {
     return this.watchers.size;
@@ -159,6 +167,16 @@ export class HubWatchStream implements WatchStream {
     this.hub.streamClosed(this);
   }
 
+  /**
+   * The server ends the stream on its own: like close(), then the owner is told why, once, so that
+   * its reader (a gRPC call, a lock waiter) ends now instead of waiting on a stream that went silent.
+   */
+  end(reason: Error): void {
+    if (this.closed) return;
+    this.close();
+    this.options.onClosed?.(reason);
+  }
+
   /** Every watcher goes back to catching up from history from its next revision (see WatchHub.restored). */
   desynchronize(firstMissedRevision: number): void {
     if (this.closed) return;
@@ -221,7 +239,7 @@ export class HubWatchStream implements WatchStream {
       // A client that keeps sending requests but reads no answers: events are bounded by
       // streamQueuedEventsMax, but control answers would grow without end. Tell it, and stop.
       this.transmit(response(this.hub.notifiedRevision, INVALID_WATCH_ID, { canceled: true, cancelReason: tooManyWatchersReason }));
-      this.close();
+      this.end(new EtcdError('TooManyRequests'));
       return;
     }
     this.queue.push(r);
@@ -232,9 +250,9 @@ export class HubWatchStream implements WatchStream {
     let accepted: boolean;
     try {
       accepted = this.send(r);
-    } catch {
+    } catch (error) {
       // A transport that throws is gone; the stream must not take apply (our caller) down with it.
-      this.close();
+      this.end(error instanceof Error ? error : new Error(String(error)));
       return;
     }
     if (!accepted) this.blocked = true;

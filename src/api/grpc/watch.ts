@@ -1,7 +1,9 @@
 // The etcdserverpb.Watch service: one bidi call ⇔ one WatchStream of the server.
 // Requests are read only once the stream is open (until then they wait in grpc-js's buffer, under
 // HTTP/2 flow control). `send` reports a full transport buffer by returning false; the WatchStream
-// then holds events back until 'drain' calls resume(). The call ending in any way closes the stream.
+// then holds events back until 'drain' calls resume(). The call ending in any way closes the stream;
+// the server ending the stream (stop, no leader for a `hasleader` call) ends the call with its error,
+// as etcd does (a require-leader stream ends with Unavailable "etcdserver: no leader").
 // Each response's header comes from server.responseHeader at send time, so the raft term is
 // current even on a long-lived stream.
 import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
@@ -54,7 +56,7 @@ function watch(server: EtcdServerApi, logger: Logger) {
         return call.write(watchResponseToWire(response, server.responseHeader(response.revision)));
       };
       try {
-        stream = server.openWatchStream(send, context);
+        stream = server.openWatchStream(send, context, (reason) => finish(reason));
       } catch (error) {
         finish(error);
         return;
