@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { EtcdServerApi } from '../../server/server-api.js';
+import type { AuthServerApi, EtcdServerApi } from '../../server/server-api.js';
 import { receiveMessageSlackBytes } from '../grpc/server.js';
 import { registerGateway } from './gateway.js';
 import { registerHealth } from './health.js';
@@ -15,6 +15,8 @@ import { registerV2Api } from './v2/index.js';
 
 export interface HttpAppOptions {
   server: EtcdServerApi;
+  /** EtcdServer.auth, for /v3/auth/*; without it those paths answer "unknown service etcdserverpb.Auth". */
+  auth?: AuthServerApi;
   /** --max-request-bytes: bounds the JSON body as gRPC bounds the message. */
   maxRequestBytes: number;
   logger: Logger;
@@ -107,7 +109,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   });
 
   registerGateway(app, {
-    server: options.server, logger, commonHeaders: corsHeaders, failedPreconditionStatus,
+    server: options.server, auth: options.auth, logger, commonHeaders: corsHeaders, failedPreconditionStatus,
     onHandled: (service, method, type, code) => metrics.grpcHandled(service, method, type, code),
   });
 

@@ -1,8 +1,8 @@
 // The gateway's unary paths: each POST path names its gRPC method (for the proto types and the
-// metrics labels) and calls EtcdServerApi through the same translators the gRPC services use.
-// A method without a handler is one EtcdServerApi does not offer yet; it answers UNIMPLEMENTED
-// as etcd's Go gRPC server does for an unregistered service.
-import type { EtcdServerApi, RequestContext } from '../../server/server-api.js';
+// metrics labels) and calls EtcdServerApi through the same translators the gRPC services use; the
+// auth, lock and election paths come from their own modules. A method without a handler is one
+// the server does not offer yet; it answers UNIMPLEMENTED as etcd's Go gRPC server does for an
+// unregistered method.
 import { headerToWire } from '../grpc/translate/common.js';
 import {
   memberAddRequestFromWire, memberAddResponseToWire, memberIdFromWire, memberListRequestFromWire, membersResponseToWire,
@@ -20,21 +20,16 @@ import {
   alarmRequestFromWire, alarmResponseToWire, emptyResponseToWire, hashKvRequestFromWire, hashKvResponseToWire,
   hashResponseToWire, moveLeaderRequestFromWire, statusResponseToWire,
 } from '../grpc/translate/maintenance.js';
+import { authRoutes } from './gateway-auth-routes.js';
+import { concurrencyRoutes } from './gateway-concurrency-routes.js';
+import type { UnaryRoute } from './gateway-route-types.js';
 
-export type UnaryHandler = (server: EtcdServerApi, request: Record<string, unknown>, context: RequestContext) => Promise<object>;
-
-export interface UnaryRoute {
-  /** Full proto service name, e.g. etcdserverpb.KV. */
-  service: string;
-  method: string;
-  handle?: UnaryHandler;
-}
+export type { RouteServices, UnaryHandler, UnaryRoute } from './gateway-route-types.js';
 
 const kv = 'etcdserverpb.KV';
 const lease = 'etcdserverpb.Lease';
 const cluster = 'etcdserverpb.Cluster';
 const maintenance = 'etcdserverpb.Maintenance';
-const auth = 'etcdserverpb.Auth';
 
 const leaseTimeToLive: UnaryRoute = {
   service: lease, method: 'LeaseTimeToLive',
@@ -161,27 +156,6 @@ export const unaryRoutes: ReadonlyMap<string, UnaryRoute> = new Map<string, Unar
       emptyResponseToWire(await server.moveLeader(moveLeaderRequestFromWire(request).targetId, context)),
   }],
   ['/maintenance/downgrade', { service: maintenance, method: 'Downgrade' }],
-  ['/auth/enable', { service: auth, method: 'AuthEnable' }],
-  ['/auth/disable', { service: auth, method: 'AuthDisable' }],
-  ['/auth/status', { service: auth, method: 'AuthStatus' }],
-  ['/auth/authenticate', { service: auth, method: 'Authenticate' }],
-  ['/auth/user/add', { service: auth, method: 'UserAdd' }],
-  ['/auth/user/get', { service: auth, method: 'UserGet' }],
-  ['/auth/user/list', { service: auth, method: 'UserList' }],
-  ['/auth/user/delete', { service: auth, method: 'UserDelete' }],
-  ['/auth/user/changepw', { service: auth, method: 'UserChangePassword' }],
-  ['/auth/user/grant', { service: auth, method: 'UserGrantRole' }],
-  ['/auth/user/revoke', { service: auth, method: 'UserRevokeRole' }],
-  ['/auth/role/add', { service: auth, method: 'RoleAdd' }],
-  ['/auth/role/get', { service: auth, method: 'RoleGet' }],
-  ['/auth/role/list', { service: auth, method: 'RoleList' }],
-  ['/auth/role/delete', { service: auth, method: 'RoleDelete' }],
-  ['/auth/role/grant', { service: auth, method: 'RoleGrantPermission' }],
-  ['/auth/role/revoke', { service: auth, method: 'RoleRevokePermission' }],
-  ['/lock/lock', { service: 'v3lockpb.Lock', method: 'Lock' }],
-  ['/lock/unlock', { service: 'v3lockpb.Lock', method: 'Unlock' }],
-  ['/election/campaign', { service: 'v3electionpb.Election', method: 'Campaign' }],
-  ['/election/proclaim', { service: 'v3electionpb.Election', method: 'Proclaim' }],
-  ['/election/leader', { service: 'v3electionpb.Election', method: 'Leader' }],
-  ['/election/resign', { service: 'v3electionpb.Election', method: 'Resign' }],
+  ...authRoutes,
+  ...concurrencyRoutes,
 ]);

@@ -5,22 +5,28 @@
 // - /v3/watch stays open until the client goes away, as etcd keeps a watch whose sender half-closed.
 // - /v3/lease/keepalive answers its one request and ends.
 // - /v3/maintenance/snapshot pulls the next chunk only once the socket took the previous one.
+// - /v3/election/observe writes each leader change until the client goes away, taking the next
+//   change only once the socket took the previous one; its errors are UNKNOWN, as etcd's.
 // Backpressure: a watch whose socket buffer is full is told so (send returns false) and resumed on
 // 'drain'; nothing here queues responses of its own.
 import type { ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import type { Logger } from 'pino';
 import type protobuf from 'protobufjs';
+import type { ServerElections } from '../../concurrency/index.js';
 import type { EtcdServerApi, RequestContext } from '../../server/server-api.js';
 import type { WatchStream } from '../../watch/types.js';
+import { leaderRequestFromWire, leaderResponseToWire } from '../grpc/translate/election.js';
 import { leaseIdFromWire, leaseKeepAliveResponseToWire } from '../grpc/translate/lease.js';
 import { snapshotChunkToWire } from '../grpc/translate/maintenance.js';
 import { watchRequestFromWire, watchResponseToWire } from '../grpc/translate/watch.js';
+import { concurrencyFailure } from './gateway-concurrency-routes.js';
 import { httpStatusFromGrpcCode, streamErrorChunk, toGatewayStatus, type GatewayStatus } from './gateway-errors.js';
 import { messageToJson } from './proto-json.js';
 
 export interface StreamContext {
   server: EtcdServerApi;
+  elections: ServerElections;
   logger: Logger;
   response: ServerResponse;
   /** The decoded request message (proto field names). */
@@ -31,6 +37,16 @@ export interface StreamContext {
   failedPreconditionStatus: 400 | 412;
   /** Called once when the stream ends, with the gRPC code it ended with (metrics). */
   onEnd: (code: number) => void;
+}
+
+/** Resolves when the socket takes writes again or the response is gone; leaves no listener behind. */
+async function drainedOrClosed(response: ServerResponse): Promise<void> {
+  const abort = new AbortController();
+  try {
+    await Promise.race([once(response, 'drain', { signal: abort.signal }), once(response, 'close', { signal: abort.signal })]);
+  } finally {
+    abort.abort();
+  }
 }
 
 /** Writes result lines and the final error, starting the response on the first write. */
@@ -128,7 +144,7 @@ export async function serveSnapshot(context: StreamContext): Promise<void> {
       const next = await chunks.next();
       if (next.done) { finished = true; break; }
       if (!writer.writeResult(snapshotChunkToWire(next.value) as unknown as Record<string, unknown>) && !writer.closed) {
-        await Promise.race([once(response, 'drain'), once(response, 'close')]);
+        await drainedOrClosed(response);
       }
     }
     if (finished) writer.end();
@@ -139,5 +155,30 @@ export async function serveSnapshot(context: StreamContext): Promise<void> {
   } finally {
     // Lets the producer release its consistent view when the client went away early.
     if (!finished) await chunks.return?.();
+  }
+}
+
+export async function serveElectionObserve(context: StreamContext): Promise<void> {
+  const writer = new ResultWriter(context);
+  const { response } = context;
+  const abort = new AbortController();
+  const onClose = (): void => abort.abort();
+  response.once('close', onClose);
+  try {
+    const { name } = leaderRequestFromWire(context.request);
+    for await (const observation of context.elections.observe(name, abort.signal, context.requestContext)) {
+      if (!writer.writeResult(leaderResponseToWire(observation) as unknown as Record<string, unknown>) && !writer.closed) {
+        await drainedOrClosed(response);
+      }
+      if (writer.closed) break;
+    }
+    if (abort.signal.aborted || writer.closed) context.onEnd(1);
+    else writer.end();
+  } catch (error) {
+    // A client that went away has nobody left to tell.
+    if (abort.signal.aborted) context.onEnd(1);
+    else writer.fail(toGatewayStatus(concurrencyFailure(error), context.logger, 'Observe'));
+  } finally {
+    response.off('close', onClose);
   }
 }

@@ -1,16 +1,19 @@
 // The v3 JSON gateway as a fastify plugin: POST /v3/<path> (and the /v3beta/ alias) decodes the
 // body by the method's request type, calls the route's handler or stream, and writes the answer
 // by grpc-gateway v1's rules. Unknown paths and other methods get the Go mux's plain-text answers.
+// Each request gets an abort signal that fires when its client goes away unanswered, so a Lock or
+// Campaign waiting for its turn leaves the queue.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type protobuf from 'protobufjs';
 import { GrpcCode } from '../../errors.js';
-import type { EtcdServerApi, RequestContext } from '../../server/server-api.js';
+import { ConcurrencyError, ServerElections, ServerLocks } from '../../concurrency/index.js';
+import type { AuthServerApi, EtcdServerApi, RequestContext } from '../../server/server-api.js';
 import { loadProtobufRoot } from '../grpc/definitions.js';
 import { GrpcStatusError } from '../grpc/errors.js';
 import { httpStatusFromGrpcCode, toGatewayStatus, unaryErrorBody, type GatewayStatus } from './gateway-errors.js';
 import { unaryRoutes, type UnaryRoute } from './gateway-routes.js';
-import { serveLeaseKeepAlive, serveSnapshot, serveWatch, type StreamContext } from './gateway-streams.js';
+import { serveElectionObserve, serveLeaseKeepAlive, serveSnapshot, serveWatch, type StreamContext } from './gateway-streams.js';
 import { parseJsonText } from './json-text.js';
 import { messageFromJson, messageToJson } from './proto-json.js';
 
@@ -21,6 +24,8 @@ export type HandledObserver = (service: string, method: string, type: GrpcMethod
 
 export interface GatewayOptions {
   server: EtcdServerApi;
+  /** EtcdServer.auth; without it the /v3/auth/* paths answer "unknown service etcdserverpb.Auth". */
+  auth?: AuthServerApi;
   logger: Logger;
   /** Headers every answer carries (etcd's CORS headers); streams write them by hand. */
   commonHeaders: Record<string, string>;
@@ -39,7 +44,7 @@ const streamRoutes: ReadonlyMap<string, StreamRoute> = new Map<string, StreamRou
   ['/watch', { service: 'etcdserverpb.Watch', method: 'Watch', type: 'bidi_stream', serve: serveWatch }],
   ['/lease/keepalive', { service: 'etcdserverpb.Lease', method: 'LeaseKeepAlive', type: 'bidi_stream', serve: serveLeaseKeepAlive }],
   ['/maintenance/snapshot', { service: 'etcdserverpb.Maintenance', method: 'Snapshot', type: 'server_stream', serve: serveSnapshot }],
-  ['/election/observe', { service: 'v3electionpb.Election', method: 'Observe', type: 'server_stream' }],
+  ['/election/observe', { service: 'v3electionpb.Election', method: 'Observe', type: 'server_stream', serve: serveElectionObserve }],
 ]);
 
 const gatewayPrefixes = ['/v3', '/v3beta'];
@@ -91,8 +96,21 @@ function decodeRequest(requestType: protobuf.Type, text: string): Record<string,
   return messageFromJson(requestType, parseJsonText(text));
 }
 
+/** An abort signal that fires when the client hangs up before the answer was written. */
+function clientGoneSignal(reply: FastifyReply): { signal: AbortSignal; release: () => void } {
+  const abort = new AbortController();
+  const onClose = (): void => {
+    if (!reply.raw.writableFinished) abort.abort(new ConcurrencyError('Canceled'));
+  };
+  reply.raw.once('close', onClose);
+  return { signal: abort.signal, release: () => reply.raw.off('close', onClose) };
+}
+
 export function registerGateway(app: FastifyInstance, options: GatewayOptions): void {
-  const { server, logger, onHandled } = options;
+  const { server, auth, logger, onHandled } = options;
+  // Stateless over the server API: one of each serves every request.
+  const locks = new ServerLocks(server);
+  const elections = new ServerElections(server);
 
   const sendError = (reply: FastifyReply, status: GatewayStatus): void => {
     void reply
@@ -103,16 +121,20 @@ export function registerGateway(app: FastifyInstance, options: GatewayOptions): 
 
   const serveUnary = async (route: UnaryRoute, request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const { requestType, responseType } = methodTypes(route.service, route.method);
+    const clientGone = clientGoneSignal(reply);
     try {
       const wire = decodeRequest(requestType, bodyText(request));
       if (!route.handle) throw unimplemented(route);
-      const response = await route.handle(server, wire, requestContextFrom(request));
+      const response = await route.handle(server, wire, requestContextFrom(request), { auth, locks, elections, signal: clientGone.signal });
       onHandled?.(route.service, route.method, 'unary', GrpcCode.OK);
       await reply.code(200).header('Content-Type', 'application/json').send(JSON.stringify(messageToJson(responseType, response as Record<string, unknown>)));
     } catch (error) {
       const status = toGatewayStatus(error, logger, route.method);
-      onHandled?.(route.service, route.method, 'unary', status.code);
+      // Counted as gRPC counts a call its client cancelled; the answer goes nowhere.
+      onHandled?.(route.service, route.method, 'unary', clientGone.signal.aborted ? GrpcCode.CANCELLED : status.code);
       sendError(reply, status);
+    } finally {
+      clientGone.release();
     }
   };
 
@@ -133,7 +155,7 @@ export function registerGateway(app: FastifyInstance, options: GatewayOptions): 
     }
     reply.hijack();
     await route.serve({
-      server, logger, response: reply.raw, request: wire, requestContext: requestContextFrom(request), responseType,
+      server, elections, logger, response: reply.raw, request: wire, requestContext: requestContextFrom(request), responseType,
       headers: options.commonHeaders, failedPreconditionStatus: options.failedPreconditionStatus,
       onEnd: (code) => onHandled?.(route.service, route.method, route.type, code),
     });

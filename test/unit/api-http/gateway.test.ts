@@ -1,6 +1,7 @@
 // The v3 JSON gateway over a scripted EtcdServerApi: what reaches the server from JSON, the exact
 // JSON that comes back (shapes as etcd 3.4's gateway writes them), errors and their statuses, the
-// aliases, unimplemented services, and the three streams over a real socket.
+// aliases, unimplemented services, and the streams over a real socket. Auth, lock and election
+// over a real server are in gateway-auth-concurrency.test.ts.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { EtcdError } from '../../../src/errors.js';
@@ -162,13 +163,25 @@ describe('errors', () => {
     expect(server.calls).toHaveLength(0);
   });
 
-  it('services EtcdServerApi lacks answer UNIMPLEMENTED (501, code 12) as a Go server does', async () => {
+  it('methods the server lacks answer UNIMPLEMENTED (501, code 12) as a Go server does', async () => {
     const { app } = await makeApp();
+    // No Auth API given to the app: the service is not registered at all.
     expect(await post(app, '/v3/auth/authenticate', '{"name":"root","password":"x"}')).toMatchObject({
       status: 501, json: { code: 12, error: 'unknown service etcdserverpb.Auth' },
     });
-    expect((await post(app, '/v3/lock/lock', '{"name":"bA=="}')).json.error).toBe('unknown service v3lockpb.Lock');
     expect((await post(app, '/v3/maintenance/downgrade', '{}')).json.error).toBe('unknown method Downgrade for service etcdserverpb.Maintenance');
+  });
+
+  it('lock and election reach the server through the gateway; their failures answer code 2 (500)', async () => {
+    const { app, server } = await makeApp();
+    server.answers.leaseGrant = () => { throw new EtcdError('LeaseNotFound'); };
+    server.answers.txn = () => { throw new EtcdError('LeaseNotFound'); };
+    const { status, json } = await post(app, '/v3/lock/lock', '{"name":"bA==","lease":"12345"}');
+    expect(status).toBe(500);
+    expect(json).toEqual({ error: 'etcdserver: requested lease not found', message: 'etcdserver: requested lease not found', code: 2 });
+    expect(server.calls.length).toBeGreaterThan(0);
+    const resign = await post(app, '/v3/election/resign', '{}');
+    expect(resign).toMatchObject({ status: 500, json: { code: 2, error: '"leader" field must be provided' } });
   });
 
   it("unknown paths and other methods get Go's plain-text answers", async () => {
