@@ -95,7 +95,7 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
   const grpcServer = createGrpcServer({ server, maxRequestBytes: config.maxRequestBytes, logger: logger.child({ component: 'grpc' }) });
   registerAuthService(grpcServer, server.auth, logger.child({ component: 'grpc' }));
   const httpApp = createHttpApp({
-    server, maxRequestBytes: config.maxRequestBytes, logger, etcdVersion: config.etcdVersion, enableV2: config.enableV2, metrics,
+    server, auth: server.auth, maxRequestBytes: config.maxRequestBytes, logger, etcdVersion: config.etcdVersion, enableV2: config.enableV2, metrics,
   });
   await httpApp.ready();
   const clientListeners = new ClientListeners({
