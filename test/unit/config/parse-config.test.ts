@@ -255,9 +255,37 @@ describe('typed values', () => {
 
   it('lists flags that are accepted but not implemented, and warns for flags with no effect', () => {
     const { config, warnings } = parse(['--cert-file', 'c.pem', '--grpc-keepalive-timeout', '5s', '--wal-dir', '/w', '--name', 'n', '--initial-cluster', 'n=http://localhost:2380']);
-    expect(config.unimplementedFlagsSet.sort()).toEqual(['cert-file', 'grpc-keepalive-timeout']);
+    expect(config.unimplementedFlagsSet.sort()).toEqual(['grpc-keepalive-timeout']);
     expect(config.grpcKeepAliveTimeoutMs).toBe(5000);
     expect(warnings.some((w) => w.startsWith('flag --wal-dir has no effect'))).toBe(true);
+  });
+
+  it('TLS, discovery, auth, snapshot catch-up, v2 and lease checkpoint flags are implemented: no "not implemented" warning', () => {
+    const implemented = [
+      '--cert-file', 'c.pem', '--key-file', 'k.pem', '--client-cert-auth', '--trusted-ca-file', 'ca.pem', '--auto-tls',
+      '--client-crl-file', 'crl.pem', '--client-cert-allowed-hostname', 'h', '--cipher-suites', 'TLS_AES_128_GCM_SHA256',
+      '--tls-min-version', 'TLS1.2', '--tls-max-version', 'TLS1.3', '--peer-cert-file', 'pc.pem', '--peer-key-file', 'pk.pem',
+      '--peer-client-cert-auth', '--peer-trusted-ca-file', 'pca.pem', '--peer-cert-allowed-cn', 'etcd',
+      '--peer-cert-allowed-hostname', 'p', '--peer-auto-tls', '--peer-client-cert-file', 'pcc.pem', '--peer-client-key-file', 'pck.pem',
+      '--peer-crl-file', 'pcrl.pem', '--self-signed-cert-validity', '2', '--experimental-peer-skip-client-san-verification',
+      '--discovery-srv', 'example.com', '--discovery-srv-name', 'x', '--auth-token', 'simple', '--auth-token-ttl', '60',
+      '--bcrypt-cost', '4', '--snapshot-catchup-entries', '100', '--enable-v2', '--experimental-enable-lease-checkpoint',
+      '--experimental-enable-lease-checkpoint-persist', '--name', 'n',
+    ];
+    const { config, warnings } = parse(implemented);
+    expect(config.unimplementedFlagsSet).toEqual([]);
+    expect(warnings.filter((w) => w.includes('no effect'))).toEqual([]);
+    expect(config.snapshotCatchupEntries).toBe(100);
+    expect(config.discovery).toMatchObject({ srvDomain: 'example.com', srvName: 'x' });
+    const v3Discovery = parse(['--discovery-endpoints', 'http://127.0.0.1:2379', '--discovery-token', 't', '--name', 'n']).config;
+    expect(v3Discovery.unimplementedFlagsSet).toEqual([]);
+    expect(v3Discovery.discovery).toMatchObject({ endpoints: ['http://127.0.0.1:2379'], token: 't' });
+  });
+
+  it('--client-cert-file warns that it has no effect: the gateway never dials the client port', () => {
+    const { config, warnings } = parse(['--client-cert-file', 'c.pem', '--name', 'n', '--initial-cluster', 'n=http://localhost:2380']);
+    expect(config.unimplementedFlagsSet).toEqual([]);
+    expect(warnings.some((w) => w.startsWith('flag --client-cert-file has no effect in etcd-ts'))).toBe(true);
   });
 
   it('old experimental names still work; the 3.6 name wins; both set differently is refused', () => {
