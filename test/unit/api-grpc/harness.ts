@@ -6,7 +6,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import pino from 'pino';
 import { bindGrpcServer, createGrpcServer } from '../../../src/api/grpc/index.js';
 import { protoFiles, protosDir } from '../../../src/api/grpc/definitions.js';
-import type { EtcdServerApi, ResponseHeader } from '../../../src/server/server-api.js';
+import type { EtcdServerApi, RequestContext, ResponseHeader } from '../../../src/server/server-api.js';
 import type { WatchStream, WatchStreamResponse } from '../../../src/watch/types.js';
 
 export const bigClusterId = 0xfedcba9876543210n; // > 2^63: must survive as uint64
@@ -22,6 +22,9 @@ export interface RecordedWatchStream {
   send: (response: WatchStreamResponse) => boolean;
   commands: unknown[];
   closed: boolean;
+  ctx: RequestContext | undefined;
+  /** The server's side of the stream-closed notice: a test calls it to end the stream as the hub would. */
+  onClosed: ((reason: Error) => void) | undefined;
 }
 
 /** Every method records its arguments; `answers[method]` scripts the result (default: a plausible one). */
@@ -73,8 +76,8 @@ export class ScriptedServer implements EtcdServerApi {
     })();
   }
 
-  openWatchStream(send: (response: WatchStreamResponse) => boolean): WatchStream {
-    const recorded: RecordedWatchStream = { send, commands: [], closed: false };
+  openWatchStream(send: (response: WatchStreamResponse) => boolean, ctx?: RequestContext, onClosed?: (reason: Error) => void): WatchStream {
+    const recorded: RecordedWatchStream = { send, commands: [], closed: false, ctx, onClosed };
     this.watchStreams.push(recorded);
     return {
       create: (request) => { recorded.commands.push({ create: request }); },

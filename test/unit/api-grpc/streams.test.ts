@@ -2,7 +2,9 @@
 // (answers in request order), Snapshot (chunks in order, producer released on cancel); plus the
 // Cluster/Maintenance/Health unary translations with uint64 ids.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import * as grpc from '@grpc/grpc-js';
 import type { ClientDuplexStream, ClientReadableStream } from '@grpc/grpc-js';
+import { EtcdError } from '../../../src/errors.js';
 import { EventType } from '../../../src/mvcc/types.js';
 import {
   bigClusterId, bigMemberId, callUnary, header, rawClients, ScriptedServer, startServer, until,
@@ -111,6 +113,41 @@ describe('Watch', () => {
     } finally {
       server.openWatchStream = openWatchStream;
     }
+  });
+});
+
+describe('Watch ended by the server', () => {
+  async function openedCall(metadata = new grpc.Metadata()) {
+    const call = (clients.watch.Watch as (metadata: grpc.Metadata) => ClientDuplexStream<unknown, any>).call(clients.watch, metadata);
+    const received: any[] = [];
+    call.on('data', (response) => received.push(response));
+    const failed = new Promise<any>((resolve) => call.on('error', resolve));
+    call.write({ progress_request: {} });
+    await until(() => server.watchStreams[0]?.commands.length === 1);
+    return { call, received, failed, stream: server.watchStreams[0]! };
+  }
+
+  it('ends the call with Unavailable "etcdserver: server stopped" after the responses already sent', async () => {
+    const { received, failed, stream } = await openedCall();
+    expect(stream.ctx?.requireLeader).toBeUndefined();
+    stream.send({ revision: 4, watchId: -1, created: false, canceled: false, compactRevision: 0, cancelReason: '', fragment: false, events: [] });
+    stream.onClosed!(new EtcdError('Stopped'));
+    const error = await failed;
+    expect([error.code, error.details]).toEqual([grpc.status.UNAVAILABLE, 'etcdserver: server stopped']);
+    expect(received.map((response) => response.header.revision)).toEqual(['4']);
+    expect(stream.closed).toBe(true);
+  });
+
+  it('passes hasleader=true on as requireLeader, and ends the call with Unavailable "etcdserver: no leader" when told', async () => {
+    const metadata = new grpc.Metadata();
+    metadata.set('hasleader', 'true');
+    const { failed, stream } = await openedCall(metadata);
+    expect(stream.ctx?.requireLeader).toBe(true);
+    stream.onClosed!(new EtcdError('NoLeader'));
+    const error = await failed;
+    expect([error.code, error.details]).toEqual([grpc.status.UNAVAILABLE, 'etcdserver: no leader']);
+    // The call and the server-side stream end together.
+    expect(stream.closed).toBe(true);
   });
 });
 

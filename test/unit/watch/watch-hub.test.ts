@@ -1,9 +1,10 @@
 // WatchHub: etcd's watch stream semantics, one behaviour per test.
 import { describe, expect, it } from 'vitest';
 import { EventType } from '../../../src/mvcc/types.js';
-import { WatchFilter, type WatchTimer } from '../../../src/watch/types.js';
+import { WatchFilter } from '../../../src/watch/types.js';
 import { WatchHub, type WatchHubOptions } from '../../../src/watch/watch-hub.js';
 import { fragmentResponse, watchResponseBytes } from '../../../src/watch/response-size.js';
+import { ManualTimer } from './manual-timer.js';
 import { createRequest, MemoryHistory, RecordingClient, settle } from './memory-history.js';
 
 function setup(options: Partial<WatchHubOptions> = {}) {
@@ -13,21 +14,6 @@ function setup(options: Partial<WatchHubOptions> = {}) {
   const client = new RecordingClient();
   const stream = hub.openStream(client.send);
   return { history, hub, client, stream };
-}
-
-class ManualTimer implements WatchTimer {
-  callbacks = new Map<number, () => void>();
-  private next = 1;
-  setInterval(callback: () => void): unknown {
-    this.callbacks.set(this.next, callback);
-    return this.next++;
-  }
-  clearInterval(handle: unknown): void {
-    this.callbacks.delete(handle as number);
-  }
-  fire(): void {
-    for (const callback of [...this.callbacks.values()]) callback();
-  }
 }
 
 describe('WatchHub create', () => {
