@@ -60,7 +60,7 @@ function inRange(w: WatcherRecord, key: string): boolean {
 }
 
 async function runScenario(
-  commands: fc.infer<typeof commandArb>[],
+  commands: Array<typeof commandArb extends fc.Arbitrary<infer T> ? T : never>,
   options: { queueMax: number; batchMax: number; readDelays: number[] },
 ): Promise<void> {
   const history = new MemoryHistory();
