@@ -9,22 +9,12 @@ import { bindGrpcServer, createGrpcServer, registerAuthService } from '../../src
 import { EtcdServer, type EtcdServerConfig } from '../../src/server/etcd-server.js';
 import type { WatchStreamResponse } from '../../src/watch/types.js';
 import { type EtcdProcess, etcdctl, makeTempDir, startRealEtcd } from '../helpers/index.js';
+import { inProcessServerConfig } from '../helpers/in-process-server.js';
 
 const logger = pino({ level: 'silent' });
 
 function config(dataDir: string): EtcdServerConfig {
-  return {
-    name: 'default', dataDir,
-    initialCluster: [{ name: 'default', peerUrls: ['http://localhost:2380'] }],
-    initialClusterState: 'new', initialClusterToken: 'etcd-cluster',
-    advertiseClientUrls: ['http://localhost:2379'],
-    listenPeerUrls: [], initialAdvertisePeerUrls: ['http://localhost:2380'],
-    heartbeatIntervalMs: 100, electionTimeoutMs: 1000, snapshotCount: 100_000, snapshotCatchupEntries: 5000,
-    quotaBackendBytes: 2 * 1024 ** 3, maxTxnOps: 128, maxRequestBytes: 1572864, preVote: true, strictReconfigCheck: true, maxLearners: 1,
-    autoCompaction: { mode: 'periodic', periodMs: 0 }, watchProgressNotifyIntervalMs: 600_000,
-    unsafeNoFsync: false, etcdVersion: '3.4.23',
-    auth: { tokenSpec: 'simple', tokenTtlSeconds: 300, bcryptCost: 4 },
-  };
+  return inProcessServerConfig(dataDir, { etcdVersion: '3.4.23', auth: { tokenSpec: 'simple', tokenTtlSeconds: 300, bcryptCost: 4 } });
 }
 
 let server: EtcdServer;

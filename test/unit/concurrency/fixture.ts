@@ -7,6 +7,7 @@ import { afterEach } from 'vitest';
 import { EtcdServer, type EtcdServerConfig } from '../../../src/server/etcd-server.js';
 import { emptyRangeRequest, type KeyValue } from '../../../src/mvcc/types.js';
 import { prefixRangeEnd } from '../../../src/concurrency/keys.js';
+import { inProcessServerConfig } from '../../helpers/in-process-server.js';
 
 const dirs: string[] = [];
 const servers: EtcdServer[] = [];
@@ -16,18 +17,8 @@ afterEach(async () => {
 });
 
 function config(dataDir: string): EtcdServerConfig {
-  return {
-    name: 'default', dataDir,
-    initialCluster: [{ name: 'default', peerUrls: ['http://localhost:2380'] }],
-    initialClusterState: 'new', initialClusterToken: 'etcd-cluster',
-    advertiseClientUrls: ['http://localhost:2379'],
-    listenPeerUrls: [], initialAdvertisePeerUrls: ['http://localhost:2380'],
-    heartbeatIntervalMs: 100, electionTimeoutMs: 1000, snapshotCount: 100_000, snapshotCatchupEntries: 5000,
-    quotaBackendBytes: 2 * 1024 ** 3, maxTxnOps: 128, maxRequestBytes: 1572864, preVote: true, strictReconfigCheck: true, maxLearners: 1,
-    autoCompaction: { mode: 'periodic', periodMs: 0 }, watchProgressNotifyIntervalMs: 600_000,
-    // Tests only: nothing here survives a crash on purpose, and fsyncs would slow the 2-core machine.
-    unsafeNoFsync: true, etcdVersion: '3.5.17',
-  };
+  // Tests only: nothing here survives a crash on purpose, and fsyncs would slow the 2-core machine.
+  return inProcessServerConfig(dataDir, { unsafeNoFsync: true });
 }
 
 export async function startServer(): Promise<EtcdServer> {

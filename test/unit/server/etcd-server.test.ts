@@ -10,6 +10,7 @@ import { EtcdServer, type EtcdServerConfig } from '../../../src/server/etcd-serv
 import { emptyRangeRequest, type PutRequest } from '../../../src/mvcc/types.js';
 import { isEtcdError } from '../../../src/errors.js';
 import type { WatchStreamResponse } from '../../../src/watch/types.js';
+import { inProcessServerConfig } from '../../helpers/in-process-server.js';
 
 const dirs: string[] = [];
 const servers: EtcdServer[] = [];
@@ -19,18 +20,7 @@ afterEach(async () => {
 });
 
 function config(dataDir: string, overrides: Partial<EtcdServerConfig> = {}): EtcdServerConfig {
-  return {
-    name: 'default', dataDir,
-    initialCluster: [{ name: 'default', peerUrls: ['http://localhost:2380'] }],
-    initialClusterState: 'new', initialClusterToken: 'etcd-cluster',
-    advertiseClientUrls: ['http://localhost:2379'],
-    listenPeerUrls: [], initialAdvertisePeerUrls: ['http://localhost:2380'],
-    heartbeatIntervalMs: 100, electionTimeoutMs: 1000, snapshotCount: 100_000, snapshotCatchupEntries: 5000,
-    quotaBackendBytes: 2 * 1024 ** 3, maxTxnOps: 128, maxRequestBytes: 1572864, preVote: true, strictReconfigCheck: true, maxLearners: 1,
-    autoCompaction: { mode: 'periodic', periodMs: 0 }, watchProgressNotifyIntervalMs: 600_000,
-    unsafeNoFsync: false, etcdVersion: '3.5.17',
-    ...overrides,
-  };
+  return inProcessServerConfig(dataDir, overrides);
 }
 
 async function start(dataDir: string, overrides: Partial<EtcdServerConfig> = {}): Promise<EtcdServer> {

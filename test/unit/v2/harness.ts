@@ -7,6 +7,7 @@ import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { EtcdServer } from '../../../src/server/etcd-server.js';
 import { createHttpApp, EtcdMetrics } from '../../../src/api/http/index.js';
+import { inProcessServerConfig } from '../../helpers/in-process-server.js';
 
 export interface V2Harness {
   server: EtcdServer;
@@ -16,17 +17,8 @@ export interface V2Harness {
 
 export async function startV2Harness(): Promise<V2Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), 'v2-unit-'));
-  const server = await EtcdServer.start({
-    name: 'default', dataDir,
-    initialCluster: [{ name: 'default', peerUrls: ['http://localhost:2380'] }],
-    initialClusterState: 'new', initialClusterToken: 'etcd-cluster',
-    advertiseClientUrls: ['http://localhost:2379'],
-    listenPeerUrls: [], initialAdvertisePeerUrls: ['http://localhost:2380'],
-    heartbeatIntervalMs: 100, electionTimeoutMs: 1000, snapshotCount: 100_000, snapshotCatchupEntries: 5000,
-    quotaBackendBytes: 2 * 1024 ** 3, maxTxnOps: 128, maxRequestBytes: 1572864, preVote: true, strictReconfigCheck: true, maxLearners: 1,
-    autoCompaction: { mode: 'periodic', periodMs: 0 }, watchProgressNotifyIntervalMs: 600_000,
-    unsafeNoFsync: true, etcdVersion: '3.4.0',
-  }, pino({ level: 'silent' }));
+  const server = await EtcdServer.start(
+    inProcessServerConfig(dataDir, { unsafeNoFsync: true, etcdVersion: '3.4.0' }), pino({ level: 'silent' }));
   await server.waitReady(10_000);
   const app = createHttpApp({
     server, maxRequestBytes: 1572864, logger: pino({ level: 'silent' }), etcdVersion: '3.4.0', enableV2: true,
