@@ -7,10 +7,11 @@
 // - /v3/maintenance/snapshot pulls the next chunk only once the socket took the previous one.
 // - /v3/election/observe writes each leader change until the client goes away, taking the next
 //   change only once the socket took the previous one; its errors are UNKNOWN, as etcd's.
+// The same functions serve a WebSocket (gateway-websocket.ts): the sink then sends each line as one
+// text message, and `laterRequests` brings the client's further messages to the two bidi streams.
 // Backpressure: a watch whose socket buffer is full is told so (send returns false) and resumed on
 // 'drain'; nothing here queues responses of its own.
 import type { ServerResponse } from 'node:http';
-import { once } from 'node:events';
 import type { Logger } from 'pino';
 import type protobuf from 'protobufjs';
 import type { ServerElections } from '../../concurrency/index.js';
@@ -24,13 +25,50 @@ import { concurrencyFailure } from './gateway-concurrency-routes.js';
 import { httpStatusFromGrpcCode, streamErrorChunk, toGatewayStatus, type GatewayStatus } from './gateway-errors.js';
 import { messageToJson } from './proto-json.js';
 
+/** Where a stream's lines go: an HTTP response body, or a WebSocket's text messages. */
+export interface StreamSink {
+  /** Called once before the first line: HTTP writes its status line and headers. */
+  start(status: number, headers: Record<string, string>): void;
+  /** Returns false when the transport buffer is full: wait for onDrain before writing more. */
+  writeLine(line: string): boolean;
+  /** Ends the stream, with a last chunk (the error) when given. */
+  end(lastChunk?: string): void;
+  /** True once the client went away or the stream was ended. */
+  readonly gone: boolean;
+  /** Registers a listener; returns its remover. */
+  onClose(listener: () => void): () => void;
+  onDrain(listener: () => void): () => void;
+}
+
+/** The sink of a plain HTTP response: newline-delimited lines in a chunked body. */
+export function responseSink(response: ServerResponse): StreamSink {
+  const subscribe = (event: 'close' | 'drain') => (listener: () => void): (() => void) => {
+    response.on(event, listener);
+    return () => response.off(event, listener);
+  };
+  return {
+    start: (status, headers) => response.writeHead(status, { ...headers, 'Content-Type': 'application/json' }),
+    writeLine: (line) => response.write(`${line}\n`),
+    end: (lastChunk) => (lastChunk === undefined ? response.end() : response.end(lastChunk)),
+    get gone() { return response.destroyed || response.writableEnded; },
+    onClose: subscribe('close'),
+    onDrain: subscribe('drain'),
+  };
+}
+
 export interface StreamContext {
   server: EtcdServerApi;
   elections: ServerElections;
   logger: Logger;
-  response: ServerResponse;
+  sink: StreamSink;
   /** The decoded request message (proto field names). */
   request: Record<string, unknown>;
+  /**
+   * Only over a WebSocket: hands each further request message of a bidi stream to `handle`, and
+   * `handle(undefined)` once the client can send no more (a message that did not decode ends the
+   * sending side, as grpc-gateway's CloseSend does).
+   */
+  laterRequests?: (handle: (request: Record<string, unknown> | undefined) => void) => void;
   requestContext: RequestContext;
   responseType: protobuf.Type;
   headers: Record<string, string>;
@@ -39,31 +77,35 @@ export interface StreamContext {
   onEnd: (code: number) => void;
 }
 
-/** Resolves when the socket takes writes again or the response is gone; leaves no listener behind. */
-async function drainedOrClosed(response: ServerResponse): Promise<void> {
-  const abort = new AbortController();
+/** Resolves when the transport takes writes again or the client is gone; leaves no listener behind. */
+async function drainedOrClosed(sink: StreamSink): Promise<void> {
+  if (sink.gone) return;
+  const removers: Array<() => void> = [];
   try {
-    await Promise.race([once(response, 'drain', { signal: abort.signal }), once(response, 'close', { signal: abort.signal })]);
+    await new Promise<void>((resolve) => {
+      removers.push(sink.onDrain(resolve), sink.onClose(resolve));
+    });
   } finally {
-    abort.abort();
+    for (const remove of removers) remove();
   }
 }
 
 /** Writes result lines and the final error, starting the response on the first write. */
 class ResultWriter {
   private started = false;
-  private ended = false;
+  /** True once end() or fail() ran: the stream's end was counted already. */
+  ended = false;
 
   constructor(private readonly context: StreamContext) {}
 
   get closed(): boolean {
-    return this.ended || this.context.response.destroyed;
+    return this.ended || this.context.sink.gone;
   }
 
   private start(status: number): void {
     if (this.started) return;
     this.started = true;
-    this.context.response.writeHead(status, { ...this.context.headers, 'Content-Type': 'application/json' });
+    this.context.sink.start(status, this.context.headers);
   }
 
   /** Returns false when the socket buffer is full: wait for 'drain' before writing more. */
@@ -71,14 +113,14 @@ class ResultWriter {
     if (this.closed) return false;
     this.start(200);
     const line = JSON.stringify({ result: messageToJson(this.context.responseType, wire) });
-    return this.context.response.write(`${line}\n`);
+    return this.context.sink.writeLine(line);
   }
 
   fail(status: GatewayStatus): void {
     if (this.closed) return;
     this.start(httpStatusFromGrpcCode(status.code, this.context.failedPreconditionStatus));
     this.ended = true;
-    this.context.response.end(JSON.stringify(streamErrorChunk(status, this.context.failedPreconditionStatus)));
+    this.context.sink.end(JSON.stringify(streamErrorChunk(status, this.context.failedPreconditionStatus)));
     this.context.onEnd(status.code);
   }
 
@@ -86,57 +128,110 @@ class ResultWriter {
     if (this.closed) return;
     this.ended = true;
     this.start(200);
-    this.context.response.end();
+    this.context.sink.end();
     this.context.onEnd(0);
   }
 }
 
 export function serveWatch(context: StreamContext): void {
   const writer = new ResultWriter(context);
-  const { server, response } = context;
+  const { server, sink } = context;
   let stream: WatchStream | undefined;
   const close = (): void => {
     stream?.close();
     stream = undefined;
   };
-  response.on('close', () => {
+  sink.onClose(() => {
     if (stream) context.onEnd(1);
     close();
   });
-  response.on('drain', () => stream?.resume());
-  try {
-    stream = server.openWatchStream(
-      (watchResponse) => writer.writeResult(watchResponseToWire(watchResponse, server.responseHeader(watchResponse.revision)) as unknown as Record<string, unknown>),
-      context.requestContext,
-    );
-    const request = context.request;
-    // A WatchRequest with no member set is no command: etcd's watch server ignores it and the
-    // stream stays open with nothing to say.
+  sink.onDrain(() => stream?.resume());
+  // A WatchRequest with no member set is no command: etcd's watch server ignores it and the
+  // stream stays open with nothing to say.
+  const apply = (request: Record<string, unknown>): void => {
+    if (!stream) return;
     if (request.create_request == null && request.cancel_request == null && request.progress_request == null) return;
     const command = watchRequestFromWire(request);
     if ('create' in command) stream.create(command.create);
     else if ('cancel' in command) stream.cancel(command.cancel.watchId);
     else stream.progress();
+  };
+  try {
+    stream = server.openWatchStream(
+      (watchResponse) => writer.writeResult(watchResponseToWire(watchResponse, server.responseHeader(watchResponse.revision)) as unknown as Record<string, unknown>),
+      context.requestContext,
+    );
+    apply(context.request);
   } catch (error) {
     close();
     writer.fail(toGatewayStatus(error, context.logger, 'Watch'));
+    return;
+  }
+  // The client's half-close leaves the watch open (as etcd's does): only the socket closing ends it.
+  context.laterRequests?.((request) => {
+    if (request === undefined) return;
+    try {
+      apply(request);
+    } catch (error) {
+      close();
+      writer.fail(toGatewayStatus(error, context.logger, 'Watch'));
+    }
+  });
+}
+
+/**
+ * Over HTTP the body holds one request: one answer, then the end. Over a WebSocket every further
+ * message is answered in order until the client stops sending (closes, or sends what does not
+ * decode), which ends the stream as etcd's server ends it at the client's half-close.
+ */
+export async function serveLeaseKeepAlive(context: StreamContext): Promise<void> {
+  const writer = new ResultWriter(context);
+  const pending: Array<Record<string, unknown> | undefined> = [context.request];
+  let wake: (() => void) | undefined;
+  if (context.laterRequests) {
+    context.laterRequests((request) => {
+      // Bounded by the WebSocket's own limits: a client flooding faster than renewals complete is
+      // cut off rather than queued without end.
+      if (pending.length >= keepAliveRequestsQueuedMax) {
+        writer.fail({ code: 8, message: 'etcdserver: too many requests' });
+        return;
+      }
+      pending.push(request);
+      wake?.();
+    });
+  } else {
+    pending.push(undefined);
+  }
+  const closeListener = context.sink.onClose(() => wake?.());
+  try {
+    while (!writer.closed) {
+      if (pending.length === 0) {
+        await new Promise<void>((resolve) => { wake = resolve; });
+        wake = undefined;
+        continue;
+      }
+      const request = pending.shift();
+      if (request === undefined) {
+        writer.end();
+        return;
+      }
+      const result = await context.server.leaseKeepAlive(leaseIdFromWire(request), context.requestContext);
+      writer.writeResult(leaseKeepAliveResponseToWire(result) as unknown as Record<string, unknown>);
+    }
+    if (!writer.ended) context.onEnd(1);
+  } catch (error) {
+    writer.fail(toGatewayStatus(error, context.logger, 'LeaseKeepAlive'));
+  } finally {
+    closeListener();
   }
 }
 
-export async function serveLeaseKeepAlive(context: StreamContext): Promise<void> {
-  const writer = new ResultWriter(context);
-  try {
-    const result = await context.server.leaseKeepAlive(leaseIdFromWire(context.request), context.requestContext);
-    writer.writeResult(leaseKeepAliveResponseToWire(result) as unknown as Record<string, unknown>);
-    writer.end();
-  } catch (error) {
-    writer.fail(toGatewayStatus(error, context.logger, 'LeaseKeepAlive'));
-  }
-}
+/** Keep-alive requests read from a WebSocket and not yet answered, per stream. */
+export const keepAliveRequestsQueuedMax = 1024;
 
 export async function serveSnapshot(context: StreamContext): Promise<void> {
   const writer = new ResultWriter(context);
-  const { response } = context;
+  const { sink } = context;
   const chunks = context.server.snapshot(context.requestContext)[Symbol.asyncIterator]();
   let finished = false;
   try {
@@ -144,7 +239,7 @@ export async function serveSnapshot(context: StreamContext): Promise<void> {
       const next = await chunks.next();
       if (next.done) { finished = true; break; }
       if (!writer.writeResult(snapshotChunkToWire(next.value) as unknown as Record<string, unknown>) && !writer.closed) {
-        await drainedOrClosed(response);
+        await drainedOrClosed(sink);
       }
     }
     if (finished) writer.end();
@@ -160,15 +255,14 @@ export async function serveSnapshot(context: StreamContext): Promise<void> {
 
 export async function serveElectionObserve(context: StreamContext): Promise<void> {
   const writer = new ResultWriter(context);
-  const { response } = context;
+  const { sink } = context;
   const abort = new AbortController();
-  const onClose = (): void => abort.abort();
-  response.once('close', onClose);
+  const removeClose = sink.onClose(() => abort.abort());
   try {
     const { name } = leaderRequestFromWire(context.request);
     for await (const observation of context.elections.observe(name, abort.signal, context.requestContext)) {
       if (!writer.writeResult(leaderResponseToWire(observation) as unknown as Record<string, unknown>) && !writer.closed) {
-        await drainedOrClosed(response);
+        await drainedOrClosed(sink);
       }
       if (writer.closed) break;
     }
@@ -179,6 +273,6 @@ export async function serveElectionObserve(context: StreamContext): Promise<void
     if (abort.signal.aborted) context.onEnd(1);
     else writer.fail(toGatewayStatus(concurrencyFailure(error), context.logger, 'Observe'));
   } finally {
-    response.off('close', onClose);
+    removeClose();
   }
 }

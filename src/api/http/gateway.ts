@@ -11,9 +11,9 @@ import { ConcurrencyError, ServerElections, ServerLocks } from '../../concurrenc
 import type { AuthServerApi, EtcdServerApi, RequestContext } from '../../server/server-api.js';
 import { loadProtobufRoot } from '../grpc/definitions.js';
 import { GrpcStatusError } from '../grpc/errors.js';
-import { httpStatusFromGrpcCode, toGatewayStatus, unaryErrorBody, type GatewayStatus } from './gateway-errors.js';
+import { httpStatusFromGrpcCode, toGatewayStatus, unaryErrorBody } from './gateway-errors.js';
 import { unaryRoutes, type UnaryRoute } from './gateway-routes.js';
-import { serveElectionObserve, serveLeaseKeepAlive, serveSnapshot, serveWatch, type StreamContext } from './gateway-streams.js';
+import { responseSink, serveElectionObserve, serveLeaseKeepAlive, serveSnapshot, serveWatch, type StreamContext, type StreamSink } from './gateway-streams.js';
 import { parseJsonText } from './json-text.js';
 import { messageFromJson, messageToJson } from './proto-json.js';
 
@@ -33,7 +33,7 @@ export interface GatewayOptions {
   onHandled?: HandledObserver;
 }
 
-interface StreamRoute {
+export interface StreamRoute {
   service: string;
   method: string;
   type: GrpcMethodType;
@@ -71,6 +71,33 @@ function unimplemented(route: { service: string; method: string }): GrpcStatusEr
   );
 }
 
+/**
+ * The gateway's calls without their HTTP framing, for the WebSocket side (gateway-websocket.ts):
+ * a route by path (after /v3 or /v3beta), one unary call answering its JSON text, one stream.
+ */
+export interface GatewayCalls {
+  routeFor(path: string): { unary: UnaryRoute } | { stream: StreamRoute } | undefined;
+  /** Answers the JSON text to send, whether the call succeeded or failed. */
+  callUnary(route: UnaryRoute, body: string, requestContext: RequestContext, signal: AbortSignal): Promise<string>;
+  /**
+   * Runs a stream into `sink`. The first message is `body`; a body that does not decode is
+   * answered with one error text (returned, nothing written to the sink).
+   */
+  serveStream(route: StreamRoute, body: string, requestContext: RequestContext, sink: StreamSink,
+    laterRequests: StreamContext['laterRequests']): Promise<string | undefined>;
+  /** Decodes a further request message of the route's stream; throws when it does not decode. */
+  decodeStreamRequest(route: StreamRoute, body: string): Record<string, unknown>;
+}
+
+/** Strips /v3 or /v3beta; undefined for paths the gateway does not own. */
+export function gatewayPathOf(urlPath: string): string | undefined {
+  const path = urlPath.replace(/\/{2,}/g, '/');
+  for (const prefix of gatewayPrefixes) {
+    if (path.startsWith(`${prefix}/`)) return path.slice(prefix.length);
+  }
+  return undefined;
+}
+
 function requestContextFrom(request: FastifyRequest): RequestContext {
   const context: RequestContext = {};
   // grpc-gateway forwards Authorization and Grpc-Metadata-* headers as gRPC metadata.
@@ -106,43 +133,50 @@ function clientGoneSignal(reply: FastifyReply): { signal: AbortSignal; release: 
   return { signal: abort.signal, release: () => reply.raw.off('close', onClose) };
 }
 
-export function registerGateway(app: FastifyInstance, options: GatewayOptions): void {
+export function registerGateway(app: FastifyInstance, options: GatewayOptions): GatewayCalls {
   const { server, auth, logger, onHandled } = options;
   // Stateless over the server API: one of each serves every request.
   const locks = new ServerLocks(server);
   const elections = new ServerElections(server);
 
-  const sendError = (reply: FastifyReply, status: GatewayStatus): void => {
-    void reply
-      .code(httpStatusFromGrpcCode(status.code, options.failedPreconditionStatus))
-      .header('Content-Type', 'application/json')
-      .send(JSON.stringify(unaryErrorBody(status)));
-  };
-
-  const serveUnary = async (route: UnaryRoute, request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+  const callUnary = async (route: UnaryRoute, body: string, requestContext: RequestContext, signal: AbortSignal): Promise<{ status: number; text: string }> => {
     const { requestType, responseType } = methodTypes(route.service, route.method);
-    const clientGone = clientGoneSignal(reply);
     try {
-      const wire = decodeRequest(requestType, bodyText(request));
+      const wire = decodeRequest(requestType, body);
       if (!route.handle) throw unimplemented(route);
-      const response = await route.handle(server, wire, requestContextFrom(request), { auth, locks, elections, signal: clientGone.signal });
+      const response = await route.handle(server, wire, requestContext, { auth, locks, elections, signal });
       onHandled?.(route.service, route.method, 'unary', GrpcCode.OK);
-      await reply.code(200).header('Content-Type', 'application/json').send(JSON.stringify(messageToJson(responseType, response as Record<string, unknown>)));
+      return { status: 200, text: JSON.stringify(messageToJson(responseType, response as Record<string, unknown>)) };
     } catch (error) {
       const status = toGatewayStatus(error, logger, route.method);
       // Counted as gRPC counts a call its client cancelled; the answer goes nowhere.
-      onHandled?.(route.service, route.method, 'unary', clientGone.signal.aborted ? GrpcCode.CANCELLED : status.code);
-      sendError(reply, status);
+      onHandled?.(route.service, route.method, 'unary', signal.aborted ? GrpcCode.CANCELLED : status.code);
+      return { status: httpStatusFromGrpcCode(status.code, options.failedPreconditionStatus), text: JSON.stringify(unaryErrorBody(status)) };
+    }
+  };
+
+  const serveUnary = async (route: UnaryRoute, request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const clientGone = clientGoneSignal(reply);
+    try {
+      const answer = await callUnary(route, bodyText(request), requestContextFrom(request), clientGone.signal);
+      await reply.code(answer.status).header('Content-Type', 'application/json').send(answer.text);
     } finally {
       clientGone.release();
     }
   };
 
-  const serveStream = async (route: StreamRoute, request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const { requestType, responseType } = methodTypes(route.service, route.method);
+  const decodeStreamRequest = (route: StreamRoute, body: string): Record<string, unknown> => {
+    const { requestType } = methodTypes(route.service, route.method);
+    return decodeRequest(requestType, body);
+  };
+
+  /** Starts the stream, or answers the status and error text of a request that never started one. */
+  const startStream = async (route: StreamRoute, body: string, requestContext: RequestContext, sink: StreamSink,
+    laterRequests: StreamContext['laterRequests'], onStarting?: () => void): Promise<{ status: number; text: string } | undefined> => {
+    const { responseType } = methodTypes(route.service, route.method);
     let wire: Record<string, unknown>;
     try {
-      wire = decodeRequest(requestType, bodyText(request));
+      wire = decodeStreamRequest(route, body);
       if (!route.serve) throw unimplemented(route);
     } catch (error) {
       let status = toGatewayStatus(error, logger, route.method);
@@ -150,15 +184,21 @@ export function registerGateway(app: FastifyInstance, options: GatewayOptions): 
       // as UNKNOWN (500); a server stream decodes before the call (INVALID_ARGUMENT, 400).
       if (route.type === 'bidi_stream' && status.code === GrpcCode.INVALID_ARGUMENT) status = { ...status, code: GrpcCode.UNKNOWN };
       onHandled?.(route.service, route.method, route.type, status.code);
-      sendError(reply, status);
-      return;
+      return { status: httpStatusFromGrpcCode(status.code, options.failedPreconditionStatus), text: JSON.stringify(unaryErrorBody(status)) };
     }
-    reply.hijack();
+    onStarting?.();
     await route.serve({
-      server, elections, logger, response: reply.raw, request: wire, requestContext: requestContextFrom(request), responseType,
+      server, elections, logger, sink, request: wire, requestContext, responseType, laterRequests,
       headers: options.commonHeaders, failedPreconditionStatus: options.failedPreconditionStatus,
       onEnd: (code) => onHandled?.(route.service, route.method, route.type, code),
     });
+    return undefined;
+  };
+
+  const serveStream = async (route: StreamRoute, request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    // A refusal stays an ordinary fastify reply; only a started stream takes the raw response.
+    const refusal = await startStream(route, bodyText(request), requestContextFrom(request), responseSink(reply.raw), undefined, () => reply.hijack());
+    if (refusal) await reply.code(refusal.status).header('Content-Type', 'application/json').send(refusal.text);
   };
 
   for (const prefix of gatewayPrefixes) {
@@ -178,4 +218,17 @@ export function registerGateway(app: FastifyInstance, options: GatewayOptions): 
       else await serveStream(streamRoute!, request, reply);
     });
   }
+
+  return {
+    routeFor: (path) => {
+      const unary = unaryRoutes.get(path);
+      if (unary) return { unary };
+      const stream = streamRoutes.get(path);
+      return stream ? { stream } : undefined;
+    },
+    callUnary: async (route, body, requestContext, signal) => (await callUnary(route, body, requestContext, signal)).text,
+    serveStream: async (route, body, requestContext, sink, laterRequests) =>
+      (await startStream(route, body, requestContext, sink, laterRequests))?.text,
+    decodeStreamRequest,
+  };
 }
