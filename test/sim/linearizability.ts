@@ -1,5 +1,5 @@
 // Owns the linearizability check of client histories against a key-value store made of one
-// register per key (put, get, compare-and-swap by value): the history is split by key (each op
+// register per key (put, delete, get, compare-and-swap by value): the history is split by key (each op
 // touches one key, and linearizability is compositional), and each key's sub-history is searched
 // Wing–Gong style (as porcupine does) with a cache of (linearized set, state) already explored.
 // An operation whose outcome the client never learned (timeout, unavailable) has no return: it may
@@ -10,11 +10,13 @@ export type RegisterValue = string | null;
 export type KvInput =
   | { kind: 'get' }
   | { kind: 'put'; value: string }
+  | { kind: 'delete' }
   | { kind: 'cas'; expected: RegisterValue; value: string };
 
 export type KvOutput =
   | { kind: 'get'; value: RegisterValue }
   | { kind: 'put' }
+  | { kind: 'delete' }
   | { kind: 'cas'; succeeded: boolean };
 
 export interface KvOperation {
@@ -48,6 +50,8 @@ function step(state: RegisterValue, input: KvInput, output: KvOutput | undefined
       return { ok: output?.kind === 'get' && output.value === state, next: state };
     case 'put':
       return { ok: true, next: input.value };
+    case 'delete':
+      return { ok: true, next: null };
     case 'cas': {
       const matches = state === input.expected;
       // With an unknown outcome the comparison decides: a CAS cannot both fail to match and apply.
@@ -176,7 +180,7 @@ export function checkKvHistory(operations: readonly KvOperation[]): Linearizabil
 /** One line per op, for failure messages: client, times, input and output. */
 export function formatHistory(operations: readonly KvOperation[]): string {
   return operations.map((operation) => {
-    const input = operation.input.kind === 'get' ? 'get'
+    const input = operation.input.kind === 'get' || operation.input.kind === 'delete' ? operation.input.kind
       : operation.input.kind === 'put' ? `put ${operation.input.value}`
         : `cas ${String(operation.input.expected)} -> ${operation.input.value}`;
     const output = operation.output === undefined ? 'UNKNOWN'

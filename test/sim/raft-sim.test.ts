@@ -1,32 +1,40 @@
 // Runs the deterministic Raft simulator over many seeds, for 3- and 5-member clusters, with and without
-// pre-vote/check-quorum. SIM_SEED=<n> replays exactly one seed; SIM_SEEDS=<n> runs more seeds.
+// pre-vote/check-quorum, members applying a real MvccStore and clients whose history is checked for
+// linearizability. SIM_SEED=<n> replays exactly one seed; SIM_SEEDS=<n> runs more seeds.
 import { describe, expect, it } from 'vitest';
-import { Simulation, type SimTotals } from './simulator.js';
+import { Simulation, SimulationViolation, type SimOptions, type SimTotals } from './simulator.js';
 
 const defaultSeeds = 200;
 const stepsPerRun = 3000;
 const replaySeed = process.env.SIM_SEED !== undefined ? Number(process.env.SIM_SEED) : undefined;
 const seedCount = Number(process.env.SIM_SEEDS ?? defaultSeeds);
+/** Seeds tried, with reads served locally, before concluding the history check cannot see stale reads. */
+const staleReadSeedsMax = 40;
 
 function seedsToRun(): number[] {
   if (replaySeed !== undefined) return [replaySeed];
   return Array.from({ length: seedCount }, (_, i) => i + 1);
 }
 
+/** The seed also picks the cluster shape, so SIM_SEED alone replays a run. */
+function optionsFor(seed: number, readMode: SimOptions['readMode']): SimOptions {
+  return {
+    seed, members: seed % 2 === 0 ? 5 : 3, steps: stepsPerRun, preVote: seed % 4 < 2, checkQuorum: seed % 3 !== 0,
+    clients: 4, readMode,
+  };
+}
+
 describe('raft simulation', () => {
-  it('keeps election safety, log matching, leader completeness and state-machine safety under faults', () => {
+  it('keeps election safety, log matching, leader completeness, state-machine safety, linearizable KV history and equal mvcc hashes under faults', async () => {
     const totals: SimTotals & { seeds: number } = {
       seeds: 0, steps: 0, faults: 0, violations: 0, commits: 0, leaderElections: 0, crashes: 0, confChangesApplied: 0,
-      snapshotsRestored: 0, readStates: 0,
+      snapshotsRestored: 0, readStates: 0, clientOps: 0, clientOpsUnknown: 0, hashComparisons: 0,
     };
     for (const seed of seedsToRun()) {
-      // The seed also picks the cluster shape, so SIM_SEED alone replays a run.
-      const sim = new Simulation({
-        seed, members: seed % 2 === 0 ? 5 : 3, steps: stepsPerRun, preVote: seed % 4 < 2, checkQuorum: seed % 3 !== 0,
-      });
+      const sim = new Simulation(optionsFor(seed, 'read-index'));
       let result: SimTotals;
       try {
-        result = sim.run();
+        result = await sim.run();
       } catch (err) {
         console.error(`raft sim: seed ${seed} failed; replay with SIM_SEED=${seed}`);
         throw err;
@@ -36,8 +44,25 @@ describe('raft simulation', () => {
     }
     console.log(`raft sim totals: ${Object.entries(totals).map(([k, v]) => `${k}=${v}`).join(' ')}`);
     expect(totals.violations).toBe(0);
-    // The run must not be vacuous: leaders were elected and entries committed.
+    // The run must not be vacuous: leaders were elected, entries committed, clients answered, hashes compared.
     expect(totals.leaderElections).toBeGreaterThan(totals.seeds);
     expect(totals.commits).toBeGreaterThan(totals.seeds * 10);
+    expect(totals.clientOps - totals.clientOpsUnknown).toBeGreaterThan(totals.seeds * 20);
+    expect(totals.hashComparisons).toBeGreaterThanOrEqual(totals.seeds * 2);
   }, 120_000);
+
+  it('finds a linearizability violation when gets are served locally without a read index', async () => {
+    let found: { seed: number; message: string } | undefined;
+    for (let seed = 1; seed <= staleReadSeedsMax && !found; seed++) {
+      try {
+        await new Simulation(optionsFor(seed, 'local')).run();
+      } catch (err) {
+        if (!(err instanceof SimulationViolation)) throw err;
+        found = { seed, message: err.message };
+      }
+    }
+    console.log(`raft sim: local reads: first violation at seed ${found?.seed}: ${found?.message.split('\n')[0]}`);
+    expect(found?.message).toMatch(/linearizability: the history of key/);
+    expect(found?.message).toMatch(/SIM_SEED=\d+/);
+  }, 60_000);
 });

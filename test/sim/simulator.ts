@@ -4,6 +4,11 @@
 // read requests, compactions, leader transfers and membership changes. The simulator plays the driver: it
 // takes a Ready and persists it only at that member's next "process" event, unless the member crashes first.
 // After every event it checks the safety properties; a violation throws with the seed to replay.
+//
+// Every member applies committed entries to a real MvccStore (kv-state.ts), and simulated clients
+// (kv-clients.ts) put, delete, compare-and-swap and read (through read index) on random members. At the
+// end of a run the client history must be linearizable against a register-per-key model of etcd's KV,
+// and every member's mvcc hash must equal the others' at the same applied index.
 
 import { decodeConfChange } from '../../src/raft/conf-change.js';
 import { MemoryStorage } from '../../src/raft/storage.js';
@@ -12,6 +17,10 @@ import {
   type ConfState, ConfChangeType, type Entry, EntryType, type Message, MessageType, type NodeId, RaftError,
   type Ready,
 } from '../../src/raft/types.js';
+import { encodeInternalRequest } from '../../src/server/request-codec.js';
+import { SimClients, encodeWrite } from './kv-clients.js';
+import { type KvApplied, KvStateMachine } from './kv-state.js';
+import { checkKvHistory, formatHistory } from './linearizability.js';
 import { Prng } from './prng.js';
 
 export interface SimOptions {
@@ -20,6 +29,13 @@ export interface SimOptions {
   steps: number;
   preVote: boolean;
   checkQuorum: boolean;
+  /** Simulated clients, each with one operation in flight at most. */
+  clients: number;
+  /**
+   * How gets are served: 'read-index' as etcd's linearizable read; 'local' answers from the member's
+   * state at once (a serializable read) — only to prove the history check catches stale reads.
+   */
+  readMode: 'read-index' | 'local';
 }
 
 export interface SimTotals {
@@ -32,6 +48,10 @@ export interface SimTotals {
   confChangesApplied: number;
   snapshotsRestored: number;
   readStates: number;
+  clientOps: number;
+  clientOpsUnknown: number;
+  /** Pairs of members whose mvcc hashes were compared at the same applied index. */
+  hashComparisons: number;
 }
 
 /** Bounds the simulated network: past this, new messages are dropped (as a full transport queue would). */
@@ -42,13 +62,17 @@ const heartbeatTick = 2;
 const calmPhaseSteps = 500;
 /** The settle phase must reach every member within this many fault-free events. */
 const settleStepsMax = 20_000;
+/** A client waits this many events (1 ms of simulated time each) for an answer, then gives up. */
+const clientTimeoutSteps = 400;
+/** The key the settle phase writes its marker to (no simulated client uses it). */
+const settleKey = 'settle';
 
-type SimEvent = 'tick' | 'tick-all' | 'deliver' | 'process' | 'propose' | 'read' | 'restart' | 'compact' | 'crash' |
+type SimEvent = 'tick' | 'tick-all' | 'deliver' | 'process' | 'propose' | 'client' | 'read' | 'restart' | 'compact' | 'crash' |
   'partition' | 'heal' | 'membership' | 'transfer';
 
 /** Relative frequencies of events; a calm phase has no faults. */
 const calmWeights: [SimEvent, number][] = [
-  ['tick', 18], ['tick-all', 0.5], ['deliver', 38], ['process', 28], ['propose', 8], ['read', 2], ['restart', 2], ['compact', 0.5],
+  ['tick', 18], ['tick-all', 0.5], ['deliver', 38], ['process', 28], ['propose', 8], ['client', 6], ['read', 2], ['restart', 2], ['compact', 0.5],
 ];
 const stormWeights: [SimEvent, number][] = [
   ...calmWeights, ['crash', 1.2], ['partition', 1], ['heal', 0.8], ['membership', 0.5], ['transfer', 0.4],
@@ -58,8 +82,10 @@ const stormWeightTotal = stormWeights.reduce((sum, [, w]) => sum + w, 0);
 
 interface AppState {
   appliedIndex: number;
+  /** A chain hash of every entry applied, independent of what the entries mean. */
   hash: number;
   confState: ConfState;
+  kv: KvStateMachine;
 }
 
 interface SimMember {
@@ -86,16 +112,6 @@ function mixHash(hash: number, index: number, term: number, data: Uint8Array): n
   let h = (hash ^ Math.imul(index, 0x9e3779b1) ^ Math.imul(term, 0x85ebca6b)) >>> 0;
   for (let i = 0; i < data.length; i++) h = Math.imul(h ^ data[i]!, 0x01000193) >>> 0;
   return h;
-}
-
-function encodeAppSnapshot(index: number, hash: number): Uint8Array {
-  return encoder.encode(`${index}:${hash}`);
-}
-
-function decodeAppSnapshot(data: Uint8Array, metadataIndex: number): { index: number; hash: number } {
-  if (data.length === 0) return { index: metadataIndex, hash: 0 }; // the bootstrap snapshot: initial state
-  const [index, hash] = decoder.decode(data).split(':').map(Number);
-  return { index: index!, hash: hash! };
 }
 
 function sameEntry(a: Entry, b: Entry): boolean {
@@ -126,28 +142,36 @@ export class Simulation {
   private highestCommitted = 0;
   /** Members that applied the settle phase's marker entry. */
   private readonly markerAppliedBy = new Set<NodeId>();
+  /** index -> mvcc revision after applying it (first member to apply it sets it). */
+  private readonly revisionAtIndex = new Map<number, number>();
+  private readonly clients: SimClients;
+  private nextRequestId = 1n;
   readonly totals: SimTotals = {
     steps: 0, faults: 0, violations: 0, commits: 0, leaderElections: 0, crashes: 0, confChangesApplied: 0, snapshotsRestored: 0,
-    readStates: 0,
+    readStates: 0, clientOps: 0, clientOpsUnknown: 0, hashComparisons: 0,
   };
 
   constructor(private readonly options: SimOptions) {
     this.prng = new Prng(options.seed);
-    const ids = Array.from({ length: options.members }, (_, i) => BigInt(i + 1));
     this.nextMemberId = BigInt(options.members + 1);
+    this.clients = new SimClients(options.clients, this.prng.fork());
+  }
+
+  private async bootstrap(): Promise<void> {
+    const ids = Array.from({ length: this.options.members }, (_, i) => BigInt(i + 1));
     for (const id of ids) {
       const storage = new MemoryStorage();
       storage.bootstrap({ voters: ids, learners: [] });
-      this.addMember(id, storage);
+      await this.addMember(id, storage);
     }
   }
 
-  private addMember(id: NodeId, storage: MemoryStorage): SimMember {
+  private async addMember(id: NodeId, storage: MemoryStorage): Promise<SimMember> {
     const snapshot = storage.snapshot();
+    const restored = await KvStateMachine.fromSnapshot(snapshot.data, snapshot.metadata.index);
     const member: SimMember = {
       id, storage, node: undefined, pendingReady: undefined, retired: false,
-      app: { appliedIndex: snapshot.metadata.index, hash: decodeAppSnapshot(snapshot.data, snapshot.metadata.index).hash,
-        confState: snapshot.metadata.confState },
+      app: { appliedIndex: snapshot.metadata.index, hash: restored.chainHash, confState: snapshot.metadata.confState, kv: restored.kv },
       lastCommit: storage.initialState().hardState.commit,
       lastDurableCommit: storage.initialState().hardState.commit,
       random: this.prng.fork(),
@@ -188,7 +212,7 @@ export class Simulation {
 
   // ---- the driver ----
 
-  private process(member: SimMember): void {
+  private async process(member: SimMember): Promise<void> {
     const node = member.node!;
     const rd = member.pendingReady;
     member.pendingReady = undefined;
@@ -201,9 +225,14 @@ export class Simulation {
         member.lastDurableCommit = rd.hardState.commit;
         member.storage.setHardState(rd.hardState);
       }
-      if (rd.snapshot) this.applySnapshot(member, rd.snapshot.data, rd.snapshot.metadata.index, rd.snapshot.metadata.confState);
+      if (rd.snapshot) await this.applySnapshot(member, rd.snapshot.data, rd.snapshot.metadata.index, rd.snapshot.metadata.confState);
       for (const entry of rd.committedEntries) this.apply(member, entry);
-      for (const rs of rd.readStates) this.checkReadState(decoder.decode(rs.requestContext), rs.index);
+      for (const rs of rd.readStates) {
+        const context = decoder.decode(rs.requestContext);
+        this.checkReadState(context, rs.index);
+        this.clientReadIndexKnown(member, context, rs.index);
+      }
+      await this.serveClientReads(member);
       for (const m of rd.messages) this.send(m);
       node.advance();
       if (member.retired) {
@@ -228,12 +257,15 @@ export class Simulation {
     this.totals.readStates++;
   }
 
-  private applySnapshot(member: SimMember, data: Uint8Array, index: number, confState: ConfState): void {
-    const { index: snapIndex, hash } = decodeAppSnapshot(data, index);
-    if (snapIndex !== index) this.fail(`snapshot data index ${snapIndex} != metadata index ${index}`);
+  private async applySnapshot(member: SimMember, data: Uint8Array, index: number, confState: ConfState): Promise<void> {
+    const { kv, chainHash: hash } = await KvStateMachine.fromSnapshot(data, index);
     const known = this.hashAtIndex.get(index);
     if (known !== undefined && known !== hash) this.fail(`member ${member.id} restored a snapshot at ${index} that differs from what others applied`);
-    member.app = { appliedIndex: index, hash, confState };
+    const knownRevision = this.revisionAtIndex.get(index);
+    if (knownRevision !== undefined && knownRevision !== kv.store.currentRevision) {
+      this.fail(`member ${member.id} restored a snapshot at ${index} with mvcc revision ${kv.store.currentRevision}, others had ${knownRevision}`);
+    }
+    member.app = { appliedIndex: index, hash, confState, kv };
     this.totals.snapshotsRestored++;
     this.note(`${member.id} restores snapshot @${index}`);
   }
@@ -252,7 +284,14 @@ export class Simulation {
     }
     member.app.appliedIndex = entry.index;
     member.app.hash = hash;
-    if (decoder.decode(entry.data) === `settle-${this.options.seed}`) this.markerAppliedBy.add(member.id);
+    const applied = member.app.kv.apply(entry);
+    const revision = member.app.kv.store.currentRevision;
+    const knownRevision = this.revisionAtIndex.get(entry.index);
+    if (knownRevision === undefined) this.revisionAtIndex.set(entry.index, revision);
+    else if (knownRevision !== revision) {
+      this.fail(`kv state machine safety: member ${member.id} is at mvcc revision ${revision} after ${entry.index}, others at ${knownRevision}`);
+    }
+    if (applied) this.clientWriteApplied(member, applied);
     if (entry.type === EntryType.ConfChange) {
       const cc = decodeConfChange(entry.data);
       member.app.confState = member.node!.applyConfChange(cc);
@@ -269,7 +308,9 @@ export class Simulation {
     }
     const delay = this.prng.chance(0.8) ? this.prng.int(3) : this.prng.int(30);
     this.network.push({ message: m, deliverAtStep: this.step + delay });
-    if (this.prng.chance(0.03)) {
+    // A duplicated proposal would be applied twice, in etcd too: peer streams (TCP) never duplicate, so
+    // only the messages Raft must tolerate seeing twice are duplicated.
+    if (m.type !== MessageType.Prop && this.prng.chance(0.03)) {
       this.network.push({ message: m, deliverAtStep: this.step + this.prng.int(40) });
       this.totals.faults++;
     }
@@ -306,18 +347,21 @@ export class Simulation {
 
   private crash(member: SimMember): void {
     member.node = undefined;
+    for (const [clientId, pending] of this.clients.inFlight()) if (pending.memberId === member.id) this.clients.abandon(clientId);
     member.pendingReady = undefined; // never persisted: lost
     this.totals.faults++;
     this.totals.crashes++;
     this.note(`${member.id} crashes`);
   }
 
-  private restart(member: SimMember): void {
-    // Either the application state is durable (restart at its applied index), or it is rebuilt from the
-    // snapshot and the log is re-applied; both must give the same state machine.
+  private async restart(member: SimMember): Promise<void> {
+    // Either the application state is durable (the store reloads from its database at its applied index),
+    // or it is rebuilt from the snapshot and the log is re-applied; both must give the same state machine.
     if (this.prng.chance(0.5)) {
       const snapshot = member.storage.snapshot();
-      this.applySnapshot(member, snapshot.data, snapshot.metadata.index, snapshot.metadata.confState);
+      await this.applySnapshot(member, snapshot.data, snapshot.metadata.index, snapshot.metadata.confState);
+    } else {
+      member.app.kv = await KvStateMachine.reopen(member.app.kv);
     }
     this.start(member, member.app.appliedIndex);
     this.note(`${member.id} restarts at applied ${member.app.appliedIndex}`);
@@ -344,32 +388,108 @@ export class Simulation {
     this.note(`partition kind=${kind} isolates ${victim.id}`);
   }
 
-  private propose(): void {
+  // ---- simulated clients ----
+
+  /** An idle client sends its next operation to a random member. */
+  private async clientOperation(): Promise<void> {
+    const clientId = this.clients.idleClient();
+    const member = this.prng.pick(this.live());
+    if (clientId === undefined || !member) return;
+    const { key, input } = this.clients.chooseOperation(clientId);
+    this.totals.clientOps++;
+    const deadlineStep = this.step + clientTimeoutSteps;
+    if (input.kind === 'get') {
+      if (this.options.readMode === 'local') {
+        this.clients.invoke(clientId, key, input, this.step, { memberId: member.id, requestId: undefined, readContext: undefined, readIndex: undefined, deadlineStep });
+        this.clients.complete(clientId, { kind: 'get', value: await member.app.kv.get(key) }, this.step);
+        return;
+      }
+      const readContext = `g${this.proposalCounter++}`;
+      this.clients.invoke(clientId, key, input, this.step, { memberId: member.id, requestId: undefined, readContext, readIndex: undefined, deadlineStep });
+      member.node!.readIndex(encoder.encode(readContext));
+      return;
+    }
+    const requestId = this.nextRequestId++;
+    this.clients.invoke(clientId, key, input, this.step, { memberId: member.id, requestId, readContext: undefined, readIndex: undefined, deadlineStep });
+    try {
+      member.node!.propose(encodeInternalRequest(encodeWrite(requestId, key, input)));
+    } catch (err) {
+      if (!(err instanceof RaftError)) throw err;
+      // Refused before reaching any log (no leader, transfer in progress): the client sees an error.
+      this.clients.refused(clientId);
+    }
+  }
+
+  /** The proposing member applied a client's write: the client gets the result. */
+  private clientWriteApplied(member: SimMember, applied: KvApplied): void {
+    if (applied.request.put?.key.toString() === settleKey) this.markerAppliedBy.add(member.id);
+    for (const [clientId, pending] of this.clients.inFlight()) {
+      if (pending.memberId !== member.id || pending.requestId !== applied.request.requestId) continue;
+      const { outcome } = applied;
+      if (!outcome.ok) this.fail(`client ${clientId}'s request failed in apply: ${outcome.error}`);
+      const kind = pending.operation.input.kind;
+      if (kind === 'cas') this.clients.complete(clientId, { kind: 'cas', succeeded: outcome.txnSucceeded === true }, this.step);
+      else if (kind === 'put' || kind === 'delete') this.clients.complete(clientId, { kind }, this.step);
+    }
+  }
+
+  private clientReadIndexKnown(member: SimMember, context: string, index: number): void {
+    for (const [, pending] of this.clients.inFlight()) {
+      if (pending.memberId === member.id && pending.readContext === context && pending.readIndex === undefined) pending.readIndex = index;
+    }
+  }
+
+  /** Reads whose read index the member has applied are answered from its store, as EtcdServer does. */
+  private async serveClientReads(member: SimMember): Promise<void> {
+    for (const [clientId, pending] of this.clients.inFlight()) {
+      if (pending.memberId !== member.id || pending.readIndex === undefined || pending.readIndex > member.app.appliedIndex) continue;
+      this.clients.complete(clientId, { kind: 'get', value: await member.app.kv.get(pending.operation.key) }, this.step);
+    }
+  }
+
+  private expireClientOperations(): void {
+    for (const [clientId, pending] of this.clients.inFlight()) if (pending.deadlineStep <= this.step) this.clients.abandon(clientId);
+  }
+
+  /**
+   * Background writes nobody waits for (keys outside the clients' ones): they keep the log busy, so Raft
+   * is stressed as much as before clients existed, and they give mvcc history for the hash to cover.
+   */
+  private proposeLoad(): void {
     const member = this.prng.pick(this.live());
     if (!member) return;
-    const data = encoder.encode(`p${this.proposalCounter++}`);
+    const n = this.proposalCounter++;
+    const request = n % 5 === 4
+      ? { requestId: 0n, deleteRange: { key: Buffer.from('load/'), rangeEnd: Buffer.from('load0'), prevKv: false } }
+      : { requestId: 0n, put: { key: Buffer.from(`load/${n % 7}`), value: Buffer.from(`p${n}`), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false } };
     try {
-      member.node!.propose(data);
+      member.node!.propose(encodeInternalRequest(request));
     } catch (err) {
       if (!(err instanceof RaftError)) throw err;
     }
   }
 
-  private changeMembership(): void {
+  private settleProposal(): Uint8Array {
+    return encodeInternalRequest({
+      requestId: 0n,
+      put: { key: Buffer.from(settleKey), value: Buffer.from(`settle-${this.options.seed}`), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false },
+    });
+  }
+
+  private async changeMembership(): Promise<void> {
     const leader = this.prng.pick(this.leaders());
     if (!leader) return;
     const conf = leader.node!.confState();
-    const cc = (() => {
-      if (conf.learners.length > 0) return { type: ConfChangeType.AddNode, nodeId: conf.learners[0]! };
-      if (conf.voters.length > this.options.members - 1 && this.prng.chance(0.5)) {
-        return { type: ConfChangeType.RemoveNode, nodeId: this.prng.pick(conf.voters)! };
-      }
-      if (conf.voters.length + conf.learners.length > this.options.members + 1) return undefined;
-      const id = this.nextMemberId++;
-      this.addMember(id, new MemoryStorage());
-      return { type: ConfChangeType.AddLearnerNode, nodeId: id };
-    })();
-    if (!cc) return;
+    let cc: { type: (typeof ConfChangeType)[keyof typeof ConfChangeType]; nodeId: NodeId };
+    if (conf.learners.length > 0) cc = { type: ConfChangeType.AddNode, nodeId: conf.learners[0]! };
+    else if (conf.voters.length > this.options.members - 1 && this.prng.chance(0.5)) {
+      cc = { type: ConfChangeType.RemoveNode, nodeId: this.prng.pick(conf.voters)! };
+    } else if (conf.voters.length + conf.learners.length > this.options.members + 1) {
+      return;
+    } else {
+      cc = { type: ConfChangeType.AddLearnerNode, nodeId: this.nextMemberId++ };
+      await this.addMember(cc.nodeId, new MemoryStorage());
+    }
     try {
       leader.node!.proposeConfChange({ ...cc, context: new Uint8Array(0) });
       this.note(`propose conf change type=${cc.type} node=${cc.nodeId} on ${leader.id}`);
@@ -381,7 +501,7 @@ export class Simulation {
   private compact(member: SimMember): void {
     const index = member.app.appliedIndex;
     if (index <= member.storage.snapshot().metadata.index || index > member.storage.lastIndex()) return;
-    member.storage.createSnapshot(index, member.app.confState, encodeAppSnapshot(index, member.app.hash));
+    member.storage.createSnapshot(index, member.app.confState, member.app.kv.encodeSnapshot(member.app.hash));
     member.storage.compact(index);
     this.note(`${member.id} compacts to ${index}`);
   }
@@ -390,7 +510,7 @@ export class Simulation {
    * One event. Runs alternate between stormy phases (faults fire) and calm ones (the network heals and
    * crashed members come back), so the cluster both suffers faults and must recover from them.
    */
-  private event(): void {
+  private async event(): Promise<void> {
     const calm = Math.floor(this.step / calmPhaseSteps) % 2 === 1;
     if (calm && this.step % calmPhaseSteps === 0) {
       this.blocked.clear();
@@ -409,11 +529,14 @@ export class Simulation {
         break;
       case 'process': {
         const member = this.prng.pick(live);
-        if (member) this.process(member);
+        if (member) await this.process(member);
         break;
       }
       case 'propose':
-        this.propose();
+        this.proposeLoad();
+        break;
+      case 'client':
+        await this.clientOperation();
         break;
       case 'read': {
         const member = this.prng.pick(live);
@@ -425,7 +548,7 @@ export class Simulation {
       }
       case 'restart': {
         const member = this.prng.pick([...this.members.values()].filter((m) => m.node === undefined && !m.retired));
-        if (member) this.restart(member);
+        if (member) await this.restart(member);
         break;
       }
       case 'compact': {
@@ -447,7 +570,7 @@ export class Simulation {
         this.blocked.clear();
         break;
       case 'membership':
-        this.changeMembership();
+        await this.changeMembership();
         break;
       case 'transfer': {
         const leader = this.prng.pick(this.leaders());
@@ -545,11 +668,11 @@ export class Simulation {
    * Liveness after the storm: with the network healed and every member back, a new proposal must reach
    * every member of the configuration within a bounded number of fault-free events.
    */
-  private settle(): void {
+  private async settle(): Promise<void> {
     this.blocked.clear();
-    for (const member of this.members.values()) if (member.node === undefined && !member.retired) this.restart(member);
+    for (const member of this.members.values()) if (member.node === undefined && !member.retired) await this.restart(member);
     this.note('settle: healed, all members up');
-    const marker = `settle-${this.options.seed}`;
+    const marker = this.settleProposal();
     const settleEvents: [SimEvent, number][] = [['tick', 20], ['deliver', 45], ['process', 35]];
     for (let i = 0; i < settleStepsMax; i++, this.step++) {
       if (i % 200 === 0) {
@@ -558,7 +681,7 @@ export class Simulation {
         const members = config ? [...config.voters, ...config.learners] : [];
         if (config && members.every((id) => this.markerAppliedBy.has(id))) return;
         try {
-          leader?.node!.propose(encoder.encode(marker));
+          leader?.node!.propose(marker);
         } catch (err) {
           if (!(err instanceof RaftError)) throw err;
         }
@@ -574,20 +697,50 @@ export class Simulation {
       else if (event === 'deliver') this.deliverOne();
       else {
         const member = this.prng.pick(live);
-        if (member) this.process(member);
+        if (member) await this.process(member);
       }
+      this.expireClientOperations();
       this.check();
     }
     const states = this.live().map((m) => `${m.id}:${m.node!.status().role}/t${m.node!.status().term}/applied ${m.app.appliedIndex}`);
     this.fail(`liveness: no progress to every member within ${settleStepsMax} fault-free events (${states.join(', ')})`);
   }
 
-  run(): SimTotals {
+  /**
+   * The end of a run: the client history must be linearizable, and each member's mvcc hash must equal,
+   * at that member's applied index, the hash of the member that applied the most (the same revision
+   * means the same applied index: revisionAtIndex is checked on every apply).
+   */
+  private async checkKv(): Promise<void> {
+    for (const [clientId] of this.clients.inFlight()) this.clients.abandon(clientId);
+    this.totals.clientOpsUnknown = this.clients.unknownOutcomes;
+    const result = checkKvHistory(this.clients.history);
+    if (!result.ok) {
+      this.fail(`linearizability: the history of key ${result.failedKey} has no valid order:\n${formatHistory(result.failedHistory ?? [])}`);
+    }
+    const members = [...this.members.values()];
+    const reference = members.reduce((a, b) => (b.app.appliedIndex > a.app.appliedIndex ? b : a));
+    for (const member of members) {
+      if (member === reference) continue;
+      const revision = member.app.kv.store.currentRevision;
+      const [theirs, ours] = [await member.app.kv.hashAt(revision), await reference.app.kv.hashAt(revision)];
+      if (theirs !== ours) {
+        this.fail(`mvcc hash: member ${member.id} (applied ${member.app.appliedIndex}, revision ${revision}) hashes ${theirs}, ` +
+          `member ${reference.id} at the same revision ${ours}`);
+      }
+      this.totals.hashComparisons++;
+    }
+  }
+
+  async run(): Promise<SimTotals> {
+    await this.bootstrap();
     for (this.step = 0; this.step < this.options.steps; this.step++) {
-      this.event();
+      await this.event();
+      this.expireClientOperations();
       this.check();
     }
-    this.settle();
+    await this.settle();
+    await this.checkKv();
     this.totals.steps = this.step;
     return this.totals;
   }
