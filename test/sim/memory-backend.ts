@@ -1,8 +1,9 @@
 // An in-memory stand-in for the LevelDB Backend, for the simulator only: the subset MvccStore uses
 // (write, get, iterate, readAll) over a sorted map, with LevelDB's semantics where mvcc can see them:
 // a batch applies atomically in op order, keys sort as unsigned bytes, and an iterator reads the data
-// as it was when it was opened (LevelDB iterators read an implicit snapshot). Nothing here waits on
-// I/O, so a simulated member's state depends only on the order of calls, never on timing.
+// as it was when it was opened (LevelDB iterators read an implicit snapshot; like Backend.iterate, it
+// opens at the first next()). Nothing here waits on I/O, so a simulated member's state depends only on
+// the order of calls, never on timing.
 import type { Backend, BatchOp, IterateOptions } from '../../src/storage/backend.js';
 
 /** Keys are held as latin1 strings: their code-unit order is the unsigned byte order LevelDB uses. */
@@ -41,7 +42,7 @@ export class MemoryBackend {
     return value === undefined ? undefined : Buffer.from(value);
   }
 
-  /** Iterates [gte, lt) in key order (or reverse) over the data as it was at the call. */
+  /** Iterates [gte, lt) in key order (or reverse) over the data as it was at the first next(), as Backend.iterate does. */
   async *iterate(options: IterateOptions): AsyncGenerator<[Buffer, Buffer]> {
     const entries = this.slice(options);
     for (const entry of entries) yield entry;

@@ -10,6 +10,8 @@ const replaySeed = process.env.SIM_SEED !== undefined ? Number(process.env.SIM_S
 const seedCount = Number(process.env.SIM_SEEDS ?? defaultSeeds);
 /** Seeds tried, with reads served locally, before concluding the history check cannot see stale reads. */
 const staleReadSeedsMax = 40;
+/** Below this many seeds the totals are too small to judge whether the run exercised anything. */
+const vacuityCheckSeedsMin = 20;
 
 function seedsToRun(): number[] {
   if (replaySeed !== undefined) return [replaySeed];
@@ -44,7 +46,9 @@ describe('raft simulation', () => {
     }
     console.log(`raft sim totals: ${Object.entries(totals).map(([k, v]) => `${k}=${v}`).join(' ')}`);
     expect(totals.violations).toBe(0);
-    // The run must not be vacuous: leaders were elected, entries committed, clients answered, hashes compared.
+    // One replayed seed may be quiet; over many the run must not be vacuous: leaders were elected, entries
+    // committed, clients answered, hashes compared.
+    if (totals.seeds < vacuityCheckSeedsMin) return;
     expect(totals.leaderElections).toBeGreaterThan(totals.seeds);
     expect(totals.commits).toBeGreaterThan(totals.seeds * 10);
     expect(totals.clientOps - totals.clientOpsUnknown).toBeGreaterThan(totals.seeds * 20);
