@@ -151,6 +151,11 @@ export class TestCluster {
   readonly members: ClusterMember[] = [];
   readonly proxy: PeerProxy | undefined;
   readonly kind: ServerKind;
+  /**
+   * etcdctl flags added to every ctl() and readiness check, e.g. ['--user=root:rootpw'] once auth
+   * is on (etcd-ts makes Status admin-only, as etcd 3.6 does, so waitLeader needs them).
+   */
+  ctlArgs: string[] = [];
   private readonly extraArgs: string[];
   private readonly startTimeoutMs: number;
   private readonly baseDir: string;
@@ -226,7 +231,7 @@ export class TestCluster {
       if (exit !== undefined) {
         throw new Error(`${member.name} exited during startup (code ${exit.code}, signal ${exit.signal}):\n${memberProcess.output()}`);
       }
-      const result = await etcdctl(member.clientUrl, ['--dial-timeout=1s', '--command-timeout=2s', 'endpoint', check], { timeoutMs: 5000 });
+      const result = await etcdctl(member.clientUrl, [...this.ctlArgs, '--dial-timeout=1s', '--command-timeout=2s', 'endpoint', check], { timeoutMs: 5000 });
       if (result.exitCode === 0) return;
       last = result.stdout + result.stderr;
       await sleep(readinessPollIntervalMs);
@@ -251,7 +256,7 @@ export class TestCluster {
 
   /** etcdctl against one member with short timeouts, so a dead member costs seconds, not minutes. */
   ctl(member: ClusterMember, args: readonly string[], commandTimeoutSeconds = 3): Promise<EtcdctlResult> {
-    return etcdctl(member.clientUrl, ['--dial-timeout=1s', `--command-timeout=${commandTimeoutSeconds}s`, ...args], { timeoutMs: (commandTimeoutSeconds + 4) * 1000 });
+    return etcdctl(member.clientUrl, [...this.ctlArgs, '--dial-timeout=1s', `--command-timeout=${commandTimeoutSeconds}s`, ...args], { timeoutMs: (commandTimeoutSeconds + 4) * 1000 });
   }
 
   /** `endpoint status` of one member, or undefined when it does not answer. */
