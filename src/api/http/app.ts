@@ -1,4 +1,5 @@
-// Builds the fastify app for the HTTP side of the client port: the v3 JSON gateway, /version,
+// Builds the fastify app for the HTTP side of the client port: the v3 JSON gateway (also over
+// WebSocket upgrades on its paths), /version,
 // /health, /livez, /readyz and /metrics. The app never listens: its node:http server receives
 // connections from the client listener (http1HandlerFor(app.server)), or from app.inject() in tests.
 // Answers carry etcd's CORS headers and Go's plain-text 404/405s, so curl sees what etcd answers.
@@ -9,6 +10,7 @@ import type { Logger } from 'pino';
 import type { AuthServerApi, EtcdServerApi } from '../../server/server-api.js';
 import { receiveMessageSlackBytes } from '../grpc/server.js';
 import { registerGateway } from './gateway.js';
+import { attachGatewayWebSocket } from './gateway-websocket.js';
 import { registerHealth } from './health.js';
 import { EtcdMetrics } from './metrics.js';
 import { registerV2Api } from './v2/index.js';
@@ -108,10 +110,11 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     await reply.code(status).type('text/plain; charset=utf-8').send(`${error.message}\n`);
   });
 
-  registerGateway(app, {
+  const gatewayCalls = registerGateway(app, {
     server: options.server, auth: options.auth, logger, commonHeaders: corsHeaders, failedPreconditionStatus,
     onHandled: (service, method, type, code) => metrics.grpcHandled(service, method, type, code),
   });
+  attachGatewayWebSocket(app.server, { calls: gatewayCalls, logger, maxPayloadBytes: gatewayBodyLimitBytes(options.maxRequestBytes) });
 
   registerHealth(app, {
     server: options.server,
