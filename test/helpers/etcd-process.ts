@@ -29,6 +29,10 @@ export interface StartOptions {
   clientUrlOverride?: string;
   env?: Record<string, string>;
   startTimeoutMs?: number;
+  /** 'https' when the client listener has --cert-file/--key-file (in extraArgs); default 'http'. */
+  clientScheme?: 'http' | 'https';
+  /** etcdctl flags the health check needs, e.g. --cacert/--cert/--key for an https listener. */
+  healthCheckArgs?: string[];
 }
 
 export interface ExitStatus {
@@ -71,7 +75,7 @@ function trackOutput(child: ChildProcess): () => string {
   return () => tail;
 }
 
-async function waitHealthy(clientUrl: string, exited: Promise<ExitStatus>, output: () => string, timeoutMs: number): Promise<void> {
+async function waitHealthy(clientUrl: string, exited: Promise<ExitStatus>, output: () => string, timeoutMs: number, etcdctlArgs: readonly string[]): Promise<void> {
   let exitStatus: ExitStatus | undefined;
   void exited.then((status) => { exitStatus = status; });
   const deadline = Date.now() + timeoutMs;
@@ -80,7 +84,7 @@ async function waitHealthy(clientUrl: string, exited: Promise<ExitStatus>, outpu
     if (exitStatus !== undefined) {
       throw new Error(`server exited during startup (code ${exitStatus.code}, signal ${exitStatus.signal}):\n${output()}`);
     }
-    const result = await etcdctl(clientUrl, ['--dial-timeout=1s', '--command-timeout=2s', 'endpoint', 'health'], { timeoutMs: 5000 });
+    const result = await etcdctl(clientUrl, [...etcdctlArgs, '--dial-timeout=1s', '--command-timeout=2s', 'endpoint', 'health'], { timeoutMs: 5000 });
     if (result.exitCode === 0) return;
     last = result.stdout + result.stderr;
     await new Promise((resolve) => setTimeout(resolve, healthPollIntervalMs));
@@ -93,7 +97,7 @@ async function start(kind: 'etcd' | 'etcd-ts', options: StartOptions): Promise<E
   const dataDir = options.dataDir ?? join(makeTempDir(`${kind}-test`), `${name}.etcd`);
   const clientPort = options.clientPort ?? await freePort();
   const peerPort = options.peerPort ?? await freePort();
-  const clientUrl = options.clientUrlOverride ?? `http://127.0.0.1:${clientPort}`;
+  const clientUrl = options.clientUrlOverride ?? `${options.clientScheme ?? 'http'}://127.0.0.1:${clientPort}`;
   const peerUrl = `http://127.0.0.1:${peerPort}`;
   const args = options.argsOverride ?? [
     `--name=${name}`,
@@ -144,7 +148,7 @@ async function start(kind: 'etcd' | 'etcd-ts', options: StartOptions): Promise<E
   };
 
   try {
-    await waitHealthy(clientUrl, exited, output, options.startTimeoutMs ?? defaultStartTimeoutMs);
+    await waitHealthy(clientUrl, exited, output, options.startTimeoutMs ?? defaultStartTimeoutMs, options.healthCheckArgs ?? []);
   } catch (error) {
     await kill('SIGKILL');
     throw error;
