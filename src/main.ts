@@ -7,7 +7,7 @@ import type { EtcdConfig } from './config/types.js';
 import { createLogger } from './logging.js';
 import { createGrpcServer } from './api/grpc/server.js';
 import { ClientListeners, http1HandlerFor } from './api/listener/index.js';
-import { closeHttpApp, createHttpApp, EtcdMetrics } from './api/http/index.js';
+import { closeHttpApp, createHttpApp, createMetricsHttpApp, EtcdMetrics } from './api/http/index.js';
 import { registerAuthService } from './api/grpc/index.js';
 import { EtcdServer } from './server/etcd-server.js';
 import { helpText, versionText } from './config/index.js';
@@ -98,14 +98,32 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
     server, auth: server.auth, maxRequestBytes: config.maxRequestBytes, logger, etcdVersion: config.etcdVersion, enableV2: config.enableV2, metrics,
   });
   await httpApp.ready();
+  // With --listen-client-http-urls, HTTP moves there and the client URLs serve gRPC only (etcd 3.5.10+/3.6).
+  const splitHttp = config.listenClientHttpUrls.length > 0;
   const clientListeners = new ClientListeners({
     grpcServer, logger: logger.child({ component: 'client-listener' }), http1Handler: http1HandlerFor(httpApp.server),
+    protocols: splitHttp ? 'grpc-only' : 'grpc-and-http',
   });
-  for (const url of config.listenClientUrls) {
+  const httpOnlyListeners = new ClientListeners({
+    grpcServer, logger: logger.child({ component: 'client-http-listener' }), http1Handler: http1HandlerFor(httpApp.server), protocols: 'http-only',
+  });
+  const metricsApp = config.listenMetricsUrls.length > 0
+    ? createMetricsHttpApp({ server, maxRequestBytes: config.maxRequestBytes, logger, etcdVersion: config.etcdVersion, metrics })
+    : undefined;
+  await metricsApp?.ready();
+  const metricsListeners = metricsApp === undefined ? undefined : new ClientListeners({
+    grpcServer, logger: logger.child({ component: 'metrics-listener' }), http1Handler: http1HandlerFor(metricsApp.server), protocols: 'http-only',
+  });
+  const listenOn = async (listeners: ClientListeners, url: URL, what: string): Promise<void> => {
     const tls = url.protocol === 'https:' ? memberTls.client?.server : undefined;
-    const { port } = await clientListeners.listen(url.hostname.replace(/^\[|\]$/g, ''), Number(url.port || 2379), { tls });
-    logger.info({ address: `${url.hostname}:${port}` }, 'serving client traffic');
-  }
+    // Client TLS is loaded for https --listen-client-urls; an https URL elsewhere must not fall back to plain text.
+    if (url.protocol === 'https:' && tls === undefined) throw new Error(`${url.href}: https needs an https --listen-client-urls with its client certificate`);
+    const { port } = await listeners.listen(url.hostname.replace(/^\[|\]$/g, ''), Number(url.port || 2379), { tls });
+    logger.info({ address: `${url.hostname}:${port}` }, what);
+  };
+  for (const url of config.listenClientUrls) await listenOn(clientListeners, url, splitHttp ? 'serving client grpc traffic' : 'serving client traffic');
+  for (const url of config.listenClientHttpUrls) await listenOn(httpOnlyListeners, url, 'serving client http traffic');
+  for (const url of config.listenMetricsUrls) await listenOn(metricsListeners!, url, 'serving metrics');
   server.onRemoved = () => {
     logger.warn('the member has been permanently removed from the cluster; the data-dir used by this member must be removed');
     setTimeout(() => process.exit(0), 50);
@@ -119,7 +137,10 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'received signal; shutting down');
     await clientListeners.close();
+    await httpOnlyListeners.close();
+    await metricsListeners?.close();
     await closeHttpApp(httpApp);
+    if (metricsApp) await closeHttpApp(metricsApp);
     // Open watch and keep-alive streams would hold a graceful shutdown forever: give them a moment.
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => {

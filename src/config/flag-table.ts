@@ -91,7 +91,7 @@ export const flagTable: readonly FlagSpec[] = [
   flag(M, 'initial-election-tick-advance', 'bool', 'true', 'core', '3.4', 'Whether to fast-forward initial election ticks on boot for faster election.'),
   flag(M, 'listen-peer-urls', 'urls', 'http://localhost:2380', 'core', '3.4', 'List of URLs to listen on for peer traffic.'),
   flag(M, 'listen-client-urls', 'urls', 'http://localhost:2379', 'core', '3.4', 'List of URLs to listen on for client grpc and http traffic.'),
-  flag(M, 'listen-client-http-urls', 'urls', '', 'later', '3.5', 'List of URLs to listen on for http only client traffic.'),
+  flag(M, 'listen-client-http-urls', 'urls', '', 'core', '3.5', 'List of URLs to listen on for http only client traffic.'),
   flag(M, 'max-snapshots', 'uint', '5', 'no-effect', '3.4', 'Maximum number of snapshot files to retain (0 is unlimited).'),
   flag(M, 'max-wals', 'uint', '5', 'no-effect', '3.4', 'Maximum number of wal files to retain (0 is unlimited).'),
   flag(M, 'quota-backend-bytes', 'int', '0', 'core', '3.4', 'Raise alarms when backend size exceeds the given quota (0 defaults to 2 GiB).'),

@@ -58,18 +58,13 @@ function clusterVersionOf(etcdVersion: string): string {
 
 const openSockets = new WeakMap<FastifyInstance, Set<Socket>>();
 
-export function createHttpApp(options: HttpAppOptions): FastifyInstance {
-  if (!Number.isSafeInteger(options.maxRequestBytes) || options.maxRequestBytes <= 0) {
-    throw new Error(`maxRequestBytes must be a positive integer, got ${options.maxRequestBytes}`);
-  }
-  const logger = options.logger.child({ component: 'http' });
-  const metrics = options.metrics ?? new EtcdMetrics({ etcdVersion: options.etcdVersion });
-  const failedPreconditionStatus = options.etcdVersion.startsWith('3.4.') ? 412 : 400;
+/** The fastify app both HTTP surfaces share: body parsing, CORS headers, Go's 404 and error answers, socket tracking. */
+function createBaseApp(options: HttpAppOptions, logger: Logger): FastifyInstance {
   const app = Fastify({
     // Our own logger is used directly; fastify's per-request lines would flood etcd-style logs.
     logger: false,
     bodyLimit: gatewayBodyLimitBytes(options.maxRequestBytes),
-    // Connections arrive from the client listener; this server never listens.
+    // Connections arrive from a client listener; this server never listens.
     serverFactory: (handler) => http.createServer(handler),
     // Go's mux treats //v3/kv/range and /v3/kv/range alike.
     routerOptions: { ignoreDuplicateSlashes: true },
@@ -109,6 +104,34 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     if (status === 500) logger.warn({ err: error }, 'http request failed');
     await reply.code(status).type('text/plain; charset=utf-8').send(`${error.message}\n`);
   });
+  return app;
+}
+
+function checkOptions(options: HttpAppOptions): void {
+  if (!Number.isSafeInteger(options.maxRequestBytes) || options.maxRequestBytes <= 0) {
+    throw new Error(`maxRequestBytes must be a positive integer, got ${options.maxRequestBytes}`);
+  }
+}
+
+/** /health, /livez, /readyz and /metrics: what the client port and a metrics listener both serve. */
+function registerHealthAndMetrics(app: FastifyInstance, options: HttpAppOptions, metrics: EtcdMetrics, logger: Logger): void {
+  registerHealth(app, {
+    server: options.server,
+    healthCheckTimeoutMs: options.healthCheckTimeoutMs ?? healthCheckTimeoutMsDefault,
+    onHealthChecked: (healthy) => metrics.healthChecked(healthy),
+  });
+  app.get('/metrics', async (_request, reply) => {
+    await metrics.refreshFrom(options.server, logger);
+    await reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+}
+
+export function createHttpApp(options: HttpAppOptions): FastifyInstance {
+  checkOptions(options);
+  const logger = options.logger.child({ component: 'http' });
+  const metrics = options.metrics ?? new EtcdMetrics({ etcdVersion: options.etcdVersion });
+  const failedPreconditionStatus = options.etcdVersion.startsWith('3.4.') ? 412 : 400;
+  const app = createBaseApp(options, logger);
 
   const gatewayCalls = registerGateway(app, {
     server: options.server, auth: options.auth, logger, commonHeaders: corsHeaders, failedPreconditionStatus,
@@ -116,11 +139,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   });
   attachGatewayWebSocket(app.server, { calls: gatewayCalls, logger, maxPayloadBytes: gatewayBodyLimitBytes(options.maxRequestBytes) });
 
-  registerHealth(app, {
-    server: options.server,
-    healthCheckTimeoutMs: options.healthCheckTimeoutMs ?? healthCheckTimeoutMsDefault,
-    onHealthChecked: (healthy) => metrics.healthChecked(healthy),
-  });
+  registerHealthAndMetrics(app, options, metrics, logger);
 
   if (options.enableV2) registerV2Api(app, { server: options.server, logger, commonHeaders: corsHeaders });
 
@@ -131,11 +150,19 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     }));
   });
 
-  app.get('/metrics', async (_request, reply) => {
-    await metrics.refreshFrom(options.server, logger);
-    await reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
+  return app;
+}
 
+/**
+ * The app of a --listen-metrics-urls listener: /metrics, /health, /livez and /readyz only, as
+ * etcd's metrics mux; everything else is Go's 404.
+ */
+export function createMetricsHttpApp(options: HttpAppOptions): FastifyInstance {
+  checkOptions(options);
+  const logger = options.logger.child({ component: 'http-metrics' });
+  const metrics = options.metrics ?? new EtcdMetrics({ etcdVersion: options.etcdVersion });
+  const app = createBaseApp(options, logger);
+  registerHealthAndMetrics(app, options, metrics, logger);
   return app;
 }
 

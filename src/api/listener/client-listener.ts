@@ -37,8 +37,18 @@ export function http1HandlerFor(httpServer: http.Server): Http1ConnectionHandler
   };
 }
 
+/**
+ * What a listener serves: both on one port (etcd's --listen-client-urls), gRPC only (client URLs
+ * once --listen-client-http-urls is set, as etcd 3.5.10+/3.6 splits them) or HTTP only (those
+ * HTTP URLs, and --listen-metrics-urls). A connection of the other protocol is closed, as etcd's
+ * connection multiplexer closes a connection no matcher took.
+ */
+export type ListenerProtocols = 'grpc-and-http' | 'grpc-only' | 'http-only';
+
 export interface ClientListenerOptions {
   grpcServer: GrpcServer;
+  /** Default 'grpc-and-http'. */
+  protocols?: ListenerProtocols;
   logger: Logger;
   /** Connections open at once per listener; beyond it new ones are refused by the kernel socket. */
   connectionsMax?: number;
@@ -168,6 +178,12 @@ export class ClientListeners {
     sniffProtocol(socket, (protocol, firstBytes) => {
       this.sniffing.delete(socket);
       if (socket.destroyed) return;
+      const serves = this.options.protocols ?? 'grpc-and-http';
+      if ((protocol === 'http2' && serves === 'http-only') || (protocol !== 'http2' && serves === 'grpc-only')) {
+        logger.debug({ 'remote-addr': `${socket.remoteAddress}:${socket.remotePort}`, protocol, serves }, 'closed a connection this listener does not serve');
+        socket.destroy();
+        return;
+      }
       if (protocol === 'http2') {
         const rewriter = commonName === undefined ? this.options.rewriter : { ...this.options.rewriter, verifiedCommonName: commonName };
         this.injector.injectConnection(new RewritingConnection(socket, firstBytes, logger, rewriter));
