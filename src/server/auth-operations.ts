@@ -20,6 +20,8 @@ export interface AuthHost {
   propose(request: InternalRequest): Promise<Applied>;
   linearizableRead(): Promise<void>;
   header(revision?: number): ResponseHeader;
+  /** Who is asking: a token's user, else a verified client certificate's CN (as etcd does). */
+  identify(ctx?: RequestContext): RequestAuth;
   appliedIndex(): number;
   readonly bcryptCost: number;
 }
@@ -31,7 +33,7 @@ export class AuthOperations implements AuthServerApi {
   constructor(private readonly host: AuthHost) {}
 
   private admin(ctx?: RequestContext): RequestAuth {
-    const auth = this.host.gate.identify(ctx?.token);
+    const auth = this.host.identify(ctx);
     this.host.gate.requireAdmin(auth);
     return auth;
   }
@@ -50,7 +52,7 @@ export class AuthOperations implements AuthServerApi {
   }
 
   async authStatus(ctx?: RequestContext): Promise<{ header: ResponseHeader; enabled: boolean; authRevision: number }> {
-    this.host.gate.identify(ctx?.token);
+    this.host.identify(ctx);
     await this.host.linearizableRead();
     const store = this.host.authStore();
     return { header: this.host.header(), enabled: store.enabled, authRevision: store.revision };
@@ -89,7 +91,7 @@ export class AuthOperations implements AuthServerApi {
   }
 
   async userGet(name: string, ctx?: RequestContext): Promise<{ header: ResponseHeader; roles: string[] }> {
-    const auth = this.host.gate.identify(ctx?.token);
+    const auth = this.host.identify(ctx);
     await this.host.linearizableRead();
     // Users may read their own entry (etcd 3.5).
     if (auth.user !== name || name === '') this.host.gate.requireAdmin(auth);
@@ -126,7 +128,7 @@ export class AuthOperations implements AuthServerApi {
   }
 
   async roleGet(role: string, ctx?: RequestContext): Promise<{ header: ResponseHeader; perm: AuthPermission[] }> {
-    const auth = this.host.gate.identify(ctx?.token);
+    const auth = this.host.identify(ctx);
     await this.host.linearizableRead();
     const store = this.host.authStore();
     // Users may read the roles they have (etcd 3.5).

@@ -153,6 +153,7 @@ export class EtcdServer implements EtcdServerApi {
       propose: (request) => this.propose(request),
       linearizableRead: () => this.linearizableRead(),
       header: (revision) => this.header(revision),
+      identify: (ctx) => this.identify(ctx),
       appliedIndex: () => this.applier.appliedIndex,
       bcryptCost: authConfig.bcryptCost,
     });

@@ -150,11 +150,8 @@ describe('--client-cert-auth and no --user: the certificate CN is the user, diff
     ]);
   }, 120_000);
 
-  // Known etcd-ts bug (reported): the Auth service (src/server/auth-operations.ts) identifies the
-  // caller by the token only, never by the certificate CN, so with --client-cert-auth and no --user
-  // every Auth RPC answers "user name is empty" where etcd 3.4 takes CN=root as root. The KV path
-  // (etcd-server.ts) does use the CN, hence the test above passes. Remove `.fails` once fixed.
-  it.fails('auth management: CN=root lists users, adds a role and disables auth; CN=alice is refused all three', async () => {
+  // The Auth service identifies its caller as the KV path does: token, else the verified CN.
+  it('auth management: CN=root lists users, adds a role and disables auth; CN=alice is refused all three', async () => {
     const { ours, theirs } = await startWithAuth();
     const { transcript, mismatches } = await differential(ours, theirs, [
       [...asRoot(), 'put', 'secret', 's'],
