@@ -37,7 +37,8 @@ function target(endpoint: string): string {
 }
 
 export async function joinClusterV3(options: V3DiscoveryOptions): Promise<Array<{ name: string; peerUrls: string[] }>> {
-  const definition = protoLoader.loadSync('etcdserverpb/rpc.proto', { keepCase: true, longs: String, defaults: true, includeDirs: [protosDir] });
+  // enums: String so an event's type reads 'PUT' (numbers by default, where PUT is 0).
+  const definition = protoLoader.loadSync('etcdserverpb/rpc.proto', { keepCase: true, longs: String, enums: String, defaults: true, includeDirs: [protosDir] });
   const proto = grpc.loadPackageDefinition(definition) as any;
   const endpoint = options.endpoints[0];
   if (!endpoint) throw new DiscoveryError('BadDiscoveryEndpoint', 'no --discovery-endpoints');
