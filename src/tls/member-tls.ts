@@ -1,5 +1,5 @@
 // Owns the decision, from a member's whole configuration, of which side needs TLS: the client side
-// when a --listen-client-urls entry is https, the peer side when any peer URL (its own or another
+// when a --listen-client-urls (or -http-urls / metrics) entry is https, the peer side when any peer URL (its own or another
 // member's) is https. Certificates given for a side that has no https URL are ignored, as etcd does.
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -25,7 +25,12 @@ export function loadTlsForUrls(config: EtcdConfig, logger: Logger): MemberTls {
     ...config.initialCluster.flatMap((member) => member.peerUrls.map((url) => new URL(url))),
   ];
   const sides: Array<{ role: TlsRole; urls: URL[]; hostUrls: URL[] }> = [
-    { role: 'client', urls: config.listenClientUrls, hostUrls: [...config.listenClientUrls, ...config.advertiseClientUrls] },
+    {
+      role: 'client',
+      // HTTP-only and metrics listeners use the client certificates too (as in etcd).
+      urls: [...config.listenClientUrls, ...config.listenClientHttpUrls, ...config.listenMetricsUrls],
+      hostUrls: [...config.listenClientUrls, ...config.listenClientHttpUrls, ...config.advertiseClientUrls],
+    },
     { role: 'peer', urls: peerUrls, hostUrls: [...config.listenPeerUrls, ...config.initialAdvertisePeerUrls] },
   ];
   const result: MemberTls = {};
