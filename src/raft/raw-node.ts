@@ -191,6 +191,16 @@ export class RawNode {
     if (done.lastEntry) this.raft.onPersisted(done.lastEntry.index, done.lastEntry.term);
   }
 
+  /** The current term; cheap, unlike status(), for per-request use (response headers). */
+  get term(): number {
+    return this.raft.term;
+  }
+
+  /** The highest log index known committed; cheap, unlike status(), for per-proposal checks. */
+  get committedIndex(): number {
+    return this.raft.raftLog.committed;
+  }
+
   status(): RaftStatus {
     const r = this.raft;
     const progress = new Map<NodeId, { match: number; next: number; isLearner: boolean }>();

@@ -510,8 +510,7 @@ export class EtcdServer implements EtcdServerApi {
 
   private async propose(request: InternalRequest): Promise<Applied> {
     if (this.stopped) throw new EtcdError('Stopped');
-    const status = this.raftNode.rawNode.status();
-    if (status.commit - this.applier.appliedIndex > APPLY_GAP_MAX) throw new EtcdError('TooManyRequests');
+    if (this.raftNode.rawNode.committedIndex - this.applier.appliedIndex > APPLY_GAP_MAX) throw new EtcdError('TooManyRequests');
     const requestId = request.requestId === 0n ? this.nextRequestId() : request.requestId;
     const data = encodeInternalRequest({ ...request, requestId });
     if (data.length > this.config.maxRequestBytes) throw new EtcdError('RequestTooLarge');
@@ -537,7 +536,7 @@ export class EtcdServer implements EtcdServerApi {
   }
 
   private term(): number {
-    return this.raftNode.rawNode.status().term;
+    return this.raftNode.rawNode.term;
   }
 
   private isLeader(): boolean {

@@ -17,6 +17,11 @@ export interface IterateOptions {
   limit?: number;
 }
 
+/** classic-level's implementation of batch() under abstract-level's encoding layer. */
+interface NativeBatch {
+  _batch(ops: BatchOp[], options: { sync: boolean }): Promise<void>;
+}
+
 export class Backend {
   private constructor(private readonly db: Level<Buffer, Buffer>, readonly path: string) {}
 
@@ -32,6 +37,13 @@ export class Backend {
     if (ops.length === 0) {
       // A sync write needs at least one op to force the fsync.
       ops = [{ type: 'put', key: SYNC_MARK_KEY, value: EMPTY }];
+    }
+    // abstract-level's batch() clones, validates and re-encodes every op before the native call
+    // (10-20% of a put's CPU in profiles); our ops are already Buffer puts and dels, which is what
+    // classic-level's own _batch takes, so an open database gets them directly.
+    if (this.db.status === 'open') {
+      await (this.db as unknown as NativeBatch)._batch(ops, { sync });
+      return;
     }
     await this.db.batch(ops as never, { sync });
   }
