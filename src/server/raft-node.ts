@@ -5,7 +5,8 @@
 //   3. write the batch to LevelDB in one write, synced when the Ready says so (group commit: every
 //      proposal that arrived while the previous cycle was writing is in this one Ready);
 //   4. send its messages (only now: a vote or an append ack must not leave before it is durable);
-//   5. advance, and hand the apply results to the waiting requests.
+//   5. advance, and hand the apply results to the waiting requests (earlier, during the write, when
+//      the Ready only commits entries that an earlier cycle made durable: see cycle()).
 // Cycles never overlap; proposals made during a cycle are picked up by the next.
 import type { Logger } from 'pino';
 import type { MemoryStorage } from '../raft/storage.js';
@@ -184,6 +185,13 @@ export class RaftNode {
     const results = committed.length > 0 ? await applier.applyEntries(committed, batch) : [];
     hooks.beforeWrite(batch, applier.appliedIndex);
 
+    // A Ready with nothing to persist but apply's own ops (a one-member cluster's commit of entries
+    // the previous cycle synced): its committed entries are already durable on a quorum, and a crash
+    // before this batch lands replays them from the log. So their requests are answered now, while
+    // the batch is written; the Backend holds any read started after this until the write is done.
+    const answeredBeforeWrite = ready.entries.length === 0 && !ready.mustSync && !ready.snapshot;
+    if (answeredBeforeWrite) hooks.onApplied(results, applier.appliedIndex);
+
     const sync = ready.mustSync && !this.options.unsafeNoFsync;
     const writeStartedMs = performance.now();
     await backend.write(batch, sync);
@@ -195,7 +203,7 @@ export class RaftNode {
     if (ready.messages.length > 0) transport.send(ready.messages);
     if (ready.readStates.length > 0) hooks.onReadStates(ready.readStates);
     rawNode.advance();
-    hooks.onApplied(results, applier.appliedIndex);
+    if (!answeredBeforeWrite) hooks.onApplied(results, applier.appliedIndex);
   }
 
   get failed(): unknown {

@@ -23,6 +23,9 @@ interface NativeBatch {
 }
 
 export class Backend {
+  /** Settles when every write started so far has finished (successfully or not). */
+  private writesSettled: Promise<void> = Promise.resolve();
+
   private constructor(private readonly db: Level<Buffer, Buffer>, readonly path: string) {}
 
   static async open(path: string): Promise<Backend> {
@@ -41,20 +44,30 @@ export class Backend {
     // abstract-level's batch() clones, validates and re-encodes every op before the native call
     // (10-20% of a put's CPU in profiles); our ops are already Buffer puts and dels, which is what
     // classic-level's own _batch takes, so an open database gets them directly.
-    if (this.db.status === 'open') {
-      await (this.db as unknown as NativeBatch)._batch(ops, { sync });
-      return;
-    }
-    await this.db.batch(ops as never, { sync });
+    const written = this.db.status === 'open'
+      ? (this.db as unknown as NativeBatch)._batch(ops, { sync })
+      : this.db.batch(ops as never, { sync });
+    this.writesSettled = Promise.all([this.writesSettled, written]).then(ignore, ignore);
+    await written;
+  }
+
+  /**
+   * Resolves once every write started before this call has finished: a read that starts after a
+   * request was answered sees that request's batch even when the answer went out during its write.
+   */
+  private async afterStartedWrites(): Promise<void> {
+    await this.writesSettled;
   }
 
   async get(key: Buffer): Promise<Buffer | undefined> {
+    await this.afterStartedWrites();
     const value = await this.db.get(key);
     return value ?? undefined;
   }
 
   /** Iterates [gte, lt) in key order (or reverse). */
   async *iterate(options: IterateOptions): AsyncGenerator<[Buffer, Buffer]> {
+    await this.afterStartedWrites();
     const iterator = this.db.iterator({ ...options, limit: options.limit ?? -1 });
     try {
       for (;;) {
@@ -88,6 +101,10 @@ export class Backend {
   async close(): Promise<void> {
     await this.db.close();
   }
+}
+
+function ignore(): void {
+  // Readers wait for writes to finish, not to succeed: a failed write is the writer's to report.
 }
 
 const SYNC_MARK_KEY = Buffer.from('z/sync');
