@@ -10,13 +10,14 @@
 import { execFileSync, execSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseBenchmarkReport } from './lib/parse.mjs';
+import { parseBenchmarkReport, parseRangeCountJson } from './lib/parse.mjs';
 import {
-  cpuTimeMs, freePort, installCleanupHandlers, killAllTracked, rssBytes, runToCompletion, startServer, stopProcess,
+  cpuTimeMs, freePort, installCleanupHandlers, killAllTracked, rssBytes, runToCompletion, startCluster, stopProcess,
 } from './lib/processes.mjs';
-import { evaluateTargets, renderCeilingTable, renderRatioTable, renderTargetTable, summarizeWorkload } from './lib/report.mjs';
+import { dirAllocatedBytes } from './lib/disk.mjs';
+import { evaluateTargets, keysMetrics, renderCeilingTable, renderRatioTable, renderTargetTable, summarizeWorkload } from './lib/report.mjs';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const repoDir = join(benchDir, '..');
@@ -44,10 +45,13 @@ const putFlags = ['--key-size=8', '--sequential-keys', '--val-size=256'];
 const rangeValue = 'a'.repeat(256);
 
 /**
- * size: total operations for the full bench; the quick bench runs a fifth of it.
+ * size: total operations for the full bench; the quick bench runs a third of it.
  * servers: which servers run this workload, in alternation order.
+ * members: cluster size (both servers alike); targetLeader sends every request to the leader,
+ * otherwise the tool spreads its connections over all members.
+ * fullOnly: left out of --quick unless named by --only; repsMax caps the runs per server.
  */
-const workloads = [
+const oneMemberWorkloads = [
   { id: 'put-1-1', label: 'put 1/1', conns: 1, clients: 1, command: ['put', ...putFlags], size: 3000 },
   { id: 'put-100-1000', label: 'put 100/1000', conns: 100, clients: 1000, command: ['put', ...putFlags], size: 30000, noop: true },
   { id: 'range-l-1-1', label: 'range linearizable 1/1', conns: 1, clients: 1, command: ['range', 'foo', '--consistency=l'], size: 5000, preloadRangeKey: true },
@@ -59,15 +63,44 @@ const workloads = [
   // event, so throughput here is fixed by --put-rate and only the latency figures matter.
   { id: 'watch-latency', label: 'watch-latency 10/100 watchers', conns: 10, clients: 100, command: ['watch-latency', '--put-rate=100', '--key-size=8', '--val-size=256'], size: 500, skipMetrics: ['requestsPerSecond'] },
   { id: 'lease-keepalive', label: 'lease-keepalive 100/1000', conns: 100, clients: 1000, command: ['lease-keepalive'], size: 20000 },
-].map((workload) => ({ ...workload, servers: workload.noop ? ['etcd-ts', 'etcd', 'noop'] : ['etcd-ts', 'etcd'] }))
-  .filter((workload) => !onlyIds || onlyIds.has(workload.id));
+];
 
-const pendingRows = ['put 1/1, 3 members', 'put 100/1000, 3 members', 'range linearizable 1/1, 3 members', 'range 100/1000, 3 members', 'txn-put / watch-latency / lease-keepalive, 3 members'];
+/** Runs per server of each 3-member workload: the issue's minimum of 3 keeps the full bench under 20 minutes. */
+const threeMemberRepsMax = 3;
+// Smaller totals than one member: each run also starts and stops three processes per server.
+const threeMemberWorkloads = [
+  { id: 'put-1-1-m3', label: 'put 1/1, 3 members', conns: 1, clients: 1, command: ['put', ...putFlags], size: 1500 },
+  { id: 'put-100-1000-leader-m3', label: 'put 100/1000, 3 members, to the leader', conns: 100, clients: 1000, command: ['put', ...putFlags], size: 15000, targetLeader: true },
+  { id: 'put-100-1000-all-m3', label: 'put 100/1000, 3 members, to all', conns: 100, clients: 1000, command: ['put', ...putFlags], size: 15000 },
+  { id: 'range-l-1-1-m3', label: 'range linearizable 1/1, 3 members', conns: 1, clients: 1, command: ['range', 'foo', '--consistency=l'], size: 3000, preloadRangeKey: true },
+  { id: 'range-l-100-1000-m3', label: 'range linearizable 100/1000, 3 members, to all', conns: 100, clients: 1000, command: ['range', 'foo', '--consistency=l'], size: 15000, preloadRangeKey: true },
+  { id: 'txn-put-100-1000-m3', label: 'txn-put 100/1000, 3 members, to all', conns: 100, clients: 1000, command: ['txn-put', '--key-size=8', '--val-size=256'], size: 8000 },
+  { id: 'watch-latency-m3', label: 'watch-latency 10/100 watchers, 3 members, to all', conns: 10, clients: 100, command: ['watch-latency', '--put-rate=100', '--key-size=8', '--val-size=256'], size: 300, skipMetrics: ['requestsPerSecond'] },
+  { id: 'lease-keepalive-m3', label: 'lease-keepalive 100/1000, 3 members, to all', conns: 100, clients: 1000, command: ['lease-keepalive'], size: 10000 },
+].map((workload) => ({ ...workload, members: 3, fullOnly: true, repsMax: threeMemberRepsMax }));
+
+// Many keys: one load per server (the load alone takes minutes), then restart, compaction, defrag.
+// --quick (only when named by --only) loads 100k keys instead and says so in its id and label.
+const keysTotal = quick ? 100_000 : 1_000_000;
+const keysWorkload = {
+  id: quick ? 'keys-100k' : 'keys-1m',
+  label: `${quick ? '100k' : '1M'} keys (put 100/1000, 8-byte keys, 256-byte values)`,
+  kind: 'keys', conns: 100, clients: 1000,
+  command: ['put', '--key-size=8', '--val-size=256', '--sequential-keys', `--key-space-size=${keysTotal}`],
+  size: keysTotal, fullOnly: true, repsMax: 1, metrics: keysMetrics,
+};
+
+const workloads = [...oneMemberWorkloads.map((workload) => ({ ...workload, members: 1 })), ...threeMemberWorkloads, keysWorkload]
+  .map((workload) => ({ ...workload, servers: workload.noop ? ['etcd-ts', 'etcd', 'noop'] : ['etcd-ts', 'etcd'] }))
+  .filter((workload) => (onlyIds ? onlyIds.has(workload.id) : !(quick && workload.fullOnly)));
+
+const repsFor = (workload) => Math.min(reps, workload.repsMax ?? reps);
 
 /** The quick bench runs this fraction of each workload's operations. */
 const quickSizeDivisor = 3;
 
 function totalFor(workload) {
+  if (workload.kind === 'keys') return workload.size;
   return quick ? Math.max(1, Math.round(workload.size / quickSizeDivisor)) : workload.size;
 }
 
@@ -128,57 +161,115 @@ function prepareEtcdTs() {
   return { root: snapshotDir, description: `${commit.slice(0, 12)} (committed HEAD, compiled apart from the working tree)` };
 }
 
-function etcdFlags(dataDir, clientPort, peerPort) {
-  const clientUrl = `http://127.0.0.1:${clientPort}`;
-  const peerUrl = `http://127.0.0.1:${peerPort}`;
-  return [
-    '--name', 'bench', '--data-dir', dataDir,
-    '--listen-client-urls', clientUrl, '--advertise-client-urls', clientUrl,
-    '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl,
-    '--initial-cluster', `bench=${peerUrl}`,
-  ];
+/**
+ * Same flags for etcd and etcd-ts: 127.0.0.1 only, a fresh data dir per member, one shared
+ * --initial-cluster of every member's peer URL.
+ * @param {Array<{ name: string, dataDir: string, clientPort: number, peerPort: number }>} members
+ */
+function clusterFlags(members) {
+  const initialCluster = members.map((member) => `${member.name}=http://127.0.0.1:${member.peerPort}`).join(',');
+  return members.map((member) => {
+    const clientUrl = `http://127.0.0.1:${member.clientPort}`;
+    const peerUrl = `http://127.0.0.1:${member.peerPort}`;
+    return [
+      '--name', member.name, '--data-dir', member.dataDir,
+      '--listen-client-urls', clientUrl, '--advertise-client-urls', clientUrl,
+      '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl,
+      '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', 'bench',
+    ];
+  });
 }
+
+/** Ports, data dirs and logs of a run's members; one member keeps the name the 1-member bench always had. */
+async function planMembers(count, runName, scratchDir) {
+  const members = [];
+  for (let index = 1; index <= count; index++) {
+    const name = count === 1 ? 'bench' : `m${index}`;
+    members.push({
+      name,
+      dataDir: join(scratchDir, `${runName}-${name}.etcd`),
+      logPath: join(scratchDir, `${runName}-${name}.log`),
+      clientPort: await freePort(),
+      peerPort: await freePort(),
+    });
+  }
+  return members;
+}
+
+function serverSpecs(server, members) {
+  return clusterFlags(members).map((args, index) => {
+    const member = members[index];
+    const base = { kind: server, logPath: member.logPath, clientPort: member.clientPort, cwd: repoDir };
+    if (server === 'etcd') return { ...base, command: etcdBinary, args };
+    if (server === 'etcd-ts') return { ...base, command: process.execPath, args: [join(etcdTsBuild.root, 'bin', 'etcd-ts'), ...args] };
+    return { ...base, command: process.execPath, args: [join(benchDir, 'noop-server.mjs'), String(member.clientPort), etcdTsBuild.root] };
+  });
+}
+
+const ctlEnv = { ...process.env, ETCDCTL_API: '3' };
+
+async function etcdctl(endpoint, args, timeoutMs = 20_000) {
+  const result = await runToCompletion(etcdctlBinary, ['--endpoints', endpoint, `--command-timeout=${Math.ceil(timeoutMs / 1000)}s`, ...args], {
+    timeoutMs: timeoutMs + 5_000, cwd: repoDir, env: ctlEnv,
+  });
+  if (result.code !== 0) throw new Error(`etcdctl ${args.join(' ')} failed (${result.code}): ${result.stderr.trim().slice(-300)}`);
+  return result.stdout;
+}
+
+/** Keeps a failed run's member logs for its post-mortem; drops those of a good run and every data dir. */
+function cleanUpRun(record, members, failedLogsDir) {
+  const keptLogs = [];
+  for (const member of members) {
+    rmSync(member.dataDir, { recursive: true, force: true });
+    if (record.ok) {
+      rmSync(member.logPath, { force: true });
+    } else if (existsSync(member.logPath)) {
+      mkdirSync(failedLogsDir, { recursive: true });
+      const kept = join(failedLogsDir, basename(member.logPath));
+      renameSync(member.logPath, kept);
+      keptLogs.push(kept.slice(repoDir.length + 1));
+    }
+  }
+  if (keptLogs.length > 0) record.serverLog = keptLogs.join(' ');
+}
+
+function toolReportInto(record, tool, timeoutMs) {
+  if (tool.timedOut) throw new Error(`benchmark tool timed out after ${timeoutMs} ms`);
+  if (tool.code !== 0) throw new Error(`benchmark tool exited ${tool.code}: ${tool.stderr.trim().slice(-400)}`);
+  const report = parseBenchmarkReport(tool.stdout);
+  record.requestsPerSecond = report.requestsPerSecond;
+  record.p50Ms = report.latencyMs.p50;
+  record.p99Ms = report.latencyMs.p99;
+  record.latencyMs = report.latencyMs;
+  record.toolSeconds = report.totalSeconds;
+  record.errorCount = report.errorCount;
+  return report;
+}
+
+const sumOver = (started, measure) => started.reduce((sum, member) => sum + measure(member.pid), 0);
 
 async function runOnce(workload, server, rep, scratchDir, failedLogsDir) {
   const runName = `${workload.id}-${server}-${rep}`;
-  const dataDir = join(scratchDir, `${runName}.etcd`);
-  const logPath = join(scratchDir, `${runName}.log`);
-  const clientPort = await freePort();
-  const peerPort = await freePort();
+  const members = await planMembers(server === 'noop' ? 1 : workload.members, runName, scratchDir);
   const total = totalFor(workload);
-  const record = { workload: workload.id, server, rep, total, ok: false, loadAverage1m: loadavg()[0] };
-  let spec;
-  if (server === 'etcd') spec = { command: etcdBinary, args: etcdFlags(dataDir, clientPort, peerPort) };
-  else if (server === 'etcd-ts') spec = { command: process.execPath, args: [join(etcdTsBuild.root, 'bin', 'etcd-ts'), ...etcdFlags(dataDir, clientPort, peerPort)] };
-  else spec = { command: process.execPath, args: [join(benchDir, 'noop-server.mjs'), String(clientPort), etcdTsBuild.root] };
-  let started;
+  const record = { workload: workload.id, server, rep, total, members: members.length, ok: false, loadAverage1m: loadavg()[0] };
+  const endpoints = members.map((member) => `127.0.0.1:${member.clientPort}`).join(',');
+  let started = [];
   try {
-    started = await startServer({ kind: server, ...spec, logPath, clientPort, cwd: repoDir });
-    record.startupMs = Math.round(started.startupMs);
-    if (workload.preloadRangeKey && server !== 'noop') {
-      const put = await runToCompletion(etcdctlBinary, ['--endpoints', `127.0.0.1:${clientPort}`, 'put', 'foo', rangeValue], {
-        timeoutMs: 20_000, cwd: repoDir, env: { ...process.env, ETCDCTL_API: '3' },
-      });
-      if (put.code !== 0) throw new Error(`preload put failed: ${put.stderr.trim()}`);
-    }
+    started = await startCluster(serverSpecs(server, members));
+    record.startupMs = Math.round(Math.max(...started.map((member) => member.startupMs)));
+    if (workload.preloadRangeKey && server !== 'noop') await etcdctl(endpoints, ['put', 'foo', rangeValue]);
     const toolArgs = [
-      '--precise', '--endpoints', `127.0.0.1:${clientPort}`, `--conns=${workload.conns}`, `--clients=${workload.clients}`,
-      ...workload.command, `--total=${total}`,
+      '--precise', '--endpoints', endpoints, ...(workload.targetLeader ? ['--target-leader'] : []),
+      `--conns=${workload.conns}`, `--clients=${workload.clients}`, ...workload.command, `--total=${total}`,
     ];
     record.toolArgs = toolArgs.join(' ');
-    const cpuBeforeMs = cpuTimeMs(started.pid, clockTicksPerSecond);
+    // A cluster's cost is all its members' cost: CPU and RSS are summed over them.
+    const cpuBeforeMs = sumOver(started, (pid) => cpuTimeMs(pid, clockTicksPerSecond));
     const tool = await runToCompletion(benchmarkBinary, toolArgs, { timeoutMs: toolRunTimeoutMs, cwd: repoDir });
-    const cpuAfterMs = cpuTimeMs(started.pid, clockTicksPerSecond);
-    record.rssMiB = rssBytes(started.pid) / 2 ** 20;
-    if (tool.timedOut) throw new Error(`benchmark tool timed out after ${toolRunTimeoutMs} ms`);
-    if (tool.code !== 0) throw new Error(`benchmark tool exited ${tool.code}: ${tool.stderr.trim().slice(-400)}`);
-    const report = parseBenchmarkReport(tool.stdout);
-    record.requestsPerSecond = report.requestsPerSecond;
-    record.p50Ms = report.latencyMs.p50;
-    record.p99Ms = report.latencyMs.p99;
-    record.latencyMs = report.latencyMs;
-    record.toolSeconds = report.totalSeconds;
-    record.errorCount = report.errorCount;
+    const cpuAfterMs = sumOver(started, (pid) => cpuTimeMs(pid, clockTicksPerSecond));
+    record.rssMiB = sumOver(started, rssBytes) / 2 ** 20;
+    const report = toolReportInto(record, tool, toolRunTimeoutMs);
     record.cpuMs = cpuAfterMs - cpuBeforeMs;
     record.cpuMsPer1000Ops = (record.cpuMs * 1000) / total;
     // A run where requests failed measured something else than the workload: kept, not counted.
@@ -187,15 +278,64 @@ async function runOnce(workload, server, rep, scratchDir, failedLogsDir) {
   } catch (error) {
     record.error = error instanceof Error ? error.message : String(error);
   } finally {
-    if (started) await stopProcess(started.child);
-    rmSync(dataDir, { recursive: true, force: true });
-    if (record.ok) {
-      rmSync(logPath, { force: true });
-    } else if (existsSync(logPath)) {
-      mkdirSync(failedLogsDir, { recursive: true });
-      record.serverLog = join(failedLogsDir, `${runName}.log`).slice(repoDir.length + 1);
-      renameSync(logPath, join(failedLogsDir, `${runName}.log`));
-    }
+    await Promise.all(started.map((member) => stopProcess(member.child)));
+    cleanUpRun(record, members, failedLogsDir);
+  }
+  return record;
+}
+
+/** The 1M-key load runs at etcd-ts's slowest put rate seen (~3k/s) with room for a loaded machine. */
+const keysLoadTimeoutMs = 900_000;
+/** Start-up on a data dir of 1M keys may replay a long log: far more than an empty start. */
+const keysStartupTimeoutMs = 180_000;
+/** Compaction and defrag of 1M keys run as single requests. */
+const keysMaintenanceTimeoutMs = 300_000;
+
+/**
+ * One server, one member: load the keys with the benchmark tool, measure RSS and the data dir,
+ * restart on the same data dir and time it to the first successful health check (a linearizable
+ * range), check the keys are all there, then compact at the head revision (--physical), defrag,
+ * and measure the data dir again.
+ */
+async function runKeysOnce(workload, server, rep, scratchDir, failedLogsDir) {
+  const runName = `${workload.id}-${server}-${rep}`;
+  const members = await planMembers(1, runName, scratchDir);
+  const [member] = members;
+  const endpoint = `127.0.0.1:${member.clientPort}`;
+  const total = totalFor(workload);
+  const record = { workload: workload.id, server, rep, total, members: 1, ok: false, loadAverage1m: loadavg()[0] };
+  let started = [];
+  try {
+    started = await startCluster(serverSpecs(server, members));
+    record.emptyStartupMs = Math.round(started[0].startupMs);
+    const toolArgs = ['--precise', '--endpoints', endpoint, `--conns=${workload.conns}`, `--clients=${workload.clients}`, ...workload.command, `--total=${total}`];
+    record.toolArgs = toolArgs.join(' ');
+    const cpuBeforeMs = cpuTimeMs(started[0].pid, clockTicksPerSecond);
+    const tool = await runToCompletion(benchmarkBinary, toolArgs, { timeoutMs: keysLoadTimeoutMs, cwd: repoDir });
+    record.cpuMs = cpuTimeMs(started[0].pid, clockTicksPerSecond) - cpuBeforeMs;
+    record.cpuMsPer1000Ops = (record.cpuMs * 1000) / total;
+    record.rssMiB = rssBytes(started[0].pid) / 2 ** 20;
+    const report = toolReportInto(record, tool, keysLoadTimeoutMs);
+    if (report.errorCount > 0) throw new Error(`${report.errorCount} puts failed: ${report.errorSamples.join(' | ')}`);
+    record.dataDirMiB = dirAllocatedBytes(member.dataDir) / 2 ** 20;
+    await stopProcess(started[0].child);
+    started = await startCluster(serverSpecs(server, members), keysStartupTimeoutMs);
+    record.startupMs = Math.round(started[0].startupMs);
+    record.rssAfterRestartMiB = rssBytes(started[0].pid) / 2 ** 20;
+    const { revision, count } = parseRangeCountJson(await etcdctl(endpoint, ['get', '', '--from-key', '--keys-only', '--limit=1', '-w', 'json'], 60_000));
+    record.keyCount = count;
+    record.revision = revision;
+    if (count !== total) throw new Error(`after restart ${count} keys, expected ${total}`);
+    await etcdctl(endpoint, ['compaction', String(revision), '--physical'], keysMaintenanceTimeoutMs);
+    await etcdctl(endpoint, ['defrag'], keysMaintenanceTimeoutMs);
+    record.dataDirCompactedMiB = dirAllocatedBytes(member.dataDir) / 2 ** 20;
+    record.rssAfterDefragMiB = rssBytes(started[0].pid) / 2 ** 20;
+    record.ok = true;
+  } catch (error) {
+    record.error = error instanceof Error ? error.message : String(error);
+  } finally {
+    await Promise.all(started.map((running) => stopProcess(running.child)));
+    cleanUpRun(record, members, failedLogsDir);
   }
   return record;
 }
@@ -228,17 +368,22 @@ async function main() {
   const failedLogsDir = join(resultsDir, 'raw', runStamp);
   mkdirSync(scratchDir, { recursive: true });
   const runs = [];
-  const plannedRuns = workloads.reduce((sum, workload) => sum + workload.servers.length * reps, 0);
+  const plannedRuns = workloads.reduce((sum, workload) => sum + workload.servers.length * repsFor(workload), 0);
   console.log(`bench: ${quick ? 'quick' : 'full'}, ${reps} rep(s), ${plannedRuns} runs; load average ${formatLoad(loadAtStart)}`);
   for (const workload of workloads) {
-    for (let rep = 1; rep <= reps; rep++) {
+    for (let rep = 1; rep <= repsFor(workload); rep++) {
       for (const server of workload.servers) {
-        const record = await runOnce(workload, server, rep, scratchDir, failedLogsDir);
+        const keys = workload.kind === 'keys';
+        const record = await (keys ? runKeysOnce : runOnce)(workload, server, rep, scratchDir, failedLogsDir);
         runs.push(record);
-        const figure = record.ok
-          ? `${record.requestsPerSecond.toFixed(0)} req/s, p50 ${record.p50Ms.toFixed(3)} ms, p99 ${record.p99Ms.toFixed(3)} ms, ` +
-            `cpu ${record.cpuMsPer1000Ops.toFixed(1)} ms/1k ops, rss ${record.rssMiB.toFixed(0)} MiB`
-          : `FAILED: ${record.error}`;
+        let figure = `FAILED: ${record.error}`;
+        if (record.ok && keys) {
+          figure = `load ${record.requestsPerSecond.toFixed(0)} puts/s, rss ${record.rssMiB.toFixed(0)} MiB, start-up ${record.startupMs} ms, ` +
+            `data dir ${record.dataDirMiB.toFixed(0)} MiB, after compaction + defrag ${record.dataDirCompactedMiB.toFixed(0)} MiB`;
+        } else if (record.ok) {
+          figure = `${record.requestsPerSecond.toFixed(0)} req/s, p50 ${record.p50Ms.toFixed(3)} ms, p99 ${record.p99Ms.toFixed(3)} ms, ` +
+            `cpu ${record.cpuMsPer1000Ops.toFixed(1)} ms/1k ops, rss ${record.rssMiB.toFixed(0)} MiB`;
+        }
         console.log(`  [${runs.length}/${plannedRuns}] ${workload.id} ${server} #${rep}: ${figure}`);
       }
     }
@@ -255,10 +400,9 @@ async function main() {
     machine,
     loadAverage: { atStart: loadAtStart, atEnd: loadAtEnd, duringRuns: runs.map((run) => run.loadAverage1m) },
     workloads: workloads.map((workload) => {
-      const { id, label, conns, clients, command, servers } = workload;
-      return { id, label, conns, clients, command, servers, total: totalFor(workload) };
+      const { id, label, conns, clients, command, servers, members, targetLeader } = workload;
+      return { id, label, conns, clients, command, servers, members, targetLeader: Boolean(targetLeader), reps: repsFor(workload), total: totalFor(workload) };
     }),
-    pendingRows,
     summaries,
     targets: targetResults,
     runs,
@@ -267,7 +411,7 @@ async function main() {
   const stamp = startedAt.toISOString().replace(/:/g, '-').replace(/\..*/, '');
   const jsonPath = join(resultsDir, `${stamp}${quick ? '-quick' : ''}.json`);
   writeFileSync(jsonPath, `${JSON.stringify(result, null, 2)}\n`);
-  const renderInput = { workloads, summaries, pendingRows, targetResults };
+  const renderInput = { workloads, summaries, pendingRows: [], targetResults };
   const ratioTable = renderRatioTable(renderInput);
   const ceilingTable = renderCeilingTable(renderInput);
   const targetTable = renderTargetTable(targetResults);
@@ -279,12 +423,25 @@ async function main() {
       `etcd ${machine.etcd}; etcd-ts ${machine.etcdTs}. Load generator: ${machine.benchmarkTool}, sharing the cores.`,
     `Load average (1/5/15 min): ${formatLoad(loadAtStart)} at start, ${formatLoad(loadAtEnd)} at end; ` +
       `1-min load during runs ${Math.min(...loadDuring).toFixed(2)}–${Math.max(...loadDuring).toFixed(2)} (other engineers share the machine).`,
-    `${reps} run(s) per server and workload, alternating etcd-ts, etcd${workloads.some((w) => w.noop) ? ', no-op' : ''} run by run; ` +
-      `each run a fresh server with a fresh data dir on the same disk; one member. Figures are medians (min–max); ` +
+    `${reps} run(s) per server and workload (3-member rows at most ${threeMemberRepsMax}, the many-keys row 1), ` +
+      `alternating etcd-ts, etcd${workloads.some((w) => w.noop) ? ', no-op' : ''} run by run; ` +
+      'each run a fresh server (or cluster) with fresh data dirs on the same disk. Figures are medians (min–max); ' +
       'ratios are of medians, always etcd-ts / etcd, and the last column says which direction is better. ' +
       'Server CPU is utime+stime from /proc/<pid>/stat over the tool run, per 1000 requests of the run ' +
       '(for watch-latency per 1000 puts, each delivered to every watcher). watch-latency is timed by the tool from ' +
-      "each put's reply to each watcher's event; its throughput is fixed by --put-rate and not shown.",
+      "each put's reply to each watcher's event; its throughput is fixed by --put-rate and not shown. " +
+      '3-member rows: both servers as 3-member clusters on 127.0.0.1 (same flags, separate ports); the tool spreads its ' +
+      'connections over all members, or sends to the leader only where the row says so (--target-leader); server CPU and ' +
+      'RSS are summed over the three members.' +
+      (workloads.some((w) => w.kind === 'keys')
+        ? ` ${keysWorkload.label}: one member, loaded once per server by the tool with --sequential-keys --key-space-size=${keysTotal} ` +
+          '(every put a new key); RSS right after the load; then stopped (SIGTERM) and started again on the same data dir, ' +
+          'start-up timed from the spawn to the first successful `etcdctl endpoint health` (a linearizable range), key count checked; ' +
+          'then `etcdctl compaction <head revision> --physical` and `etcdctl defrag`. Data-dir sizes are allocated blocks (as du counts), ' +
+          "measured with the server running. The tool puts one random 256-byte value for every key, so etcd-ts's LevelDB " +
+          "block compression shrinks the values, while etcd's bbolt stores them as they are; " +
+          `incompressible values would narrow that gap.${quick ? ' Quick mode loads 100k keys, not the 1M of the full bench.' : ''}`
+        : ''),
     `Raw data: \`${jsonPath.slice(repoDir.length + 1)}\`.`,
     '',
     '## etcd-ts against etcd',
@@ -299,7 +456,7 @@ async function main() {
     '',
     targetTable,
     '',
-    'Not measured yet: RSS and start-up with 1M keys, data-dir size after 1M puts and after compaction + defrag, watch fan-out (1000 watchers), 3-member rows.',
+    `Not measured yet: watch fan-out (1000 watchers)${quick ? '; in quick mode the 3-member and many-keys rows run only when named by --only' : ''}.`,
     '',
   ].join('\n');
   writeFileSync(join(resultsDir, 'latest.md'), markdown);

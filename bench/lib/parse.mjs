@@ -78,3 +78,21 @@ export function parseProcStatusRssBytes(statusText) {
   if (!match) throw new Error('no VmRSS line in /proc status');
   return Number(match[1]) * 1024;
 }
+
+/**
+ * Revision and count from `etcdctl get <key> --from-key --keys-only --limit=1 -w json` (etcdctl 3.4
+ * has no --count-only; count is the whole range whatever the limit). The header's
+ * cluster and member ids exceed 2^53 and are not read; revision and count fit a number.
+ * @returns {{ revision: number, count: number }}
+ */
+export function parseRangeCountJson(stdout) {
+  const revision = /"header":\{[^}]*"revision":(\d+)/.exec(stdout)?.[1];
+  if (revision === undefined) throw new Error(`no header revision in etcdctl output: ${stdout.slice(0, 300)}`);
+  // proto3 JSON leaves out a zero count.
+  const count = /"count":(\d+)/.exec(stdout)?.[1] ?? '0';
+  const parsed = { revision: Number(revision), count: Number(count) };
+  if (!Number.isSafeInteger(parsed.revision) || !Number.isSafeInteger(parsed.count)) {
+    throw new Error(`revision or count out of range in etcdctl output: ${stdout.slice(0, 300)}`);
+  }
+  return parsed;
+}

@@ -87,28 +87,47 @@ async function etcdHealthy(port) {
 }
 
 /**
- * Starts one server and resolves once it serves clients.
- * @param {{ kind: 'etcd' | 'etcd-ts' | 'noop', command: string, args: string[], logPath: string, clientPort: number, cwd: string }} spec
+ * @typedef {{ kind: 'etcd' | 'etcd-ts' | 'noop', command: string, args: string[], logPath: string, clientPort: number, cwd: string }} ServerSpec
  */
-export async function startServer(spec) {
-  const logFd = openSync(spec.logPath, 'a');
-  const child = track(spawn(spec.command, spec.args, { cwd: spec.cwd, stdio: ['ignore', logFd, logFd] }));
-  closeSync(logFd);
-  let exitCode = null;
-  child.once('exit', (code, signal) => {
-    exitCode = code ?? signal;
-  });
+
+/**
+ * Starts every member at once (a member of a multi-member cluster cannot serve before a quorum
+ * is up) and resolves once each serves clients. startupMs is from the spawn of all members to the
+ * moment that member first passed its health check. If any member fails, all are stopped.
+ * @param {ServerSpec[]} specs
+ * @param {number} [readyTimeoutMs]
+ * @returns {Promise<Array<{ child: import('node:child_process').ChildProcess, pid: number, startupMs: number }>>}
+ */
+export async function startCluster(specs, readyTimeoutMs = serverReadyTimeoutMs) {
   const startedAtMs = performance.now();
-  const ready = spec.kind === 'noop' ? () => tcpAccepts(spec.clientPort) : () => etcdHealthy(spec.clientPort);
-  while (!(await ready())) {
-    if (exitCode !== null) throw new Error(`${spec.kind} exited (${exitCode}) before serving; log: ${spec.logPath}`);
-    if (performance.now() - startedAtMs > serverReadyTimeoutMs) {
-      await stopProcess(child);
-      throw new Error(`${spec.kind} not ready within ${serverReadyTimeoutMs} ms; log: ${spec.logPath}`);
+  const members = specs.map((spec) => {
+    const logFd = openSync(spec.logPath, 'a');
+    const child = track(spawn(spec.command, spec.args, { cwd: spec.cwd, stdio: ['ignore', logFd, logFd] }));
+    closeSync(logFd);
+    const member = { spec, child, exitCode: /** @type {number | string | null} */ (null) };
+    child.once('exit', (code, signal) => {
+      member.exitCode = code ?? signal;
+    });
+    return member;
+  });
+  const waitReady = async (member) => {
+    const { spec } = member;
+    const ready = spec.kind === 'noop' ? () => tcpAccepts(spec.clientPort) : () => etcdHealthy(spec.clientPort);
+    while (!(await ready())) {
+      if (member.exitCode !== null) throw new Error(`${spec.kind} exited (${member.exitCode}) before serving; log: ${spec.logPath}`);
+      if (performance.now() - startedAtMs > readyTimeoutMs) {
+        throw new Error(`${spec.kind} not ready within ${readyTimeoutMs} ms; log: ${spec.logPath}`);
+      }
+      await sleep(readyPollIntervalMs);
     }
-    await sleep(readyPollIntervalMs);
+    return { child: member.child, pid: /** @type {number} */ (member.child.pid), startupMs: performance.now() - startedAtMs };
+  };
+  try {
+    return await Promise.all(members.map(waitReady));
+  } catch (error) {
+    await Promise.all(members.map((member) => stopProcess(member.child)));
+    throw error;
   }
-  return { child, pid: /** @type {number} */ (child.pid), startupMs: performance.now() - startedAtMs };
 }
 
 /** SIGTERM, then SIGKILL after the grace period; resolves when the process is gone. */

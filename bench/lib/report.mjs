@@ -11,6 +11,19 @@ export const metrics = [
   { key: 'rssMiB', label: 'server RSS at end (MiB)', better: 'lower', digits: 1 },
 ];
 
+/** The figures of the many-keys workload: one server loaded once, then restarted, compacted, defragmented. */
+export const keysMetrics = [
+  { key: 'requestsPerSecond', label: 'load throughput (puts/s)', better: 'higher', digits: 0 },
+  { key: 'rssMiB', label: 'RSS after loading (MiB)', better: 'lower', digits: 1 },
+  { key: 'startupMs', label: 'start-up on the loaded data dir (ms)', better: 'lower', digits: 0 },
+  { key: 'rssAfterRestartMiB', label: 'RSS after restart (MiB)', better: 'lower', digits: 1 },
+  { key: 'dataDirMiB', label: 'data-dir size after the puts (MiB)', better: 'lower', digits: 1 },
+  { key: 'dataDirCompactedMiB', label: 'data-dir size after compaction + defrag (MiB)', better: 'lower', digits: 1 },
+];
+
+/** @param {{ metrics?: typeof metrics }} workload */
+export const metricsOf = (workload) => workload.metrics ?? metrics;
+
 /** @param {number[]} values */
 export function spread(values) {
   const finite = values.filter((value) => Number.isFinite(value)).sort((a, b) => a - b);
@@ -35,11 +48,11 @@ export function summarizeWorkload(workload, runs) {
   const byServer = {};
   for (const server of workload.servers) {
     const good = runs.filter((run) => run.server === server && run.ok);
-    byServer[server] = Object.fromEntries(metrics.map((metric) => [metric.key, spread(good.map((run) => run[metric.key]))]));
+    byServer[server] = Object.fromEntries(metricsOf(workload).map((metric) => [metric.key, spread(good.map((run) => run[metric.key]))]));
     byServer[server].failedRuns = /** @type {any} */ (runs.filter((run) => run.server === server && !run.ok).length);
   }
   const ratios = Object.fromEntries(
-    metrics.map((metric) => [metric.key, ratio(byServer['etcd-ts']?.[metric.key], byServer.etcd?.[metric.key])]),
+    metricsOf(workload).map((metric) => [metric.key, ratio(byServer['etcd-ts']?.[metric.key], byServer.etcd?.[metric.key])]),
   );
   const noopFraction = byServer.noop
     ? ratio(byServer['etcd-ts']?.requestsPerSecond, byServer.noop.requestsPerSecond)
@@ -63,6 +76,10 @@ export const targets = [
   { workloadId: 'range-s-100-1000', label: 'range (serializable) 100/1000 ≥ 0.5× etcd', measure: (s) => s.ratios.requestsPerSecond, atLeast: 0.5 },
   { workloadId: 'watch-latency', label: 'watch-latency p99 ≤ 1.0× etcd', measure: (s) => s.ratios.p99Ms, atMost: 1.0 },
   { workloadId: 'lease-keepalive', label: 'lease-keepalive throughput ≥ 0.8× etcd', measure: (s) => s.ratios.requestsPerSecond, atLeast: 0.8 },
+  { workloadId: 'put-1-1-m3', label: 'put 1/1 throughput, 3 members ≥ 1.0× etcd', measure: (s) => s.ratios.requestsPerSecond, atLeast: 1.0 },
+  { workloadId: 'range-l-1-1-m3', label: 'range (linearizable) 1/1 throughput, 3 members ≥ 1.0× etcd', measure: (s) => s.ratios.requestsPerSecond, atLeast: 1.0 },
+  { workloadId: 'keys-1m', label: 'RSS with 1M keys ≤ 1.5× etcd', measure: (s) => s.ratios.rssMiB, atMost: 1.5 },
+  { workloadId: 'keys-1m', label: 'start-up with 1M keys ≤ 2× etcd', measure: (s) => s.ratios.startupMs, atMost: 2.0 },
   { workloadId: 'put-1-1', label: 'server CPU per put (1/1) ≤ 1.5× etcd', measure: (s) => s.ratios.cpuMsPer1000Ops, atMost: 1.5 },
   { workloadId: 'put-100-1000', label: 'server CPU per put (100/1000) ≤ 1.5× etcd', measure: (s) => s.ratios.cpuMsPer1000Ops, atMost: 1.5 },
 ];
@@ -101,7 +118,7 @@ export function renderRatioTable(result) {
   lines.push('|---|---|---:|---:|---:|---|');
   for (const workload of result.workloads) {
     const summary = result.summaries[workload.id];
-    for (const metric of metrics) {
+    for (const metric of metricsOf(workload)) {
       if (workload.skipMetrics?.includes(metric.key)) continue;
       lines.push(
         `| ${workload.label} | ${metric.label} | ${formatSpread(summary.byServer['etcd-ts'][metric.key], metric.digits)} | ` +

@@ -2,7 +2,7 @@
 // the tool and the kernel print. Run: node --test bench/test/
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseBenchmarkReport, parseProcStatCpuTicks, parseProcStatusRssBytes } from '../lib/parse.mjs';
+import { parseBenchmarkReport, parseProcStatCpuTicks, parseProcStatusRssBytes, parseRangeCountJson } from '../lib/parse.mjs';
 
 const report = [
   '\r 0 / 2000    0.00%\r 346 / 2000   17.30%\r 2000 / 2000  100.00% 1s',
@@ -62,4 +62,14 @@ test('reads utime+stime from a stat line whose command name holds spaces and par
 test('reads VmRSS in bytes', () => {
   assert.equal(parseProcStatusRssBytes('Name:\tnode\nVmHWM:\t  400000 kB\nVmRSS:\t  301736 kB\nThreads:\t11\n'), 301736 * 1024);
   assert.throws(() => parseProcStatusRssBytes('Name:\tnode\n'), /VmRSS/);
+});
+
+test('reads the head revision and the whole count of a limited range; ids beyond 2^53 are not parsed', () => {
+  const stdout = '{"header":{"cluster_id":15118495548433857066,"member_id":13668033151171901709,"revision":1000001,"raft_term":2},' +
+    '"kvs":[{"key":"AAAAAAAAAAA=","create_revision":2,"mod_revision":2,"version":1}],"more":true,"count":1000000}\n';
+  assert.deepEqual(parseRangeCountJson(stdout), { revision: 1000001, count: 1000000 });
+  // An empty range leaves count out (proto3 JSON) and has no kvs.
+  assert.deepEqual(parseRangeCountJson('{"header":{"cluster_id":1,"member_id":2,"revision":1,"raft_term":2}}'), { revision: 1, count: 0 });
+  assert.throws(() => parseRangeCountJson('Error: context deadline exceeded'), /no header revision/);
+  assert.throws(() => parseRangeCountJson('{"header":{"revision":99999999999999999999}}'), /out of range/);
 });

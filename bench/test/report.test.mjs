@@ -2,7 +2,7 @@
 // and the rendered table. Run: node --test bench/test/
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { evaluateTargets, renderCeilingTable, renderRatioTable, spread, summarizeWorkload } from '../lib/report.mjs';
+import { evaluateTargets, keysMetrics, renderCeilingTable, renderRatioTable, spread, summarizeWorkload } from '../lib/report.mjs';
 
 test('spread takes the median of odd and even counts and ignores missing values', () => {
   assert.deepEqual(spread([5, 1, 3]), { median: 3, min: 1, max: 5, count: 3 });
@@ -43,4 +43,24 @@ test('a server with no successful run shows as failed, with no ratio', () => {
   assert.match(table, /failed runs \| etcd-ts 1/);
   assert.match(table, /put 1\/1, 3 members \| not yet: needs multi-member/);
   assert.match(renderCeilingTable({ workloads: [workload], summaries: { [workload.id]: summary } }), /\| put 100\/1000 \| 6,000 \| failed \| 10,000 \| — \| 1\.67× \|/);
+});
+
+test('the many-keys workload is summarized and rendered with its own figures and targets', () => {
+  const keys = { id: 'keys-1m', label: '1M keys', servers: ['etcd-ts', 'etcd'], metrics: keysMetrics };
+  const keysRun = (server, rssMiB, startupMs) => ({
+    server, ok: true, requestsPerSecond: 5000, rssMiB, startupMs, rssAfterRestartMiB: rssMiB / 2, dataDirMiB: 400, dataDirCompactedMiB: 300,
+  });
+  const summary = summarizeWorkload(keys, [keysRun('etcd-ts', 600, 3000), keysRun('etcd', 500, 1000)]);
+  assert.equal(summary.ratios.rssMiB, 1.2);
+  assert.equal(summary.ratios.startupMs, 3);
+  assert.equal(summary.ratios.p99Ms, undefined, 'latency is no figure of the many-keys row');
+  const verdicts = evaluateTargets({ 'keys-1m': summary });
+  assert.deepEqual(verdicts.map((verdict) => [verdict.label, verdict.met]), [
+    ['RSS with 1M keys ≤ 1.5× etcd', true],
+    ['start-up with 1M keys ≤ 2× etcd', false],
+  ]);
+  const table = renderRatioTable({ workloads: [keys], summaries: { 'keys-1m': summary }, pendingRows: [], targetResults: [] });
+  assert.match(table, /\| 1M keys \| start-up on the loaded data dir \(ms\) \| 3,000 \| 1,000 \| 3\.00× \| lower \|/);
+  assert.match(table, /\| 1M keys \| data-dir size after compaction \+ defrag \(MiB\) \| 300\.0 \| 300\.0 \| 1\.00× \| lower \|/);
+  assert.doesNotMatch(table, /p99/);
 });
