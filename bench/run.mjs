@@ -8,7 +8,7 @@
 //   so uncommitted files that others are editing mid-run neither break nor skew the bench;
 //   --worktree measures the working tree instead (after scripts/ensure-built.mjs).
 import { execFileSync, execSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -126,6 +126,9 @@ function gitOutput(args) {
   return execFileSync('git', args, { cwd: repoDir, encoding: 'utf8' }).trim();
 }
 
+/** A snapshot of another commit is kept this long after it was made (longer than any bench runs). */
+const snapshotKeepMs = 60 * 60 * 1000;
+
 function prepareEtcdTs() {
   if (!measureHead) {
     execFileSync(process.execPath, [join(repoDir, 'scripts', 'ensure-built.mjs')], { cwd: repoDir, stdio: 'inherit' });
@@ -141,10 +144,12 @@ function prepareEtcdTs() {
   const commit = gitOutput(['rev-parse', 'HEAD']);
   const snapshotsDir = join(benchDir, '.tools', 'snapshots');
   const snapshotDir = join(snapshotsDir, commit.slice(0, 12));
-  // One snapshot is kept: the one of the commit measured now.
+  // Old snapshots go, but not one another bench started recently may still be running from:
+  // a full bench lasts up to 20 minutes, and HEAD moves while it runs.
   if (existsSync(snapshotsDir)) {
     for (const entry of readdirSync(snapshotsDir)) {
-      if (entry !== commit.slice(0, 12)) rmSync(join(snapshotsDir, entry), { recursive: true, force: true });
+      const path = join(snapshotsDir, entry);
+      if (entry !== commit.slice(0, 12) && Date.now() - statSync(path).mtimeMs > snapshotKeepMs) rmSync(path, { recursive: true, force: true });
     }
   }
   const builtMarker = join(snapshotDir, 'dist', '.bench-built');
