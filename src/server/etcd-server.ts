@@ -158,7 +158,7 @@ export class EtcdServer implements EtcdServerApi {
       bcryptCost: authConfig.bcryptCost,
     });
     this.requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
-    this.readRounds = new ReadIndexRounds((context) => this.raftNode.readIndex(context), this.requestTimeoutMs);
+    this.readRounds = new ReadIndexRounds((context) => this.raftNode.readIndex(context), this.requestTimeoutMs, memberId);
     // Request ids: the member id's low 16 bits, then a counter seeded from the clock so that ids of
     // this incarnation never repeat those of an earlier one still in the log.
     this.requestCounter = ((memberId & 0xffffn) << 48n) | ((BigInt(Date.now()) & 0xffffffffffn) << 8n);
