@@ -66,6 +66,8 @@ function mergeEnvironment(
     if (!key.startsWith('ETCD_') || value === undefined) continue;
     const spec = envNameToFlag.get(key);
     if (key === 'ETCD_CONFIG_FILE') continue;
+    // ETCD_TS_* variables are etcd-ts's own settings (e.g. ETCD_TS_DISCOVERY_DNS_SERVERS), not flags.
+    if (spec === undefined && key.startsWith('ETCD_TS_')) continue;
     if (spec === undefined) {
       warnings.push(`unrecognized environment variable ${key}=${value}`);
       continue;
