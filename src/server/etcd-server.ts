@@ -36,9 +36,11 @@ import { APPLIED_INDEX_KEY, Applier, type AppliedRequest, type ApplyListener } f
 import { AutoCompactor, type AutoCompactionRetention } from './auto-compactor.js';
 import { streamBackendSnapshot } from './backend-snapshot.js';
 import { DbSizeMeter } from './db-size.js';
-import { Membership, computeMemberId, decodeMember, encodeMember } from './membership.js';
+import { Membership, computeMemberId, encodeMember } from './membership.js';
 import { PeerLinks } from './peer-links.js';
 import { MEMBER_ID_KEY, RESTORE_MARKER_KEY, installBackendSnapshot } from './snapshot-install.js';
+import { type ReplicatedState, loadReplicatedState } from './replicated-state.js';
+import { fetchClusterMembership } from './join-cluster.js';
 import { PeerTransport } from '../transport/peer-transport.js';
 import { encodeConfChangeContext } from './conf-change-context.js';
 import { type MemberLinks, RaftNode, SingleMemberTransport } from './raft-node.js';
@@ -983,71 +985,6 @@ export class EtcdServer implements EtcdServerApi {
   get members(): Member[] {
     return [...this.membership.list()].sort((a, b) => compareIds(a.id, b.id));
   }
-}
-
-/** The replicated state machine of a member: what apply changes and a state snapshot carries. */
-interface ReplicatedState {
-  membership: Membership;
-  mvcc: MvccStore;
-  lessor: Lessor;
-  alarms: AlarmStore;
-  auth: AuthStore;
-}
-
-async function loadReplicatedState(backend: Backend, config: EtcdServerConfig): Promise<{ state: ReplicatedState; appliedIndex: number }> {
-  const membership = await Membership.load(backend);
-  if (!membership) throw new Error('the data dir has no cluster membership');
-  const appliedBytes = await backend.get(APPLIED_INDEX_KEY);
-  const appliedIndex = appliedBytes ? Number(appliedBytes.readBigUInt64BE(0)) : 0;
-  // etcd's minimum lease TTL: 1.5 election timeouts, so a lease outlives a leader change.
-  const minTtlSeconds = Math.ceil((3 * config.electionTimeoutMs) / 2 / 1000);
-  const lessor = await Lessor.load(backend, { minTtlSeconds, clock: { nowMs: () => performance.now() } });
-  const mvcc = await MvccStore.open(backend, { leases: lessor });
-  const alarms = await AlarmStore.load(backend);
-  const auth = await AuthStore.load(backend);
-  return { state: { membership, mvcc, lessor, alarms, auth }, appliedIndex };
-}
-
-const JOIN_REQUEST_TIMEOUT_MS = 2000;
-
-/**
- * A member started with --initial-cluster-state existing asks the members of --initial-cluster
- * for the membership, and finds itself in it by its advertised peer URLs (MemberAdd gave it an id).
- */
-async function fetchClusterMembership(config: EtcdServerConfig, logger: Logger): Promise<{ membership: Membership; memberId: bigint }> {
-  const ownUrls = new Set(config.initialAdvertisePeerUrls);
-  const peerUrls = config.initialCluster.flatMap((m) => m.peerUrls).filter((url) => !ownUrls.has(url));
-  // A client-only transport: nothing is served and no raft message flows through it.
-  const probe = new PeerTransport({
-    localId: 0n, clusterId: 0n, logger: logger.child({ component: 'join' }),
-    onMessage: () => undefined, onSnapshot: async () => undefined, snapshotSource: () => emptyBlobs(),
-    reportUnreachable: () => undefined, reportSnapshot: () => undefined,
-  });
-  try {
-    for (const url of peerUrls) {
-      try {
-        const reply = await probe.requestUrl(url, '/members', Buffer.alloc(0), JOIN_REQUEST_TIMEOUT_MS);
-        const answer = JSON.parse(reply.body.toString('utf8')) as { clusterId: string; members: string[] };
-        const members = answer.members.map((m) => decodeMember(Buffer.from(m, 'utf8')));
-        const membership = Membership.fromMembers(BigInt(answer.clusterId), members);
-        const self = membership.findByPeerUrls(config.initialAdvertisePeerUrls);
-        if (!self) {
-          throw new Error(`this member (peer URLs ${config.initialAdvertisePeerUrls.join(',')}) is not a member of the cluster at ${url}: add it with 'etcdctl member add' first`);
-        }
-        return { membership, memberId: self.id };
-      } catch (error) {
-        if (error instanceof Error && error.message.includes('is not a member')) throw error;
-        logger.warn({ err: error, url }, 'could not get the cluster membership from this peer');
-      }
-    }
-  } finally {
-    await probe.stop();
-  }
-  throw new Error('could not reach any member of --initial-cluster to join the existing cluster');
-}
-
-async function* emptyBlobs(): AsyncGenerator<Buffer> {
-  // A client-only transport never sends snapshots.
 }
 
 async function* snapshotBlobs(backend: Backend, scratchDir: string): AsyncGenerator<Buffer> {
