@@ -25,8 +25,8 @@ import type {
 import { validateDeleteRange, validatePut, validateRange, validateTxn } from '../mvcc/validate.js';
 import { RawNode } from '../raft/raw-node.js';
 import { MemoryStorage } from '../raft/storage.js';
-import type { ConfChange, SoftState } from '../raft/types.js';
-import { ConfChangeType, RaftError } from '../raft/types.js';
+import type { SoftState } from '../raft/types.js';
+import { RaftError } from '../raft/types.js';
 import { Backend, type BatchOp } from '../storage/backend.js';
 import { prefix } from '../storage/keys.js';
 import { WatchHub } from '../watch/watch-hub.js';
@@ -36,17 +36,17 @@ import { APPLIED_INDEX_KEY, Applier, type AppliedRequest, type ApplyListener } f
 import { AutoCompactor, type AutoCompactionRetention } from './auto-compactor.js';
 import { streamBackendSnapshot } from './backend-snapshot.js';
 import { DbSizeMeter } from './db-size.js';
-import { Membership, computeMemberId, encodeMember } from './membership.js';
+import { Membership, encodeMember } from './membership.js';
 import { PeerLinks } from './peer-links.js';
 import { MEMBER_ID_KEY, RESTORE_MARKER_KEY, installBackendSnapshot } from './snapshot-install.js';
 import { type ReplicatedState, loadReplicatedState } from './replicated-state.js';
 import { fetchClusterMembership } from './join-cluster.js';
 import { PeerTransport } from '../transport/peer-transport.js';
-import { encodeConfChangeContext } from './conf-change-context.js';
 import { type MemberLinks, RaftNode, SingleMemberTransport } from './raft-node.js';
 import { deleteEntriesOps, loadRaftState, raftStateOps, snapshotOps } from './raft-log-store.js';
 import { ReadIndexRounds } from './read-index.js';
 import { AuthOperations } from './auth-operations.js';
+import { ClusterOperations } from './cluster-operations.js';
 import { encodeInternalRequest } from './request-codec.js';
 import type { InternalRequest } from './requests.js';
 import {
@@ -132,6 +132,7 @@ export class EtcdServer implements EtcdServerApi {
   private readonly gate: AuthGate;
   /** The Auth service (etcdserverpb.Auth) of this member. */
   readonly auth: AuthOperations;
+  private readonly cluster: ClusterOperations;
 
   private constructor(
     private readonly config: EtcdServerConfig,
@@ -160,6 +161,27 @@ export class EtcdServer implements EtcdServerApi {
       bcryptCost: authConfig.bcryptCost,
     });
     this.requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
+    this.cluster = new ClusterOperations({
+      memberId,
+      logger,
+      config,
+      membership: () => this.membership,
+      links,
+      waits: this.waits,
+      requestTimeoutMs: this.requestTimeoutMs,
+      isStopped: () => this.stopped,
+      nextRequestId: () => this.nextRequestId(),
+      proposeRaftConfChange: (cc) => this.raftNode.proposeConfChange(cc),
+      raftStatus: () => this.raftNode.rawNode.status(),
+      isLeader: () => this.isLeader(),
+      askLeader: (path, request) => this.askLeader(path, request),
+      linearizableRead: () => this.linearizableRead(),
+      header: (revision) => this.header(revision),
+      checkRequireLeader: (ctx) => this.checkRequireLeader(ctx),
+      identify: (ctx) => this.identify(ctx),
+      requireAdmin: (ctx) => this.requireAdmin(ctx),
+      markRemovedFromCluster: () => { this.removedFromCluster = true; },
+    });
     this.readRounds = new ReadIndexRounds((context) => this.raftNode.readIndex(context), this.requestTimeoutMs, memberId);
     // Request ids: the member id's low 16 bits, then a counter seeded from the clock so that ids of
     // this incarnation never repeat those of an earlier one still in the log.
@@ -257,7 +279,7 @@ export class EtcdServer implements EtcdServerApi {
       applyRaftConfChange: (cc) => {
         rawNode.applyConfChange(cc);
       },
-      onMembershipChanged: (cc, member) => holder.server?.onMembershipChanged(cc, member),
+      onMembershipChanged: (cc, member) => holder.server?.cluster.onMembershipChanged(cc, member),
     };
     const applier = new Applier({ ...state, listener }, appliedIndex);
     const rawNode = new RawNode({
@@ -352,7 +374,7 @@ export class EtcdServer implements EtcdServerApi {
     }));
     transport.handle('/members/promote', async (body) => jsonAnswer(async () => {
       const { id } = JSON.parse(body.toString('utf8')) as { id: string };
-      await this.promote(BigInt(id));
+      await this.cluster.promote(BigInt(id));
       return {};
     }));
   }
@@ -772,120 +794,24 @@ export class EtcdServer implements EtcdServerApi {
 
   // ---- Cluster ----
 
-  async memberList(linearizable: boolean, ctx?: RequestContext): Promise<{ header: ResponseHeader; members: Member[] }> {
-    this.checkRequireLeader(ctx);
-    this.identify(ctx);
-    if (linearizable) await this.linearizableRead();
-    return { header: this.header(), members: this.membership.list() };
+  memberList(linearizable: boolean, ctx?: RequestContext): Promise<{ header: ResponseHeader; members: Member[] }> {
+    return this.cluster.memberList(linearizable, ctx);
   }
 
-  async memberAdd(peerUrls: string[], isLearner: boolean, ctx?: RequestContext): Promise<{ header: ResponseHeader; member: Member; members: Member[] }> {
-    this.checkRequireLeader(ctx);
-    this.requireAdmin(ctx);
-    const urls = normalisePeerUrls(peerUrls);
-    const members = this.membership.list();
-    for (const url of urls) {
-      if (members.some((m) => m.peerUrls.includes(url))) throw new EtcdError('PeerURLExist');
-    }
-    if (isLearner) {
-      if (members.filter((m) => m.isLearner).length >= this.config.maxLearners) throw new EtcdError('TooManyLearners');
-    } else if (this.config.strictReconfigCheck) {
-      // A new voter raises the quorum: the members already started must be able to reach it
-      // (etcd's one exception: a second member for a one-member cluster, the restore path).
-      const voters = members.filter((m) => !m.isLearner);
-      const started = voters.filter((m) => m.name !== '').length;
-      const onlyOneStarted = started === 1 && voters.length === 1;
-      if (!onlyOneStarted && started < quorumOf(voters.length + 1)) throw new EtcdError('MemberNotEnoughStarted');
-      if (!this.connectedToAllVoters()) throw new EtcdError('Unhealthy');
-    }
-    const member: Member = {
-      id: computeMemberId(urls, this.config.initialClusterToken, Math.floor(Date.now() / 1000)),
-      name: '', peerUrls: urls, clientUrls: [], isLearner,
-    };
-    const type = isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode;
-    const applied = await this.proposeConfChange(type, member);
-    return { header: this.header(applied.revision), member, members: applied.value as Member[] };
+  memberAdd(peerUrls: string[], isLearner: boolean, ctx?: RequestContext): Promise<{ header: ResponseHeader; member: Member; members: Member[] }> {
+    return this.cluster.memberAdd(peerUrls, isLearner, ctx);
   }
 
-  async memberRemove(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader; members: Member[] }> {
-    this.checkRequireLeader(ctx);
-    this.requireAdmin(ctx);
-    const member = this.membership.get(id);
-    if (!member) throw new EtcdError('MemberNotFound');
-    if (this.config.strictReconfigCheck && !member.isLearner) {
-      // Removing a voter must leave enough started voters for the smaller quorum.
-      const voters = this.membership.list().filter((m) => !m.isLearner);
-      const startedAfter = voters.filter((m) => m.name !== '' && m.id !== id).length;
-      if (startedAfter < quorumOf(voters.length - 1)) throw new EtcdError('MemberNotEnoughStarted');
-    }
-    const applied = await this.proposeConfChange(ConfChangeType.RemoveNode, member);
-    return { header: this.header(applied.revision), members: applied.value as Member[] };
+  memberRemove(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader; members: Member[] }> {
+    return this.cluster.memberRemove(id, ctx);
   }
 
-  async memberUpdate(id: bigint, peerUrls: string[], ctx?: RequestContext): Promise<{ header: ResponseHeader; members: Member[] }> {
-    this.checkRequireLeader(ctx);
-    this.requireAdmin(ctx);
-    const member = this.membership.get(id);
-    if (!member) throw new EtcdError('MemberNotFound');
-    const urls = normalisePeerUrls(peerUrls);
-    for (const other of this.membership.list()) {
-      if (other.id !== id && other.peerUrls.some((url) => urls.includes(url))) throw new EtcdError('PeerURLExist');
-    }
-    const applied = await this.proposeConfChange(ConfChangeType.UpdateNode, { ...member, peerUrls: urls });
-    return { header: this.header(applied.revision), members: applied.value as Member[] };
+  memberUpdate(id: bigint, peerUrls: string[], ctx?: RequestContext): Promise<{ header: ResponseHeader; members: Member[] }> {
+    return this.cluster.memberUpdate(id, peerUrls, ctx);
   }
 
-  async memberPromote(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader; members: Member[] }> {
-    this.checkRequireLeader(ctx);
-    this.requireAdmin(ctx);
-    return this.promote(id);
-  }
-
-  /** A promotion already permitted (by the client's member, when forwarded to the leader). */
-  private async promote(id: bigint): Promise<{ header: ResponseHeader; members: Member[] }> {
-    const member = this.membership.get(id);
-    if (!member) throw new EtcdError('MemberNotFound');
-    if (!member.isLearner) throw new EtcdError('MemberNotLearner');
-    if (!this.isLeader()) {
-      // Only the leader knows how far the learner's log has come: etcd forwards the promotion.
-      await this.askLeader('/members/promote', { id: id.toString() });
-      await this.linearizableRead();
-      return { header: this.header(), members: this.membership.list() };
-    }
-    // etcd promotes a learner only once its log has reached 90% of the leader's.
-    const progress = this.raftNode.rawNode.status().progress;
-    const leaderMatch = progress.get(this.memberId)?.match ?? 0;
-    const learnerMatch = progress.get(id)?.match ?? 0;
-    if (learnerMatch < leaderMatch * 0.9) throw new EtcdError('LearnerNotReady');
-    const applied = await this.proposeConfChange(ConfChangeType.AddNode, { ...member, isLearner: false });
-    return { header: this.header(applied.revision), members: applied.value as Member[] };
-  }
-
-  private async proposeConfChange(type: number, member: Member): Promise<Applied> {
-    if (this.stopped) throw new EtcdError('Stopped');
-    const requestId = this.nextRequestId();
-    const result = this.waits.register(requestId, this.requestTimeoutMs);
-    try {
-      this.raftNode.proposeConfChange({ type, nodeId: member.id, context: encodeConfChangeContext({ requestId, member }) });
-    } catch (error) {
-      this.waits.fail(requestId, error instanceof RaftError ? new EtcdError('NoLeader') : error);
-    }
-    return result;
-  }
-
-  /** etcd adds a voter only when the leader has been connected to every voter for a while. */
-  private connectedToAllVoters(): boolean {
-    return this.links.connectedToAll(this.membership.voterIds().filter((id) => id !== this.memberId));
-  }
-
-  private onMembershipChanged(cc: ConfChange, member: Member): void {
-    this.links.onMembershipChanged(cc, member);
-    if (cc.type === ConfChangeType.RemoveNode && cc.nodeId === this.memberId) {
-      // Stop only once this cycle's answers went out: the client that asked for the removal of
-      // this very member gets its answer, as from etcd.
-      this.logger.warn({ 'member-id': this.memberId.toString(16) }, 'this member was removed from the cluster; shutting down');
-      this.removedFromCluster = true;
-    }
+  memberPromote(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader; members: Member[] }> {
+    return this.cluster.memberPromote(id, ctx);
   }
 
   // ---- Maintenance ----
@@ -1008,28 +934,6 @@ function uint64Bytes(value: bigint): Buffer {
 }
 
 const HASHED_PREFIXES = [prefix.alarm, prefix.cluster, prefix.lease, prefix.mvcc, prefix.auth].map((p) => p[0]);
-
-/** Votes needed among `voters` members. */
-function quorumOf(voters: number): number {
-  return Math.floor(voters / 2) + 1;
-}
-
-/** Peer URLs as etcd stores them: parsed, http(s) only, printed without a trailing slash. */
-function normalisePeerUrls(peerUrls: string[]): string[] {
-  if (peerUrls.length === 0) throw new EtcdError('MemberBadURLs');
-  return peerUrls.map((text) => {
-    let url: URL;
-    try {
-      url = new URL(text);
-    } catch {
-      throw new EtcdError('MemberBadURLs');
-    }
-    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.port === '' || (url.pathname !== '/' && url.pathname !== '')) {
-      throw new EtcdError('MemberBadURLs');
-    }
-    return `${url.protocol}//${url.host}`;
-  });
-}
 
 function alarmName(alarm: number): string {
   return alarm === AlarmType.NOSPACE ? 'NOSPACE' : alarm === AlarmType.CORRUPT ? 'CORRUPT' : 'NONE';
