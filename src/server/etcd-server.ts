@@ -11,12 +11,11 @@ import { zlib } from './node-zlib.js';
 import type { Logger } from 'pino';
 import { AuthGate } from '../auth/auth-gate.js';
 import { AuthStore } from '../auth/auth-store.js';
-import { deleteRangeAccess, leaseRevokeAccess, putAccess, rangeAccess, txnAccess } from '../auth/request-access.js';
+import { deleteRangeAccess, putAccess, rangeAccess, txnAccess } from '../auth/request-access.js';
 import { TokenProvider } from '../auth/token-provider.js';
 import type { RequestAuth } from '../auth/types.js';
 import { EtcdError, type EtcdErrorName, etcdErrors, isEtcdError } from '../errors.js';
 import { Lessor } from '../lease/lessor.js';
-import { pickLeaseId } from '../lease/lease-id.js';
 import { MvccStore } from '../mvcc/store.js';
 import type {
   DeleteRangeRequest, DeleteRangeResult, MvccEvent, PutRequest, PutResult, RangeRequest, RangeResult,
@@ -47,6 +46,7 @@ import { deleteEntriesOps, loadRaftState, raftStateOps, snapshotOps } from './ra
 import { ReadIndexRounds } from './read-index.js';
 import { AuthOperations } from './auth-operations.js';
 import { ClusterOperations } from './cluster-operations.js';
+import { LeaseOperations } from './lease-operations.js';
 import { encodeInternalRequest } from './request-codec.js';
 import type { InternalRequest } from './requests.js';
 import {
@@ -93,9 +93,6 @@ const WATCH_PERMISSION_DENIED = new EtcdError('PermissionDenied').message;
 /** etcd: committed minus applied above this ⇒ "too many requests". */
 const APPLY_GAP_MAX = 5000;
 const PENDING_PROPOSALS_MAX = 100_000;
-const LEASE_EXPIRY_CHECK_INTERVAL_MS = 500;
-const LEASE_REVOKES_PER_CHECK_MAX = 1000;
-const LEASE_CHECKPOINTS_PER_PROPOSAL_MAX = 1000;
 const DB_SIZE_REFRESH_INTERVAL_MS = 1000;
 /** A removed member lingers this long so the answers of its last cycle reach their clients. */
 const REMOVED_MEMBER_STOP_DELAY_MS = 100;
@@ -113,8 +110,6 @@ export class EtcdServer implements EtcdServerApi {
   private readonly autoCompactor: AutoCompactor;
   private requestCounter: bigint;
   private softState: SoftState = { lead: 0n, role: 'follower' };
-  private leaseExpiryTimer?: NodeJS.Timeout;
-  private readonly revokesInFlight = new Set<bigint>();
   private snapshotIndex: number;
   private stopped = false;
   private published = false;
@@ -133,6 +128,7 @@ export class EtcdServer implements EtcdServerApi {
   /** The Auth service (etcdserverpb.Auth) of this member. */
   readonly auth: AuthOperations;
   private readonly cluster: ClusterOperations;
+  private readonly leases: LeaseOperations;
 
   private constructor(
     private readonly config: EtcdServerConfig,
@@ -181,6 +177,20 @@ export class EtcdServer implements EtcdServerApi {
       identify: (ctx) => this.identify(ctx),
       requireAdmin: (ctx) => this.requireAdmin(ctx),
       markRemovedFromCluster: () => { this.removedFromCluster = true; },
+    });
+    this.leases = new LeaseOperations({
+      logger,
+      gate: this.gate,
+      lessor: () => this.lessor,
+      isStopped: () => this.stopped,
+      isLeader: () => this.isLeader(),
+      propose: (request) => this.propose(request),
+      askLeader: (path, request) => this.askLeader(path, request),
+      linearizableRead: () => this.linearizableRead(),
+      header: (revision) => this.header(revision),
+      checkRequireLeader: (ctx) => this.checkRequireLeader(ctx),
+      identify: (ctx) => this.identify(ctx),
+      checkQuota: (costBytes) => this.checkQuota(costBytes),
     });
     this.readRounds = new ReadIndexRounds((context) => this.raftNode.readIndex(context), this.requestTimeoutMs, memberId);
     // Request ids: the member id's low 16 bits, then a counter seeded from the clock so that ids of
@@ -348,7 +358,7 @@ export class EtcdServer implements EtcdServerApi {
     // A single voter needs nobody's vote: campaign now rather than after an election timeout.
     if (membership.voterIds().length === 1 && membership.voterIds()[0] === memberId) rawNode.campaign();
     raftNode.kick();
-    self.leaseExpiryTimer = setInterval(() => self.revokeExpiredLeases(), LEASE_EXPIRY_CHECK_INTERVAL_MS);
+    self.leases.startExpiryLoop();
     self.autoCompactor.start();
     return self;
   }
@@ -446,7 +456,7 @@ export class EtcdServer implements EtcdServerApi {
     if (this.stopped) return;
     if (!this.removedFromCluster) await this.transferLeadershipBeforeStop();
     this.stopped = true;
-    clearInterval(this.leaseExpiryTimer);
+    this.leases.stopExpiryLoop();
     this.autoCompactor.stop();
     this.watchHub.close();
     await this.raftNode.stop();
@@ -498,7 +508,7 @@ export class EtcdServer implements EtcdServerApi {
       this.logger.info({ 'member-id': this.memberId.toString(16), 'raft-term': this.term() }, 'became leader');
     } else if (!isLeader && wasLeader) {
       this.lessor.demote();
-      this.revokesInFlight.clear();
+      this.leases.onLeadershipLost();
     }
   }
 
@@ -675,84 +685,24 @@ export class EtcdServer implements EtcdServerApi {
 
   // ---- Leases ----
 
-  async leaseGrant(ttlSeconds: number, id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader; id: bigint; ttl: number }> {
-    this.checkRequireLeader(ctx);
-    this.identify(ctx);
-    const leaseId = id === 0n ? pickLeaseId(Math.random, (candidate) => this.lessor.exists(candidate)) : id;
-    this.lessor.checkGrant(leaseId, ttlSeconds);
-    this.checkQuota(0);
-    const applied = await this.propose({ requestId: 0n, leaseGrant: { id: leaseId, ttlSeconds } });
-    const granted = applied.value as { id: bigint; ttlSeconds: number };
-    return { header: this.header(applied.revision), id: granted.id, ttl: granted.ttlSeconds };
+  leaseGrant(ttlSeconds: number, id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader; id: bigint; ttl: number }> {
+    return this.leases.leaseGrant(ttlSeconds, id, ctx);
   }
 
-  async leaseRevoke(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader }> {
-    this.checkRequireLeader(ctx);
-    const auth = this.identify(ctx);
-    this.gate.requireKeys(auth, leaseRevokeAccess(this.leaseKeys(id)));
-    const { revision } = await this.propose({ requestId: 0n, leaseRevoke: { id }, auth });
-    return { header: this.header(revision) };
+  leaseRevoke(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader }> {
+    return this.leases.leaseRevoke(id, ctx);
   }
 
-  async leaseKeepAlive(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader; id: bigint; ttl: number }> {
-    this.checkRequireLeader(ctx);
-    this.identify(ctx);
-    // etcd fills the header before renewing.
-    const header = this.header();
-    if (!this.isLeader()) {
-      // Only the leader tracks expiry: a follower forwards the keep-alive (etcd's /leases).
-      const { ttl } = await this.askLeader<{ ttl: number }>('/leases/keepalive', { id: id.toString() });
-      return { header, id, ttl };
-    }
-    try {
-      return { header, id, ttl: this.lessor.renew(id) };
-    } catch (error) {
-      if (isEtcdError(error, 'LeaseNotFound')) return { header, id, ttl: 0 };
-      throw error;
-    }
+  leaseKeepAlive(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader; id: bigint; ttl: number }> {
+    return this.leases.leaseKeepAlive(id, ctx);
   }
 
-  async leaseTimeToLive(id: bigint, keys: boolean, ctx?: RequestContext): Promise<LeaseTimeToLiveResult> {
-    this.checkRequireLeader(ctx);
-    this.identify(ctx);
-    if (!this.isLeader()) {
-      const remote = await this.askLeader<{ ttl: number; grantedTtl: number; keys: string[] }>('/leases/timetolive', { id: id.toString(), keys });
-      return { header: this.header(), id, ttl: remote.ttl, grantedTtl: remote.grantedTtl, keys: remote.keys.map((k) => Buffer.from(k, 'base64')) };
-    }
-    await this.linearizableRead();
-    const lease = this.lessor.timeToLive(id);
-    if (!lease) return { header: this.header(), id, ttl: -1, grantedTtl: 0, keys: [] };
-    return { header: this.header(), id, ttl: lease.ttlSeconds, grantedTtl: lease.grantedTtlSeconds, keys: keys ? lease.keys : [] };
+  leaseTimeToLive(id: bigint, keys: boolean, ctx?: RequestContext): Promise<LeaseTimeToLiveResult> {
+    return this.leases.leaseTimeToLive(id, keys, ctx);
   }
 
-  async leaseLeases(ctx?: RequestContext): Promise<{ header: ResponseHeader; leases: bigint[] }> {
-    this.checkRequireLeader(ctx);
-    this.identify(ctx);
-    await this.linearizableRead();
-    return { header: this.header(), leases: this.lessor.leases() };
-  }
-
-  /**
-   * Leader only: expired leases become proposed revokes (never a state change from a timer), and
-   * remaining TTLs are checkpointed through the log so that a restart or a new leader does not
-   * hand every lease a fresh full TTL.
-   */
-  private revokeExpiredLeases(): void {
-    if (!this.isLeader() || this.stopped) return;
-    const checkpoints = this.lessor.checkpointsDue(LEASE_CHECKPOINTS_PER_PROPOSAL_MAX);
-    if (checkpoints.length > 0) {
-      this.propose({ requestId: 0n, leaseCheckpoint: { checkpoints } })
-        .catch((error) => this.logger.warn({ err: error }, 'lease checkpoint failed'));
-    }
-    for (const id of this.lessor.expiredLeases(LEASE_REVOKES_PER_CHECK_MAX)) {
-      if (this.revokesInFlight.has(id)) continue;
-      this.revokesInFlight.add(id);
-      this.propose({ requestId: 0n, leaseRevoke: { id } })
-        .catch((error) => {
-          if (!isEtcdError(error, 'LeaseNotFound')) this.logger.warn({ err: error, lease: id.toString(16) }, 'revoking an expired lease failed');
-        })
-        .finally(() => this.revokesInFlight.delete(id));
-    }
+  leaseLeases(ctx?: RequestContext): Promise<{ header: ResponseHeader; leases: bigint[] }> {
+    return this.leases.leaseLeases(ctx);
   }
 
   // ---- Watch ----
