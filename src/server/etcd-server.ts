@@ -3,11 +3,12 @@
 // an InternalRequest with a unique id, is proposed to Raft and answered with what apply produced for
 // that id; a linearizable read waits for a read index to be applied; a serializable read is served
 // at once from local state. It owns no KV logic of its own: that lives in mvcc, lease and apply.
+// The Cluster, Lease, Maintenance and Auth services live in their own *-operations.ts modules, each
+// over a small host interface the server provides; the server delegates to them.
 // With auth enabled every client call is checked first (auth/AuthGate) and a proposed request
 // carries the identity it was checked for, so apply can judge it again if the auth store changed.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { zlib } from './node-zlib.js';
 import type { Logger } from 'pino';
 import { AuthGate } from '../auth/auth-gate.js';
 import { AuthStore } from '../auth/auth-store.js';
@@ -27,7 +28,6 @@ import { MemoryStorage } from '../raft/storage.js';
 import type { SoftState } from '../raft/types.js';
 import { RaftError } from '../raft/types.js';
 import { Backend, type BatchOp } from '../storage/backend.js';
-import { prefix } from '../storage/keys.js';
 import { WatchHub } from '../watch/watch-hub.js';
 import type { WatchStream, WatchStreamResponse } from '../watch/types.js';
 import { AlarmStore } from './alarms.js';
@@ -47,6 +47,7 @@ import { ReadIndexRounds } from './read-index.js';
 import { AuthOperations } from './auth-operations.js';
 import { ClusterOperations } from './cluster-operations.js';
 import { LeaseOperations } from './lease-operations.js';
+import { MaintenanceOperations } from './maintenance-operations.js';
 import { encodeInternalRequest } from './request-codec.js';
 import type { InternalRequest } from './requests.js';
 import {
@@ -129,6 +130,7 @@ export class EtcdServer implements EtcdServerApi {
   readonly auth: AuthOperations;
   private readonly cluster: ClusterOperations;
   private readonly leases: LeaseOperations;
+  private readonly maintenance: MaintenanceOperations;
 
   private constructor(
     private readonly config: EtcdServerConfig,
@@ -206,6 +208,26 @@ export class EtcdServer implements EtcdServerApi {
         await this.proposeCompaction(revision, false, undefined);
       },
     }, logger.child({ component: 'auto-compactor' }));
+    this.maintenance = new MaintenanceOperations({
+      memberId,
+      logger,
+      config,
+      backend,
+      memberDir,
+      dbSize: this.dbSize,
+      requestTimeoutMs: this.requestTimeoutMs,
+      membership: () => this.membership,
+      mvcc: () => this.mvcc,
+      alarms: () => this.alarms,
+      leaderId: () => this.softState.lead,
+      appliedIndex: () => this.applier.appliedIndex,
+      raftStatus: () => this.raftNode.rawNode.status(),
+      transferLeader: (targetId) => this.raftNode.transferLeader(targetId),
+      isLeader: () => this.isLeader(),
+      propose: (request) => this.propose(request),
+      header: (revision) => this.header(revision),
+      requireAdmin: (ctx) => this.requireAdmin(ctx),
+    });
   }
 
   static async start(config: EtcdServerConfig, logger: Logger): Promise<EtcdServer> {
@@ -454,7 +476,7 @@ export class EtcdServer implements EtcdServerApi {
 
   async stop(): Promise<void> {
     if (this.stopped) return;
-    if (!this.removedFromCluster) await this.transferLeadershipBeforeStop();
+    if (!this.removedFromCluster) await this.maintenance.transferLeadershipBeforeStop();
     this.stopped = true;
     this.leases.stopExpiryLoop();
     this.autoCompactor.stop();
@@ -464,28 +486,6 @@ export class EtcdServer implements EtcdServerApi {
     this.waits.failAll(new EtcdError('Stopped'));
     this.readRounds.failAll(new EtcdError('Stopped'));
     await this.backend.close();
-  }
-
-  /**
-   * A leader that stops hands leadership to the voter whose log is furthest along, so the cluster
-   * does not wait an election timeout (etcd's TryTransferLeadershipOnShutdown). Best effort.
-   */
-  private async transferLeadershipBeforeStop(): Promise<void> {
-    if (!this.isLeader()) return;
-    const progress = this.raftNode.rawNode.status().progress;
-    let best: { id: bigint; match: number } | undefined;
-    for (const id of this.membership.voterIds()) {
-      if (id === this.memberId) continue;
-      const match = progress.get(id)?.match ?? 0;
-      if (!best || match > best.match) best = { id, match };
-    }
-    if (!best) return;
-    this.raftNode.transferLeader(best.id);
-    const deadline = performance.now() + this.config.electionTimeoutMs;
-    while (this.softState.lead !== best.id && performance.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    this.logger.info({ transferee: best.id.toString(16), transferred: this.softState.lead === best.id }, 'leadership transfer on shutdown');
   }
 
   // ---- Raft driver hooks ----
@@ -766,79 +766,32 @@ export class EtcdServer implements EtcdServerApi {
 
   // ---- Maintenance ----
 
-  async status(ctx?: RequestContext): Promise<StatusResult> {
-    this.requireAdmin(ctx);
-    const status = this.raftNode.rawNode.status();
-    const errors: string[] = [];
-    if (this.softState.lead === 0n) errors.push(new EtcdError('NoLeader').message);
-    for (const alarm of this.alarms.list()) errors.push(`memberID:${alarm.memberId} alarm:${alarmName(alarm.alarm)} `);
-    const dbSize = await this.dbSize.measure();
-    return {
-      header: this.header(),
-      version: this.config.etcdVersion,
-      dbSize,
-      leader: this.softState.lead,
-      raftIndex: status.commit,
-      raftTerm: status.term,
-      raftAppliedIndex: this.applier.appliedIndex,
-      errors,
-      dbSizeInUse: dbSize,
-      isLearner: this.membership.get(this.memberId)?.isLearner ?? false,
-    };
+  status(ctx?: RequestContext): Promise<StatusResult> {
+    return this.maintenance.status(ctx);
   }
 
-  async hash(ctx?: RequestContext): Promise<{ header: ResponseHeader; hash: number }> {
-    this.requireAdmin(ctx);
-    let hash = 0;
-    // The replicated state (alarms, cluster, leases, mvcc, auth), not the member's raft log or its
-    // own bookkeeping under s/ (applied index, member id), which differ between members.
-    for await (const [key, value] of this.backend.iterate({})) {
-      if (!HASHED_PREFIXES.includes(key[0])) continue;
-      hash = zlib.crc32(value, zlib.crc32(key, hash));
-    }
-    return { header: this.header(), hash };
+  hash(ctx?: RequestContext): Promise<{ header: ResponseHeader; hash: number }> {
+    return this.maintenance.hash(ctx);
   }
 
-  async hashKv(revision: number, ctx?: RequestContext): Promise<{ header: ResponseHeader; hash: number; compactRevision: number; hashRevision: number }> {
-    this.requireAdmin(ctx);
-    const result = await this.mvcc.hashKv(revision);
-    return { header: this.header(), ...result };
+  hashKv(revision: number, ctx?: RequestContext): Promise<{ header: ResponseHeader; hash: number; compactRevision: number; hashRevision: number }> {
+    return this.maintenance.hashKv(revision, ctx);
   }
 
-  async alarm(action: number, memberId: bigint, alarm: number, ctx?: RequestContext): Promise<{ header: ResponseHeader; alarms: AlarmMember[] }> {
-    const auth = this.requireAdmin(ctx);
-    const { value, revision } = await this.propose({ requestId: 0n, alarm: { action, memberId, alarm }, auth });
-    return { header: this.header(revision), alarms: value as AlarmMember[] };
+  alarm(action: number, memberId: bigint, alarm: number, ctx?: RequestContext): Promise<{ header: ResponseHeader; alarms: AlarmMember[] }> {
+    return this.maintenance.alarm(action, memberId, alarm, ctx);
   }
 
-  async defragment(ctx?: RequestContext): Promise<{ header: ResponseHeader }> {
-    this.requireAdmin(ctx);
-    await this.backend.compactRange(Buffer.alloc(0), Buffer.from([0xff, 0xff, 0xff, 0xff]));
-    await this.dbSize.measure();
-    return { header: this.header() };
+  defragment(ctx?: RequestContext): Promise<{ header: ResponseHeader }> {
+    return this.maintenance.defragment(ctx);
   }
 
-  async *snapshot(ctx?: RequestContext): AsyncIterable<{ header: ResponseHeader; remainingBytes: number; blob: Buffer }> {
-    this.requireAdmin(ctx);
-    for await (const chunk of streamBackendSnapshot(this.backend, this.memberDir)) {
-      yield { header: this.header(), ...chunk };
-    }
+  snapshot(ctx?: RequestContext): AsyncIterable<{ header: ResponseHeader; remainingBytes: number; blob: Buffer }> {
+    return this.maintenance.snapshot(ctx);
   }
 
-  async moveLeader(targetId: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader }> {
-    this.requireAdmin(ctx);
-    if (!this.isLeader()) throw new EtcdError('NotLeader');
-    const target = this.membership.get(targetId);
-    if (!target || target.isLearner) throw new EtcdError('BadLeaderTransferee');
-    // Transferring to the leader itself is done at once, as in etcd.
-    if (targetId === this.memberId) return { header: this.header() };
-    this.raftNode.transferLeader(targetId);
-    const deadline = performance.now() + this.requestTimeoutMs;
-    while (this.softState.lead !== targetId) {
-      if (performance.now() > deadline) throw new EtcdError('Timeout');
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    return { header: this.header() };
+  moveLeader(targetId: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader }> {
+    return this.maintenance.moveLeader(targetId, ctx);
   }
 
   isServing(): boolean {
@@ -881,12 +834,6 @@ function uint64Bytes(value: bigint): Buffer {
   const out = Buffer.alloc(8);
   out.writeBigUInt64BE(value);
   return out;
-}
-
-const HASHED_PREFIXES = [prefix.alarm, prefix.cluster, prefix.lease, prefix.mvcc, prefix.auth].map((p) => p[0]);
-
-function alarmName(alarm: number): string {
-  return alarm === AlarmType.NOSPACE ? 'NOSPACE' : alarm === AlarmType.CORRUPT ? 'CORRUPT' : 'NONE';
 }
 
 function isReadOnlyTxn(txn: TxnRequest): boolean {
