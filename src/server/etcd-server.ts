@@ -585,7 +585,6 @@ export class EtcdServer implements EtcdServerApi {
     return { clusterId: this.membership.clusterId, memberId: this.memberId, revision, raftTerm: this.term() };
   }
 
-  /** Admin-only calls (maintenance, membership, compaction) need the root role when auth is on. */
   /** Who is asking: a token's user, else a verified client certificate's CN (as etcd), else nobody. */
   private identify(ctx?: RequestContext): RequestAuth {
     if (ctx?.internal) return this.gate.trusted();
@@ -593,6 +592,7 @@ export class EtcdServer implements EtcdServerApi {
     return this.gate.identify(ctx?.token);
   }
 
+  /** Admin-only calls (maintenance, membership, compaction) need the root role when auth is on. */
   private requireAdmin(ctx?: RequestContext): RequestAuth {
     const auth = this.identify(ctx);
     this.gate.requireAdmin(auth);
