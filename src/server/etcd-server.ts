@@ -37,6 +37,7 @@ import { streamBackendSnapshot } from './backend-snapshot.js';
 import { DbSizeMeter } from './db-size.js';
 import { Membership, encodeMember } from './membership.js';
 import { PeerLinks } from './peer-links.js';
+import { KeepAliveForwarder } from './keep-alive-forwarder.js';
 import { MEMBER_ID_KEY, RESTORE_MARKER_KEY, installBackendSnapshot } from './snapshot-install.js';
 import { type ReplicatedState, loadReplicatedState } from './replicated-state.js';
 import { fetchClusterMembership } from './join-cluster.js';
@@ -188,6 +189,7 @@ export class EtcdServer implements EtcdServerApi {
       isLeader: () => this.isLeader(),
       propose: (request) => this.propose(request),
       askLeader: (path, request) => this.askLeader(path, request),
+      forwardKeepAlive: (id) => this.keepAliveForwarder.renew(id),
       linearizableRead: () => this.linearizableRead(),
       header: (revision) => this.header(revision),
       checkRequireLeader: (ctx) => this.checkRequireLeader(ctx),
@@ -387,6 +389,11 @@ export class EtcdServer implements EtcdServerApi {
 
   private peerTransport?: PeerTransport;
 
+  private readonly keepAliveForwarder = new KeepAliveForwarder(
+    async (ids) => (await this.askLeader<{ ttls: number[] }>('/leases/keepalive', { ids: ids.map(String) })).ttls,
+    () => new EtcdError('TooManyRequests'),
+  );
+
   /** Peer RPCs: what raft messages do not carry. */
   private registerPeerHandlers(transport: PeerTransport): void {
     // A joining member learns its id and the cluster's from any member (it has no cluster id yet).
@@ -396,8 +403,19 @@ export class EtcdServer implements EtcdServerApi {
     })), { acceptAnyCluster: true });
     // Keep-alives and TTL reads go to the leader, the only member that tracks expiry.
     transport.handle('/leases/keepalive', async (body) => jsonAnswer(async () => {
-      const { id } = JSON.parse(body.toString('utf8')) as { id: string };
-      return { ttl: (await this.leaseKeepAlive(BigInt(id))).ttl };
+      // Renewed here or nowhere: a member that lost leadership must not forward them again.
+      if (!this.isLeader()) throw new EtcdError('NotLeader');
+      const { ids } = JSON.parse(body.toString('utf8')) as { ids: string[] };
+      return {
+        ttls: ids.map((id) => {
+          try {
+            return this.lessor.renew(BigInt(id));
+          } catch (error) {
+            if (isEtcdError(error, 'LeaseNotFound')) return 0;
+            throw error;
+          }
+        }),
+      };
     }));
     transport.handle('/leases/timetolive', async (body) => jsonAnswer(async () => {
       const { id, keys } = JSON.parse(body.toString('utf8')) as { id: string; keys: boolean };

@@ -24,6 +24,8 @@ export interface LeaseHost {
   propose(request: InternalRequest): Promise<Applied>;
   /** Calls `path` on the leader and returns its JSON answer, rethrowing its etcd error. */
   askLeader<T>(path: string, request: object): Promise<T>;
+  /** A follower's keep-alive, renewed by the leader (batched); resolves with the TTL, 0 if unknown. */
+  forwardKeepAlive(id: bigint): Promise<number>;
   linearizableRead(): Promise<void>;
   header(revision?: number): ResponseHeader;
   checkRequireLeader(ctx?: RequestContext): void;
@@ -69,8 +71,7 @@ export class LeaseOperations {
     const header = this.host.header();
     if (!this.host.isLeader()) {
       // Only the leader tracks expiry: a follower forwards the keep-alive (etcd's /leases).
-      const { ttl } = await this.host.askLeader<{ ttl: number }>('/leases/keepalive', { id: id.toString() });
-      return { header, id, ttl };
+      return { header, id, ttl: await this.host.forwardKeepAlive(id) };
     }
     try {
       return { header, id, ttl: this.host.lessor().renew(id) };
