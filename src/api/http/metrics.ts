@@ -8,22 +8,10 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Logger } from 'pino';
 import type { EtcdServerApi } from '../../server/server-api.js';
 
-/**
- * What the server's raft driver reports (structurally typed: the server may declare the same
- * interface on its side and never import this module).
- */
-export interface ServerMetricsRecorder {
-  /** A new leader was observed (the first election counts, as in etcd). */
-  leaderChanged(): void;
-  /** A proposal entered raft (etcd_server_proposals_pending +1). */
-  proposalStarted(): void;
-  /** That proposal was applied or failed (pending -1; failed_total +1 when it failed). */
-  proposalFinished(failed: boolean): void;
-  /** One durable write of raft entries + hard state (etcd's WAL fsync). */
-  walFsyncObserved(durationSeconds: number): void;
-  /** One apply batch written to the backend. */
-  backendCommitObserved(durationSeconds: number): void;
-}
+// What the server reports is declared on the server's side (the server never imports this layer).
+import type { ServerMetricsRecorder } from '../../server/server-metrics.js';
+
+export type { ServerMetricsRecorder };
 
 const grpcCodeNames = [
   'OK', 'Canceled', 'Unknown', 'InvalidArgument', 'DeadlineExceeded', 'NotFound', 'AlreadyExists', 'PermissionDenied',
