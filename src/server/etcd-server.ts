@@ -99,10 +99,6 @@ const DB_SIZE_REFRESH_INTERVAL_MS = 1000;
 /** A removed member lingers this long so the answers of its last cycle reach their clients. */
 const REMOVED_MEMBER_STOP_DELAY_MS = 100;
 
-function compareIds(a: bigint, b: bigint): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
 export class EtcdServer implements EtcdServerApi {
   private readonly waits = new RequestWaits(PENDING_PROPOSALS_MAX);
   private readonly appliedWaits = new AppliedIndexWaits();
@@ -827,10 +823,6 @@ export class EtcdServer implements EtcdServerApi {
 
   get currentRevision(): number {
     return this.mvcc.currentRevision;
-  }
-
-  get members(): Member[] {
-    return [...this.membership.list()].sort((a, b) => compareIds(a.id, b.id));
   }
 }
 
