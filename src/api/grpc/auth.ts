@@ -10,6 +10,7 @@ import {
 } from './translate/auth.js';
 import { loadServiceDefinitions } from './definitions.js';
 import { unary } from './calls.js';
+import { addServiceWithFastPath } from './unary-fast-path.js';
 
 export function authService(auth: AuthServerApi, logger: Logger): UntypedServiceImplementation {
   const s = authStringField;
@@ -62,5 +63,5 @@ export function authService(auth: AuthServerApi, logger: Logger): UntypedService
 
 /** Adds the Auth service to a server built by createGrpcServer (before it is bound). */
 export function registerAuthService(grpcServer: Server, auth: AuthServerApi, logger: Logger): void {
-  grpcServer.addService(loadServiceDefinitions()['etcdserverpb.Auth'], authService(auth, logger.child({ component: 'grpc' })));
+  addServiceWithFastPath(grpcServer, loadServiceDefinitions()['etcdserverpb.Auth'], authService(auth, logger.child({ component: 'grpc' })));
 }

@@ -13,6 +13,21 @@ export function malformedError(request: MalformedRequest): GrpcError {
   return { code: status.INTERNAL, details: `grpc: error unmarshalling request: ${request.reason}` };
 }
 
+/** What a unary method does, apart from the transport: the lean path (unary-fast-path.ts) calls it too. */
+export interface UnaryHandler<Response> {
+  logger: Logger;
+  method: string;
+  handle: (request: unknown, context: RequestContext) => Promise<Response>;
+}
+
+const unaryHandlerKey = Symbol('etcd-ts unary handler');
+
+/** The handler behind a grpc-js implementation built by `unary`, if it is one. */
+export function unaryHandlerOf(implementation: unknown): UnaryHandler<unknown> | undefined {
+  if (typeof implementation !== 'function') return undefined;
+  return (implementation as { [unaryHandlerKey]?: UnaryHandler<unknown> })[unaryHandlerKey];
+}
+
 /**
  * A unary handler: `handle` translates the wire request, calls the server and translates back;
  * whatever it throws (synchronously or not) is mapped once, here.
@@ -22,7 +37,7 @@ export function unary<Response>(
   method: string,
   handle: (request: unknown, context: RequestContext) => Promise<Response>,
 ): handleUnaryCall<unknown, Response> {
-  return (call, callback) => {
+  const grpcHandler: handleUnaryCall<unknown, Response> = (call, callback) => {
     const request = call.request;
     if (request instanceof MalformedRequest) {
       callback(malformedError(request));
@@ -40,6 +55,8 @@ export function unary<Response>(
       (error: unknown) => callback(toGrpcError(error, logger, method)),
     );
   };
+  const handler: UnaryHandler<Response> = { logger, method, handle };
+  return Object.assign(grpcHandler, { [unaryHandlerKey]: handler });
 }
 
 type AnyServerStream = ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>;

@@ -14,6 +14,7 @@ import { leaseService } from './lease.js';
 import { lockService } from './lock.js';
 import { maintenanceService } from './maintenance.js';
 import { watchService } from './watch.js';
+import { addServiceWithFastPath, enableFastUnaryPath } from './unary-fast-path.js';
 
 /** etcd lets a gRPC message exceed --max-request-bytes by this much (room for the envelope). */
 export const receiveMessageSlackBytes = 512 * 1024;
@@ -36,16 +37,17 @@ export function createGrpcServer(options: GrpcServerOptions): Server {
     'grpc.max_send_message_length': -1,
     ...(options.maxConcurrentStreams !== undefined ? { 'grpc.max_concurrent_streams': options.maxConcurrentStreams } : {}),
   });
+  enableFastUnaryPath(grpcServer, { maxReceiveMessageBytes: options.maxRequestBytes + receiveMessageSlackBytes, logger });
   const definitions = loadServiceDefinitions();
   const server = options.server;
-  grpcServer.addService(definitions['etcdserverpb.KV'], kvService(server, logger));
-  grpcServer.addService(definitions['etcdserverpb.Watch'], watchService(server, logger));
-  grpcServer.addService(definitions['etcdserverpb.Lease'], leaseService(server, logger));
-  grpcServer.addService(definitions['etcdserverpb.Cluster'], clusterService(server, logger));
-  grpcServer.addService(definitions['etcdserverpb.Maintenance'], maintenanceService(server, logger));
-  grpcServer.addService(definitions['v3lockpb.Lock'], lockService(server, logger));
-  grpcServer.addService(definitions['v3electionpb.Election'], electionService(server, logger));
-  grpcServer.addService(definitions['grpc.health.v1.Health'], healthService(server, logger));
+  addServiceWithFastPath(grpcServer, definitions['etcdserverpb.KV'], kvService(server, logger));
+  addServiceWithFastPath(grpcServer, definitions['etcdserverpb.Watch'], watchService(server, logger));
+  addServiceWithFastPath(grpcServer, definitions['etcdserverpb.Lease'], leaseService(server, logger));
+  addServiceWithFastPath(grpcServer, definitions['etcdserverpb.Cluster'], clusterService(server, logger));
+  addServiceWithFastPath(grpcServer, definitions['etcdserverpb.Maintenance'], maintenanceService(server, logger));
+  addServiceWithFastPath(grpcServer, definitions['v3lockpb.Lock'], lockService(server, logger));
+  addServiceWithFastPath(grpcServer, definitions['v3electionpb.Election'], electionService(server, logger));
+  addServiceWithFastPath(grpcServer, definitions['grpc.health.v1.Health'], healthService(server, logger));
   return grpcServer;
 }
 

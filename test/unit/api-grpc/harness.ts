@@ -1,11 +1,13 @@
 // Test-only harness for the gRPC layer: an EtcdServerApi that records what it was asked and answers
 // what the test scripts, a running gRPC server on 127.0.0.1:0, and raw grpc-js clients built from
 // our own protos (longs as strings, so 64-bit values are checked exactly).
+import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import pino from 'pino';
 import { bindGrpcServer, createGrpcServer } from '../../../src/api/grpc/index.js';
 import { protoFiles, protosDir } from '../../../src/api/grpc/definitions.js';
+import { createConnectionInjector } from '../../../src/api/grpc/unary-fast-path.js';
 import type { EtcdServerApi, RequestContext, ResponseHeader } from '../../../src/server/server-api.js';
 import type { WatchStream, WatchStreamResponse } from '../../../src/watch/types.js';
 
@@ -95,12 +97,31 @@ export class ScriptedServer implements EtcdServerApi {
 
 export const maxRequestBytes = 64 * 1024;
 
-export async function startServer(server: EtcdServerApi): Promise<{ port: number; stop: () => Promise<void> }> {
+/**
+ * How the test server takes connections: 'listener' as etcd-ts does (each socket handed to the
+ * connection injector, so unary calls take the lean path of unary-fast-path.ts), 'grpc-js' bound
+ * by grpc-js itself (every call through grpc-js), to compare the two.
+ */
+export type ServerTransport = 'listener' | 'grpc-js';
+
+export async function startServer(server: EtcdServerApi, transport: ServerTransport = 'listener'): Promise<{ port: number; stop: () => Promise<void> }> {
   const grpcServer = createGrpcServer({ server, maxRequestBytes, logger: pino({ level: 'silent' }) });
-  const port = await bindGrpcServer(grpcServer, '127.0.0.1', 0);
+  const shutdown = () => new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve())).then(() => grpcServer.forceShutdown());
+  if (transport === 'grpc-js') {
+    const port = await bindGrpcServer(grpcServer, '127.0.0.1', 0);
+    return { port, stop: shutdown };
+  }
+  const injector = createConnectionInjector(grpcServer);
+  const listener = net.createServer((socket) => injector.injectConnection(socket));
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  const port = (listener.address() as net.AddressInfo).port;
   return {
     port,
-    stop: () => new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve())).then(() => grpcServer.forceShutdown()),
+    stop: async () => {
+      listener.close();
+      await Promise.race([shutdown(), new Promise((resolve) => setTimeout(resolve, 2000))]);
+      grpcServer.forceShutdown();
+    },
   };
 }
 

@@ -1,0 +1,181 @@
+// The lean unary path must answer exactly as grpc-js would: the same server is run twice, once bound
+// by grpc-js (every call through grpc-js) and once behind the connection injector (unary calls on
+// the lean path), and raw HTTP/2 requests — well-formed and not — must get the same status line,
+// response headers, body and trailers from both.
+import http2 from 'node:http2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EtcdError } from '../../../src/errors.js';
+import { fastUnaryCallCount } from '../../../src/api/grpc/unary-fast-path.js';
+import { maxRequestBytes, ScriptedServer, startServer } from './harness.js';
+
+interface RawAnswer {
+  headers: Record<string, unknown>;
+  trailers: Record<string, unknown>;
+  body: Buffer;
+}
+
+/** One request on its own HTTP/2 connection; `frames` are written as DATA, then the stream ends. */
+function rawCall(port: number, path: string, frames: Buffer[], extraHeaders: Record<string, string> = {}): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', reject);
+    const request = session.request({
+      ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...extraHeaders,
+    });
+    const answer: RawAnswer = { headers: {}, trailers: {}, body: Buffer.alloc(0) };
+    const chunks: Buffer[] = [];
+    request.on('response', (headers) => { answer.headers = comparable(headers); });
+    request.on('trailers', (trailers) => { answer.trailers = comparable(trailers); });
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('error', reject);
+    request.on('close', () => {
+      answer.body = Buffer.concat(chunks);
+      session.close();
+      resolve(answer);
+    });
+    for (const frame of frames) request.write(frame);
+    request.end();
+  });
+}
+
+/** Headers without the ones that differ by time. */
+function comparable(headers: http2.IncomingHttpHeaders): Record<string, unknown> {
+  const { date: _date, ...rest } = headers;
+  return rest;
+}
+
+function grpcFrame(message: Buffer, declaredBytes = message.length): Buffer {
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(declaredBytes, 1);
+  return Buffer.concat([prefix, message]);
+}
+
+// RangeRequest{key: "k"} and PutRequest{key: "k", value: "v"}.
+const rangeK = Buffer.from([0x0a, 0x01, 0x6b]);
+const putKV = Buffer.from([0x0a, 0x01, 0x6b, 0x12, 0x01, 0x76]);
+
+let server: ScriptedServer;
+let viaListener: Awaited<ReturnType<typeof startServer>>;
+let viaGrpcJs: Awaited<ReturnType<typeof startServer>>;
+
+beforeAll(async () => {
+  server = new ScriptedServer();
+  viaListener = await startServer(server, 'listener');
+  viaGrpcJs = await startServer(server, 'grpc-js');
+});
+afterAll(async () => {
+  await viaListener.stop();
+  await viaGrpcJs.stop();
+});
+
+async function both(path: string, frames: Buffer[], headers: Record<string, string> = {}): Promise<[RawAnswer, RawAnswer]> {
+  const before = fastUnaryCallCount();
+  const lean = await rawCall(viaListener.port, path, frames, headers);
+  expect(fastUnaryCallCount(), 'the listener-side call took the lean path').toBe(before + 1);
+  const reference = await rawCall(viaGrpcJs.port, path, frames, headers);
+  expect(fastUnaryCallCount(), 'grpc-js bound server never takes the lean path').toBe(before + 1);
+  return [lean, reference];
+}
+
+describe('the lean unary path answers as grpc-js does', () => {
+  it('a well-formed Range and Put: same headers, message and trailers', async () => {
+    for (const [path, message] of [['/etcdserverpb.KV/Range', rangeK], ['/etcdserverpb.KV/Put', putKV]] as const) {
+      const [lean, reference] = await both(path, [grpcFrame(message)]);
+      expect(lean).toEqual(reference);
+      expect(lean.trailers['grpc-status']).toBe('0');
+      expect(lean.body.length).toBeGreaterThan(5);
+    }
+  });
+
+  it('a message split over many DATA frames', async () => {
+    const frame = grpcFrame(putKV);
+    const pieces = [...frame].map((byte) => Buffer.from([byte]));
+    const [lean, reference] = await both('/etcdserverpb.KV/Put', pieces);
+    expect(lean).toEqual(reference);
+    expect(lean.trailers['grpc-status']).toBe('0');
+  });
+
+  it('an etcd error: a trailers-only answer with the same code and text', async () => {
+    server.answers.put = () => { throw new EtcdError('KeyNotFound'); };
+    try {
+      const [lean, reference] = await both('/etcdserverpb.KV/Put', [grpcFrame(putKV)]);
+      expect(lean).toEqual(reference);
+      expect(lean.headers['grpc-message']).toBe(encodeURI('etcdserver: key not found'));
+    } finally {
+      delete server.answers.put;
+    }
+  });
+
+  it('no request message, a second message, a truncated message', async () => {
+    for (const frames of [[], [grpcFrame(rangeK), grpcFrame(rangeK)], [grpcFrame(rangeK, 10)]]) {
+      const [lean, reference] = await both('/etcdserverpb.KV/Range', frames);
+      expect(lean).toEqual(reference);
+      expect(lean.headers['grpc-status']).toBe('12');
+    }
+  });
+
+  it('a message declared larger than the limit', async () => {
+    const declared = maxRequestBytes + 512 * 1024 + 1;
+    const [lean, reference] = await both('/etcdserverpb.KV/Put', [grpcFrame(putKV, declared)]);
+    expect(lean).toEqual(reference);
+    expect(lean.headers['grpc-status']).toBe('8');
+  });
+
+  it('garbage bytes as the message', async () => {
+    const [lean, reference] = await both('/etcdserverpb.KV/Put', [grpcFrame(Buffer.from([0xff, 0xff, 0xff, 0x07]))]);
+    expect(lean).toEqual(reference);
+    expect(lean.headers['grpc-status']).toBe('13');
+  });
+
+  it('an unreadable grpc-timeout', async () => {
+    const [lean, reference] = await both('/etcdserverpb.KV/Range', [grpcFrame(rangeK)], { 'grpc-timeout': 'soon' });
+    expect(lean).toEqual(reference);
+    expect(lean.headers['grpc-status']).toBe('13');
+  });
+
+  it('a deadline that passes before the answer', async () => {
+    server.answers.range = () => new Promise((resolve) => setTimeout(() => resolve({
+      header: { clusterId: 1n, memberId: 1n, revision: 1, raftTerm: 1 }, result: { kvs: [], more: false, count: 0, revision: 1 },
+    }), 300));
+    try {
+      const [lean, reference] = await both('/etcdserverpb.KV/Range', [grpcFrame(rangeK)], { 'grpc-timeout': '20m' });
+      expect(lean).toEqual(reference);
+      expect(lean.headers['grpc-status']).toBe('4');
+      expect(lean.headers['grpc-message']).toBe(encodeURI('Deadline exceeded'));
+    } finally {
+      delete server.answers.range;
+    }
+  });
+});
+
+describe('what stays with grpc-js', () => {
+  it('a compressed request, an unknown method and a streaming method never take the lean path', async () => {
+    const before = fastUnaryCallCount();
+    const compressed = await rawCall(viaListener.port, '/etcdserverpb.KV/Range', [grpcFrame(rangeK)], { 'grpc-encoding': 'gzip' });
+    const unknown = await rawCall(viaListener.port, '/etcdserverpb.KV/Nope', [grpcFrame(rangeK)]);
+    expect(fastUnaryCallCount()).toBe(before);
+    // The uncompressed flag with a gzip header is fine for grpc-js: it reads the message as is.
+    expect(compressed.trailers['grpc-status']).toBe('0');
+    expect(unknown.headers['grpc-status']).toBe('12');
+  });
+
+  it('a client that resets its stream mid-call leaves the server serving', async () => {
+    server.answers.range = () => new Promise((resolve) => setTimeout(() => resolve({
+      header: { clusterId: 1n, memberId: 1n, revision: 1, raftTerm: 1 }, result: { kvs: [], more: false, count: 0, revision: 1 },
+    }), 100));
+    try {
+      const session = http2.connect(`http://127.0.0.1:${viaListener.port}`);
+      const request = session.request({ ':method': 'POST', ':path': '/etcdserverpb.KV/Range', 'content-type': 'application/grpc', te: 'trailers' });
+      request.on('error', () => {});
+      request.end(grpcFrame(rangeK));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      request.close(http2.constants.NGHTTP2_CANCEL);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      session.close();
+    } finally {
+      delete server.answers.range;
+    }
+    const after = await rawCall(viaListener.port, '/etcdserverpb.KV/Range', [grpcFrame(rangeK)]);
+    expect(after.trailers['grpc-status']).toBe('0');
+  });
+});
