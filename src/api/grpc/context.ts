@@ -1,6 +1,7 @@
 // Request metadata ⇒ RequestContext: the auth token (etcd clients send `token`; the gateway's
 // `authorization` header arrives the same way), `hasleader`, which asks to fail fast without a
-// leader, and the CN of a verified client certificate, which only the client listener can set.
+// leader, and the CN of a verified client certificate, which only the client listener can set: it
+// travels under a header name with a per-process secret suffix that no client knows.
 import type { Metadata } from '@grpc/grpc-js';
 import { verifiedCommonNameHeader } from '../listener/verified-identity.js';
 import type { RequestContext } from '../../server/server-api.js';

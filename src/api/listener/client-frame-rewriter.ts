@@ -3,9 +3,11 @@
 // client's HPACK state, get a repaired :authority, and are re-encoded for the server without
 // indexing. Frames that are forwarded cost one header parse and, inside one chunk, no copy.
 // Header blocks also lose any client-sent verified-identity header and, on a TLS connection whose
-// client certificate verified, gain one with its CN (see verified-identity.ts).
+// client certificate verified, gain one with its CN (see verified-identity.ts). When the listener
+// answered the client's preface itself (first-request-probe.ts), the client's acknowledgement of
+// those settings was never asked for by the server session, so the rewriter drops it.
 import { repairAuthority } from './authority.js';
-import { verifiedCommonNameHeader } from './verified-identity.js';
+import { isVerifiedIdentityHeaderName, verifiedCommonNameHeader } from './verified-identity.js';
 import { HpackDecoder, hpackDefaultTableSizeBytes } from './hpack-decoder.js';
 import { encodeHeaderBlock } from './hpack-encoder.js';
 import { Http2ParseError } from './hpack-error.js';
@@ -13,13 +15,12 @@ import {
   clientPreface,
   flagEndHeaders,
   flagEndStream,
-  flagPadded,
-  flagPriority,
   frameHeaderBytes,
   frameSizeMinMaxBytes,
   frameTypeContinuation,
   frameTypeHeaders,
-  priorityFieldBytes,
+  headersFragment,
+  isSettingsAck,
   readFrameHeader,
   writeFrameHeader,
   type FrameHeader,
@@ -32,6 +33,12 @@ export interface ClientFrameRewriterOptions {
   hpackTableSizeMaxBytes?: number;
   /** The CN of the client certificate the TLS handshake verified; absent on plain connections. */
   verifiedCommonName?: string;
+  /**
+   * 1 when the listener sent its own SETTINGS and the client's ACK of them is still to come: the
+   * first SETTINGS ACK is then removed, since the server session never sent those settings and
+   * would take an unexpected ACK as a protocol error. Default 0.
+   */
+  settingsAcksToDrop?: 0 | 1;
 }
 
 /** grpc-js refuses metadata beyond 8 KiB by default; this leaves ample room and bounds memory. */
@@ -66,6 +73,7 @@ export class ClientFrameRewriter {
   private readonly decoder: HpackDecoder;
   private readonly headerBlockBytesMax: number;
   private readonly verifiedCommonName: string | undefined;
+  private settingsAcksToDrop: number;
   private failed = false;
   /** How many :authority values were changed, for logs and tests. */
   authorityRepairCount = 0;
@@ -73,6 +81,7 @@ export class ClientFrameRewriter {
   constructor(private readonly emit: (chunk: Buffer) => void, options: ClientFrameRewriterOptions = {}) {
     this.headerBlockBytesMax = options.headerBlockBytesMax ?? headerBlockBytesMaxDefault;
     this.verifiedCommonName = options.verifiedCommonName;
+    this.settingsAcksToDrop = options.settingsAcksToDrop ?? 0;
     this.decoder = new HpackDecoder(options.hpackTableSizeMaxBytes ?? hpackDefaultTableSizeBytes);
   }
 
@@ -114,7 +123,9 @@ export class ClientFrameRewriter {
             const headerStart = position;
             position += frameHeaderBytes;
             const header = readFrameHeader(chunk, headerStart);
-            if (this.isForwarded(header)) {
+            if (this.isDropped(header)) {
+              flushForward(headerStart);
+            } else if (this.isForwarded(header)) {
               if (forwardStart < 0) forwardStart = headerStart;
               this.startForward(header);
             } else {
@@ -130,7 +141,9 @@ export class ClientFrameRewriter {
             if (this.headerCarryBytes === frameHeaderBytes) {
               this.headerCarryBytes = 0;
               const header = readFrameHeader(this.headerCarry, 0);
-              if (this.isForwarded(header)) {
+              if (this.isDropped(header)) {
+                // Nothing of it was emitted: the carried header bytes are simply not forwarded.
+              } else if (this.isForwarded(header)) {
                 this.emit(Buffer.from(this.headerCarry));
                 this.startForward(header);
               } else {
@@ -166,6 +179,15 @@ export class ClientFrameRewriter {
       }
     }
     flushForward(position);
+  }
+
+  /** The owed SETTINGS ACK (a header with no payload) is consumed here and never forwarded. */
+  private isDropped(header: FrameHeader): boolean {
+    if (this.settingsAcksToDrop === 0 || !isSettingsAck(header)) return false;
+    if (header.lengthBytes !== 0) throw new Http2ParseError('http2: SETTINGS ACK with a payload');
+    if (this.openBlock !== null) throw new Http2ParseError(`http2: frame type ${header.type} inside a header block`);
+    this.settingsAcksToDrop--;
+    return true;
   }
 
   private isForwarded(header: FrameHeader): boolean {
@@ -222,8 +244,8 @@ export class ClientFrameRewriter {
     const block = this.openBlock!;
     this.openBlock = null;
     const encoded = block.fragments.length === 1 ? block.fragments[0]! : Buffer.concat(block.fragments);
-    // Whatever the client claims never passes; only the handshake's verdict is added.
-    const fields = this.decoder.decode(encoded).filter((field) => field.name !== verifiedCommonNameHeader);
+    // Whatever the client claims never passes, under any name with our prefix; only the handshake's verdict is added.
+    const fields = this.decoder.decode(encoded).filter((field) => !isVerifiedIdentityHeaderName(field.name));
     if (this.verifiedCommonName !== undefined) {
       fields.push({ name: verifiedCommonNameHeader, value: this.verifiedCommonName, neverIndexed: true });
     }
@@ -237,21 +259,6 @@ export class ClientFrameRewriter {
     }
     this.emit(frameHeaderBlock(block.streamId, block.endStream, encodeHeaderBlock(fields)));
   }
-}
-
-/** The header block fragment of a HEADERS payload, without its padding and priority fields. */
-function headersFragment(header: FrameHeader, payload: Buffer): Buffer {
-  let start = 0;
-  let end = payload.length;
-  if (header.flags & flagPadded) {
-    if (payload.length < 1) throw new Http2ParseError('http2: PADDED HEADERS without a pad length');
-    const padBytes = payload[0]!;
-    start = 1;
-    end -= padBytes;
-  }
-  if (header.flags & flagPriority) start += priorityFieldBytes;
-  if (end < start) throw new Http2ParseError('http2: HEADERS padding exceeds the payload');
-  return payload.subarray(start, end);
 }
 
 /** One HEADERS frame, plus CONTINUATION frames when the block is larger than any server accepts. */

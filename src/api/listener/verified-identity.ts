@@ -1,5 +1,20 @@
 // Owns the one header through which the listener tells the gRPC layer who a TLS client proved to be:
-// the CN of its verified certificate. The rewriter removes this header from whatever a client sends
-// on every connection, TLS or not, and adds it only for a verified certificate, so its presence in
-// metadata can be trusted by api/grpc as long as clients reach grpc-js through the listener only.
-export const verifiedCommonNameHeader = 'etcd-ts-verified-cert-cn';
+// the CN of its verified certificate. Its name is the public prefix plus a secret made at process
+// start, so no client can send it: a connection served natively (nghttp2 reads the client's bytes
+// itself, see first-request-probe.ts) has nobody stripping headers after its first request, and an
+// unguessable name is what keeps a claimed CN out of metadata there. On rewritten connections the
+// rewriter also drops every client header that starts with the prefix, and adds the secret one only
+// for a verified certificate. api/grpc trusts the secret name alone.
+import { randomBytes } from 'node:crypto';
+
+/** What every identity header of ours starts with; a client header with this prefix is never trusted. */
+export const verifiedIdentityHeaderPrefix = 'etcd-ts-verified-cert-cn';
+
+/** The header that carries a verified CN in this process: the prefix and 128 random bits. */
+export const verifiedCommonNameHeader = `${verifiedIdentityHeaderPrefix}-${randomBytes(16).toString('hex')}`;
+
+/** HTTP/2 header names are lowercase on the wire; any case is treated alike so none slips through. */
+export function isVerifiedIdentityHeaderName(name: string): boolean {
+  return name.length >= verifiedIdentityHeaderPrefix.length
+    && name.slice(0, verifiedIdentityHeaderPrefix.length).toLowerCase() === verifiedIdentityHeaderPrefix;
+}

@@ -191,6 +191,33 @@ describe('ClientFrameRewriter on built frames', () => {
   });
 });
 
+describe('ClientFrameRewriter with a SETTINGS ACK owed to the listener', () => {
+  const settings = frame({ type: 0x4, flags: 0, streamId: 0 }, Buffer.from([0, 4, 0, 0, 0x40, 0]));
+  const ack = frame({ type: 0x4, flags: 0x1, streamId: 0 }, Buffer.alloc(0));
+  const ping = frame({ type: 0x6, flags: 0, streamId: 0 }, Buffer.alloc(8, 1));
+  const input = Buffer.concat([clientPreface, settings, ping, ack, ping, ack]);
+
+  function rewriteOwing(chunks: Buffer[], settingsAcksToDrop: 0 | 1): Buffer {
+    const out: Buffer[] = [];
+    const rewriter = new ClientFrameRewriter((chunk) => out.push(Buffer.from(chunk)), { settingsAcksToDrop });
+    for (const chunk of chunks) rewriter.write(chunk);
+    return Buffer.concat(out);
+  }
+
+  it('drops the first SETTINGS ACK only, however the input is chunked', () => {
+    const expected = Buffer.concat([clientPreface, settings, ping, ping, ack]);
+    expect(rewriteOwing([input], 1)).toEqual(expected);
+    for (let cut = 0; cut <= input.length; cut++) expect(rewriteOwing([input.subarray(0, cut), input.subarray(cut)], 1), `cut at ${cut}`).toEqual(expected);
+    expect(rewriteOwing([...input].map((octet) => Buffer.from([octet])), 1)).toEqual(expected);
+    expect(rewriteOwing([input], 0)).toEqual(input);
+  });
+
+  it('refuses an owed ACK with a payload', () => {
+    const rewriter = new ClientFrameRewriter(() => {}, { settingsAcksToDrop: 1 });
+    expect(() => rewriter.write(Buffer.concat([clientPreface, frame({ type: 0x4, flags: 0x1, streamId: 0 }, Buffer.alloc(6))]))).toThrow(/SETTINGS ACK with a payload/);
+  });
+});
+
 describe('nghttp2 behind the rewriter', () => {
   /** Feeds client bytes to a node:http2 server and returns the :authority of the streams it accepted. */
   async function acceptedAuthorities(clientBytes: Buffer): Promise<string[]> {
