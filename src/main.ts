@@ -102,7 +102,7 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
   const splitHttp = config.listenClientHttpUrls.length > 0;
   const clientListeners = new ClientListeners({
     grpcServer, logger: logger.child({ component: 'client-listener' }), http1Handler: http1HandlerFor(httpApp.server),
-    protocols: splitHttp ? 'grpc-only' : 'grpc-and-http',
+    protocols: splitHttp ? 'grpc-only' : 'grpc-and-http', onConnectionServed: (path) => metrics.clientConnectionServed(path),
   });
   const httpOnlyListeners = new ClientListeners({
     grpcServer, logger: logger.child({ component: 'client-http-listener' }), http1Handler: http1HandlerFor(httpApp.server), protocols: 'http-only',

@@ -2,8 +2,9 @@
 // - pulled at scrape time from EtcdServerApi (leader, raft indexes, db size, key count, revision),
 //   so they are exactly what the server reports at that moment;
 // - pushed by whoever observes the event: the gateway (and the gRPC layer, if it reports) counts
-//   handled calls; the server's raft driver reports through ServerMetricsRecorder. A pushed metric
-//   is created on its first report, so a hook nobody wired never shows up as a made-up zero.
+//   handled calls; the server's raft driver reports through ServerMetricsRecorder; the client
+//   listener reports which path each HTTP/2 connection took. A pushed metric is created on its
+//   first report, so a hook nobody wired never shows up as a made-up zero.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
 import type { EtcdServerApi } from '../../server/server-api.js';
@@ -48,6 +49,7 @@ export class EtcdMetrics implements ServerMetricsRecorder {
   private proposalsFailed?: Counter;
   private walFsyncDuration?: Histogram;
   private backendCommitDuration?: Histogram;
+  private clientConnections?: Counter;
 
   constructor(options: EtcdMetricsOptions) {
     const registers = [this.registry];
@@ -120,6 +122,18 @@ export class EtcdMetrics implements ServerMetricsRecorder {
       buckets: diskDurationBucketsSeconds, registers: [this.registry],
     });
     this.backendCommitDuration.observe(durationSeconds);
+  }
+
+  /**
+   * One client HTTP/2 connection handed to grpc-js: 'native' (nghttp2 reads the socket) or
+   * 'rewritten' (through the listener's header rewriter). etcd-ts's own series: etcd has no such path.
+   */
+  clientConnectionServed(path: 'native' | 'rewritten'): void {
+    this.clientConnections ??= new Counter({
+      name: 'etcd_ts_client_connections_total', help: 'Client HTTP/2 connections by how they reach the gRPC server (native or rewritten).',
+      labelNames: ['path'], registers: [this.registry],
+    });
+    this.clientConnections.inc({ path });
   }
 
   private pending(): Gauge {

@@ -1,7 +1,11 @@
 // Owns the client listening sockets: one net.Server per --listen-client-urls entry. On an https
 // listener TLS is terminated first (a client that does not open with a TLS record gets Go's plain
-// "HTTP request to an HTTPS server" answer); then each connection is sniffed; HTTP/2 goes through a
-// RewritingConnection into grpc-js's connection injector, anything else to the HTTP/1 handler.
+// "HTTP request to an HTTPS server" answer); then each connection is sniffed; anything but HTTP/2
+// goes to the HTTP/1 handler. HTTP/2 reaches grpc-js's connection injector on one of two paths:
+// natively (the socket itself, nghttp2 reading it: the fast path) when the first request needs no
+// repair, found out by a ProbingSocket; through a RewritingConnection (every header block decoded
+// and re-encoded in JS) when it does, when the probe runs out of time or bytes, and always for a TLS
+// client whose verified certificate CN must be added to every request.
 import type http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -9,7 +13,9 @@ import { ServerCredentials, type Server as GrpcServer } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { RewritingConnection } from './rewriting-connection.js';
 import { sniffProtocol } from './protocol-sniffer.js';
-import type { ClientFrameRewriterOptions } from './client-frame-rewriter.js';
+import { headerBlockBytesMaxDefault, type ClientFrameRewriterOptions } from './client-frame-rewriter.js';
+import type { ClientConnectionPath } from './first-request-probe.js';
+import { firstRequestProbeTimeoutMsDefault, ProbingSocket, type ProbeOutcome } from './probing-socket.js';
 import { describeTlsError, refusalReason, verifiedCommonName, type ServerTls } from '../../tls/index.js';
 
 /** The first byte of every TLS connection: a handshake record. */
@@ -53,7 +59,12 @@ export interface ClientListenerOptions {
   /** Connections open at once per listener; beyond it new ones are refused by the kernel socket. */
   connectionsMax?: number;
   http1Handler?: Http1ConnectionHandler;
-  rewriter?: ClientFrameRewriterOptions;
+  /** Bounds and HPACK table size for the rewriter and the probe; the per-connection options are set here. */
+  rewriter?: Omit<ClientFrameRewriterOptions, 'verifiedCommonName' | 'settingsAcksToDrop'>;
+  /** How long a probe waits for the first request before the rewritten path is taken; default 1 s. */
+  firstRequestProbeTimeoutMs?: number;
+  /** Called once per HTTP/2 connection with the path it is served on (metrics). */
+  onConnectionServed?: (path: ClientConnectionPath) => void;
 }
 
 export const clientConnectionsMaxDefault = 16_384;
@@ -67,6 +78,8 @@ export class ClientListeners {
   private readonly servers: net.Server[] = [];
   /** Connections still deciding their protocol: closed on shutdown, bounded by connectionsMax. */
   private readonly sniffing = new Set<net.Socket>();
+  /** HTTP/2 connections still deciding their path: closed (with a GOAWAY) on shutdown, bounded by connectionsMax. */
+  private readonly probing = new Map<net.Socket, ProbingSocket>();
   private readonly injector: ReturnType<GrpcServer['createConnectionInjector']>;
 
   constructor(private readonly options: ClientListenerOptions) {
@@ -102,6 +115,8 @@ export class ClientListeners {
   async close(): Promise<void> {
     for (const socket of this.sniffing) socket.destroy();
     this.sniffing.clear();
+    for (const probing of this.probing.values()) probing.closeGracefully();
+    this.probing.clear();
     for (const server of this.servers) server.close();
     this.servers.length = 0;
   }
@@ -184,14 +199,58 @@ export class ClientListeners {
         socket.destroy();
         return;
       }
-      if (protocol === 'http2') {
-        const rewriter = commonName === undefined ? this.options.rewriter : { ...this.options.rewriter, verifiedCommonName: commonName };
-        this.injector.injectConnection(new RewritingConnection(socket, firstBytes, logger, rewriter));
-        socket.resume();
-      } else {
+      if (protocol !== 'http2') {
         (this.options.http1Handler ?? answerHttpVersionNotSupported)(socket, firstBytes);
+      } else if (commonName !== undefined) {
+        // Every request must carry the CN, so every header block is rewritten; no probe, no SETTINGS of ours.
+        this.serveRewritten(socket, firstBytes, { verifiedCommonName: commonName }, 'verified client certificate');
+      } else {
+        this.probe(socket, firstBytes);
       }
     });
+  }
+
+  private probe(socket: net.Socket, firstBytes: Buffer): void {
+    const probing = new ProbingSocket(socket, firstBytes, {
+      headerBlockBytesMax: this.options.rewriter?.headerBlockBytesMax ?? headerBlockBytesMaxDefault,
+      hpackTableSizeMaxBytes: this.options.rewriter?.hpackTableSizeMaxBytes,
+      timeoutMs: this.options.firstRequestProbeTimeoutMs ?? firstRequestProbeTimeoutMsDefault,
+      logger: this.options.logger,
+    }, (outcome) => {
+      this.probing.delete(socket);
+      socket.removeListener('close', forget);
+      if (socket.destroyed) return;
+      if (outcome.path === 'native') this.serveNative(socket, outcome);
+      else this.serveRewritten(socket, outcome.bytes, { settingsAcksToDrop: outcome.settingsAckOwed ? 1 : 0 }, outcome.reason);
+    });
+    const forget = () => this.probing.delete(socket);
+    this.probing.set(socket, probing);
+    socket.once('close', forget);
+    probing.start();
+  }
+
+  /**
+   * nghttp2 reads the socket itself. Bytes unshifted into a paused socket are what the HTTP/2
+   * session reads first (node's "socket already has some buffered data" path); resuming the socket
+   * here would hand later bytes to the JS stream instead of the session.
+   */
+  private serveNative(socket: net.Socket, outcome: ProbeOutcome): void {
+    socket.pause();
+    socket.unshift(outcome.bytes);
+    this.injector.injectConnection(socket);
+    this.connectionServed(socket, 'native', outcome.reason);
+  }
+
+  private serveRewritten(socket: net.Socket, bytes: Buffer, perConnection: Pick<ClientFrameRewriterOptions, 'verifiedCommonName' | 'settingsAcksToDrop'>, reason: string): void {
+    const logger = this.options.logger;
+    this.injector.injectConnection(new RewritingConnection(socket, bytes, logger, { ...this.options.rewriter, ...perConnection }));
+    socket.resume();
+    this.connectionServed(socket, 'rewritten', reason);
+  }
+
+  private connectionServed(socket: net.Socket, path: ClientConnectionPath, reason: string): void {
+    this.options.logger.debug({ 'remote-addr': `${socket.remoteAddress}:${socket.remotePort}`, path, reason }, 'serving client HTTP/2 connection');
+    this.options.onConnectionServed?.(path);
   }
 }
 

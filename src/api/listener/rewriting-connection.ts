@@ -1,6 +1,7 @@
-// The Duplex grpc-js's HTTP/2 server reads from instead of the raw socket: client bytes go through
-// a ClientFrameRewriter, server bytes go to the socket untouched. Backpressure follows the
-// consumer: when the HTTP/2 session stops reading, the socket is paused.
+// The rewritten path (see client-listener.ts): the Duplex grpc-js's HTTP/2 server reads from instead
+// of the raw socket. Client bytes go through a ClientFrameRewriter, server bytes go to the socket
+// untouched. Backpressure follows the consumer: when the HTTP/2 session stops reading, the socket is
+// paused.
 import { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';

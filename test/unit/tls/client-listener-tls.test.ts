@@ -9,7 +9,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, test } from 'vitest';
 import { contextFromMetadata } from '../../../src/api/grpc/context.js';
 import { ClientListeners, http1HandlerFor, plainRequestToTlsPortAnswer } from '../../../src/api/listener/client-listener.js';
-import { verifiedCommonNameHeader } from '../../../src/api/listener/verified-identity.js';
+import { verifiedCommonNameHeader, verifiedIdentityHeaderPrefix } from '../../../src/api/listener/verified-identity.js';
 import { loadEndpointTls, tlsProtocolOptions } from '../../../src/tls/index.js';
 import { makeTempDir } from '../../helpers/process-registry.js';
 import { makeTestPki, read } from './tls-helpers.js';
@@ -30,6 +30,9 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
+/** The path of every HTTP/2 connection the last started listener served. */
+let paths: string[] = [];
+
 async function startListener(clientCertAuth: boolean): Promise<number> {
   const grpcServer = new grpc.Server();
   grpcServer.addService(definition, {
@@ -39,7 +42,8 @@ async function startListener(clientCertAuth: boolean): Promise<number> {
   });
   cleanups.push(() => grpcServer.forceShutdown());
   const httpServer = http.createServer((request, response) => response.end(`http1 over ${(request.socket as { encrypted?: boolean }).encrypted ? 'tls' : 'plain'}`));
-  const listeners = new ClientListeners({ grpcServer, logger, http1Handler: http1HandlerFor(httpServer) });
+  paths = [];
+  const listeners = new ClientListeners({ grpcServer, logger, http1Handler: http1HandlerFor(httpServer), onConnectionServed: (path) => paths.push(path) });
   cleanups.push(() => listeners.close());
   const loaded = loadEndpointTls({
     role: 'client',
@@ -71,14 +75,22 @@ describe('client listener over TLS', () => {
     const port = await startListener(true);
     const spoof = new grpc.Metadata();
     spoof.set(verifiedCommonNameHeader, 'admin');
+    spoof.set(verifiedIdentityHeaderPrefix, 'admin');
     expect(await whoAmI(port, true, spoof)).toBe('root');
+    expect(await whoAmI(port, true)).toBe('root');
+    // The CN must be added to every request: a verified client is always rewritten.
+    expect(paths).toEqual(['rewritten', 'rewritten']);
   });
 
   test('without client-cert-auth there is no CN, and a claimed one is still dropped', async () => {
     const port = await startListener(false);
     const spoof = new grpc.Metadata();
     spoof.set(verifiedCommonNameHeader, 'root');
+    spoof.set(verifiedIdentityHeaderPrefix, 'root');
     expect(await whoAmI(port, false, spoof)).toBe('<none>');
+    // A TLS connection without a verified CN is probed like a plain one: a clean first request goes native.
+    expect(await whoAmI(port, false)).toBe('<none>');
+    expect(paths).toEqual(['rewritten', 'native']);
   });
 
   test('HTTP/1 shares the TLS port; plain text gets Go\'s 400 answer', async () => {
