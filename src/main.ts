@@ -6,6 +6,7 @@ import { ConfigError } from './config/config-error.js';
 import type { EtcdConfig } from './config/types.js';
 import { createLogger } from './logging.js';
 import { createGrpcServer } from './api/grpc/server.js';
+import { createConnectionInjector } from './api/grpc/unary-fast-path.js';
 import { ClientListeners, http1HandlerFor } from './api/listener/index.js';
 import { closeHttpApp, createHttpApp, createMetricsHttpApp, EtcdMetrics } from './api/http/index.js';
 import { registerAuthService } from './api/grpc/index.js';
@@ -101,7 +102,7 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
   // With --listen-client-http-urls, HTTP moves there and the client URLs serve gRPC only (etcd 3.5.10+/3.6).
   const splitHttp = config.listenClientHttpUrls.length > 0;
   const clientListeners = new ClientListeners({
-    grpcServer, logger: logger.child({ component: 'client-listener' }), http1Handler: http1HandlerFor(httpApp.server),
+    grpcServer, injector: createConnectionInjector(grpcServer), logger: logger.child({ component: 'client-listener' }), http1Handler: http1HandlerFor(httpApp.server),
     protocols: splitHttp ? 'grpc-only' : 'grpc-and-http', onConnectionServed: (path) => metrics.clientConnectionServed(path),
   });
   const httpOnlyListeners = new ClientListeners({

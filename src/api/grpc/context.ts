@@ -2,21 +2,36 @@
 // `authorization` header arrives the same way), `hasleader`, which asks to fail fast without a
 // leader, and the CN of a verified client certificate, which only the client listener can set: it
 // travels under a header name with a per-process secret suffix that no client knows.
+import type { IncomingHttpHeaders } from 'node:http2';
 import type { Metadata } from '@grpc/grpc-js';
 import { verifiedCommonNameHeader } from '../listener/verified-identity.js';
 import type { RequestContext } from '../../server/server-api.js';
 
-function firstString(metadata: Metadata, key: string): string | undefined {
-  const value = metadata.get(key)[0];
-  return typeof value === 'string' ? value : undefined;
+export function contextFromMetadata(metadata: Metadata): RequestContext {
+  return contextFrom((key) => {
+    const value = metadata.get(key)[0];
+    return typeof value === 'string' ? value : undefined;
+  });
 }
 
-export function contextFromMetadata(metadata: Metadata): RequestContext {
+/**
+ * The same from the raw HTTP/2 request headers (the lean unary path has no Metadata), read as
+ * grpc-js's Metadata.fromHttp2Headers would give them: node joins a repeated header into one
+ * ", "-separated string, and grpc-js keeps that string as the first value.
+ */
+export function contextFromHttp2Headers(headers: IncomingHttpHeaders): RequestContext {
+  return contextFrom((key) => {
+    const value = headers[key];
+    return typeof value === 'string' ? value : Array.isArray(value) ? value[0] : undefined;
+  });
+}
+
+function contextFrom(firstString: (key: string) => string | undefined): RequestContext {
   const context: RequestContext = {};
-  const token = firstString(metadata, 'token') ?? firstString(metadata, 'authorization');
+  const token = firstString('token') ?? firstString('authorization');
   if (token !== undefined && token !== '') context.token = token;
-  if (firstString(metadata, 'hasleader') === 'true') context.requireLeader = true;
-  const commonName = firstString(metadata, verifiedCommonNameHeader);
+  if (firstString('hasleader') === 'true') context.requireLeader = true;
+  const commonName = firstString(verifiedCommonNameHeader);
   if (commonName !== undefined && commonName !== '') context.certCommonName = commonName;
   return context;
 }

@@ -14,9 +14,9 @@
 // trailers ('grpc-status', URI-encoded 'grpc-message'), trailers-only errors, its texts for a
 // missing or second message, an oversized message and a bad or expired grpc-timeout.
 import http2 from 'node:http2';
-import { Metadata, ServerCredentials, status, type Server as GrpcServer, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { ServerCredentials, status, type Server as GrpcServer, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { contextFromMetadata } from './context.js';
+import { contextFromHttp2Headers } from './context.js';
 import { MalformedRequest } from './definitions.js';
 import { malformedError, unaryHandlerOf, type UnaryHandler } from './calls.js';
 import { toGrpcError, type GrpcError } from './errors.js';
@@ -231,7 +231,7 @@ function serveUnary(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttp
     }
     let pending: Promise<unknown>;
     try {
-      pending = method.handler.handle(request, contextFromMetadata(Metadata.fromHttp2Headers(headers)));
+      pending = method.handler.handle(request, contextFromHttp2Headers(headers));
     } catch (error) {
       fail(toGrpcError(error, method.handler.logger, method.handler.method));
       return;

@@ -8,6 +8,7 @@
 // client whose verified certificate CN must be added to every request.
 import type http from 'node:http';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { ServerCredentials, type Server as GrpcServer } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -53,6 +54,11 @@ export type ListenerProtocols = 'grpc-and-http' | 'grpc-only' | 'http-only';
 
 export interface ClientListenerOptions {
   grpcServer: GrpcServer;
+  /**
+   * Where HTTP/2 connections go; default: a plain grpc-js connection injector of grpcServer. The
+   * server passes one with the lean unary path (api/grpc/unary-fast-path.ts) in front.
+   */
+  injector?: ConnectionInjector;
   /** Default 'grpc-and-http'. */
   protocols?: ListenerProtocols;
   logger: Logger;
@@ -74,16 +80,21 @@ export interface BoundClientListener {
   port: number;
 }
 
+/** What takes an HTTP/2 connection: grpc-js's connection injector, or one built on it. */
+export interface ConnectionInjector {
+  injectConnection(connection: Duplex): void;
+}
+
 export class ClientListeners {
   private readonly servers: net.Server[] = [];
   /** Connections still deciding their protocol: closed on shutdown, bounded by connectionsMax. */
   private readonly sniffing = new Set<net.Socket>();
   /** HTTP/2 connections still deciding their path: closed (with a GOAWAY) on shutdown, bounded by connectionsMax. */
   private readonly probing = new Map<net.Socket, ProbingSocket>();
-  private readonly injector: ReturnType<GrpcServer['createConnectionInjector']>;
+  private readonly injector: ConnectionInjector;
 
   constructor(private readonly options: ClientListenerOptions) {
-    this.injector = options.grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
+    this.injector = options.injector ?? options.grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
   }
 
   /** Listens on host:port (port 0: any free port) and returns the bound address; with `tls`, for https. */
