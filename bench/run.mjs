@@ -4,13 +4,14 @@
 // alternating servers run by run so a noisy shared machine affects all alike. Writes
 // bench/results/<date>.json and bench/results/latest.md and prints the ratio table.
 // Usage: node bench/run.mjs [--quick] [--reps N] [--only id,id] [--worktree]
+//   BENCH_CPU_PROFILE_DIR=<dir> also writes a V8 CPU profile of every etcd-ts run there.
 //   By default the committed HEAD is measured (exported and compiled under bench/.tools/snapshots/),
 //   so uncommitted files that others are editing mid-run neither break nor skew the bench;
 //   --worktree measures the working tree instead (after scripts/ensure-built.mjs).
 import { execFileSync, execSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseBenchmarkReport, parseRangeCountJson } from './lib/parse.mjs';
 import {
@@ -103,6 +104,12 @@ const quickSizeDivisor = 3;
 function totalFor(workload) {
   if (workload.kind === 'keys') return workload.size;
   return quick ? Math.max(1, Math.round(workload.size / quickSizeDivisor)) : workload.size;
+}
+
+/** Unmeasured requests before each measured run (watch-latency's are paced puts, so fewer). */
+function warmupFor(workload) {
+  if (workload.kind === 'keys') return 0;
+  return Math.min(totalFor(workload), workload.command[0] === 'watch-latency' ? 100 : 2000);
 }
 
 function describeMachine() {
@@ -202,12 +209,15 @@ async function planMembers(count, runName, scratchDir) {
   return members;
 }
 
+/** BENCH_CPU_PROFILE_DIR=<dir>: every etcd-ts run writes a V8 CPU profile there (see profile-summary.mjs). */
+const cpuProfileFlags = process.env.BENCH_CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${resolve(process.env.BENCH_CPU_PROFILE_DIR)}`] : [];
+
 function serverSpecs(server, members) {
   return clusterFlags(members).map((args, index) => {
     const member = members[index];
     const base = { kind: server, logPath: member.logPath, clientPort: member.clientPort, cwd: repoDir };
     if (server === 'etcd') return { ...base, command: etcdBinary, args };
-    if (server === 'etcd-ts') return { ...base, command: process.execPath, args: [join(etcdTsBuild.root, 'bin', 'etcd-ts'), ...args] };
+    if (server === 'etcd-ts') return { ...base, command: process.execPath, args: [...cpuProfileFlags, join(etcdTsBuild.root, 'bin', 'etcd-ts'), ...args] };
     return { ...base, command: process.execPath, args: [join(benchDir, 'noop-server.mjs'), String(member.clientPort), etcdTsBuild.root] };
   });
 }
@@ -270,6 +280,15 @@ async function runOnce(workload, server, rep, scratchDir, failedLogsDir) {
       `--conns=${workload.conns}`, `--clients=${workload.clients}`, ...workload.command, `--total=${total}`,
     ];
     record.toolArgs = toolArgs.join(' ');
+    // Warm-up: the same load, unmeasured, so both servers are measured in their steady state (a JIT
+    // runtime is slower for its first thousand requests; start-up has its own row).
+    const warmupTotal = warmupFor(workload);
+    if (warmupTotal > 0) {
+      const warmupArgs = toolArgs.map((arg) => (arg.startsWith('--total=') ? `--total=${warmupTotal}` : arg));
+      const warmup = await runToCompletion(benchmarkBinary, warmupArgs, { timeoutMs: toolRunTimeoutMs, cwd: repoDir });
+      if (warmup.code !== 0) throw new Error(`warm-up run exited ${warmup.code}: ${warmup.stderr.trim().slice(-400)}`);
+      record.warmupTotal = warmupTotal;
+    }
     // A cluster's cost is all its members' cost: CPU and RSS are summed over them.
     const cpuBeforeMs = sumOver(started, (pid) => cpuTimeMs(pid, clockTicksPerSecond));
     const tool = await runToCompletion(benchmarkBinary, toolArgs, { timeoutMs: toolRunTimeoutMs, cwd: repoDir });
@@ -431,7 +450,9 @@ async function main() {
       `1-min load during runs ${Math.min(...loadDuring).toFixed(2)}–${Math.max(...loadDuring).toFixed(2)} (other engineers share the machine).`,
     `${reps} run(s) per server and workload (3-member rows at most ${threeMemberRepsMax}, the many-keys row 1), ` +
       `alternating etcd-ts, etcd${workloads.some((w) => w.noop) ? ', no-op' : ''} run by run; ` +
-      'each run a fresh server (or cluster) with fresh data dirs on the same disk. Figures are medians (min–max); ' +
+      'each run a fresh server (or cluster) with fresh data dirs on the same disk, first warmed up with an unmeasured ' +
+      'run of the same load (2000 requests, or all of a quick run\'s; 100 puts for watch-latency), so both servers are ' +
+      'measured in their steady state. Figures are medians (min–max); ' +
       'ratios are of medians, always etcd-ts / etcd, and the last column says which direction is better. ' +
       'Server CPU is utime+stime from /proc/<pid>/stat over the tool run, per 1000 requests of the run ' +
       '(for watch-latency per 1000 puts, each delivered to every watcher). watch-latency is timed by the tool from ' +
