@@ -6,9 +6,10 @@
 //
 // So each connection's streams are split by :path: a unary method registered through
 // addServiceWithFastPath is answered here, with the same handler function, codecs and errors as
-// grpc-js would use; every other stream (watch, keep-alive, unknown methods, compressed requests,
-// odd content types) goes on to grpc-js's own stream handler unchanged. grpc-js still owns the
-// sessions: settings, keep-alive pings, GOAWAY, drain and shutdown.
+// grpc-js would use, and so is a bidi stream (Watch, LeaseKeepAlive), its grpc-js handler running
+// on a LeanDuplexCall (lean-duplex-call.ts). Every other stream (server streaming, unknown methods,
+// compressed requests, odd content types) goes on to grpc-js's own stream handler unchanged.
+// grpc-js still owns the sessions: settings, keep-alive pings, GOAWAY, drain and shutdown.
 //
 // The answers mirror grpc-js 1.14 byte for byte where a client can see them: response headers,
 // trailers ('grpc-status', URI-encoded 'grpc-message'), trailers-only errors, its texts for a
@@ -20,6 +21,9 @@ import { contextFromHttp2Headers } from './context.js';
 import { MalformedRequest } from './definitions.js';
 import { malformedError, unaryHandlerOf, type UnaryHandler } from './calls.js';
 import { toGrpcError, type GrpcError } from './errors.js';
+import {
+  deadlineExceeded, grpcMessageFrame, grpcResponseHeaders, grpcTimeoutMs, LeanDuplexCall, respondTrailersOnly, type LeanStreamMethod,
+} from './lean-duplex-call.js';
 
 /** One unary method served on the lean path. */
 interface FastUnaryMethod {
@@ -29,8 +33,14 @@ interface FastUnaryMethod {
   handler: UnaryHandler<unknown>;
 }
 
+/** A bidi-streaming method served on the lean path, by its grpc-js handler on a LeanDuplexCall. */
+interface FastStreamMethod extends LeanStreamMethod {
+  handler: (call: LeanDuplexCall) => void;
+}
+
 interface FastPathTable {
   methods: Map<string, FastUnaryMethod>;
+  streams: Map<string, FastStreamMethod>;
   maxReceiveMessageBytes: number;
   logger: Logger;
 }
@@ -44,18 +54,8 @@ export function fastUnaryCallCount(): number {
   return fastCallCount;
 }
 
-/** grpc-js's deadline header format and units (server-interceptors.ts). */
-const grpcTimeoutPattern = /(\d{1,8})\s*([HMSmun])/;
-const grpcTimeoutUnitMs: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000001 };
-
 const messagePrefixBytes = 5;
 
-const responseHeaders = {
-  ':status': 200,
-  'content-type': 'application/grpc+proto',
-  'grpc-accept-encoding': 'identity,deflate,gzip',
-  'grpc-encoding': 'identity',
-};
 const okTrailers = { 'grpc-status': String(status.OK), 'grpc-message': 'OK' };
 
 /**
@@ -63,7 +63,7 @@ const okTrailers = { 'grpc-status': String(status.OK), 'grpc-message': 'OK' };
  * grpc.max_receive_message_length. Call before addServiceWithFastPath.
  */
 export function enableFastUnaryPath(grpcServer: GrpcServer, options: { maxReceiveMessageBytes: number; logger: Logger }): void {
-  tables.set(grpcServer, { methods: new Map(), maxReceiveMessageBytes: options.maxReceiveMessageBytes, logger: options.logger });
+  tables.set(grpcServer, { methods: new Map(), streams: new Map(), maxReceiveMessageBytes: options.maxReceiveMessageBytes, logger: options.logger });
 }
 
 /**
@@ -75,6 +75,18 @@ export function addServiceWithFastPath(grpcServer: GrpcServer, definition: Servi
   const table = tables.get(grpcServer);
   if (table === undefined) return;
   for (const [name, method] of Object.entries(definition)) {
+    if (method.requestStream && method.responseStream) {
+      // Our bidi handlers (Watch, LeaseKeepAlive) use only what LeanDuplexCall provides.
+      const handler = implementation[name];
+      if (typeof handler !== 'function') continue;
+      table.streams.set(method.path, {
+        path: method.path,
+        deserialize: method.requestDeserialize,
+        serialize: method.responseSerialize as (value: unknown) => Buffer,
+        handler: handler as unknown as (call: LeanDuplexCall) => void,
+      });
+      continue;
+    }
     if (method.requestStream || method.responseStream) continue;
     const handler = unaryHandlerOf(implementation[name]);
     if (handler === undefined) continue;
@@ -116,9 +128,15 @@ function installFastPath(http2Server: http2.Http2Server, table: FastPathTable): 
   if (grpcListeners.length === 0) throw new Error('grpc-js internals changed: its HTTP/2 server has no stream handler');
   http2Server.removeAllListeners('stream');
   http2Server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => {
-    const method = table.methods.get(headers[':path'] ?? '');
+    const path = headers[':path'] ?? '';
+    const method = table.methods.get(path);
     if (method !== undefined && servesOnFastPath(headers)) {
       serveUnary(stream, headers, method, table);
+      return;
+    }
+    const streamMethod = table.streams.get(path);
+    if (streamMethod !== undefined && servesOnFastPath(headers)) {
+      serveStream(stream, headers, streamMethod, table);
       return;
     }
     for (const listener of grpcListeners) listener.call(http2Server, stream, headers, flags);
@@ -145,16 +163,7 @@ function serveUnary(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttp
     return !(stream.destroyed || stream.closed);
   };
   const fail = (error: GrpcError): void => {
-    if (!finish()) return;
-    try {
-      // A trailers-only response, as grpc-js answers an error before any message.
-      stream.respond({
-        ':status': 200, 'content-type': 'application/grpc+proto',
-        'grpc-status': String(error.code), 'grpc-message': encodeURI(error.details),
-      }, { endStream: true });
-    } catch {
-      // The stream closed between the check and the write: nobody is left to answer.
-    }
+    if (finish()) respondTrailersOnly(stream, error);
   };
   const succeed = (response: unknown): void => {
     let message: Buffer;
@@ -166,12 +175,9 @@ function serveUnary(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttp
       return;
     }
     if (!finish()) return;
-    const frame = Buffer.allocUnsafe(messagePrefixBytes + message.length);
-    frame[0] = 0;
-    frame.writeUInt32BE(message.length, 1);
-    message.copy(frame, messagePrefixBytes);
+    const frame = grpcMessageFrame(message);
     try {
-      stream.respond(responseHeaders, { waitForTrailers: true });
+      stream.respond(grpcResponseHeaders, { waitForTrailers: true });
       stream.once('wantTrailers', () => stream.sendTrailers(okTrailers));
       stream.end(frame);
     } catch {
@@ -179,17 +185,13 @@ function serveUnary(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttp
     }
   };
 
-  const timeout = headers['grpc-timeout'];
-  if (typeof timeout === 'string') {
-    const match = grpcTimeoutPattern.exec(timeout);
-    if (match === null) {
-      fail({ code: status.INTERNAL, details: `Invalid grpc-timeout value "${timeout}"` });
-      stream.resume();
-      return;
-    }
-    const timeoutMs = (Number(match[1]) * grpcTimeoutUnitMs[match[2]!]!) | 0;
-    deadlineTimer = setTimeout(() => fail({ code: status.DEADLINE_EXCEEDED, details: 'Deadline exceeded' }), timeoutMs);
+  const timeoutMs = grpcTimeoutMs(headers);
+  if (typeof timeoutMs === 'object') {
+    fail(timeoutMs);
+    stream.resume();
+    return;
   }
+  if (timeoutMs !== undefined) deadlineTimer = setTimeout(() => fail(deadlineExceeded), timeoutMs);
   stream.on('close', () => {
     finished = true;
     if (deadlineTimer !== undefined) clearTimeout(deadlineTimer);
@@ -238,4 +240,18 @@ function serveUnary(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttp
     }
     pending.then(succeed, (error: unknown) => fail(toGrpcError(error, method.handler.logger, method.handler.method)));
   });
+}
+
+function serveStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, method: FastStreamMethod, table: FastPathTable): void {
+  fastCallCount++;
+  const call = new LeanDuplexCall(stream, headers, method, table.maxReceiveMessageBytes);
+  try {
+    method.handler(call);
+  } catch (error) {
+    // grpc-js answers a throwing handler with UNKNOWN "Unknown error" (without its debug env).
+    table.logger.warn({ err: error, method: method.path }, 'stream handler threw');
+    call.emit('error', { code: status.UNKNOWN, details: 'Unknown error' });
+    return;
+  }
+  call.start();
 }

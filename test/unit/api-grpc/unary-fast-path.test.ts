@@ -1,4 +1,4 @@
-// The lean unary path must answer exactly as grpc-js would: the same server is run twice, once bound
+// The lean path (unary calls, and the bidi streams on LeanDuplexCall) must answer exactly as grpc-js would: the same server is run twice, once bound
 // by grpc-js (every call through grpc-js) and once behind the connection injector (unary calls on
 // the lean path), and raw HTTP/2 requests — well-formed and not — must get the same status line,
 // response headers, body and trailers from both.
@@ -148,8 +148,56 @@ describe('the lean unary path answers as grpc-js does', () => {
   });
 });
 
+// LeaseKeepAliveRequest{ID: 7}.
+const keepAlive7 = Buffer.from([0x08, 0x07]);
+// WatchRequest{create_request: {key: "k"}}.
+const watchCreateK = Buffer.from([0x0a, 0x03, 0x0a, 0x01, 0x6b]);
+
+describe('the lean bidi path answers as grpc-js does', () => {
+  it('LeaseKeepAlive: two requests in one DATA frame, then a half-close', async () => {
+    const [lean, reference] = await both('/etcdserverpb.Lease/LeaseKeepAlive', [Buffer.concat([grpcFrame(keepAlive7), grpcFrame(keepAlive7)])]);
+    expect(lean).toEqual(reference);
+    expect(lean.trailers['grpc-status']).toBe('0');
+    // Two length-prefixed responses.
+    const first = lean.body.readUInt32BE(1);
+    expect(lean.body.length).toBe(2 * (5 + first));
+  });
+
+  it('LeaseKeepAlive: a request split byte by byte', async () => {
+    const pieces = [...grpcFrame(keepAlive7)].map((byte) => Buffer.from([byte]));
+    const [lean, reference] = await both('/etcdserverpb.Lease/LeaseKeepAlive', pieces);
+    expect(lean).toEqual(reference);
+  });
+
+  it('LeaseKeepAlive: no request, garbage, an oversized message, an etcd error', async () => {
+    server.answers.leaseKeepAlive = () => { throw new EtcdError('LeaseNotFound'); };
+    try {
+      const cases = [
+        [],
+        [grpcFrame(Buffer.from([0xff, 0xff, 0xff, 0x07]))],
+        [grpcFrame(keepAlive7, maxRequestBytes + 512 * 1024 + 1)],
+        [grpcFrame(keepAlive7)],
+      ];
+      for (const frames of cases) {
+        const [lean, reference] = await both('/etcdserverpb.Lease/LeaseKeepAlive', frames);
+        expect(lean).toEqual(reference);
+      }
+    } finally {
+      delete server.answers.leaseKeepAlive;
+    }
+  });
+
+  it('Watch: a create request then a half-close; and an unreadable grpc-timeout', async () => {
+    const [lean, reference] = await both('/etcdserverpb.Watch/Watch', [grpcFrame(watchCreateK)]);
+    expect(lean).toEqual(reference);
+    const [leanTimeout, referenceTimeout] = await both('/etcdserverpb.Watch/Watch', [grpcFrame(watchCreateK)], { 'grpc-timeout': 'x' });
+    expect(leanTimeout).toEqual(referenceTimeout);
+    expect(leanTimeout.headers['grpc-status']).toBe('13');
+  });
+});
+
 describe('what stays with grpc-js', () => {
-  it('a compressed request, an unknown method and a streaming method never take the lean path', async () => {
+  it('a compressed request and an unknown method never take the lean path', async () => {
     const before = fastUnaryCallCount();
     const compressed = await rawCall(viaListener.port, '/etcdserverpb.KV/Range', [grpcFrame(rangeK)], { 'grpc-encoding': 'gzip' });
     const unknown = await rawCall(viaListener.port, '/etcdserverpb.KV/Nope', [grpcFrame(rangeK)]);
