@@ -26,6 +26,11 @@ export class Inflights {
     if (freed > 0) this.lastIndexes.splice(0, freed);
   }
 
+  /** Frees the oldest in-flight append: its answer may never come (a lost message, a restarted follower). */
+  freeFirstOne(): void {
+    this.lastIndexes.shift();
+  }
+
   full(): boolean {
     return this.lastIndexes.length >= this.inflightMsgsMax;
   }

@@ -465,6 +465,10 @@ export class Raft {
       case MessageType.HeartbeatResp: {
         pr.recentActive = true;
         pr.probeSent = false;
+        // A full window whose appends were lost would never drain: the follower answers heartbeats
+        // but gets no append to reject. Free one slot so the next append goes out; if the follower
+        // lacks what came before it, it rejects and the leader probes back (as etcd's raft does).
+        if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
         if (pr.match < this.raftLog.lastIndex()) this.sendAppend(m.from);
         if (m.context.length === 0) return;
         const acks = this.readOnly.recvAck(m.from, m.context);
