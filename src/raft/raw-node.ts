@@ -15,7 +15,7 @@ import { encodeConfChange } from './conf-change.js';
 import { Raft, type RaftConfig } from './raft.js';
 import {
   type ConfChange, type ConfState, type Entry, EntryType, type HardState, type Message, MessageType, type NodeId,
-  RaftError, type RaftRole, type Ready, type SoftState, emptyMessage, isLocalMessage, isResponseMessage,
+  RaftError, type RaftRole, type Ready, type SoftState, emptyMessage, isLocalMessage, isResponseMessage, isSendableBeforePersist,
 } from './types.js';
 
 export type { RaftConfig } from './raft.js';
@@ -149,12 +149,19 @@ export class RawNode {
     const snapshot = r.raftLog.unstable.snapshot;
     const soft = r.softState();
     const hard = r.hardState();
+    const termOrVoteChanged = hard.term !== this.prevHardState.term || hard.vote !== this.prevHardState.vote;
+    // A leader's appends and heartbeats may leave before the write, but only when the term they
+    // carry is already durable: a leader elected in this very Ready (a lone voter with learners)
+    // could otherwise crash, come back in its old term, win the same term again and send different
+    // entries under it.
+    const early = termOrVoteChanged ? [] : r.msgs.filter((m) => isSendableBeforePersist(m.type));
     const rd: Ready = {
       readStates: r.readStates,
       entries,
       committedEntries,
-      messages: r.msgs,
-      mustSync: entries.length > 0 || hard.term !== this.prevHardState.term || hard.vote !== this.prevHardState.vote,
+      messagesBeforePersist: early,
+      messages: early.length === 0 ? r.msgs : r.msgs.filter((m) => !isSendableBeforePersist(m.type)),
+      mustSync: entries.length > 0 || termOrVoteChanged,
     };
     if (soft.lead !== this.prevSoftState.lead || soft.role !== this.prevSoftState.role) {
       rd.softState = soft;

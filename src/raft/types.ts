@@ -74,6 +74,11 @@ export interface Ready {
   snapshot?: Snapshot;
   /** To apply, after `entries` are persisted. */
   committedEntries: Entry[];
+  /**
+   * May be sent before `entries` and `hardState` are durable, e.g. while writing them: a leader's
+   * appends and heartbeats when the Ready does not change term or vote (see isSendableBeforePersist).
+   */
+  messagesBeforePersist: Message[];
   /** To send after `entries` and `hardState` are durable. */
   messages: Message[];
   /** True when entries or term/vote changed: the write must be fsynced. */
@@ -136,6 +141,19 @@ export function entrySizeBytes(entry: Entry): number {
 export function isLocalMessage(type: MessageType): boolean {
   return type === MessageType.Hup || type === MessageType.Beat || type === MessageType.Unreachable ||
     type === MessageType.SnapStatus || type === MessageType.CheckQuorum;
+}
+
+/**
+ * Messages a driver may send before it has persisted the Ready they came in: a leader's appends
+ * and heartbeats (so the leader's disk write runs in parallel with its followers', as etcd does).
+ * Safe because nothing in them depends on the leader's own durability: the leader counts its own
+ * entries toward commit only once they are persisted (advance), an entry acknowledged by a
+ * majority of followers is committed whether or not the leader kept it, and the term they carry
+ * was made durable before the leader's votes went out. Everything else (votes, acks, responses)
+ * waits for the write.
+ */
+export function isSendableBeforePersist(type: MessageType): boolean {
+  return type === MessageType.App || type === MessageType.Heartbeat;
 }
 
 export function isResponseMessage(type: MessageType): boolean {

@@ -4,7 +4,8 @@
 //      (apply adds its own ops and the applied index to the same batch);
 //   3. write the batch to LevelDB in one write, synced when the Ready says so (group commit: every
 //      proposal that arrived while the previous cycle was writing is in this one Ready);
-//   4. send its messages (only now: a vote or an append ack must not leave before it is durable);
+//   4. send its messages (only now: a vote or an append ack must not leave before it is durable;
+//      a leader's appends and heartbeats, messagesBeforePersist, went out before the write);
 //   5. advance, and hand the apply results to the waiting requests (earlier, during the write, when
 //      the Ready only commits entries that an earlier cycle made durable: see cycle()).
 // Cycles never overlap; proposals made during a cycle are picked up by the next.
@@ -192,6 +193,8 @@ export class RaftNode {
     const answeredBeforeWrite = ready.entries.length === 0 && !ready.mustSync && !ready.snapshot;
     if (answeredBeforeWrite) hooks.onApplied(results, applier.appliedIndex);
 
+    // A leader's appends go out now, so followers write in parallel with this member.
+    if (ready.messagesBeforePersist.length > 0) transport.send(ready.messagesBeforePersist);
     const sync = ready.mustSync && !this.options.unsafeNoFsync;
     const writeStartedMs = performance.now();
     await backend.write(batch, sync);

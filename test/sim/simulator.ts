@@ -240,7 +240,13 @@ export class Simulation {
         return;
       }
     }
-    if (node.hasReady()) member.pendingReady = node.ready();
+    if (node.hasReady()) {
+      const next = node.ready();
+      member.pendingReady = next;
+      // What a driver may send before persisting goes out now: a crash before the next process
+      // event loses the Ready but not these messages.
+      for (const m of next.messagesBeforePersist) this.send(m);
+    }
   }
 
   /**
@@ -703,6 +709,14 @@ export class Simulation {
       this.check();
     }
     const states = this.live().map((m) => `${m.id}:${m.node!.status().role}/t${m.node!.status().term}/applied ${m.app.appliedIndex}`);
+    if (process.env.SIM_DEBUG) {
+      for (const m of this.live()) {
+        const r = (m.node as any).raft;
+        console.error('MEMBER', m.id, 'role', m.node!.status().role, 'term', r.term, 'commit', r.raftLog.committed, 'last', r.raftLog.lastIndex(), 'first', r.raftLog.firstIndex(), 'applied', m.app.appliedIndex, 'pendingReady', !!m.pendingReady, 'hasReady', m.node!.hasReady(), 'conf', JSON.stringify(r.tracker.config ?? null, (k, v) => v instanceof Set ? [...v] : v instanceof Map ? [...v] : v));
+        if (m.node!.status().role === 'leader') for (const [id, pr] of r.tracker.progress) console.error('  PROGRESS', id, JSON.stringify(pr, (k, v) => typeof v === 'object' && v && v.constructor?.name === 'Inflights' ? { count: v.count, size: v.size } : v));
+      }
+      console.error('INFLIGHT', (this as any).inFlight?.length ?? (this as any).network?.length);
+    }
     this.fail(`liveness: no progress to every member within ${settleStepsMax} fault-free events (${states.join(', ')})`);
   }
 

@@ -70,7 +70,7 @@ export class TestCluster {
       if (entry.type === EntryType.ConfChange) member.node.applyConfChange(decodeConfChange(entry.data));
     }
     member.readStates.push(...rd.readStates);
-    this.queue.push(...rd.messages);
+    this.queue.push(...rd.messagesBeforePersist, ...rd.messages);
     member.node.advance();
     return true;
   }

@@ -24,7 +24,7 @@ function persist(node: RawNode, storage: MemoryStorage): Message[] {
   storage.append(rd.entries);
   if (rd.hardState) storage.setHardState(rd.hardState);
   node.advance();
-  return rd.messages;
+  return [...rd.messagesBeforePersist, ...rd.messages];
 }
 
 function msg(type: Message['type'], from: NodeId, to: NodeId, term: number, fields: Partial<Message> = {}): Message {
