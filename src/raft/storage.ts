@@ -115,6 +115,9 @@ export class MemoryStorage {
     if (offset > this.ents.length) {
       throw new Error(`raft: missing log entry [last: ${this.lastIndex()}, append at: ${kept[0]!.index}]`);
     }
-    this.ents = [...this.ents.slice(0, offset), ...kept];
+    // In place (entries() hands out copies): this runs for every Ready, and rebuilding an array of
+    // up to --snapshot-count entries each time made appends quadratic in the log's length.
+    if (offset < this.ents.length) this.ents.length = offset;
+    for (const entry of kept) this.ents.push(entry);
   }
 }
