@@ -97,8 +97,13 @@ export class RaftLog {
     return this.storage.term(index);
   }
 
-  /** Term at index, or 0 when the index is compacted or beyond the log. */
+  /**
+   * Term at index, or 0 when the index is compacted or beyond the log. Checked without throwing:
+   * a follower asks this (through matchTerm) for every entry it appends past its last index, and
+   * building an Error per entry showed in profiles.
+   */
   termOrZero(index: number): number {
+    if (index < this.firstIndex() - 1 || index > this.lastIndex()) return 0;
     try {
       return this.term(index);
     } catch (err) {
@@ -112,6 +117,7 @@ export class RaftLog {
   }
 
   matchTerm(index: number, term: number): boolean {
+    if (index < this.firstIndex() - 1 || index > this.lastIndex()) return false;
     try {
       return this.term(index) === term;
     } catch (err) {
