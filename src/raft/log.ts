@@ -52,7 +52,9 @@ class Unstable {
   truncateAndAppend(entries: Entry[]): void {
     const after = entries[0]!.index;
     if (after === this.offset + this.entries.length) {
-      this.entries = this.entries.concat(entries);
+      // In place (unstableEntries() hands out a copy): a leader appends once per proposal, and
+      // copying the unstable tail each time was quadratic in the proposals of one cycle.
+      for (const entry of entries) this.entries.push(entry);
     } else if (after <= this.offset) {
       // Replaces the whole unstable tail; the driver's append overwrites the durable conflicting suffix.
       this.offset = after;
