@@ -6,7 +6,7 @@ import { ConfigError } from './config/config-error.js';
 import type { EtcdConfig } from './config/types.js';
 import { createLogger } from './logging.js';
 import { createGrpcServer } from './api/grpc/server.js';
-import { createConnectionInjector } from './api/grpc/unary-fast-path.js';
+import { createConnectionInjector } from './api/grpc/lean-path.js';
 import { ClientListeners, http1HandlerFor } from './api/listener/index.js';
 import { closeHttpApp, createHttpApp, createMetricsHttpApp, EtcdMetrics } from './api/http/index.js';
 import { registerAuthService } from './api/grpc/index.js';

@@ -10,7 +10,7 @@ import {
 } from './translate/auth.js';
 import { loadServiceDefinitions } from './definitions.js';
 import { unary } from './calls.js';
-import { addServiceWithFastPath } from './unary-fast-path.js';
+import { addServiceWithFastPath } from './lean-path.js';
 
 export function authService(auth: AuthServerApi, logger: Logger): UntypedServiceImplementation {
   const s = authStringField;

@@ -13,7 +13,7 @@ export function malformedError(request: MalformedRequest): GrpcError {
   return { code: status.INTERNAL, details: `grpc: error unmarshalling request: ${request.reason}` };
 }
 
-/** What a unary method does, apart from the transport: the lean path (unary-fast-path.ts) calls it too. */
+/** What a unary method does, apart from the transport: the lean path (lean-path.ts) calls it too. */
 export interface UnaryHandler<Response> {
   logger: Logger;
   method: string;

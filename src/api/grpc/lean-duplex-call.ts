@@ -20,7 +20,8 @@ export interface LeanStreamMethod {
   serialize(value: unknown): Buffer;
 }
 
-const messagePrefixBytes = 5;
+/** gRPC's length prefix: a compressed flag and a 4-byte length. */
+export const messagePrefixBytes = 5;
 
 export const grpcResponseHeaders = {
   ':status': 200,
@@ -120,10 +121,6 @@ export class LeanDuplexCall extends EventEmitter {
   get metadata(): Metadata {
     this.metadataValue ??= Metadata.fromHttp2Headers(this.headers);
     return this.metadataValue;
-  }
-
-  get cancelled(): boolean {
-    return this.stream.destroyed && !this.finished;
   }
 
   /** Sends one response; false when the stream's buffer is full (wait for 'drain'), as grpc-js's write. */

@@ -14,7 +14,7 @@ import { leaseService } from './lease.js';
 import { lockService } from './lock.js';
 import { maintenanceService } from './maintenance.js';
 import { watchService } from './watch.js';
-import { addServiceWithFastPath, enableFastUnaryPath } from './unary-fast-path.js';
+import { addServiceWithFastPath, enableLeanPath } from './lean-path.js';
 
 /** etcd lets a gRPC message exceed --max-request-bytes by this much (room for the envelope). */
 export const receiveMessageSlackBytes = 512 * 1024;
@@ -37,7 +37,7 @@ export function createGrpcServer(options: GrpcServerOptions): Server {
     'grpc.max_send_message_length': -1,
     ...(options.maxConcurrentStreams !== undefined ? { 'grpc.max_concurrent_streams': options.maxConcurrentStreams } : {}),
   });
-  enableFastUnaryPath(grpcServer, { maxReceiveMessageBytes: options.maxRequestBytes + receiveMessageSlackBytes, logger });
+  enableLeanPath(grpcServer, { maxReceiveMessageBytes: options.maxRequestBytes + receiveMessageSlackBytes, logger });
   const definitions = loadServiceDefinitions();
   const server = options.server;
   addServiceWithFastPath(grpcServer, definitions['etcdserverpb.KV'], kvService(server, logger));

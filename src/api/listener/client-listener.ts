@@ -56,7 +56,7 @@ export interface ClientListenerOptions {
   grpcServer: GrpcServer;
   /**
    * Where HTTP/2 connections go; default: a plain grpc-js connection injector of grpcServer. The
-   * server passes one with the lean unary path (api/grpc/unary-fast-path.ts) in front.
+   * server passes one with the lean path (api/grpc/lean-path.ts) in front.
    */
   injector?: ConnectionInjector;
   /** Default 'grpc-and-http'. */

@@ -7,7 +7,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import pino from 'pino';
 import { bindGrpcServer, createGrpcServer } from '../../../src/api/grpc/index.js';
 import { protoFiles, protosDir } from '../../../src/api/grpc/definitions.js';
-import { createConnectionInjector } from '../../../src/api/grpc/unary-fast-path.js';
+import { createConnectionInjector } from '../../../src/api/grpc/lean-path.js';
 import type { EtcdServerApi, RequestContext, ResponseHeader } from '../../../src/server/server-api.js';
 import type { WatchStream, WatchStreamResponse } from '../../../src/watch/types.js';
 
@@ -99,7 +99,7 @@ export const maxRequestBytes = 64 * 1024;
 
 /**
  * How the test server takes connections: 'listener' as etcd-ts does (each socket handed to the
- * connection injector, so unary calls take the lean path of unary-fast-path.ts), 'grpc-js' bound
+ * connection injector, so unary calls take the lean path of lean-path.ts), 'grpc-js' bound
  * by grpc-js itself (every call through grpc-js), to compare the two.
  */
 export type ServerTransport = 'listener' | 'grpc-js';

@@ -1,7 +1,6 @@
 // The frame rewriter on recorded etcdctl connections and on hand-built frames: header blocks come
 // out re-encoded with a repaired :authority and no indexing, every other frame byte for byte, the
 // result does not depend on how the bytes were chunked, and nghttp2 accepts what it refused before.
-import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import { Duplex } from 'node:stream';
 import fc from 'fast-check';
@@ -10,11 +9,9 @@ import { ClientFrameRewriter, frameHeaderBlock } from '../../../src/api/listener
 import { HpackDecoder } from '../../../src/api/listener/hpack-decoder.js';
 import { encodeHeaderBlock } from '../../../src/api/listener/hpack-encoder.js';
 import { Http2ParseError } from '../../../src/api/listener/hpack-error.js';
-import { clientPreface, readFrameHeader, writeFrameHeader, type FrameHeader } from '../../../src/api/listener/http2-frames.js';
+import { clientPreface, readFrameHeader, type FrameHeader } from '../../../src/api/listener/http2-frames.js';
+import { frame, lockConnection, splitAt, statusConnection } from './http2-test-bytes.js';
 
-const fixture = (name: string) => Buffer.from(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'latin1').replace(/\s+/g, ''), 'hex');
-const statusConnection = fixture('etcdctl-endpoint-status-http.client.hex');
-const lockConnection = fixture('etcdctl-lock-session.client.hex');
 
 interface Frame extends FrameHeader {
   payload: Buffer;
@@ -38,24 +35,6 @@ function rewrite(chunks: Buffer[]): { output: Buffer; rewriter: ClientFrameRewri
   const rewriter = new ClientFrameRewriter((chunk) => out.push(Buffer.from(chunk)));
   for (const chunk of chunks) rewriter.write(chunk);
   return { output: Buffer.concat(out), rewriter };
-}
-
-function splitAt(bytes: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((cut) => cut % (bytes.length + 1)))].sort((a, b) => a - b);
-  const chunks: Buffer[] = [];
-  let previous = 0;
-  for (const point of [...points, bytes.length]) {
-    chunks.push(bytes.subarray(previous, point));
-    previous = point;
-  }
-  return chunks;
-}
-
-function frame(header: Omit<FrameHeader, 'lengthBytes'>, payload: Buffer): Buffer {
-  const out = Buffer.alloc(9 + payload.length);
-  writeFrameHeader(out, 0, { ...header, lengthBytes: payload.length });
-  payload.copy(out, 9);
-  return out;
 }
 
 const requestFields = (authority: string) => [

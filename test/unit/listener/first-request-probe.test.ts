@@ -4,7 +4,6 @@
 // the ACK and the whole first header block; chunking never changes verdict or bytes. Then the
 // ProbingSocket on a real socket: our SETTINGS go out, a silent client times out onto the rewritten
 // path with the ACK still owed, and the rewriter drops that ACK when it comes.
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import fc from 'fast-check';
 import pino from 'pino';
@@ -14,22 +13,12 @@ import { FirstRequestProbe, type ProbeVerdict } from '../../../src/api/listener/
 import { HpackDecoder, type HeaderField } from '../../../src/api/listener/hpack-decoder.js';
 import { encodeHeaderBlock } from '../../../src/api/listener/hpack-encoder.js';
 import { Http2ParseError } from '../../../src/api/listener/hpack-error.js';
-import { clientPreface, emptySettingsFrame, readFrameHeader, writeFrameHeader, type FrameHeader } from '../../../src/api/listener/http2-frames.js';
+import { clientPreface, emptySettingsFrame, readFrameHeader } from '../../../src/api/listener/http2-frames.js';
 import { ProbingSocket, type ProbeOutcome } from '../../../src/api/listener/probing-socket.js';
 import { verifiedCommonNameHeader, verifiedIdentityHeaderPrefix } from '../../../src/api/listener/verified-identity.js';
-
-const fixture = (name: string) => Buffer.from(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'latin1').replace(/\s+/g, ''), 'hex');
-const statusConnection = fixture('etcdctl-endpoint-status-http.client.hex');
-const lockConnection = fixture('etcdctl-lock-session.client.hex');
+import { frame, lockConnection, splitAt, statusConnection } from './http2-test-bytes.js';
 
 const headerBlockBytesMax = 256 * 1024;
-
-function frame(header: Omit<FrameHeader, 'lengthBytes'>, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const out = Buffer.alloc(9 + payload.length);
-  writeFrameHeader(out, 0, { ...header, lengthBytes: payload.length });
-  payload.copy(out, 9);
-  return out;
-}
 
 const clientSettings = frame({ type: 0x4, flags: 0, streamId: 0 }, Buffer.from([0, 2, 0, 0, 0, 0, 0, 4, 0, 0x40, 0, 0]));
 const windowUpdate = frame({ type: 0x8, flags: 0, streamId: 0 }, Buffer.from([0, 0x0e, 0, 0x01]));
@@ -73,17 +62,6 @@ function probe(chunks: Buffer[]): ProbeRun {
 function withoutFirstAck(parts: Buffer[]): Buffer {
   const index = parts.indexOf(settingsAck);
   return Buffer.concat(parts.filter((_, i) => i !== index));
-}
-
-function splitAt(bytes: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((cut) => cut % (bytes.length + 1)))].sort((a, b) => a - b);
-  const chunks: Buffer[] = [];
-  let previous = 0;
-  for (const point of [...points, bytes.length]) {
-    chunks.push(bytes.subarray(previous, point));
-    previous = point;
-  }
-  return chunks;
 }
 
 function frameTypes(bytes: Buffer): Array<[type: number, flags: number]> {

@@ -5,7 +5,7 @@
 import http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdError } from '../../../src/errors.js';
-import { fastUnaryCallCount } from '../../../src/api/grpc/unary-fast-path.js';
+import { leanPathCallCount } from '../../../src/api/grpc/lean-path.js';
 import { maxRequestBytes, ScriptedServer, startServer } from './harness.js';
 
 interface RawAnswer {
@@ -69,11 +69,11 @@ afterAll(async () => {
 });
 
 async function both(path: string, frames: Buffer[], headers: Record<string, string> = {}): Promise<[RawAnswer, RawAnswer]> {
-  const before = fastUnaryCallCount();
+  const before = leanPathCallCount();
   const lean = await rawCall(viaListener.port, path, frames, headers);
-  expect(fastUnaryCallCount(), 'the listener-side call took the lean path').toBe(before + 1);
+  expect(leanPathCallCount(), 'the listener-side call took the lean path').toBe(before + 1);
   const reference = await rawCall(viaGrpcJs.port, path, frames, headers);
-  expect(fastUnaryCallCount(), 'grpc-js bound server never takes the lean path').toBe(before + 1);
+  expect(leanPathCallCount(), 'grpc-js bound server never takes the lean path').toBe(before + 1);
   return [lean, reference];
 }
 
@@ -198,10 +198,10 @@ describe('the lean bidi path answers as grpc-js does', () => {
 
 describe('what stays with grpc-js', () => {
   it('a compressed request and an unknown method never take the lean path', async () => {
-    const before = fastUnaryCallCount();
+    const before = leanPathCallCount();
     const compressed = await rawCall(viaListener.port, '/etcdserverpb.KV/Range', [grpcFrame(rangeK)], { 'grpc-encoding': 'gzip' });
     const unknown = await rawCall(viaListener.port, '/etcdserverpb.KV/Nope', [grpcFrame(rangeK)]);
-    expect(fastUnaryCallCount()).toBe(before);
+    expect(leanPathCallCount()).toBe(before);
     // The uncompressed flag with a gzip header is fine for grpc-js: it reads the message as is.
     expect(compressed.trailers['grpc-status']).toBe('0');
     expect(unknown.headers['grpc-status']).toBe('12');
