@@ -9,10 +9,21 @@ const errorHeader = /^\s*Error distribution:\s*$/;
 const errorLine = /^\s*\[(\d+)\]\s*(.*)$/;
 
 /**
- * @param {string} text stdout of one `benchmark ...` run
+ * @param {string} output stdout of one `benchmark ...` run
+ * @param {{ section?: string, latency?: boolean }} [options] section: the header line of the report
+ *   to read, for a command that prints several (`watch` prints "Watch creation summary:", then
+ *   "Watch events received summary:"); only the text after it is read, and a missing header is an
+ *   error. latency: false when the report's latencies are not used (the tool leaves out a
+ *   percentile line whose value is 0, which a report of sub-microsecond times may do).
  * @returns {{ requestsPerSecond: number, totalSeconds: number, latencyMs: Record<string, number>, errorCount: number, errorSamples: string[] }}
  */
-export function parseBenchmarkReport(text) {
+export function parseBenchmarkReport(output, { section, latency = true } = {}) {
+  let text = output;
+  if (section !== undefined) {
+    const start = output.indexOf(section);
+    if (start < 0) throw new Error(`benchmark output has no "${section}" report: ${output.slice(-500)}`);
+    text = output.slice(start + section.length);
+  }
   let requestsPerSecond;
   let totalSeconds;
   /** @type {Record<string, number>} */
@@ -53,7 +64,7 @@ export function parseBenchmarkReport(text) {
   if (requestsPerSecond === undefined || !Number.isFinite(requestsPerSecond)) {
     throw new Error(`benchmark report has no Requests/sec line: ${text.slice(-500)}`);
   }
-  if (latencyMs.p50 === undefined || latencyMs.p99 === undefined) {
+  if (latency && (latencyMs.p50 === undefined || latencyMs.p99 === undefined)) {
     throw new Error(`benchmark report has no 50%/99% latency lines: ${text.slice(-500)}`);
   }
   return { requestsPerSecond, totalSeconds: totalSeconds ?? NaN, latencyMs, errorCount, errorSamples };

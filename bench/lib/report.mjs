@@ -110,6 +110,8 @@ function formatSpread(figure, digits) {
 const formatRatio = (value) => (value === null || value === undefined ? '—' : `${value.toFixed(2)}×`);
 
 /**
+ * A workload may leave out metrics (skipMetrics) and name one in its own unit (metricLabels: the
+ * watch fan-out row counts events delivered, not requests).
  * @param {{ workloads: any[], summaries: Record<string, any>, pendingRows: string[], targetResults: any[] }} result
  */
 export function renderRatioTable(result) {
@@ -121,7 +123,7 @@ export function renderRatioTable(result) {
     for (const metric of metricsOf(workload)) {
       if (workload.skipMetrics?.includes(metric.key)) continue;
       lines.push(
-        `| ${workload.label} | ${metric.label} | ${formatSpread(summary.byServer['etcd-ts'][metric.key], metric.digits)} | ` +
+        `| ${workload.label} | ${workload.metricLabels?.[metric.key] ?? metric.label} | ${formatSpread(summary.byServer['etcd-ts'][metric.key], metric.digits)} | ` +
           `${formatSpread(summary.byServer.etcd[metric.key], metric.digits)} | ${formatRatio(summary.ratios[metric.key])} | ${metric.better} |`,
       );
     }

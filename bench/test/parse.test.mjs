@@ -53,6 +53,48 @@ test('a report without throughput or percentiles is an error, not a zero', () =>
   assert.throws(() => parseBenchmarkReport('  Requests/sec:\t10.5\n  10% in 0.1 secs.\n'), /50%\/99%/);
 });
 
+// `watch` prints two reports; the bench reads the second (events received), never the first.
+const watchOutput = [
+  '\r 0 / 1000    0.00%\r 1000 / 1000  100.00% 0s',
+  'Watch creation summary:',
+  '',
+  'Summary:',
+  '  Total:\t0.110727155 secs.',
+  '  Requests/sec:\t9031.208288517844',
+  '',
+  'Latency distribution:',
+  '  10% in 0.000273035 secs.',
+  '  50% in 0.000587263 secs.',
+  '  99% in 0.00716944 secs.',
+  '\r 0 / 1000000    0.00%\r 1000000 / 1000000  100.00% 0s',
+  'Watch events received summary:',
+  '',
+  'Summary:',
+  '  Total:\t0.613314028 secs.',
+  '  Requests/sec:\t1.6304861039310843e+06',
+  '',
+  'Latency distribution:',
+  '  50% in 5e-08 secs.',
+  '  99% in 1.7e-07 secs.',
+  '',
+].join('\n');
+
+test('reads the named report of a command that prints two', () => {
+  const events = parseBenchmarkReport(watchOutput, { section: 'Watch events received summary:' });
+  assert.equal(events.requestsPerSecond, 1630486.1039310843);
+  assert.equal(events.totalSeconds, 0.613314028);
+  assert.equal(events.latencyMs.p10, undefined, 'no figure of the creation report leaks into the events report');
+  const creation = parseBenchmarkReport(watchOutput.slice(0, watchOutput.indexOf('\r 0 / 1000000')), { section: 'Watch creation summary:' });
+  assert.equal(creation.requestsPerSecond, 9031.208288517844);
+  assert.throws(() => parseBenchmarkReport(report, { section: 'Watch events received summary:' }), /no "Watch events received summary:" report/);
+});
+
+test('latency lines are required only where latency is read', () => {
+  const withoutPercentiles = 'Watch events received summary:\n  Total:\t2.0 secs.\n  Requests/sec:\t500000\n';
+  assert.throws(() => parseBenchmarkReport(withoutPercentiles, { section: 'Watch events received summary:' }), /50%\/99%/);
+  assert.equal(parseBenchmarkReport(withoutPercentiles, { section: 'Watch events received summary:', latency: false }).requestsPerSecond, 500000);
+});
+
 test('reads utime+stime from a stat line whose command name holds spaces and parentheses', () => {
   const fields = ['S', '1', '2', '3', '0', '-1', '4194304', '100', '0', '0', '0', '961', '298', '0', '0', '20', '0', '11'];
   assert.equal(parseProcStatCpuTicks(`4242 (node (x) y) ${fields.join(' ')}`), 961 + 298);

@@ -64,3 +64,19 @@ test('the many-keys workload is summarized and rendered with its own figures and
   assert.match(table, /\| 1M keys \| data-dir size after compaction \+ defrag \(MiB\) \| 300\.0 \| 300\.0 \| 1\.00× \| lower \|/);
   assert.doesNotMatch(table, /p99/);
 });
+
+test('a workload may skip metrics and name others in its own unit', () => {
+  const fanout = {
+    id: 'watch-fanout', label: 'watch fan-out', servers: ['etcd-ts', 'etcd'], skipMetrics: ['p50Ms', 'p99Ms'],
+    metricLabels: { requestsPerSecond: 'events delivered (events/s)', cpuMsPer1000Ops: 'server CPU (ms / 1000 events)' },
+  };
+  const fanoutRun = (server, requestsPerSecond, cpuMsPer1000Ops) => ({ server, ok: true, requestsPerSecond, cpuMsPer1000Ops, rssMiB: 80 });
+  const summary = summarizeWorkload(fanout, [fanoutRun('etcd-ts', 160000, 5.6), fanoutRun('etcd', 1600000, 0.5)]);
+  assert.equal(summary.ratios.requestsPerSecond, 0.1);
+  assert.equal(summary.ratios.p99Ms, null, 'no latency is recorded for the row');
+  const table = renderRatioTable({ workloads: [fanout], summaries: { 'watch-fanout': summary }, pendingRows: [], targetResults: [] });
+  assert.match(table, /\| watch fan-out \| events delivered \(events\/s\) \| 160,000 \| 1,600,000 \| 0\.10× \| higher \|/);
+  assert.match(table, /\| watch fan-out \| server CPU \(ms \/ 1000 events\) \| 5\.6 \| 0\.5 \| 11\.20× \| lower \|/);
+  assert.doesNotMatch(table, /latency/);
+  assert.doesNotMatch(table, /req\/s/);
+});
