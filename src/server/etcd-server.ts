@@ -25,7 +25,7 @@ import type {
 import { validateDeleteRange, validatePut, validateRange, validateTxn } from '../mvcc/validate.js';
 import { RawNode } from '../raft/raw-node.js';
 import { MemoryStorage } from '../raft/storage.js';
-import type { SoftState } from '../raft/types.js';
+import type { SnapshotMetadata, SoftState } from '../raft/types.js';
 import { RaftError } from '../raft/types.js';
 import { Backend, type BatchOp } from '../storage/backend.js';
 import { WatchHub } from '../watch/watch-hub.js';
@@ -43,7 +43,7 @@ import { type ReplicatedState, loadReplicatedState } from './replicated-state.js
 import { fetchClusterMembership } from './join-cluster.js';
 import { PeerTransport } from '../transport/peer-transport.js';
 import { type MemberLinks, RaftNode, SingleMemberTransport } from './raft-node.js';
-import { deleteEntriesOps, loadRaftState, raftStateOps, snapshotOps } from './raft-log-store.js';
+import { RaftWal, WAL_DIR_NAME, type PersistedRaftState } from './raft-wal.js';
 import { ReadIndexRounds } from './read-index.js';
 import { AuthOperations } from './auth-operations.js';
 import { ClusterOperations } from './cluster-operations.js';
@@ -232,15 +232,20 @@ export class EtcdServer implements EtcdServerApi {
     const memberDir = join(config.dataDir, 'member');
     mkdirSync(memberDir, { recursive: true, mode: 0o700 });
     const backend = await Backend.open(join(memberDir, 'db'));
+    let wal: RaftWal | undefined;
     try {
-      return await EtcdServer.startOn(config, logger, backend, memberDir);
+      const opened = await RaftWal.open(join(memberDir, WAL_DIR_NAME), backend, { fsync: !config.unsafeNoFsync });
+      wal = opened.wal;
+      return await EtcdServer.startOn(config, logger, backend, wal, opened.state, memberDir);
     } catch (error) {
+      wal?.close();
       await backend.close();
       throw error;
     }
   }
 
-  private static async startOn(config: EtcdServerConfig, logger: Logger, backend: Backend, memberDir: string): Promise<EtcdServer> {
+  private static async startOn(config: EtcdServerConfig, logger: Logger, backend: Backend, wal: RaftWal,
+    persisted: PersistedRaftState, memberDir: string): Promise<EtcdServer> {
     if (await backend.get(RESTORE_MARKER_KEY)) {
       throw new Error('the data dir holds a snapshot install that was interrupted: its state is incomplete; remove the data dir and add the member again');
     }
@@ -258,8 +263,7 @@ export class EtcdServer implements EtcdServerApi {
         // Every member of a new cluster starts from the same Raft state: a snapshot holding the voters.
         memoryStorage.bootstrap({ voters: membership.voterIds(), learners: [] });
         const snapshot = memoryStorage.snapshot();
-        snapshotOps(batch, snapshot.metadata);
-        raftStateOps(batch, memoryStorage.initialState().hardState, []);
+        await wal.save([{ snapshot: snapshot.metadata, hardState: memoryStorage.initialState().hardState, entries: [] }], true);
         batch.push({ type: 'put', key: APPLIED_INDEX_KEY, value: uint64Bytes(BigInt(snapshot.metadata.index)) });
         logger.info({ 'member-id': memberId.toString(16), 'cluster-id': membership.clusterId.toString(16) }, 'bootstrapped a new cluster');
       } else {
@@ -278,7 +282,6 @@ export class EtcdServer implements EtcdServerApi {
       if (!idBytes) throw new Error('data dir has a cluster but no local member id: refusing to start');
       memberId = idBytes.readBigUInt64BE(0);
       if (membership.isRemoved(memberId)) throw new Error('the member has been permanently removed from the cluster');
-      const persisted = await loadRaftState(backend);
       if (persisted.snapshot) memoryStorage.applySnapshot({ metadata: persisted.snapshot, data: new Uint8Array(0) });
       if (persisted.hardState) memoryStorage.setHardState(persisted.hardState);
       if (persisted.entries.length > 0) memoryStorage.append(persisted.entries);
@@ -351,6 +354,7 @@ export class EtcdServer implements EtcdServerApi {
       rawNode,
       memoryStorage,
       backend,
+      wal,
       applier,
       transport: links,
       tickIntervalMs: config.heartbeatIntervalMs,
@@ -528,25 +532,22 @@ export class EtcdServer implements EtcdServerApi {
 
   /**
    * Log compaction: every --snapshot-count applied entries, the applied state (which lives in
-   * LevelDB already) becomes the snapshot point and the log behind it, less
-   * --snapshot-catchup-entries kept for slow followers, is deleted in the same batch.
+   * LevelDB already) becomes the snapshot point. The in-memory log keeps --snapshot-catchup-entries
+   * behind it for slow followers; the Raft driver records the marker in the write-ahead log and
+   * releases the log's segments behind it once LevelDB's copy of the state is synced.
    */
-  private maybeCompactLog(batch: BatchOp[], appliedIndex: number): void {
-    if (appliedIndex - this.snapshotIndex < this.config.snapshotCount) return;
+  private maybeCompactLog(batch: BatchOp[], appliedIndex: number): SnapshotMetadata | undefined {
+    if (appliedIndex - this.snapshotIndex < this.config.snapshotCount) return undefined;
     // Right after installing a leader's state, the state can be ahead of the Raft log (the state was
     // taken after the Raft snapshot index it travels with): Raft can only snapshot at an index its
     // log holds, so compaction waits until the log has caught up with the state.
-    if (appliedIndex > this.memoryStorage.lastIndex()) return;
+    if (appliedIndex > this.memoryStorage.lastIndex()) return undefined;
     const confState = { voters: this.membership.voterIds(), learners: this.membership.learnerIds() };
     const snapshot = this.memoryStorage.createSnapshot(appliedIndex, confState, new Uint8Array(0));
-    snapshotOps(batch, snapshot.metadata);
     const compactIndex = Math.max(this.memoryStorage.firstIndex(), appliedIndex - this.config.snapshotCatchupEntries);
-    const firstIndex = this.memoryStorage.firstIndex();
-    if (compactIndex > firstIndex) {
-      deleteEntriesOps(batch, firstIndex, compactIndex - 1);
-      this.memoryStorage.compact(compactIndex - 1);
-    }
+    if (compactIndex > this.memoryStorage.firstIndex()) this.memoryStorage.compact(compactIndex - 1);
     this.snapshotIndex = appliedIndex;
+    return snapshot.metadata;
   }
 
   // ---- Proposals and reads ----

@@ -1,24 +1,24 @@
 // The driver of the pure Raft core: it owns the Ready cycle. One cycle:
-//   1. take a Ready;
-//   2. append its new entries and hard state to the batch, apply its committed entries in memory
-//      (apply adds its own ops and the applied index to the same batch);
-//   3. write the batch to LevelDB in one write, synced when the Ready says so (group commit: every
-//      proposal that arrived while the previous cycle was writing is in this one Ready);
-//   4. send its messages (only now: a vote or an append ack must not leave before it is durable;
-//      a leader's appends and heartbeats, messagesBeforePersist, went out before the write);
-//   5. advance, and hand the apply results to the waiting requests (earlier, during the write, when
-//      the Ready only commits entries that an earlier cycle made durable: see cycle()).
+//   1. take a Ready; apply its committed entries in memory (apply collects its LevelDB ops);
+//   2. append its entries, hard state and any snapshot marker to the write-ahead log in one write,
+//      synced when the Ready says so (group commit: every proposal that arrived while the previous
+//      cycle was writing is in this one Ready); a leader's appends and heartbeats
+//      (messagesBeforePersist) leave just before it;
+//   3. once the log write is durable: send the other messages (a vote or an append ack must not
+//      leave before it), and answer the requests whose entries were applied;
+//   4. meanwhile write apply's ops to LevelDB without sync (the log is the durable copy), then
+//      advance.
 // Cycles never overlap; proposals made during a cycle are picked up by the next.
 import type { Logger } from 'pino';
 import type { MemoryStorage } from '../raft/storage.js';
 import type { RawNode } from '../raft/raw-node.js';
-import type { ConfChange, Entry, Message, ReadState, SoftState } from '../raft/types.js';
+import type { ConfChange, Entry, Message, ReadState, SnapshotMetadata, SoftState } from '../raft/types.js';
 import { isEmptySnapshot } from '../raft/types.js';
 import type { Member } from './server-api.js';
 import type { ServerMetricsRecorder } from './server-metrics.js';
 import type { Backend, BatchOp } from '../storage/backend.js';
 import type { AppliedRequest, Applier } from './apply.js';
-import { deleteEntriesOps, raftStateOps, snapshotOps } from './raft-log-store.js';
+import type { RaftWal, WalRecord } from './raft-wal.js';
 
 export interface PeerTransport {
   send(messages: Message[]): void;
@@ -39,14 +39,19 @@ export interface RaftNodeHooks {
   onSoftState(softState: SoftState): void;
   /** After a cycle's write: the mvcc revisions up to here are on disk. */
   onFlushed(): void;
-  /** Called with each batch before it is written, e.g. for log compaction ops. */
-  beforeWrite(batch: BatchOp[], appliedIndex: number): void;
+  /**
+   * Called with each batch before it is written: returns the marker of a log compaction made now,
+   * which the cycle records in the log (and after which it releases the log's old segments).
+   */
+  beforeWrite(batch: BatchOp[], appliedIndex: number): SnapshotMetadata | undefined;
 }
 
 export interface RaftNodeOptions {
   rawNode: RawNode;
   memoryStorage: MemoryStorage;
   backend: Backend;
+  /** The durable Raft log; LevelDB holds the state machine, written without sync. */
+  wal: RaftWal;
   applier: Applier;
   transport: PeerTransport;
   tickIntervalMs: number;
@@ -85,6 +90,7 @@ export class RaftNode {
     this.stopped = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
     while (this.cycleRunning) await new Promise((resolve) => setTimeout(resolve, 1));
+    this.options.wal.close();
   }
 
   propose(data: Uint8Array): void {
@@ -157,56 +163,56 @@ export class RaftNode {
   }
 
   private async cycle(): Promise<void> {
-    const { rawNode, memoryStorage, backend, applier, transport, hooks } = this.options;
+    const { rawNode, memoryStorage, backend, wal, applier, transport, hooks } = this.options;
     const ready = rawNode.ready();
     if (ready.softState) hooks.onSoftState(ready.softState);
 
-    const batch: BatchOp[] = [];
+    const walRecord: WalRecord = { entries: ready.entries, hardState: ready.hardState };
     if (ready.snapshot && !isEmptySnapshot(ready.snapshot)) {
       // A snapshot from the leader (its state was installed when it arrived): the log before it is
       // gone, and the new entries follow it.
-      const first = memoryStorage.firstIndex();
-      const last = memoryStorage.lastIndex();
-      if (last >= first) deleteEntriesOps(batch, first, last);
-      snapshotOps(batch, ready.snapshot.metadata);
+      walRecord.snapshot = ready.snapshot.metadata;
+      walRecord.replacesLog = true;
       memoryStorage.applySnapshot(ready.snapshot);
     }
-    if (ready.entries.length > 0) {
-      // Entries that conflict with the new ones are replaced; anything persisted beyond the new
-      // last index belongs to the abandoned suffix and is deleted in the same batch.
-      const newLastIndex = ready.entries[ready.entries.length - 1].index;
-      const oldLastIndex = memoryStorage.lastIndex();
-      if (oldLastIndex > newLastIndex) deleteEntriesOps(batch, newLastIndex + 1, oldLastIndex);
-    }
-    raftStateOps(batch, ready.hardState, ready.entries);
     if (ready.entries.length > 0) memoryStorage.append(ready.entries);
     if (ready.hardState) memoryStorage.setHardState(ready.hardState);
 
+    const batch: BatchOp[] = [];
     const committed: Entry[] = ready.committedEntries;
     const results = committed.length > 0 ? await applier.applyEntries(committed, batch) : [];
-    hooks.beforeWrite(batch, applier.appliedIndex);
-
-    // A Ready with nothing to persist but apply's own ops (a one-member cluster's commit of entries
-    // the previous cycle synced): its committed entries are already durable on a quorum, and a crash
-    // before this batch lands replays them from the log. So their requests are answered now, while
-    // the batch is written; the Backend holds any read started after this until the write is done.
-    const answeredBeforeWrite = ready.entries.length === 0 && !ready.mustSync && !ready.snapshot;
-    if (answeredBeforeWrite) hooks.onApplied(results, applier.appliedIndex);
+    const compaction = hooks.beforeWrite(batch, applier.appliedIndex);
+    const walRecords = compaction ? [walRecord, { snapshot: compaction, entries: [] }] : [walRecord];
 
     // A leader's appends go out now, so followers write in parallel with this member.
     if (ready.messagesBeforePersist.length > 0) transport.send(ready.messagesBeforePersist);
-    const sync = ready.mustSync && !this.options.unsafeNoFsync;
-    const writeStartedMs = performance.now();
-    await backend.write(batch, sync);
-    const writeSeconds = (performance.now() - writeStartedMs) / 1000;
-    if (sync) this.options.metrics?.walFsyncObserved(writeSeconds);
-    this.options.metrics?.backendCommitObserved(writeSeconds);
-    hooks.onFlushed();
 
+    const writeStartedMs = performance.now();
+    const walWrite = wal.save(walRecords, ready.mustSync);
+    if (walWrite) {
+      // LevelDB must never hold the effect of an entry its log lacks: when this Ready applies
+      // entries it also appends (a follower that learns the commit with the entries), the log goes first.
+      const lastCommitted = committed.length > 0 ? committed[committed.length - 1]!.index : 0;
+      const overlaps = ready.entries.length > 0 && lastCommitted >= ready.entries[0]!.index;
+      if (overlaps || walRecord.snapshot) await walWrite;
+    }
+    // LevelDB is written without sync: the log is the durable copy, replayed from LevelDB's applied
+    // index at start. At a compaction, though, log segments are about to be deleted, so the applied
+    // state they cover must be on disk first.
+    const levelWrite = backend.write(batch, compaction !== undefined && !this.options.unsafeNoFsync);
+    if (walWrite) await walWrite;
+    if (ready.mustSync && !this.options.unsafeNoFsync) this.options.metrics?.walFsyncObserved((performance.now() - writeStartedMs) / 1000);
+
+    // Durable: the acks and votes may leave, and the requests be answered, while LevelDB writes.
     if (ready.messages.length > 0) transport.send(ready.messages);
     if (ready.readStates.length > 0) hooks.onReadStates(ready.readStates);
+    hooks.onApplied(results, applier.appliedIndex);
+
+    await levelWrite;
+    this.options.metrics?.backendCommitObserved((performance.now() - writeStartedMs) / 1000);
+    hooks.onFlushed();
+    if (compaction) wal.releaseThrough(compaction.index);
     rawNode.advance();
-    if (!answeredBeforeWrite) hooks.onApplied(results, applier.appliedIndex);
   }
 
   get failed(): unknown {
