@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import type { MemoryStorage } from '../raft/storage.js';
 import type { RawNode } from '../raft/raw-node.js';
-import type { ConfChange, Entry, Message, ReadState, SnapshotMetadata, SoftState } from '../raft/types.js';
+import type { ConfChange, Entry, Message, Ready, ReadState, SnapshotMetadata, SoftState } from '../raft/types.js';
 import { isEmptySnapshot } from '../raft/types.js';
 import type { Member } from './server-api.js';
 import type { ServerMetricsRecorder } from './server-metrics.js';
@@ -189,30 +189,42 @@ export class RaftNode {
 
     const writeStartedMs = performance.now();
     const walWrite = wal.save(walRecords, ready.mustSync);
+    // LevelDB is written without sync: the log is the durable copy, replayed from LevelDB's applied
+    // index at start. At a compaction, though, log segments are about to be deleted, so the applied
+    // state they cover must be on disk first.
+    const writeLevelDb = () => backend.write(batch, compaction !== undefined && !this.options.unsafeNoFsync);
+    let levelWrite: Promise<void>;
     if (walWrite) {
       // LevelDB must never hold the effect of an entry its log lacks: when this Ready applies
       // entries it also appends (a follower that learns the commit with the entries), the log goes first.
       const lastCommitted = committed.length > 0 ? committed[committed.length - 1]!.index : 0;
       const overlaps = ready.entries.length > 0 && lastCommitted >= ready.entries[0]!.index;
       if (overlaps || walRecord.snapshot) await walWrite;
+      levelWrite = writeLevelDb();
+      await walWrite;
+      this.afterLogWrite(ready, results, writeStartedMs);
+    } else {
+      // The log was written (and synced) without leaving the thread: answer before LevelDB's write
+      // is even handed to its thread (some 40 µs of a put at 1 conn/1 client). The answers go out in
+      // microtasks, after writeLevelDb() has registered the write that reads wait for.
+      this.afterLogWrite(ready, results, writeStartedMs);
+      levelWrite = writeLevelDb();
     }
-    // LevelDB is written without sync: the log is the durable copy, replayed from LevelDB's applied
-    // index at start. At a compaction, though, log segments are about to be deleted, so the applied
-    // state they cover must be on disk first.
-    const levelWrite = backend.write(batch, compaction !== undefined && !this.options.unsafeNoFsync);
-    if (walWrite) await walWrite;
-    if (ready.mustSync && !this.options.unsafeNoFsync) this.options.metrics?.walFsyncObserved((performance.now() - writeStartedMs) / 1000);
-
-    // Durable: the acks and votes may leave, and the requests be answered, while LevelDB writes.
-    if (ready.messages.length > 0) transport.send(ready.messages);
-    if (ready.readStates.length > 0) hooks.onReadStates(ready.readStates);
-    hooks.onApplied(results, applier.appliedIndex);
 
     await levelWrite;
     this.options.metrics?.backendCommitObserved((performance.now() - writeStartedMs) / 1000);
     hooks.onFlushed();
     if (compaction) wal.releaseThrough(compaction.index);
     rawNode.advance();
+  }
+
+  /** The Ready is durable: acks and votes may leave, and the requests be answered. */
+  private afterLogWrite(ready: Ready, results: AppliedRequest[], writeStartedMs: number): void {
+    const { transport, hooks, applier } = this.options;
+    if (ready.mustSync && !this.options.unsafeNoFsync) this.options.metrics?.walFsyncObserved((performance.now() - writeStartedMs) / 1000);
+    if (ready.messages.length > 0) transport.send(ready.messages);
+    if (ready.readStates.length > 0) hooks.onReadStates(ready.readStates);
+    hooks.onApplied(results, applier.appliedIndex);
   }
 
   get failed(): unknown {
