@@ -69,6 +69,7 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
   const server = await EtcdServer.start({
     name: config.name,
     dataDir: config.dataDir,
+    walDir: config.walDir,
     initialCluster: bootstrap.initialCluster,
     initialClusterState: config.initialClusterState,
     initialClusterToken: bootstrap.initialClusterToken,

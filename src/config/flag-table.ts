@@ -82,7 +82,7 @@ export const maxConcurrentStreamsDefault = 4294967295;
 export const flagTable: readonly FlagSpec[] = [
   flag(M, 'name', 'string', 'default', 'core', '3.4', 'Human-readable name for this member.'),
   flag(M, 'data-dir', 'string', '', 'core', '3.4', "Path to the data directory (default '${name}.etcd')."),
-  flag(M, 'wal-dir', 'string', '', 'no-effect', '3.4', 'Path to the dedicated wal directory (etcd-ts keeps its log in the data dir).'),
+  flag(M, 'wal-dir', 'string', '', 'core', '3.4', 'Path to the dedicated wal directory.'),
   flag(M, 'snapshot-count', 'uint', '100000', 'core', '3.4', 'Number of committed transactions to trigger a snapshot to disk.'),
   flag(M, 'snapshot-catchup-entries', 'uint', '5000', 'core', '3.6', 'Number of entries for a slow follower to catch up after compacting the raft log.'),
   flag(E, 'experimental-snapshot-catchup-entries', 'uint', '5000', 'core', '3.5', 'Old name of --snapshot-catchup-entries.'),

@@ -61,6 +61,8 @@ import { type Applied, AppliedIndexWaits, RequestWaits } from './wait.js';
 export interface EtcdServerConfig {
   name: string;
   dataDir: string;
+  /** --wal-dir: where the Raft log lives; '' means `<data-dir>/member/raft-wal`. */
+  walDir: string;
   initialCluster: Array<{ name: string; peerUrls: string[] }>;
   initialClusterState: 'new' | 'existing';
   initialClusterToken: string;
@@ -234,9 +236,11 @@ export class EtcdServer implements EtcdServerApi {
     const backend = await Backend.open(join(memberDir, 'db'));
     let wal: RaftWal | undefined;
     try {
-      const opened = await RaftWal.open(join(memberDir, WAL_DIR_NAME), backend, { fsync: !config.unsafeNoFsync });
+      // --wal-dir puts the log on its own disk, as etcd's does; by default it sits in the member dir.
+      const walDir = config.walDir === '' ? join(memberDir, WAL_DIR_NAME) : config.walDir;
+      const opened = await RaftWal.open(walDir, backend, { fsync: !config.unsafeNoFsync });
       wal = opened.wal;
-      return await EtcdServer.startOn(config, logger, backend, wal, opened.state, memberDir);
+      return await EtcdServer.startOn(config, logger, backend, wal, opened.state, memberDir, walDir);
     } catch (error) {
       wal?.close();
       await backend.close();
@@ -245,11 +249,12 @@ export class EtcdServer implements EtcdServerApi {
   }
 
   private static async startOn(config: EtcdServerConfig, logger: Logger, backend: Backend, wal: RaftWal,
-    persisted: PersistedRaftState, memberDir: string): Promise<EtcdServer> {
+    persisted: PersistedRaftState, memberDir: string, walDir: string): Promise<EtcdServer> {
     if (await backend.get(RESTORE_MARKER_KEY)) {
       throw new Error('the data dir holds a snapshot install that was interrupted: its state is incomplete; remove the data dir and add the member again');
     }
     let membership = await Membership.load(backend);
+    const restarted = membership !== undefined;
     const memoryStorage = new MemoryStorage();
     let memberId: bigint;
 
@@ -291,6 +296,10 @@ export class EtcdServer implements EtcdServerApi {
     }
 
     const { state, appliedIndex } = await loadReplicatedState(backend, config);
+    if (restarted && appliedIndex > 0 && !persisted.hardState && !persisted.snapshot) {
+      throw new Error(`the write-ahead log in ${walDir} is empty, but the data dir has applied entries up to ${appliedIndex}: ` +
+        'is --wal-dir the one this member was started with?');
+    }
 
     // The callbacks below need the server, which needs everything else: tie the knot via a holder.
     const holder: { server?: EtcdServer } = {};

@@ -4,7 +4,7 @@ import type { EtcdServerConfig } from '../../src/server/etcd-server.js';
 
 export function inProcessServerConfig(dataDir: string, overrides: Partial<EtcdServerConfig> = {}): EtcdServerConfig {
   return {
-    name: 'default', dataDir,
+    name: 'default', dataDir, walDir: '',
     initialCluster: [{ name: 'default', peerUrls: ['http://localhost:2380'] }],
     initialClusterState: 'new', initialClusterToken: 'etcd-cluster',
     advertiseClientUrls: ['http://localhost:2379'],

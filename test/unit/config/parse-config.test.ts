@@ -255,10 +255,10 @@ describe('typed values', () => {
   });
 
   it('lists flags that are accepted but not implemented, and warns for flags with no effect', () => {
-    const { config, warnings } = parse(['--cert-file', 'c.pem', '--grpc-keepalive-timeout', '5s', '--wal-dir', '/w', '--name', 'n', '--initial-cluster', 'n=http://localhost:2380']);
+    const { config, warnings } = parse(['--cert-file', 'c.pem', '--grpc-keepalive-timeout', '5s', '--max-snapshots', '3', '--name', 'n', '--initial-cluster', 'n=http://localhost:2380']);
     expect(config.unimplementedFlagsSet.sort()).toEqual(['grpc-keepalive-timeout']);
     expect(config.grpcKeepAliveTimeoutMs).toBe(5000);
-    expect(warnings.some((w) => w.startsWith('flag --wal-dir has no effect'))).toBe(true);
+    expect(warnings.some((w) => w.startsWith('flag --max-snapshots has no effect'))).toBe(true);
   });
 
   it('TLS, discovery, auth, snapshot catch-up, v2 and lease checkpoint flags are implemented: no "not implemented" warning', () => {

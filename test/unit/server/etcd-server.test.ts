@@ -115,6 +115,20 @@ describe('EtcdServer, one member', () => {
     expect(got.result.kvs[0].value.toString().startsWith('69-')).toBe(true);
   });
 
+  it('keeps the Raft log in --wal-dir when given, and restarts from it', async () => {
+    const dir = tempDir();
+    const walDir = join(tempDir(), 'wal');
+    const server = await start(dir, { walDir });
+    await server.put(put('in-wal-dir', 'v'));
+    await server.stop();
+    servers.splice(servers.indexOf(server), 1);
+    expect(readdirSync(walDir).some((name) => name.endsWith('.wal'))).toBe(true);
+    expect(readdirSync(join(dir, 'member'))).not.toContain('raft-wal');
+    await expect(EtcdServer.start(config(dir), pino({ level: 'silent' }))).rejects.toThrow(/write-ahead log in .* is empty, but the data dir has applied entries/);
+    const again = await start(dir, { walDir });
+    expect((await again.range(emptyRangeRequest(Buffer.from('in-wal-dir')))).result.count).toBe(1);
+  });
+
   it('revokes a lease by deleting its keys in one revision, and rejects unknown leases with etcd errors', async () => {
     const server = await start(tempDir());
     const { id, ttl } = await server.leaseGrant(60, 0n);
