@@ -1,6 +1,8 @@
-// The durable side of the Raft log: entries, hard state and the snapshot marker in LevelDB
-// (prefix.raftLog / raftHardState / raftSnapshot). The pure core keeps its own in-memory
-// MemoryStorage; this module turns a Ready into batch ops and loads everything back at start.
+// The Raft log's layout in LevelDB from before the write-ahead log (raft-wal.ts): entries, hard state
+// and the snapshot marker under prefix.raftLog / raftHardState / raftSnapshot. A data dir written
+// that way is read once at start and moved into the log (RaftWal.open); the writers below remain so
+// that tests can build such a data dir. The hard state and snapshot marker encodings are shared with
+// the log's records.
 //
 // Entry value layout: term (8 bytes BE) | type (1 byte) | data. Hard state: term | vote | commit,
 // 8 bytes BE each. The snapshot marker records where the log was compacted and the conf state at
