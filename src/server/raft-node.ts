@@ -182,13 +182,12 @@ export class RaftNode {
     const committed: Entry[] = ready.committedEntries;
     const results = committed.length > 0 ? await applier.applyEntries(committed, batch) : [];
     const compaction = hooks.beforeWrite(batch, applier.appliedIndex);
-    const walRecords = compaction ? [walRecord, { snapshot: compaction, entries: [] }] : [walRecord];
 
     // A leader's appends go out now, so followers write in parallel with this member.
     if (ready.messagesBeforePersist.length > 0) transport.send(ready.messagesBeforePersist);
 
     const writeStartedMs = performance.now();
-    const walWrite = wal.save(walRecords, ready.mustSync);
+    const walWrite = wal.save([walRecord], ready.mustSync);
     // LevelDB is written without sync: the log is the durable copy, replayed from LevelDB's applied
     // index at start. At a compaction, though, log segments are about to be deleted, so the applied
     // state they cover must be on disk first.
@@ -214,7 +213,13 @@ export class RaftNode {
     await levelWrite;
     this.options.metrics?.backendCommitObserved((performance.now() - writeStartedMs) / 1000);
     hooks.onFlushed();
-    if (compaction) wal.releaseThrough(compaction.index);
+    if (compaction) {
+      // Only now that LevelDB's applied state up to the marker is on disk may the log say that the
+      // entries behind it are gone: a marker that landed first would make a crash here lose them.
+      // And the marker must be durable before the segments behind it are deleted.
+      await wal.save([{ snapshot: compaction, entries: [] }], true);
+      wal.releaseThrough(compaction.index);
+    }
     rawNode.advance();
   }
 

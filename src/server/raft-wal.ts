@@ -14,7 +14,7 @@
 // at or below the marker, and LevelDB's applied index (written with sync at compaction) is past it.
 // Each new segment starts with the current marker and hard state, so replay never needs an older one.
 import type { Backend, BatchOp } from '../storage/backend.js';
-import { prefix, prefixEnd } from '../storage/keys.js';
+import { prefixEnd } from '../storage/keys.js';
 import { SegmentedLog } from '../storage/segmented-log.js';
 import type { Entry, HardState, SnapshotMetadata } from '../raft/types.js';
 import {
@@ -161,10 +161,18 @@ export class RaftWal {
    * state in LevelDB: that state moves into the log once (synced) and leaves LevelDB after.
    */
   static async open(dir: string, backend: Backend, options: RaftWalOptions): Promise<{ wal: RaftWal; state: PersistedRaftState }> {
-    const { log, records } = await SegmentedLog.open(dir, { segmentBytes: options.segmentBytes ?? WAL_SEGMENT_BYTES, fsync: options.fsync });
-    let state = replayWalRecords(records.map(decodeWalRecord));
+    const { log, records } = await SegmentedLog.open(dir, {
+      segmentBytes: options.segmentBytes ?? WAL_SEGMENT_BYTES, fsync: options.fsync, tagOf: lastEntryIndex,
+    });
+    let state: PersistedRaftState;
+    try {
+      state = replayWalRecords(records.map(decodeWalRecord));
+    } catch (error) {
+      log.close();
+      throw error;
+    }
     const wal = new RaftWal(log, state);
-    if (await backend.get(prefix.raftHardState)) {
+    if (await hasOldLayout(backend)) {
       if (records.length === 0) {
         state = await loadRaftState(backend);
         await wal.save([{ snapshot: state.snapshot, hardState: state.hardState, entries: state.entries }], true);
@@ -184,15 +192,22 @@ export class RaftWal {
   save(records: WalRecord[], sync: boolean): Promise<void> | undefined {
     const encoded: Buffer[] = [];
     let lastIndex = 0;
+    let snapshot = this.snapshot;
+    let hardState = this.hardState;
     for (const record of records) {
-      if (record.snapshot) this.snapshot = record.snapshot;
-      if (record.hardState) this.hardState = record.hardState;
+      if (record.snapshot) snapshot = record.snapshot;
+      if (record.hardState) hardState = record.hardState;
       if (!record.snapshot && !record.hardState && record.entries.length === 0) continue;
       if (record.entries.length > 0) lastIndex = Math.max(lastIndex, record.entries[record.entries.length - 1]!.index);
       encoded.push(encodeWalRecord(record));
     }
     if (encoded.length === 0) return undefined;
-    return this.log.append(encoded, lastIndex, sync);
+    // A rollover inside this append starts the new segment with the state before these records:
+    // they follow it in the same segment.
+    const written = this.log.append(encoded, lastIndex, sync);
+    this.snapshot = snapshot;
+    this.hardState = hardState;
+    return written;
   }
 
   /**
@@ -210,6 +225,28 @@ export class RaftWal {
   close(): void {
     this.log.close();
   }
+}
+
+async function hasOldLayout(backend: Backend): Promise<boolean> {
+  for await (const entry of backend.iterate({ gte: RAFT_PREFIX, lt: prefixEnd(RAFT_PREFIX), limit: 1 })) return entry !== undefined;
+  return false;
+}
+
+/** The highest entry index in an encoded record, 0 if it has none (the tag of its frame). */
+function lastEntryIndex(bytes: Buffer): number {
+  // Walks the record without building it: open reads every record twice (tags, then replay).
+  const flags = bytes[0]!;
+  let offset = 1;
+  if (flags & HAS_SNAPSHOT) offset += 4 + bytes.readUInt32LE(offset);
+  if (flags & HAS_HARD_STATE) offset += 24;
+  const count = bytes.readUInt32LE(offset);
+  offset += 4;
+  let index = 0;
+  for (let i = 0; i < count; i++) {
+    index = readUint53(bytes, offset);
+    offset += ENTRY_HEADER_BYTES + bytes.readUInt32LE(offset + 17);
+  }
+  return index;
 }
 
 function writeUint53(out: Buffer, value: number, offset: number): void {

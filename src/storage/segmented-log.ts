@@ -31,6 +31,11 @@ export interface SegmentedLogOptions {
   segmentBytes: number;
   /** false only for --unsafe-no-fsync: appends reach the page cache, not the disk. */
   fsync: boolean;
+  /**
+   * The tag of a record read back at open (tags are not stored): without it, segments found at open
+   * are never released.
+   */
+  tagOf?: (record: Buffer) => number;
 }
 
 export class SegmentedLogCorruption extends Error {}
@@ -82,8 +87,12 @@ export class SegmentedLog {
       const path = join(dir, segmentName(seq));
       const isLast = i === seqs.length - 1;
       const read = readSegment(path, isLast);
-      records.push(...read.records);
-      segments.push({ seq, path, maxTag: Number.MAX_SAFE_INTEGER });
+      let maxTag = 0;
+      for (const record of read.records) {
+        records.push(record);
+        maxTag = Math.max(maxTag, options.tagOf ? options.tagOf(record) : Number.MAX_SAFE_INTEGER);
+      }
+      segments.push({ seq, path, maxTag });
       lastOffset = read.endOffset;
     }
     if (segments.length === 0) {
@@ -267,7 +276,13 @@ function readSegment(path: string, isLast: boolean): ReadSegment {
     for (;;) {
       if (offset + FRAME_HEADER_BYTES > read) break;
       const length = data.readUInt32LE(offset);
-      if (length === 0) break;
+      if (length === 0) {
+        // The end, normally. But a torn frame whose first page never reached the disk while a later
+        // one did also reads as a zero length: zero whatever lies beyond, so that no part of it can
+        // come back behind a shorter frame written here later.
+        if (isLast && !allZero(data, offset, read)) zeroFrom(fd, offset, read);
+        break;
+      }
       const end = offset + FRAME_HEADER_BYTES + length;
       const intact = end <= read && crc32(data.subarray(offset + FRAME_HEADER_BYTES, end)) === data.readUInt32LE(offset + 4);
       if (!intact) {
@@ -284,6 +299,14 @@ function readSegment(path: string, isLast: boolean): ReadSegment {
   } finally {
     closeSync(fd);
   }
+}
+
+function allZero(data: Buffer, from: number, to: number): boolean {
+  for (let position = from; position < to; position += ZERO_CHUNK.length) {
+    const end = Math.min(to, position + ZERO_CHUNK.length);
+    if (!data.subarray(position, end).equals(ZERO_CHUNK.subarray(0, end - position))) return false;
+  }
+  return true;
 }
 
 function zeroFrom(fd: number, from: number, to: number): void {

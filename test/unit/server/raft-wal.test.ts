@@ -253,12 +253,11 @@ describe('raft wal: the log on disk', () => {
     expect(plainEntries(state.entries)).toEqual(plainEntries(all.slice(25)));
   });
 
-  // BUG (reported, src/server/raft-wal.ts save): save() updates this.hardState/this.snapshot before
-  // log.append, and a rollover inside that append writes them in the new segment's first record as
-  // its own write, ahead of the Ready's frame. A crash between the two writes leaves the new hard
-  // state (commit 2) durable without the entry it commits. Simulated by zeroing the Ready's frame.
-  // Turn into it() once fixed.
-  it.fails('a crash right after a rollover record leaves the state before the Ready that caused it', async () => {
+  // A rollover inside an append writes the new segment's first record (the state) as its own write,
+  // ahead of the Ready's frame: it must carry the state before that Ready, or a crash between the
+  // two writes would leave a hard state (commit 2) durable without the entry it commits. Simulated
+  // by zeroing the Ready's frame.
+  it('a crash right after a rollover record leaves the state before the Ready that caused it', async () => {
     const dir = tempDir();
     const backend = await openBackend();
     const { wal } = await openWal(dir, backend, 1024);

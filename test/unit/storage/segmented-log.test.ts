@@ -297,20 +297,18 @@ describe('segmented log: a torn last frame', () => {
     expect(strings((await openLog(dir)).records)).toEqual(strings([a, b, d]));
   });
 
-  // BUG (reported, src/storage/segmented-log.ts readSegment): a torn frame whose header never
-  // reached the disk (zeros) while later bytes of it did (they sit in another page) reads as "end of
-  // log" and is not zeroed, so its stale bytes come back after a later, shorter frame. Turn into
-  // it() once fixed.
-  it.fails('a torn frame whose header is zeros but whose payload reached the disk', async () => {
+  // A torn frame whose header never reached the disk (zeros) while later bytes of it did (they sit
+  // in another page) reads as the end of the log; its stale bytes must not come back after a later,
+  // shorter frame.
+  it('a torn frame whose header is zeros but whose payload reached the disk', async () => {
     const { dir, path } = await writeABC();
     patch(path, cOffset, Buffer.alloc(FRAME_HEADER_BYTES));
     await expectRecoversTo(dir, path);
   });
 
-  // BUG (same cause): the stale bytes of such a torn frame stay behind the last frame of the
-  // segment; once the log rolls over, that segment is no longer the last and opening fails with
-  // SegmentedLogCorruption: the member cannot restart. Turn into it() once fixed.
-  it.fails('a torn zero-header frame near the end of a segment does not make the log unreadable after a rollover', async () => {
+  // Had the stale bytes of such a torn frame stayed behind the last frame, the segment would fail to
+  // open (SegmentedLogCorruption) once the log rolled over and it was no longer the last.
+  it('a torn zero-header frame near the end of a segment does not make the log unreadable after a rollover', async () => {
     const dir = tempDir();
     const first = await openLog(dir);
     first.log.append([a], 1, true);
@@ -456,17 +454,15 @@ describe('segmented log: releasing segments', () => {
     expect(segmentNames(dir).length).toBe(1);
   });
 
-  // BUG (reported, src/storage/segmented-log.ts open): segments found at open get maxTag
-  // MAX_SAFE_INTEGER (tags are not on disk), so after a restart the oldest segment blocks every
-  // release for good: a member that ever restarted keeps every segment forever. Turn into it() once
-  // fixed (e.g. by letting the caller recover each segment's tag from its records at open).
-  it.fails('segments written before a reopen are released once a later release covers them', async () => {
+  // Tags are not on disk: at open the caller recovers them from the records (tagOf), or else a
+  // member that ever restarted would keep every segment forever.
+  it('segments written before a reopen are released once a later release covers them', async () => {
     const dir = tempDir();
     const first = await openLog(dir);
     await appendTagged(first.log, dir, range(1, 100), new Map());
     first.log.close();
     expect(segmentNames(dir).length).toBe(3);
-    const second = await openLog(dir);
+    const second = await openLog(dir, { tagOf: (bytes) => Number(/^t(\d+)\|/.exec(bytes.toString('latin1', 0, 24))?.[1] ?? 0) });
     await appendTagged(second.log, dir, range(101, 200), new Map());
     const before = segmentNames(dir).length;
     expect(second.log.releaseThrough(190)).toBe(before - 1);
