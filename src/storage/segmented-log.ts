@@ -210,7 +210,9 @@ export class SegmentedLog {
 
   private prepareNext(): void {
     const seq = this.current.seq + 1;
-    const prepared = { seq, path: join(this.dir, `${segmentName(seq)}.tmp`), ready: false };
+    // A name of this instance's own: a log closed and reopened in one process (tests, a restarted
+    // server object) may still have a fill running, which must never touch the new one's file.
+    const prepared = { seq, path: join(this.dir, `${segmentName(seq)}.${process.pid}-${++fillCounter}.tmp`), ready: false };
     this.prepared = prepared;
     createSegmentFile(prepared.path, this.options.segmentBytes).then(() => {
       prepared.ready = true;
@@ -221,6 +223,8 @@ export class SegmentedLog {
     });
   }
 }
+
+let fillCounter = 0;
 
 function segmentName(seq: number): string {
   return `${seq.toString(16).padStart(16, '0')}.wal`;
