@@ -5,6 +5,8 @@
 // Every request deserializer is wrapped: a message that fails the wire-type check or protobufjs's
 // decode becomes a MalformedRequest value, which the handlers answer with INVALID_ARGUMENT; grpc-js
 // would otherwise answer INTERNAL for a throwing deserializer.
+// The Watch service writes its responses already encoded (translate/watch-encode.ts): its response
+// serializer passes a Buffer through unchanged, on grpc-js's path and on the lean path alike.
 import { fileURLToPath } from 'node:url';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -67,8 +69,12 @@ export function loadServiceDefinitions(): ServiceDefinitions {
     for (const [methodName, method] of Object.entries(loaded)) {
       const requestType = service.methods[methodName]!.resolvedRequestType!;
       const decode = method.requestDeserialize;
+      const serialize = method.responseSerialize;
       wrapped[methodName] = {
         ...method,
+        ...(name === 'etcdserverpb.Watch'
+          ? { responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : serialize(value)) }
+          : {}),
         requestDeserialize: (bytes: Buffer) => {
           try {
             checkWireTypes(requestType, bytes);

@@ -74,6 +74,12 @@ export class LeanDuplexCall extends EventEmitter {
   /** Bytes of a request message split across DATA frames. */
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** Responses written since the last flush, without their length prefixes; batchBytes counts the prefixes. */
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
+  private flushScheduled = false;
+  /** A write returned false before its batch reached the stream: a 'drain' must follow. */
+  private drainOwed = false;
 
   constructor(
     private readonly stream: http2.ServerHttp2Stream,
@@ -123,15 +129,53 @@ export class LeanDuplexCall extends EventEmitter {
     return this.metadataValue;
   }
 
-  /** Sends one response; false when the stream's buffer is full (wait for 'drain'), as grpc-js's write. */
+  /**
+   * Sends one response; false when the stream's buffer is full (wait for 'drain'), as grpc-js's
+   * write. The responses written by one run of code (a watch notify writes one per watcher) go out
+   * together, in one write to the HTTP/2 stream, so that DATA frames carry many of them each.
+   */
   write(value: unknown): boolean {
     if (this.finished || this.stream.destroyed) return false;
-    const frame = grpcMessageFrame(this.method.serialize(value));
+    const message = this.method.serialize(value);
+    this.batch.push(message);
+    this.batchBytes += messagePrefixBytes + message.length;
+    if (!this.flushScheduled) {
+      // A microtask, not a later tick: a watch event goes out before the answer to the put that
+      // caused it, whose promise settles after notify returned (etcd's watch-latency bench times that).
+      this.flushScheduled = true;
+      queueMicrotask(() => this.flush());
+    }
+    if (this.stream.writableLength + this.batchBytes < this.stream.writableHighWaterMark) return true;
+    this.drainOwed = true;
+    return false;
+  }
+
+  /** Writes the batched responses, each with its length prefix, as one buffer. */
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.batch.length === 0) return;
+    const messages = this.batch;
+    const frame = Buffer.allocUnsafe(this.batchBytes);
+    this.batch = [];
+    this.batchBytes = 0;
+    if (this.stream.destroyed || this.stream.closed) return;
+    let offset = 0;
+    for (const message of messages) {
+      frame[offset] = 0;
+      frame.writeUInt32BE(message.length, offset + 1);
+      message.copy(frame, offset + messagePrefixBytes);
+      offset += messagePrefixBytes + message.length;
+    }
     if (!this.headersSent) {
       this.headersSent = true;
       this.stream.respond(grpcResponseHeaders, { waitForTrailers: true });
     }
-    return this.stream.write(frame);
+    const accepted = this.stream.write(frame);
+    if (!this.drainOwed) return;
+    this.drainOwed = false;
+    // A write refused while batching is owed a 'drain': the stream emits it when it refuses the
+    // batch too; when the stream drained meanwhile and takes the batch, the call emits it itself.
+    if (accepted) process.nextTick(() => { if (!this.finished) this.emit('drain'); });
   }
 
   /** Ends the call with status OK. */
@@ -176,6 +220,8 @@ export class LeanDuplexCall extends EventEmitter {
 
   private sendStatus(error: GrpcError): void {
     if (this.finished) return;
+    // Responses written before the status go out before it, as when every write went out at once.
+    this.flush();
     this.finished = true;
     if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
     if (this.stream.destroyed || this.stream.closed) return;

@@ -5,12 +5,14 @@
 // the server ending the stream (stop, no leader for a `hasleader` call) ends the call with its error,
 // as etcd does (a require-leader stream ends with Unavailable "etcdserver: no leader").
 // Each response's header comes from server.responseHeader at send time, so the raft term is
-// current even on a long-lived stream.
+// current even on a long-lived stream. Responses are written already encoded (watch-encode.ts):
+// each event's bytes are shared by every watcher it goes to.
 import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { EtcdServerApi } from '../../server/server-api.js';
 import type { WatchStream, WatchStreamResponse } from '../../watch/types.js';
-import { watchRequestFromWire, watchResponseToWire } from './translate/watch.js';
+import { watchRequestFromWire } from './translate/watch.js';
+import { encodeWatchResponse, WatchHeaderEncoder } from './translate/watch-encode.js';
 import { failStream, malformedError } from './calls.js';
 import { contextFromMetadata } from './context.js';
 import { MalformedRequest } from './definitions.js';
@@ -51,9 +53,10 @@ function watch(server: EtcdServerApi, logger: Logger) {
 
     const open = (): void => {
       if (done) return;
+      const header = new WatchHeaderEncoder();
       const send = (response: WatchStreamResponse): boolean => {
         if (done) return false;
-        return call.write(watchResponseToWire(response, server.responseHeader(response.revision)));
+        return call.write(encodeWatchResponse(response, header.encode(server.responseHeader(response.revision))));
       };
       try {
         stream = server.openWatchStream(send, context, (reason) => finish(reason));

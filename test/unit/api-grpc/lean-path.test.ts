@@ -6,7 +6,9 @@ import http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdError } from '../../../src/errors.js';
 import { leanPathCallCount } from '../../../src/api/grpc/lean-path.js';
-import { maxRequestBytes, ScriptedServer, startServer } from './harness.js';
+import { EventType } from '../../../src/mvcc/types.js';
+import type { WatchStreamResponse } from '../../../src/watch/types.js';
+import { maxRequestBytes, ScriptedServer, startServer, until } from './harness.js';
 
 interface RawAnswer {
   headers: Record<string, unknown>;
@@ -193,6 +195,55 @@ describe('the lean bidi path answers as grpc-js does', () => {
     const [leanTimeout, referenceTimeout] = await both('/etcdserverpb.Watch/Watch', [grpcFrame(watchCreateK)], { 'grpc-timeout': 'x' });
     expect(leanTimeout).toEqual(referenceTimeout);
     expect(leanTimeout.headers['grpc-status']).toBe('13');
+  });
+});
+
+/**
+ * A Watch call whose server side sends `responses` all at once after the create request; the
+ * answer, and how many DATA chunks its body came in.
+ */
+async function watchSending(port: number, responses: WatchStreamResponse[]): Promise<RawAnswer & { chunks: number }> {
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  try {
+    const request = session.request({ ':method': 'POST', ':path': '/etcdserverpb.Watch/Watch', 'content-type': 'application/grpc', te: 'trailers' });
+    const answer = { headers: {}, trailers: {}, body: Buffer.alloc(0), chunks: 0 };
+    const chunks: Buffer[] = [];
+    request.on('response', (headers) => { answer.headers = comparable(headers); });
+    request.on('trailers', (trailers) => { answer.trailers = comparable(trailers); });
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const closed = new Promise<void>((resolve, reject) => {
+      request.on('error', reject);
+      request.on('close', () => resolve());
+    });
+    const before = server.watchStreams.length;
+    request.write(grpcFrame(watchCreateK));
+    await until(() => server.watchStreams.length > before && server.watchStreams[before]!.commands.length === 1);
+    const stream = server.watchStreams[before]!;
+    for (const response of responses) stream.send(response);
+    await until(() => Buffer.concat(chunks).length > 0);
+    request.end();
+    await closed;
+    answer.body = Buffer.concat(chunks);
+    answer.chunks = chunks.length;
+    return answer;
+  } finally {
+    session.close();
+  }
+}
+
+describe('Watch responses on the lean path', () => {
+  it('responses sent together arrive in one DATA frame, with the bytes grpc-js sends one message at a time', async () => {
+    const kv = { key: Buffer.from('k'), value: Buffer.from('v'), createRevision: 2, modRevision: 2, version: 1, lease: 0n };
+    const responses = Array.from({ length: 20 }, (_, watchId): WatchStreamResponse => ({
+      revision: 2, watchId, created: false, canceled: false, compactRevision: 0, cancelReason: '', fragment: false,
+      events: [{ type: EventType.PUT, kv }],
+    }));
+    const lean = await watchSending(viaListener.port, responses);
+    const reference = await watchSending(viaGrpcJs.port, responses);
+    expect(lean.body.equals(reference.body)).toBe(true);
+    expect({ ...lean, chunks: 0 }).toEqual({ ...reference, chunks: 0 });
+    expect(lean.trailers['grpc-status']).toBe('0');
+    expect(lean.chunks).toBe(1);
   });
 });
 

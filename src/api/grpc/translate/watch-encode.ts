@@ -1,0 +1,203 @@
+// WatchResponse straight to protobuf bytes, for the gRPC Watch stream. One put to a key with N
+// watchers is N responses that differ only in header and watch_id: each event is encoded once (its
+// bytes are kept beside the event object while anything still holds the event) and copied into
+// every response that carries it, and a stream's header is re-encoded only when revision or term
+// change. Zero values are left out, as etcd's Go encoder does (proto3); the JSON gateway keeps
+// using watchResponseToWire.
+import type { KeyValue, MvccEvent } from '../../../mvcc/types.js';
+import type { ResponseHeader } from '../../../server/server-api.js';
+import type { WatchStreamResponse } from '../../../watch/types.js';
+
+/** Field tags: (field number << 3) | wire type (0 varint, 2 length-delimited). */
+const tag = {
+  headerClusterId: 0x08, headerMemberId: 0x10, headerRevision: 0x18, headerRaftTerm: 0x20,
+  kvKey: 0x0a, kvCreateRevision: 0x10, kvModRevision: 0x18, kvVersion: 0x20, kvValue: 0x2a, kvLease: 0x30,
+  eventType: 0x08, eventKv: 0x12, eventPrevKv: 0x1a,
+  responseHeader: 0x0a, responseWatchId: 0x10, responseCreated: 0x18, responseCanceled: 0x20,
+  responseCompactRevision: 0x28, responseCancelReason: 0x32, responseFragment: 0x38, responseEvents: 0x5a,
+} as const;
+
+const uint64Mask = (1n << 64n) - 1n;
+
+/** Varint length of a non-negative safe integer. */
+function varintBytes(value: number): number {
+  let bytes = 1;
+  while (value >= 0x80) {
+    value = Math.floor(value / 128);
+    bytes++;
+  }
+  return bytes;
+}
+
+function writeVarint(buffer: Buffer, offset: number, value: number): number {
+  while (value >= 0x80) {
+    buffer[offset++] = (value % 128) | 0x80;
+    value = Math.floor(value / 128);
+  }
+  buffer[offset++] = value;
+  return offset;
+}
+
+/** An int64/uint64 field value as the bytes of its varint (negative values as 64-bit two's complement). */
+function bigVarint(value: bigint): Buffer {
+  let v = value & uint64Mask;
+  const bytes: number[] = [];
+  while (v >= 0x80n) {
+    bytes.push(Number(v & 0x7fn) | 0x80);
+    v >>= 7n;
+  }
+  bytes.push(Number(v));
+  return Buffer.from(bytes);
+}
+
+/**
+ * A scalar int64 field: numbers that are non-negative safe integers take the fast path; anything
+ * else (negative ids, lease ids beyond 2^53) goes through bigint.
+ */
+type Int64Value = number | bigint;
+
+function int64FieldBytes(value: Int64Value): number {
+  if (typeof value === 'number') {
+    if (value === 0) return 0;
+    if (value > 0 && Number.isSafeInteger(value)) return 1 + varintBytes(value);
+    return 1 + bigVarint(BigInt(value)).length;
+  }
+  if (value === 0n) return 0;
+  if (value > 0n && value <= BigInt(Number.MAX_SAFE_INTEGER)) return 1 + varintBytes(Number(value));
+  return 1 + bigVarint(value).length;
+}
+
+function writeInt64Field(buffer: Buffer, offset: number, fieldTag: number, value: Int64Value): number {
+  if (value === 0 || value === 0n) return offset;
+  buffer[offset++] = fieldTag;
+  if (typeof value === 'number' && value > 0 && Number.isSafeInteger(value)) return writeVarint(buffer, offset, value);
+  if (typeof value === 'bigint' && value > 0n && value <= BigInt(Number.MAX_SAFE_INTEGER)) return writeVarint(buffer, offset, Number(value));
+  const bytes = bigVarint(BigInt(value));
+  bytes.copy(buffer, offset);
+  return offset + bytes.length;
+}
+
+function bytesFieldBytes(length: number): number {
+  return length === 0 ? 0 : 1 + varintBytes(length) + length;
+}
+
+function writeBytesField(buffer: Buffer, offset: number, fieldTag: number, bytes: Buffer): number {
+  if (bytes.length === 0) return offset;
+  buffer[offset++] = fieldTag;
+  offset = writeVarint(buffer, offset, bytes.length);
+  bytes.copy(buffer, offset);
+  return offset + bytes.length;
+}
+
+function keyValueBytes(kv: KeyValue): number {
+  return bytesFieldBytes(kv.key.length) + int64FieldBytes(kv.createRevision) + int64FieldBytes(kv.modRevision) +
+    int64FieldBytes(kv.version) + bytesFieldBytes(kv.value.length) + int64FieldBytes(kv.lease);
+}
+
+function writeKeyValue(buffer: Buffer, offset: number, kv: KeyValue): number {
+  offset = writeBytesField(buffer, offset, tag.kvKey, kv.key);
+  offset = writeInt64Field(buffer, offset, tag.kvCreateRevision, kv.createRevision);
+  offset = writeInt64Field(buffer, offset, tag.kvModRevision, kv.modRevision);
+  offset = writeInt64Field(buffer, offset, tag.kvVersion, kv.version);
+  offset = writeBytesField(buffer, offset, tag.kvValue, kv.value);
+  return writeInt64Field(buffer, offset, tag.kvLease, kv.lease);
+}
+
+/** The `events` field (tag, length, Event message) for one event. */
+function encodeEventField(event: MvccEvent): Buffer {
+  const kvBytes = keyValueBytes(event.kv);
+  const prevKvBytes = event.prevKv === undefined ? -1 : keyValueBytes(event.prevKv);
+  // kv is always written, even when empty, as etcd's events always carry one.
+  let bodyBytes = int64FieldBytes(event.type) + 1 + varintBytes(kvBytes) + kvBytes;
+  if (prevKvBytes >= 0) bodyBytes += 1 + varintBytes(prevKvBytes) + prevKvBytes;
+  const field = Buffer.allocUnsafe(1 + varintBytes(bodyBytes) + bodyBytes);
+  let offset = 0;
+  field[offset++] = tag.responseEvents;
+  offset = writeVarint(field, offset, bodyBytes);
+  offset = writeInt64Field(field, offset, tag.eventType, event.type);
+  field[offset++] = tag.eventKv;
+  offset = writeVarint(field, offset, kvBytes);
+  offset = writeKeyValue(field, offset, event.kv);
+  if (event.prevKv !== undefined) {
+    field[offset++] = tag.eventPrevKv;
+    offset = writeVarint(field, offset, prevKvBytes);
+    offset = writeKeyValue(field, offset, event.prevKv);
+  }
+  if (offset !== field.length) throw new Error(`watch-encode: event encoded to ${offset} bytes, sized ${field.length}`);
+  return field;
+}
+
+/**
+ * Encoded `events` fields by event object. The hub hands the same event objects to every watcher
+ * of a revision (and the same prevKv-less copy to every watcher that did not ask for prev_kv), so
+ * a fan-out to N watchers encodes each event once. Events are immutable once notified.
+ */
+const eventFields = new WeakMap<MvccEvent, Buffer>();
+
+export function eventField(event: MvccEvent): Buffer {
+  let field = eventFields.get(event);
+  if (field === undefined) {
+    field = encodeEventField(event);
+    eventFields.set(event, field);
+  }
+  return field;
+}
+
+/** The `header` field of a stream's responses, re-encoded only when the header changes. */
+export class WatchHeaderEncoder {
+  private clusterId = -1n;
+  private memberId = -1n;
+  private revision = -1;
+  private raftTerm = -1;
+  private field: Buffer = Buffer.alloc(0);
+
+  encode(header: ResponseHeader): Buffer {
+    if (header.revision === this.revision && header.raftTerm === this.raftTerm &&
+      header.clusterId === this.clusterId && header.memberId === this.memberId) return this.field;
+    const bodyBytes = int64FieldBytes(header.clusterId) + int64FieldBytes(header.memberId) +
+      int64FieldBytes(header.revision) + int64FieldBytes(header.raftTerm);
+    const field = Buffer.allocUnsafe(1 + varintBytes(bodyBytes) + bodyBytes);
+    let offset = 0;
+    field[offset++] = tag.responseHeader;
+    offset = writeVarint(field, offset, bodyBytes);
+    offset = writeInt64Field(field, offset, tag.headerClusterId, header.clusterId);
+    offset = writeInt64Field(field, offset, tag.headerMemberId, header.memberId);
+    offset = writeInt64Field(field, offset, tag.headerRevision, header.revision);
+    offset = writeInt64Field(field, offset, tag.headerRaftTerm, header.raftTerm);
+    this.clusterId = header.clusterId;
+    this.memberId = header.memberId;
+    this.revision = header.revision;
+    this.raftTerm = header.raftTerm;
+    this.field = field;
+    return field;
+  }
+}
+
+/** The WatchResponse message (without gRPC's length prefix), its events from the per-event cache. */
+export function encodeWatchResponse(response: WatchStreamResponse, headerField: Buffer): Buffer {
+  const reason = response.cancelReason.length === 0 ? undefined : Buffer.from(response.cancelReason, 'utf8');
+  let bytes = headerField.length + int64FieldBytes(response.watchId) + (response.created ? 2 : 0) +
+    (response.canceled ? 2 : 0) + int64FieldBytes(response.compactRevision) +
+    (reason === undefined ? 0 : bytesFieldBytes(reason.length)) + (response.fragment ? 2 : 0);
+  const events = response.events;
+  const fields: Buffer[] = new Array(events.length);
+  for (let i = 0; i < events.length; i++) {
+    const field = eventField(events[i]!);
+    fields[i] = field;
+    bytes += field.length;
+  }
+  const message = Buffer.allocUnsafe(bytes);
+  headerField.copy(message, 0);
+  let offset = writeInt64Field(message, headerField.length, tag.responseWatchId, response.watchId);
+  if (response.created) { message[offset++] = tag.responseCreated; message[offset++] = 1; }
+  if (response.canceled) { message[offset++] = tag.responseCanceled; message[offset++] = 1; }
+  offset = writeInt64Field(message, offset, tag.responseCompactRevision, response.compactRevision);
+  if (reason !== undefined) offset = writeBytesField(message, offset, tag.responseCancelReason, reason);
+  if (response.fragment) { message[offset++] = tag.responseFragment; message[offset++] = 1; }
+  for (const field of fields) {
+    field.copy(message, offset);
+    offset += field.length;
+  }
+  if (offset !== bytes) throw new Error(`watch-encode: response encoded to ${offset} bytes, sized ${bytes}`);
+  return message;
+}
