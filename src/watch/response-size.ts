@@ -7,6 +7,14 @@ import type { WatchStreamResponse } from './types.js';
 const HEADER_BYTES_MAX = 2 + 11 + 11 + 11 + 11;
 
 function varintBytes(value: number | bigint): number {
+  if (typeof value === 'number' && value >= 0 && value <= 0xffffffff) {
+    // The common case (revisions, versions, lengths) without bigint arithmetic.
+    if (value < 0x80) return 1;
+    if (value < 0x4000) return 2;
+    if (value < 0x200000) return 3;
+    if (value < 0x10000000) return 4;
+    return 5;
+  }
   let v = BigInt(value);
   if (v < 0n) return 10; // negative int64 values are sign-extended to 10 bytes
   let bytes = 1;

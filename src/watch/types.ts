@@ -49,7 +49,10 @@ export interface WatchStream {
   cancel(watchId: number): void;
   /** A progress request: answered with watch_id -1 and the current revision when all watchers are synced. */
   progress(): void;
-  /** The transport drained its buffer after `send` returned false: resume sending. */
+  /**
+   * The transport drained its buffer after `send` returned false: resume sending (a stream the hub
+   * paces because its client reads slower than events come sends on its next pacing tick).
+   */
   resume(): void;
   /** The owner is done with the stream: no responses and no onClosed notice follow. */
   close(): void;

@@ -6,7 +6,7 @@
 import { EtcdError } from '../errors.js';
 import type { MvccEvent } from '../mvcc/types.js';
 import { LeaderWatchdog, type LeaderProbe } from './leader-watchdog.js';
-import { HubWatchStream, matches, type WatchHubContext, type Watcher } from './watch-stream.js';
+import { HubWatchStream, matches, passesFilters, type WatchHubContext, type Watcher } from './watch-stream.js';
 import type { WatchableHistory, WatchStream, WatchStreamOptions, WatchStreamResponse, WatchTimer } from './types.js';
 
 export interface WatchHubOptions {
@@ -18,6 +18,13 @@ export interface WatchHubOptions {
   timer?: WatchTimer;
   /** Events held back per full stream before its watchers are switched to catch-up. */
   streamQueuedEventsMax?: number;
+  /**
+   * How often a congested stream (its transport was full lately) sends what it held back, each
+   * watcher's events in one response; 0 sends at once on every drain instead.
+   */
+  congestedFlushIntervalMs?: number;
+  /** A congested stream whose transport stayed unfull this long sends at once again. */
+  congestionQuietMs?: number;
   /** Events read from history per catch-up round. */
   catchUpBatchEventsMax?: number;
   /** Events of one revision read at once when a single revision outgrows a catch-up batch. */
@@ -32,6 +39,9 @@ const defaults = {
   maxRequestBytes: 1_572_864,
   progressNotifyIntervalMs: 10 * 60 * 1000,
   streamQueuedEventsMax: 1024,
+  // etcd retries its slow ("victim") watchers every 10 ms and syncs lagging ones every 100 ms.
+  congestedFlushIntervalMs: 10,
+  congestionQuietMs: 100,
   catchUpBatchEventsMax: 1000,
   revisionEventsMax: 1_000_000,
   watchersPerStreamMax: 100_000,
@@ -51,6 +61,8 @@ export class WatchHub implements WatchHubContext {
   readonly maxRequestBytes: number;
   readonly streamQueuedEventsMax: number;
   readonly watchersPerStreamMax: number;
+  readonly congestionQuietTicks: number;
+  private readonly congestedFlushIntervalMs: number;
   private readonly history: WatchableHistory;
   private readonly progressNotifyIntervalMs: number;
   private readonly timer: WatchTimer;
@@ -62,6 +74,9 @@ export class WatchHub implements WatchHubContext {
   /** Single-key watchers by their key in latin1 (a lossless byte-to-char mapping). */
   private readonly singleKeyWatchers = new Map<string, Set<Watcher>>();
   private readonly rangeWatchers = new Set<Watcher>();
+  /** Congested streams, ticked together by one timer that runs while there are any. */
+  private readonly pacedStreams = new Set<HubWatchStream>();
+  private pacingTimer: unknown = undefined;
   private readonly leaderWatchdog: LeaderWatchdog | undefined;
   private closed = false;
 
@@ -71,6 +86,9 @@ export class WatchHub implements WatchHubContext {
     this.progressNotifyIntervalMs = options.progressNotifyIntervalMs ?? defaults.progressNotifyIntervalMs;
     this.timer = options.timer ?? globalTimer;
     this.streamQueuedEventsMax = options.streamQueuedEventsMax ?? defaults.streamQueuedEventsMax;
+    this.congestedFlushIntervalMs = options.congestedFlushIntervalMs ?? defaults.congestedFlushIntervalMs;
+    const congestionQuietMs = options.congestionQuietMs ?? defaults.congestionQuietMs;
+    this.congestionQuietTicks = this.congestedFlushIntervalMs > 0 ? Math.max(1, Math.ceil(congestionQuietMs / this.congestedFlushIntervalMs)) : 0;
     this.catchUpBatchEventsMax = options.catchUpBatchEventsMax ?? defaults.catchUpBatchEventsMax;
     this.revisionEventsMax = options.revisionEventsMax ?? defaults.revisionEventsMax;
     this.watchersPerStreamMax = options.watchersPerStreamMax ?? defaults.watchersPerStreamMax;
@@ -139,7 +157,10 @@ export class WatchHub implements WatchHubContext {
     for (const stream of [...this.streams]) if (stream.requiresLeader) stream.end(new EtcdError('NoLeader'));
   }
 
-  /** Apply calls this after each write revision is applied, with that revision's events (carrying prevKv). */
+  /**
+   * Apply calls this after each write revision is applied, with that revision's events (carrying
+   * prevKv). The list and its events are handed on to watchers as they are: never change them afterwards.
+   */
   notify(revision: number, events: MvccEvent[]): void {
     if (!(revision > this.lastNotifiedRevision)) {
       throw new Error(`WatchHub.notify: revision ${revision} after ${this.lastNotifiedRevision}: revisions must grow`);
@@ -152,6 +173,21 @@ export class WatchHub implements WatchHubContext {
     this.lastNotifiedRevision = revision;
     if (this.singleKeyWatchers.size === 0 && this.rangeWatchers.size === 0) return;
 
+    if (events.length === 1) {
+      // The common case, one event per revision: every matching watcher gets the same list, with no
+      // per-watcher collection (a watcher created by a send during the loop starts after `revision`).
+      const event = events[0]!;
+      const exact = this.singleKeyWatchers.get(event.kv.key.toString('latin1'));
+      if (exact !== undefined) {
+        for (const watcher of exact) {
+          if (watcher.synced && revision >= watcher.nextRevision && passesFilters(watcher, event)) watcher.stream.deliverLive(watcher, revision, events);
+        }
+      }
+      for (const watcher of this.rangeWatchers) {
+        if (watcher.synced && revision >= watcher.nextRevision && matches(watcher, event)) watcher.stream.deliverLive(watcher, revision, events);
+      }
+      return;
+    }
     const eventsByWatcher = new Map<Watcher, MvccEvent[]>();
     const offer = (watcher: Watcher, event: MvccEvent) => {
       if (!watcher.synced || revision < watcher.nextRevision || !matches(watcher, event)) return;
@@ -218,6 +254,22 @@ export class WatchHub implements WatchHubContext {
 
   stopProgressTimer(handle: unknown): void {
     this.timer.clearInterval(handle);
+  }
+
+  startPacing(stream: HubWatchStream): boolean {
+    if (this.congestedFlushIntervalMs <= 0) return false;
+    this.pacedStreams.add(stream);
+    this.pacingTimer ??= this.timer.setInterval(() => {
+      for (const paced of [...this.pacedStreams]) paced.pacingTick();
+    }, this.congestedFlushIntervalMs);
+    return true;
+  }
+
+  stopPacing(stream: HubWatchStream): void {
+    this.pacedStreams.delete(stream);
+    if (this.pacedStreams.size > 0 || this.pacingTimer === undefined) return;
+    this.timer.clearInterval(this.pacingTimer);
+    this.pacingTimer = undefined;
   }
 
   streamClosed(stream: HubWatchStream): void {

@@ -1,6 +1,11 @@
 // One client watch stream inside the WatchHub: its watchers, the queue of responses held back while
 // the transport is full, and the catch-up of its unsynced watchers from history.
 //
+// A stream whose transport filled up is congested: its client reads slower than events come. Until
+// it has kept up for a while, its responses wait in the queue and go out on a pacing tick, and a
+// watcher's later events join its response still waiting there. The client then reads one response
+// per watcher per tick instead of one per watcher per revision, as etcd's slow watchers get theirs.
+//
 // A watcher is either *synced* (it gets events live from notify, for revisions >= nextRevision) or
 // *unsynced* (it needs history from nextRevision on). Every change of nextRevision and of the synced
 // flag happens synchronously, between notify calls, so that the switch from history to live events
@@ -11,7 +16,7 @@
 import { EtcdError, isEtcdError } from '../errors.js';
 import { EventType, type MvccEvent } from '../mvcc/types.js';
 import { normalizeWatchRange, watchRangeContains, type WatchKeyRange } from './key-range.js';
-import { fragmentResponse } from './response-size.js';
+import { eventBytes, fragmentResponse, watchResponseBytes } from './response-size.js';
 import {
   WatchFilter, type WatchCreateRequest, type WatchStream, type WatchStreamOptions, type WatchStreamResponse,
 } from './types.js';
@@ -22,6 +27,8 @@ export interface Watcher {
   readonly range: WatchKeyRange;
   readonly filterPut: boolean;
   readonly filterDelete: boolean;
+  /** Range and filters as one string: watchers with equal ones match the same events. */
+  readonly selection: string;
   readonly prevKv: boolean;
   readonly fragment: boolean;
   readonly progressNotify: boolean;
@@ -30,6 +37,16 @@ export interface Watcher {
   synced: boolean;
   /** Events went out since the last progress tick: etcd elides the next progress notification. */
   sentEventsSinceTick: boolean;
+  /**
+   * This watcher's last events response held back in its stream's queue, at `queuedIndex`, of about
+   * `queuedBytes` encoded: later events join it while the stream stays full (see HubWatchStream.merge).
+   * Stale once that queue slot holds anything else.
+   */
+  queuedResponse: WatchStreamResponse | undefined;
+  queuedIndex: number;
+  queuedBytes: number;
+  /** queuedResponse.events is this stream's own list (not one shared with other watchers): it may grow in place. */
+  queuedEventsOwned: boolean;
 }
 
 /** What a stream needs from its hub. */
@@ -45,6 +62,14 @@ export interface WatchHubContext {
   unregister(watcher: Watcher): void;
   startProgressTimer(stream: HubWatchStream): unknown;
   stopProgressTimer(handle: unknown): void;
+  /**
+   * Calls stream.pacingTick() on every pacing tick until stopPacing; false when pacing is off (the
+   * stream then sends on every drain).
+   */
+  startPacing(stream: HubWatchStream): boolean;
+  stopPacing(stream: HubWatchStream): void;
+  /** A congested stream goes back to sending at once after this many quiet pacing ticks. */
+  readonly congestionQuietTicks: number;
   streamClosed(stream: HubWatchStream): void;
 }
 
@@ -62,7 +87,22 @@ export class HubWatchStream implements WatchStream {
   private queue: WatchStreamResponse[] = [];
   private queueHead = 0;
   private queuedEvents = 0;
+  /**
+   * Queue slots below this hold responses that events must not join: a progress or control response
+   * was queued after them, and events moved ahead of it would break what it says.
+   */
+  private mergeFloor = 0;
+  /** The transport reported a full buffer: nothing is sent until it drains (resume). */
   private blocked = false;
+  /**
+   * Congested: the transport was full not long ago, so the client reads slower than events come.
+   * Responses then wait in the queue, events joining per watcher, and go out on the pacing tick
+   * (etcd likewise hands a slow watcher its pending events in one response every few ms rather than
+   * one response per revision). Ends after congestionQuietTicks ticks without a full transport.
+   */
+  private paced = false;
+  /** Pacing ticks since the transport was last full. */
+  private quietTicks = 0;
   private closed = false;
   private catchingUp = false;
   private deferredProgress = false;
@@ -111,12 +151,14 @@ export class HubWatchStream implements WatchStream {
       this.enqueue(response(currentRevision, id, { canceled: true, compactRevision }));
       return;
     }
+    const filterPut = request.filters.includes(WatchFilter.NOPUT);
+    const filterDelete = request.filters.includes(WatchFilter.NODELETE);
     const watcher: Watcher = {
-      id, stream: this, range,
-      filterPut: request.filters.includes(WatchFilter.NOPUT),
-      filterDelete: request.filters.includes(WatchFilter.NODELETE),
+      id, stream: this, range, filterPut, filterDelete,
+      selection: selectionOf(range, filterPut, filterDelete),
       prevKv: request.prevKv, fragment: request.fragment, progressNotify: request.progressNotify,
       nextRevision: startRevision, synced: startRevision > currentRevision, sentEventsSinceTick: false,
+      queuedResponse: undefined, queuedIndex: 0, queuedBytes: 0, queuedEventsOwned: false,
     };
     this.watchers.set(id, watcher);
     this.hub.register(watcher);
@@ -141,6 +183,24 @@ export class HubWatchStream implements WatchStream {
   resume(): void {
     if (this.closed) return;
     this.blocked = false;
+    // A congested stream sends on its next pacing tick, with whatever has joined the queue by then.
+    if (!this.paced) this.flush();
+  }
+
+  /** The pacing tick of a congested stream: send what waits, and leave pacing once the client keeps up. */
+  pacingTick(): void {
+    if (this.closed || !this.paced || this.blocked) return;
+    this.flush();
+    if (this.blocked) return; // full again: transmit restarted the quiet count
+    this.quietTicks++;
+    if (this.queueHead === this.queue.length && this.quietTicks >= this.hub.congestionQuietTicks) {
+      this.paced = false;
+      this.hub.stopPacing(this);
+    }
+  }
+
+  /** Sends the queue until the transport is full; then catches up unsynced watchers. */
+  private flush(): void {
     while (this.queueHead < this.queue.length && !this.blocked) {
       const next = this.queue[this.queueHead];
       this.queue[this.queueHead++] = undefined as never;
@@ -150,8 +210,14 @@ export class HubWatchStream implements WatchStream {
     if (this.queueHead === this.queue.length) {
       this.queue = [];
       this.queueHead = 0;
+      this.mergeFloor = 0;
     }
     if (!this.blocked) this.catchUp();
+  }
+
+  /** Whether a response must wait in the queue rather than go out now. */
+  private get holding(): boolean {
+    return this.blocked || this.paced;
   }
 
   close(): void {
@@ -162,8 +228,11 @@ export class HubWatchStream implements WatchStream {
     this.queue = [];
     this.queueHead = 0;
     this.queuedEvents = 0;
+    this.mergeFloor = 0;
     if (this.progressTimer !== undefined) this.hub.stopProgressTimer(this.progressTimer);
     this.progressTimer = undefined;
+    if (this.paced) this.hub.stopPacing(this);
+    this.paced = false;
     this.hub.streamClosed(this);
   }
 
@@ -191,7 +260,7 @@ export class HubWatchStream implements WatchStream {
 
   /** Live events of one revision for a synced watcher of this stream. */
   deliverLive(watcher: Watcher, revision: number, events: MvccEvent[]): void {
-    if (this.blocked && this.queuedEvents + events.length > this.hub.streamQueuedEventsMax) {
+    if (this.holding && this.queuedEvents + events.length > this.hub.streamQueuedEventsMax) {
       // Never block apply on a slow client: this watcher catches up from history once the stream drains.
       watcher.synced = false;
       watcher.nextRevision = revision;
@@ -214,10 +283,58 @@ export class HubWatchStream implements WatchStream {
   }
 
   private sendEvents(watcher: Watcher, revision: number, events: MvccEvent[]): void {
-    const shaped = watcher.prevKv ? events : events.map(withoutPrevKv);
-    const full = response(revision, watcher.id, { events: shaped });
-    for (const part of watcher.fragment ? fragmentResponse(full, this.hub.maxRequestBytes) : [full]) this.enqueue(part);
+    const shaped = watcher.prevKv ? events : eventsWithoutPrevKv(events);
     watcher.sentEventsSinceTick = true;
+    if (this.holding && !watcher.fragment && this.merge(watcher, revision, shaped)) return;
+    const full: WatchStreamResponse = {
+      revision, watchId: watcher.id, created: false, canceled: false, compactRevision: 0, cancelReason: '', fragment: false,
+      events: shaped,
+    };
+    if (watcher.fragment) {
+      for (const part of fragmentResponse(full, this.hub.maxRequestBytes)) this.enqueue(part);
+      return;
+    }
+    this.enqueue(full);
+    const index = this.queue.length - 1;
+    if (this.queue[index] === full) {
+      watcher.queuedResponse = full;
+      watcher.queuedIndex = index;
+      watcher.queuedBytes = -1; // measured at the first merge: most responses never see one
+      watcher.queuedEventsOwned = false;
+    }
+  }
+
+  /**
+   * A full stream holds a watcher's events back; etcd then hands a slow watcher its pending
+   * revisions in one response. Here later revisions join the watcher's last held-back response
+   * while it is still queued (nothing but other watchers' events after it) and stays under
+   * --max-request-bytes, so a client that fell behind reads a few large responses instead of one
+   * per revision. Revisions stay whole and in order; the header carries the newest revision.
+   */
+  private merge(watcher: Watcher, revision: number, events: MvccEvent[]): boolean {
+    const queued = watcher.queuedResponse;
+    if (queued === undefined || watcher.queuedIndex < this.mergeFloor || watcher.queuedIndex < this.queueHead ||
+      this.queue[watcher.queuedIndex] !== queued) {
+      watcher.queuedResponse = undefined;
+      return false;
+    }
+    if (watcher.queuedBytes < 0) watcher.queuedBytes = watchResponseBytes(queued);
+    let bytes = watcher.queuedBytes;
+    for (const event of events) bytes += eventBytes(event);
+    if (bytes >= this.hub.maxRequestBytes) {
+      watcher.queuedResponse = undefined;
+      return false;
+    }
+    if (!watcher.queuedEventsOwned) {
+      // The list may be shared with other watchers (one notify, one list): copy before growing it.
+      queued.events = queued.events.slice();
+      watcher.queuedEventsOwned = true;
+    }
+    for (const event of events) queued.events.push(event);
+    queued.revision = Math.max(queued.revision, revision);
+    watcher.queuedBytes = bytes;
+    this.queuedEvents += events.length;
+    return true;
   }
 
   private refuse(currentRevision: number, cancelReason: string): void {
@@ -231,7 +348,7 @@ export class HubWatchStream implements WatchStream {
 
   private enqueue(r: WatchStreamResponse): void {
     if (this.closed) return;
-    if (!this.blocked) {
+    if (!this.holding) {
       this.transmit(r);
       return;
     }
@@ -244,6 +361,7 @@ export class HubWatchStream implements WatchStream {
     }
     this.queue.push(r);
     this.queuedEvents += r.events.length;
+    if (r.events.length === 0) this.mergeFloor = this.queue.length;
   }
 
   private transmit(r: WatchStreamResponse): void {
@@ -255,7 +373,10 @@ export class HubWatchStream implements WatchStream {
       this.end(error instanceof Error ? error : new Error(String(error)));
       return;
     }
-    if (!accepted) this.blocked = true;
+    if (accepted) return;
+    this.blocked = true;
+    this.quietTicks = 0;
+    if (!this.paced && !this.closed) this.paced = this.hub.startPacing(this);
   }
 
   private sendDeferredProgressIfSynced(): void {
@@ -263,7 +384,7 @@ export class HubWatchStream implements WatchStream {
     for (const watcher of this.watchers.values()) if (!watcher.synced) return;
     this.deferredProgress = false;
     const tail = this.queue[this.queue.length - 1];
-    if (this.blocked && tail !== undefined && this.queue.length > this.queueHead && isProgressResponse(tail)) {
+    if (this.holding && tail !== undefined && this.queue.length > this.queueHead && isProgressResponse(tail)) {
       // Repeated progress requests on a full stream share one answer: nothing follows it, so it may move forward.
       tail.revision = this.hub.notifiedRevision;
       return;
@@ -280,7 +401,8 @@ export class HubWatchStream implements WatchStream {
   }
 
   private async runCatchUp(): Promise<void> {
-    while (!this.closed && !this.blocked) {
+    // A congested stream reads one batch per pacing tick: the next waits until the queue went out.
+    while (!this.closed && !this.blocked && !(this.paced && this.queueHead < this.queue.length)) {
       const toRevision = this.hub.notifiedRevision;
       this.cancelCompacted(this.hub.compactRevision);
       let fromRevision = Number.POSITIVE_INFINITY;
@@ -312,10 +434,17 @@ export class HubWatchStream implements WatchStream {
 
   private deliverHistory(fromRevision: number, events: MvccEvent[], lastRevision: number): void {
     const currentRevision = this.hub.notifiedRevision;
+    // Watchers of one range, filters and start share one list: matched once, and encoded once.
+    const matchingBySelection = new Map<string, MvccEvent[]>();
     for (const watcher of this.watchers.values()) {
       // A watcher created or fallen behind during the read may start before the batch: it waits for the next round.
       if (watcher.synced || watcher.nextRevision < fromRevision || watcher.nextRevision > lastRevision) continue;
-      const matching = events.filter((event) => event.kv.modRevision >= watcher.nextRevision && matches(watcher, event));
+      const selection = `${watcher.nextRevision}:${watcher.selection}`;
+      let matching = matchingBySelection.get(selection);
+      if (matching === undefined) {
+        matching = events.filter((event) => event.kv.modRevision >= watcher.nextRevision && matches(watcher, event));
+        matchingBySelection.set(selection, matching);
+      }
       if (matching.length > 0) this.sendEvents(watcher, currentRevision, matching);
       watcher.nextRevision = lastRevision + 1;
       if (watcher.nextRevision > currentRevision) watcher.synced = true;
@@ -351,12 +480,46 @@ export function matches(watcher: Watcher, event: MvccEvent): boolean {
   return watchRangeContains(watcher.range, event.kv.key);
 }
 
+/** Unambiguous: the end, when there is one, is length-prefixed. */
+function selectionOf(range: WatchKeyRange, filterPut: boolean, filterDelete: boolean): string {
+  const end = range.end === undefined ? 's' : `r${range.end.length}:${range.end.toString('latin1')}`;
+  return `${filterPut ? 1 : 0}${filterDelete ? 1 : 0}${end}:${range.key.toString('latin1')}`;
+}
+
+/** For a watcher already known to watch the event's key: only its type filters decide. */
+export function passesFilters(watcher: Watcher, event: MvccEvent): boolean {
+  return !(event.type === EventType.PUT ? watcher.filterPut : watcher.filterDelete);
+}
+
 function isProgressResponse(r: WatchStreamResponse): boolean {
   return r.watchId === INVALID_WATCH_ID && !r.created && !r.canceled && r.events.length === 0;
 }
 
+/**
+ * The prevKv-less copy of each event, made once and shared by every watcher without prev_kv, so
+ * that a transport can encode it once for all of them (events and event lists are immutable once
+ * notified). A list is kept too: notify hands one list to every watcher of a one-event revision.
+ */
+const withoutPrevKvCopies = new WeakMap<MvccEvent, MvccEvent>();
+const listsWithoutPrevKv = new WeakMap<MvccEvent[], MvccEvent[]>();
+
 function withoutPrevKv(event: MvccEvent): MvccEvent {
-  return event.prevKv === undefined ? event : { type: event.type, kv: event.kv };
+  if (event.prevKv === undefined) return event;
+  let copy = withoutPrevKvCopies.get(event);
+  if (copy === undefined) {
+    copy = { type: event.type, kv: event.kv };
+    withoutPrevKvCopies.set(event, copy);
+  }
+  return copy;
+}
+
+function eventsWithoutPrevKv(events: MvccEvent[]): MvccEvent[] {
+  let copy = listsWithoutPrevKv.get(events);
+  if (copy === undefined) {
+    copy = events.some((event) => event.prevKv !== undefined) ? events.map(withoutPrevKv) : events;
+    listsWithoutPrevKv.set(events, copy);
+  }
+  return copy;
 }
 
 function response(revision: number, watchId: number, fields: Partial<WatchStreamResponse>): WatchStreamResponse {

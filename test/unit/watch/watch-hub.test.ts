@@ -214,9 +214,37 @@ describe('WatchHub fragments', () => {
   });
 });
 
-describe('WatchHub slow streams', () => {
+/**
+ * A full transport holds responses back; by default the stream is then paced (it sends on a timer
+ * tick while congested). Both ways must keep every guarantee, so the slow-stream tests run in both;
+ * `drain` is what the transport does once it can take more, and what the pacing tick then does.
+ */
+const deliveryModes = [
+  { mode: 'sending on every drain', options: { congestedFlushIntervalMs: 0 } as Partial<WatchHubOptions> },
+  { mode: 'paced while congested', options: {} as Partial<WatchHubOptions> },
+];
+
+describe.each(deliveryModes)('WatchHub slow streams ($mode)', ({ options }) => {
+  function slowSetup(extra: Partial<WatchHubOptions> = {}) {
+    const timer = new ManualTimer();
+    const parts = setup({ timer, ...options, ...extra });
+    const drain = (): void => {
+      parts.client.full = false;
+      parts.stream.resume();
+      timer.fireEvery(10);
+    };
+    /** Drains until nothing is held back and every catch-up round ran (one per tick when paced). */
+    const drainFully = async (): Promise<void> => {
+      for (let i = 0; i < 20; i++) {
+        drain();
+        await settle(5);
+      }
+    };
+    return { ...parts, timer, drain, drainFully };
+  }
+
   it('holds back a full stream without blocking notify or other streams, then drains in order', () => {
-    const { history, hub, client, stream } = setup();
+    const { history, hub, client, stream, drain } = slowSetup();
     const other = new RecordingClient();
     hub.openStream(other.send).create(createRequest({ key: 'a' }));
     stream.create(createRequest({ key: 'a' }));
@@ -226,42 +254,90 @@ describe('WatchHub slow streams', () => {
     history.write([{ put: 'a' }]);
     expect(client.eventsOf(0).map((e) => e.revision)).toEqual([2]);
     expect(other.eventsOf(0).map((e) => e.revision)).toEqual([2, 3, 4]);
-    client.full = false;
-    stream.resume();
+    drain();
     expect(client.eventsOf(0).map((e) => e.revision)).toEqual([2, 3, 4]);
   });
 
+  it("each watcher's held-back revisions go out in one response, whole and in order, with the newest revision", () => {
+    const { history, client, stream, drain } = slowSetup();
+    stream.create(createRequest({ key: 'a' }));
+    stream.create(createRequest({ key: 'a', prevKv: true }));
+    client.full = true;
+    history.write([{ put: 'a' }]);
+    history.write([{ put: 'a' }, { put: 'b' }]);
+    history.write([{ put: 'b' }]);
+    history.write([{ put: 'a' }, { put: 'a' }]);
+    const held = client.responses.length;
+    drain();
+    const sent = client.responses.slice(held);
+    // Watcher 0 took revision 2 and filled the transport: watcher 1's revision 2 waits with the rest.
+    expect(sent.map((r) => [r.watchId, r.revision, r.events.map((e) => e.kv.modRevision)])).toEqual([
+      [1, 5, [2, 3, 5, 5]],
+      [0, 5, [3, 5, 5]],
+    ]);
+    expect(sent[0].events.slice(1).every((e) => e.prevKv !== undefined)).toBe(true);
+    expect(sent[1].events.every((e) => e.prevKv === undefined)).toBe(true);
+  });
+
+  it('held-back events never move ahead of a progress response, nor grow a response past maxRequestBytes', () => {
+    const { history, client, stream, drain } = slowSetup({ maxRequestBytes: 120 });
+    stream.create(createRequest({ key: 'a' }));
+    client.full = true;
+    history.write([{ put: 'a' }]); // sent; the transport is now full
+    history.write([{ put: 'a' }]);
+    stream.progress();
+    history.write([{ put: 'a' }]);
+    history.write([{ put: 'a' }]);
+    history.write([{ put: 'a', value: 'x'.repeat(80) }]);
+    const held = client.responses.length;
+    drain();
+    expect(client.responses.slice(held).map((r) => [r.watchId, r.revision, r.events.map((e) => e.kv.modRevision)])).toEqual([
+      [0, 3, [3]],
+      [-1, 3, []],
+      [0, 5, [4, 5]],
+      [0, 6, [6]],
+    ]);
+  });
+
+  it('fragmenting watchers keep their fragments: their responses are not joined', () => {
+    const { history, client, stream, drain } = slowSetup();
+    stream.create(createRequest({ key: 'a', fragment: true }));
+    client.full = true;
+    history.write([{ put: 'a' }]);
+    history.write([{ put: 'a' }]);
+    history.write([{ put: 'a' }]);
+    drain();
+    expect(client.responses.filter((r) => r.events.length > 0).map((r) => r.events.length)).toEqual([1, 1, 1]);
+  });
+
   it('beyond the queue maximum a watcher catches up from history after resume, missing nothing', async () => {
-    const { history, hub, client, stream } = setup({ streamQueuedEventsMax: 2 });
+    const { history, hub, client, stream, drainFully } = slowSetup({ streamQueuedEventsMax: 2 });
     stream.create(createRequest({ key: 'a', rangeEnd: 'c' }));
     client.full = true;
     for (let i = 0; i < 10; i++) history.write([{ put: i % 2 === 0 ? 'a' : 'b' }]);
     expect(hub.unsyncedWatcherCount).toBe(1);
     expect(client.responses.length).toBe(2); // created + the revision that filled the buffer
-    client.full = false;
-    stream.resume();
-    await settle();
+    await drainFully();
     history.write([{ put: 'a' }]);
+    await drainFully();
     expect(client.eventsOf(0).map((e) => e.revision)).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     expect(hub.unsyncedWatcherCount).toBe(0);
   });
 
   it('a slow watcher whose history was compacted away gets a compacted cancel', async () => {
-    const { history, client, stream } = setup({ streamQueuedEventsMax: 1 });
+    const { history, client, stream, drainFully } = slowSetup({ streamQueuedEventsMax: 1 });
     stream.create(createRequest({ key: 'a' }));
     client.full = true;
     for (let i = 0; i < 6; i++) history.write([{ put: 'a' }]);
     history.compact(6);
-    client.full = false;
-    stream.resume();
-    await settle();
+    await drainFully();
     expect(client.responses[client.responses.length - 1]).toMatchObject({ watchId: 0, canceled: true, compactRevision: 6 });
     const delivered = client.eventsOf(0).map((e) => e.revision);
     expect(delivered).toEqual([2, 3]);
   });
 
   it('repeated progress requests on a full stream share one answer at the latest revision', () => {
-    const { history, client, stream } = setup();
+    const { history, client, stream, drain } = slowSetup();
     stream.create(createRequest({ key: 'a' }));
     client.full = true;
     history.write([{ put: 'a' }]);
@@ -270,13 +346,12 @@ describe('WatchHub slow streams', () => {
       history.write([{ put: 'b' }]);
     }
     stream.progress();
-    client.full = false;
-    stream.resume();
+    drain();
     expect(client.responses.filter((r) => r.watchId === -1).map((r) => r.revision)).toEqual([102]);
   });
 
   it('a client that never reads while sending requests is cut off with a cancel, not an unbounded queue', () => {
-    const { hub, client, stream } = setup();
+    const { hub, client, stream } = slowSetup();
     stream.create(createRequest({ key: 'a' }));
     client.full = true;
     stream.create(createRequest({ key: 'a' })); // accepted; the transport is now full
@@ -291,11 +366,65 @@ describe('WatchHub slow streams', () => {
   });
 
   it('a transport that throws closes its stream and does not disturb notify', () => {
-    const { history, hub, stream } = setup();
+    const { history, hub, stream } = slowSetup();
     stream.create(createRequest({ key: 'a' }));
     hub.openStream(() => { throw new Error('gone'); }).create(createRequest({ key: 'a' }));
     history.write([{ put: 'a' }]);
     expect(hub.streamCount).toBe(1);
+  });
+});
+
+describe('WatchHub pacing of congested streams', () => {
+  it('a stream that was never full sends every response at once, with no timer', () => {
+    const timer = new ManualTimer();
+    const { history, client, stream } = setup({ timer });
+    stream.create(createRequest({ key: 'a' }));
+    for (let i = 0; i < 5; i++) history.write([{ put: 'a' }]);
+    expect(client.eventsOf(0).map((e) => e.revision)).toEqual([2, 3, 4, 5, 6]);
+    expect(client.responses).toHaveLength(6);
+    expect(timer.callbacks.size).toBe(0);
+  });
+
+  it('after a full transport, events wait for the tick even once it drained; quiet ticks end the pacing', () => {
+    const timer = new ManualTimer();
+    const { history, client, stream } = setup({ timer, congestedFlushIntervalMs: 10, congestionQuietMs: 30 });
+    stream.create(createRequest({ key: 'a' }));
+    client.full = true;
+    history.write([{ put: 'a' }]); // sent; the transport is now full
+    expect(timer.callbacks.size).toBe(1);
+    client.full = false;
+    stream.resume();
+    history.write([{ put: 'a' }]);
+    history.write([{ put: 'a' }]);
+    expect(client.eventsOf(0).map((e) => e.revision)).toEqual([2]);
+    timer.fireEvery(10);
+    expect(client.responses.slice(2).map((r) => r.events.map((e) => e.kv.modRevision))).toEqual([[3, 4]]);
+    timer.fireEvery(10);
+    timer.fireEvery(10);
+    expect(timer.callbacks.size).toBe(0);
+    history.write([{ put: 'a' }]);
+    expect(client.eventsOf(0).map((e) => e.revision)).toEqual([2, 3, 4, 5]);
+  });
+
+  it('a full transport during pacing restarts the quiet count; close stops the timer', () => {
+    const timer = new ManualTimer();
+    const { history, client, stream } = setup({ timer, congestedFlushIntervalMs: 10, congestionQuietMs: 20 });
+    stream.create(createRequest({ key: 'a' }));
+    client.full = true;
+    history.write([{ put: 'a' }]);
+    timer.fireEvery(10); // still full: nothing sent
+    history.write([{ put: 'a' }]);
+    client.full = false;
+    stream.resume();
+    client.full = true;
+    timer.fireEvery(10); // sends revision 3 into a full transport again
+    expect(client.eventsOf(0).map((e) => e.revision)).toEqual([2, 3]);
+    client.full = false;
+    stream.resume();
+    timer.fireEvery(10);
+    expect(timer.callbacks.size).toBe(1);
+    stream.close();
+    expect(timer.callbacks.size).toBe(0);
   });
 });
 
