@@ -546,6 +546,9 @@ export class EtcdServer implements EtcdServerApi {
    * releases the log's segments behind it once LevelDB's copy of the state is synced.
    */
   private maybeCompactLog(batch: BatchOp[], appliedIndex: number): SnapshotMetadata | undefined {
+    // A snapshot from the leader moved the log's snapshot point: count from there (compacting at or
+    // below it would be refused by the log: SnapOutOfDate).
+    this.snapshotIndex = Math.max(this.snapshotIndex, this.memoryStorage.snapshot().metadata.index);
     if (appliedIndex - this.snapshotIndex < this.config.snapshotCount) return undefined;
     // Right after installing a leader's state, the state can be ahead of the Raft log (the state was
     // taken after the Raft snapshot index it travels with): Raft can only snapshot at an index its

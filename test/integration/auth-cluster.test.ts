@@ -206,11 +206,11 @@ describe('the real etcd 3.4, for the record', () => {
   // The brief expected etcd 3.4 to refuse a simple token on a member other than its issuer. Checked
   // here, it does not: Authenticate goes through the Raft log and every member records the token
   // in memory as it applies the entry, so another member accepts it, and a member killed -9 and
-  // restarted accepts it again (it replays the entry from its WAL). So accepting tokens on every
+  // restarted may accept it again (it replays the entry from its WAL; see below). So accepting tokens on every
   // member is parity with etcd 3.4 here, not an improvement; where etcd's in-memory tokens do differ
   // (each member runs its own TTL clock, and a member that caught up by snapshot never applied the
   // entry) is not covered by this test.
-  it('accepts a simple token on another member, also after that member is killed -9 and restarted', async () => {
+  it('accepts a simple token on another member; after that member is killed -9 and restarted it answers with the value or invalid auth token', async () => {
     cluster = await TestCluster.start({ size: 3, kind: 'etcd', extraArgs: [...fastHashArgs] });
     const [issuer, other] = cluster.members;
     if (!issuer || !other) throw new Error('members missing');
@@ -228,14 +228,17 @@ describe('the real etcd 3.4, for the record', () => {
     await cluster.kill(other);
     await cluster.restart(other);
     await cluster.waitLeader();
-    // The restarted member knows the token again once it has re-applied the Authenticate entry from
-    // its WAL, which etcd does after it has started answering: a CI run saw "invalid auth token"
-    // right after the restart. So wait (bounded) for the replay.
+    // Whether the restarted member knows the token again depends on timing inside etcd: it re-applies
+    // the Authenticate entry from its WAL after it has started answering, and in some runs (two CI
+    // runs of 2026-11-26, on a loaded machine) it still refused the token 15 s later. So the record
+    // is: it answers, either with the value or with etcd's "invalid auth token", nothing else; a
+    // client of etcd 3.4 must be ready to authenticate again after a member restarts.
     let afterRestart = await client(other).range('app/on-other', token);
     for (const deadline = Date.now() + 15_000; !afterRestart.ok && Date.now() < deadline;) {
       await new Promise((resolve) => setTimeout(resolve, 200));
       afterRestart = await client(other).range('app/on-other', token);
     }
-    expect(rangeValues(afterRestart)).toEqual(['yes']);
+    if (afterRestart.ok) expect(rangeValues(afterRestart)).toEqual(['yes']);
+    else expect(afterRestart).toEqual({ ok: false, code: 16, details: 'etcdserver: invalid auth token' });
   }, 120_000);
 });
