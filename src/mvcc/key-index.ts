@@ -19,16 +19,26 @@
 //   compact(2): [2.0, 3.0(tomb)] [4.0, 5.0]      (1.0 dropped: 2.0 is the newest <= 2)
 //   compact(4): [4.0, 5.0]                        (the closed generation ended at 3 <= 4)
 //   compact(6) after delete @6.0:  key removed   (its last generation closed at 6 <= 6)
+import { decodeKeyValue } from './kv-codec.js';
 import { BinaryStringOrderedMap } from './ordered-map.js';
 import type { Revision } from './revision.js';
 import type { KeyValue } from './types.js';
 
 export class Generation {
-  /** Revision mains and subs, parallel arrays in increasing revision order. */
-  readonly mains: number[] = [];
-  readonly subs: number[] = [];
+  /**
+   * Revision mains and subs, parallel arrays in increasing revision order. Created holding the
+   * first revision: an array literal is allocated at its length, while a push into an empty array
+   * reserves 17 slots (two such arrays were ~300 bytes of every key with one revision).
+   */
+  readonly mains: number[];
+  readonly subs: number[];
   /** True once the last revision is the tombstone that ended this generation. */
   closed = false;
+
+  constructor(main: number, sub: number) {
+    this.mains = [main];
+    this.subs = [sub];
+  }
 
   get length(): number {
     return this.mains.length;
@@ -66,14 +76,55 @@ export class Generation {
 
 export class KeyRecord {
   /** Oldest first; the last one is open while the key is alive. Empty only transiently. */
-  readonly generations: Generation[] = [];
+  readonly generations: Generation[];
+  private liveValue: KeyValue | undefined = undefined;
+  /** The live value as stored (kv-codec), until its first read decodes it into liveValue. */
+  private liveStored: Buffer | undefined = undefined;
+  private keyBytes: Buffer | undefined;
+
+  /** `binaryKey` is the key as a latin1 string (the index's map key); `key` its bytes, if at hand. */
+  constructor(readonly binaryKey: string, key: Buffer | undefined, first: Generation) {
+    this.keyBytes = key;
+    this.generations = [first];
+  }
+
+  /** The key's bytes (made from binaryKey on first use for records loaded at start-up). */
+  get key(): Buffer {
+    if (this.keyBytes === undefined) this.keyBytes = Buffer.from(this.binaryKey, 'latin1');
+    return this.keyBytes;
+  }
+
   /**
    * The store's copy of the key's current value, undefined while the key is deleted. The index
    * itself never reads it: keeping it on the record saves a second map of every key.
    */
-  live: KeyValue | undefined = undefined;
+  get live(): KeyValue | undefined {
+    if (this.liveStored !== undefined) {
+      this.liveValue = decodeKeyValue(this.liveStored);
+      this.liveStored = undefined;
+    }
+    return this.liveValue;
+  }
 
-  constructor(readonly key: Buffer) {}
+  set live(kv: KeyValue | undefined) {
+    this.liveValue = kv;
+    this.liveStored = undefined;
+  }
+
+  /** Whether the record has a live value: `live !== undefined` without decoding a stored one. */
+  get hasLive(): boolean {
+    return this.liveValue !== undefined || this.liveStored !== undefined;
+  }
+
+  /**
+   * Sets the live value from its stored form, decoded when first read: start-up loads every live
+   * key, most of which no one reads soon, and one Buffer per key is far less for the GC to trace
+   * than a KeyValue with two Buffer views and a bigint.
+   */
+  setLiveStored(stored: Buffer): void {
+    this.liveValue = undefined;
+    this.liveStored = stored;
+  }
 
   get isAlive(): boolean {
     const last = this.generations[this.generations.length - 1];
@@ -179,29 +230,46 @@ export class KeyIndex {
   /** Records a put of key at (main, sub); opens a generation if the key was not alive. */
   put(key: Buffer, main: number, sub: number): KeyRecord {
     const binaryKey = key.toString('latin1');
-    let record = this.records.get(binaryKey);
-    if (!record) {
-      record = new KeyRecord(key);
-      this.records.set(binaryKey, record);
-    }
-    return this.putRecord(record, main, sub);
+    const record = this.records.get(binaryKey);
+    if (record) return this.putRecord(record, main, sub);
+    const created = new KeyRecord(binaryKey, key, new Generation(main, sub));
+    this.records.set(binaryKey, created);
+    return created;
+  }
+
+  /** put() by the key as a binary string; the record makes the key's bytes when first asked. */
+  putBinary(binaryKey: string, main: number, sub: number): KeyRecord {
+    const record = this.records.get(binaryKey);
+    if (record) return this.putRecord(record, main, sub);
+    const created = new KeyRecord(binaryKey, undefined, new Generation(main, sub));
+    this.records.set(binaryKey, created);
+    return created;
   }
 
   /** put() for a record the caller already looked up: saves the key conversion and the tree walk. */
   putRecord(record: KeyRecord, main: number, sub: number): KeyRecord {
-    let current = record.generations[record.generations.length - 1];
+    const current = record.generations[record.generations.length - 1];
     if (current === undefined || current.closed) {
-      current = new Generation();
-      record.generations.push(current);
+      record.generations.push(new Generation(main, sub));
+    } else {
+      this.appendRevision(current, main, sub);
     }
-    this.appendRevision(current, main, sub);
     return record;
+  }
+
+  getBinary(binaryKey: string): KeyRecord | undefined {
+    return this.records.get(binaryKey);
   }
 
   /** Records the deletion of a live key at (main, sub), closing its generation. */
   tombstone(key: Buffer, main: number, sub: number): KeyRecord {
     const record = this.get(key);
     if (!record || !record.isAlive) throw new Error(`mvcc: tombstone for a key that is not alive (${key.toString('hex')})`);
+    return this.tombstoneRecord(record, main, sub);
+  }
+
+  /** tombstone() for a record the caller already looked up and knows to be alive. */
+  tombstoneRecord(record: KeyRecord, main: number, sub: number): KeyRecord {
     const current = record.generations[record.generations.length - 1];
     this.appendRevision(current, main, sub);
     current.closed = true;
@@ -239,14 +307,18 @@ export class KeyIndex {
   }
 
   private appendRevision(generation: Generation, main: number, sub: number): void {
-    const length = generation.length;
-    if (length > 0) {
-      const lastMain = generation.mains[length - 1];
-      if (main < lastMain || (main === lastMain && sub <= generation.subs[length - 1])) {
-        throw new Error(`mvcc: revision ${main}.${sub} is not after ${lastMain}.${generation.subs[length - 1]}`);
-      }
-    }
+    this.checkOrder(generation, main, sub);
     generation.mains.push(main);
     generation.subs.push(sub);
+  }
+
+  /** Throws unless (main, sub) comes after the last revision of `generation`. */
+  private checkOrder(generation: Generation, main: number, sub: number): void {
+    const length = generation.length;
+    if (length === 0) return;
+    const lastMain = generation.mains[length - 1];
+    if (main < lastMain || (main === lastMain && sub <= generation.subs[length - 1])) {
+      throw new Error(`mvcc: revision ${main}.${sub} is not after ${lastMain}.${generation.subs[length - 1]}`);
+    }
   }
 }

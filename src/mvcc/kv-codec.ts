@@ -42,12 +42,18 @@ export function encodeKeyValue(kv: KeyValue): Buffer {
   return out;
 }
 
-export function decodeKeyValue(bytes: Buffer): KeyValue {
+/** Checks the header of a stored record; returns its key length. */
+function checkedKeyLength(bytes: Buffer): number {
   if (bytes.length < HEADER_BYTES || bytes[0] !== FORMAT_TAG) {
     throw new Error(`mvcc: corrupt stored key-value (length ${bytes.length}, tag ${bytes[0]})`);
   }
   const keyLength = bytes.readUInt32BE(33);
   if (HEADER_BYTES + keyLength > bytes.length) throw new Error('mvcc: corrupt stored key-value (key length)');
+  return keyLength;
+}
+
+export function decodeKeyValue(bytes: Buffer): KeyValue {
+  const keyLength = checkedKeyLength(bytes);
   return {
     key: bytes.subarray(HEADER_BYTES, HEADER_BYTES + keyLength),
     createRevision: readUint53(bytes, 1),
@@ -56,6 +62,20 @@ export function decodeKeyValue(bytes: Buffer): KeyValue {
     lease: bytes.readBigInt64BE(25),
     value: bytes.subarray(HEADER_BYTES + keyLength),
   };
+}
+
+/**
+ * The key of a stored record as a binary (latin1) string, the key index's map key, after the
+ * checks decodeKeyValue makes; for start-up, which decodes the rest only when it is read.
+ */
+export function decodeBinaryKey(bytes: Buffer): string {
+  const keyLength = checkedKeyLength(bytes);
+  return bytes.toString('latin1', HEADER_BYTES, HEADER_BYTES + keyLength);
+}
+
+/** Whether a stored record has a lease, without making the bigint. */
+export function hasStoredLease(bytes: Buffer): boolean {
+  return bytes.readUInt32BE(25) !== 0 || bytes.readUInt32BE(29) !== 0;
 }
 
 /** The key of a stored record, without decoding the rest (compaction scans use it). */

@@ -13,7 +13,7 @@
 import { EtcdError } from '../errors.js';
 import type { Backend, BatchOp } from '../storage/backend.js';
 import { prefix } from '../storage/keys.js';
-import { KV_HEADER_BYTES, decodeKeyOnly, decodeKeyValue, encodeKeyValue } from './kv-codec.js';
+import { KV_HEADER_BYTES, decodeBinaryKey, decodeKeyOnly, decodeKeyValue, encodeKeyValue, hasStoredLease } from './kv-codec.js';
 import { KeyIndex, type KeyRecord } from './key-index.js';
 import { fetchLimit, shapeRange } from './range-shape.js';
 import { REVISION_BYTES, decodeRevision, writeRevision, type Revision } from './revision.js';
@@ -231,7 +231,7 @@ export class MvccStore {
 
   put(request: PutRequest, batch: BatchOp[]): { result: PutResult; events: MvccEvent[] } {
     if (request.lease !== 0n && !this.leases.exists(request.lease)) throw new EtcdError('LeaseNotFound');
-    if ((request.ignoreValue || request.ignoreLease) && !this.index.get(request.key)?.live) {
+    if ((request.ignoreValue || request.ignoreLease) && !this.index.get(request.key)?.hasLive) {
       throw new EtcdError('KeyNotFound');
     }
     const context = this.beginWrite(batch);
@@ -253,7 +253,7 @@ export class MvccStore {
     const seen = new Set<KeyRecord>();
     for (const key of keys) {
       const record = this.index.get(key);
-      if (record?.live && !seen.has(record)) {
+      if (record?.hasLive && !seen.has(record)) {
         seen.add(record);
         records.push(record);
       }
@@ -341,7 +341,7 @@ export class MvccStore {
   private liveRecords(key: Buffer, rangeEnd: Buffer): KeyRecord[] {
     const records: KeyRecord[] = [];
     this.index.forEachInRange(key, rangeEnd, (record) => {
-      if (record.live) records.push(record);
+      if (record.hasLive) records.push(record);
     });
     return records;
   }
@@ -351,9 +351,9 @@ export class MvccStore {
     const kvs: KeyValue[] = [];
     let count = 0;
     this.index.forEachInRange(request.key, request.rangeEnd, (record) => {
-      if (!record.live) return;
+      if (!record.hasLive) return;
       count++;
-      if (!request.countOnly && (limit === 0 || kvs.length < limit)) kvs.push(record.live);
+      if (!request.countOnly && (limit === 0 || kvs.length < limit)) kvs.push(record.live as KeyValue);
     });
     return shapeRange(request, kvs, count, reportedRevision);
   }
@@ -489,7 +489,7 @@ export class MvccStore {
     for (const op of path.succeeded ? request.success : request.failure) {
       if ('put' in op) {
         const put = op.put;
-        if ((put.ignoreValue || put.ignoreLease) && !this.index.get(put.key)?.live) throw new EtcdError('KeyNotFound');
+        if ((put.ignoreValue || put.ignoreLease) && !this.index.get(put.key)?.hasLive) throw new EtcdError('KeyNotFound');
         if (put.lease !== 0n && !this.leases.exists(put.lease)) throw new EtcdError('LeaseNotFound');
       } else if ('txn' in op) {
         this.checkTxnPuts(op.txn, path.nested[nested++]);
@@ -591,22 +591,30 @@ export class MvccStore {
     const scheduled = decodeNumber(scheduledBytes);
     const finished = decodeNumber(await this.backend.get(META_COMPACT_FINISHED));
     let lastMain = 0;
+    let liveKeys = 0;
+    // Records that had a lease at some point: re-attached below if they still have one.
+    const leased = new Set<KeyRecord>();
     for await (const [key, value] of this.backend.iterate({ gte: HISTORY_PREFIX, lt: HISTORY_END })) {
       const { main, sub, tombstone } = decodeRevision(key, HISTORY_PREFIX.length);
-      const kv = decodeKeyValue(value);
+      // The key only: the rest of the live value is decoded when first read (KeyRecord.live).
+      const binaryKey = decodeBinaryKey(value);
       lastMain = main;
       if (tombstone) {
-        const record = this.index.get(kv.key);
-        if (!record?.live) {
+        const record = this.index.getBinary(binaryKey);
+        if (!record?.hasLive) {
           // A purge interrupted by a crash deletes oldest first, so it can leave a tombstone whose
           // puts are gone; only below the scheduled compaction is that legitimate.
           if (main <= scheduled) continue;
           throw new Error(`mvcc: corrupt history: tombstone at ${main}.${sub} for a key that is not alive`);
         }
-        this.index.tombstone(record.key, main, sub);
+        this.index.tombstoneRecord(record, main, sub);
         record.live = undefined;
+        liveKeys--;
       } else {
-        this.index.put(kv.key, main, sub).live = kv;
+        const record = this.index.putBinary(binaryKey, main, sub);
+        if (!record.hasLive) liveKeys++;
+        record.setLiveStored(value);
+        if (hasStoredLease(value)) leased.add(record);
       }
     }
     if (scheduled > 0) this.index.compact(scheduled);
@@ -614,11 +622,11 @@ export class MvccStore {
     this.compactRev = scheduledBytes === undefined ? -1 : scheduled;
     this.flushedRev = this.currentRev;
     this.historyCacheLow = this.currentRev + 1;
-    this.index.forEach((record) => {
-      if (!record.live) return;
-      this.liveKeys++;
-      if (record.live.lease !== 0n) this.leases.attach(record.live.lease, record.key);
-    });
+    this.liveKeys = liveKeys;
+    // In key order, as a walk of the index would attach them.
+    const attached = [...leased].filter((record) => record.live !== undefined && record.live.lease !== 0n);
+    attached.sort((a, b) => (a.binaryKey < b.binaryKey ? -1 : a.binaryKey > b.binaryKey ? 1 : 0));
+    for (const record of attached) this.leases.attach((record.live as KeyValue).lease, record.key);
     if (finished < scheduled) this.schedulePurge(scheduled);
   }
 }

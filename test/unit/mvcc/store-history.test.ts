@@ -2,9 +2,9 @@ import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EtcdError } from '../../../src/errors.js';
 import { prefix, prefixEnd } from '../../../src/storage/keys.js';
-import { EventType } from '../../../src/mvcc/types.js';
+import { CompareResult, CompareTarget, EventType } from '../../../src/mvcc/types.js';
 import type { BatchOp, BatchOp as BackendBatchOp } from '../../../src/storage/backend.js';
-import { FROM_KEY, b, del, get, keysOf, openHarness, put, type Harness } from './helpers.js';
+import { FROM_KEY, b, cmp, del, get, keysOf, openHarness, put, txn, type Harness } from './helpers.js';
 
 let h: Harness;
 afterEach(async () => { await h.close(); });
@@ -39,6 +39,47 @@ describe('restart', () => {
     }
     await h.write((batch) => h.store.put(put('b', '3'), batch));
     expect((await h.store.range(get('b'))).kvs[0]).toMatchObject({ createRevision: 7, version: 1 });
+  });
+});
+
+describe('restart with values loaded lazily', () => {
+  // Start-up keeps loaded values in their stored form until first read: every path that reads a
+  // live value (range, count, prevKv, ignore_value, delete, txn compare) sees the same as before.
+  it('serves values loaded at start-up like written ones, and re-attaches leases in key order', async () => {
+    h = await openHarness({ leaseIds: [7n, 8n] });
+    await h.write((batch) => h.store.put(put('d', 'd1', { lease: 7n }), batch)); // 2
+    await h.write((batch) => h.store.put(put('b', 'b1', { lease: 7n }), batch)); // 3
+    await h.write((batch) => h.store.put(put('c', 'c1', { lease: 8n }), batch)); // 4
+    await h.write((batch) => h.store.put(put('a', 'a1', { lease: 7n }), batch)); // 5
+    await h.write((batch) => h.store.put(put('c', 'c2'), batch)); // 6: c leaves lease 8
+    await h.write((batch) => h.store.deleteRange(del('d'), batch)); // 7
+    await h.write((batch) => h.store.put(put('e', 'e1', { lease: 8n }), batch)); // 8
+    const before = await h.store.range(get('\0', FROM_KEY));
+    await h.reopen();
+    expect(h.store.keysTotal).toBe(4);
+    expect([...h.leases.keysByLease.get(7n)!]).toEqual(['a', 'b']);
+    expect([...h.leases.keysByLease.get(8n)!]).toEqual(['e']);
+    expect((await h.store.range(get('\0', FROM_KEY, { countOnly: true }))).count).toBe(4);
+    expect(await h.store.range(get('\0', FROM_KEY))).toEqual(before);
+    const { result, events } = await h.write((batch) => h.store.put(put('a', 'a2', { prevKv: true }), batch));
+    expect(result.prevKv).toEqual(before.kvs[0]);
+    expect(events[0].prevKv).toEqual(before.kvs[0]);
+    expect(events[0].kv).toMatchObject({ createRevision: 5, modRevision: 9, version: 2, lease: 0n });
+    await h.write((batch) => h.store.put(put('b', 'b2', { ignoreLease: true }), batch));
+    expect((await h.store.range(get('b'))).kvs[0]).toMatchObject({ value: b('b2'), lease: 7n, version: 2 });
+    await h.write((batch) => h.store.put(put('e', '', { ignoreValue: true, lease: 8n }), batch));
+    expect((await h.store.range(get('e'))).kvs[0]).toMatchObject({ value: b('e1'), lease: 8n, version: 2 });
+    const deleted = await h.write((batch) => h.store.deleteRange(del('c', '', { prevKv: true }), batch));
+    expect(deleted.result.prevKvs).toEqual([before.kvs[2]]);
+    const swapped = await h.write((batch) => h.store.txn(
+      txn([cmp('e', CompareTarget.VALUE, CompareResult.EQUAL, { value: 'e1' })], [{ put: put('e', 'e3') }]), undefined, batch,
+    ));
+    expect(swapped.result.succeeded).toBe(true);
+    await h.reopen();
+    expect(keysOf((await h.store.range(get('\0', FROM_KEY))).kvs)).toEqual(['a', 'b', 'e']);
+    expect((await h.store.range(get('e'))).kvs[0]).toMatchObject({ value: b('e3'), version: 3, lease: 0n });
+    expect(h.leases.keys(7n)).toEqual(['b']);
+    expect(h.leases.keys(8n)).toEqual([]);
   });
 });
 
