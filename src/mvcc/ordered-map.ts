@@ -57,6 +57,16 @@ function upperBound(keys: string[], key: string): number {
   return low;
 }
 
+/** [from, to) ranges that split `count` items into the fewest nodes, as evenly as possible. */
+function evenChunks(count: number): Array<[number, number]> {
+  const chunks = Math.ceil(count / NODE_ENTRIES_MAX);
+  const out: Array<[number, number]> = [];
+  for (let chunk = 0; chunk < chunks; chunk++) {
+    out.push([Math.floor((chunk * count) / chunks), Math.floor(((chunk + 1) * count) / chunks)]);
+  }
+  return out;
+}
+
 function newLeaf<V>(): Leaf<V> {
   return { leaf: true, keys: [], values: [], prev: null, next: null };
 }
@@ -64,6 +74,42 @@ function newLeaf<V>(): Leaf<V> {
 export class BinaryStringOrderedMap<V> {
   private root: Node<V> = newLeaf<V>();
   private entryCount = 0;
+
+  /**
+   * A map of the given entries, `keys` strictly increasing: built bottom-up, leaf after leaf, in
+   * O(n) (inserting a million keys one by one costs about a microsecond each in tree descents).
+   */
+  static fromSorted<V>(keys: string[], values: V[]): BinaryStringOrderedMap<V> {
+    const map = new BinaryStringOrderedMap<V>();
+    const count = keys.length;
+    if (count === 0) return map;
+    for (let i = 1; i < count; i++) {
+      if (!(keys[i - 1] < keys[i])) throw new Error('BinaryStringOrderedMap.fromSorted: keys not strictly increasing');
+    }
+    let nodes: Array<Node<V>> = [];
+    let lowest: string[] = [];
+    let previous: Leaf<V> | null = null;
+    for (const [from, to] of evenChunks(count)) {
+      const leaf: Leaf<V> = { leaf: true, keys: keys.slice(from, to), values: values.slice(from, to), prev: previous, next: null };
+      if (previous) previous.next = leaf;
+      previous = leaf;
+      nodes.push(leaf);
+      lowest.push(keys[from]);
+    }
+    while (nodes.length > 1) {
+      const parents: Array<Node<V>> = [];
+      const parentLowest: string[] = [];
+      for (const [from, to] of evenChunks(nodes.length)) {
+        parents.push({ leaf: false, separators: lowest.slice(from + 1, to), children: nodes.slice(from, to) });
+        parentLowest.push(lowest[from]);
+      }
+      nodes = parents;
+      lowest = parentLowest;
+    }
+    map.root = nodes[0];
+    map.entryCount = count;
+    return map;
+  }
 
   get size(): number {
     return this.entryCount;

@@ -14,7 +14,8 @@ import { EtcdError } from '../errors.js';
 import type { Backend, BatchOp } from '../storage/backend.js';
 import { prefix } from '../storage/keys.js';
 import { KV_HEADER_BYTES, decodeBinaryKey, decodeKeyOnly, decodeKeyValue, encodeKeyValue, hasStoredLease } from './kv-codec.js';
-import { KeyIndex, type KeyRecord } from './key-index.js';
+import { KeyIndex, KeyIndexLoader, type KeyRecord } from './key-index.js';
+import { ValueSlabs } from './value-slabs.js';
 import { fetchLimit, shapeRange } from './range-shape.js';
 import { REVISION_BYTES, decodeRevision, writeRevision, type Revision } from './revision.js';
 import { chooseTxnPath, type TxnPath } from './txn.js';
@@ -98,7 +99,7 @@ interface WriteContext {
 }
 
 export class MvccStore {
-  private readonly index = new KeyIndex();
+  private index = new KeyIndex();
   private readonly leases: LeaseAttachments;
   private readonly historyCacheMaxRevisions: number;
   /** Events of revisions [historyCacheLow, currentRev], contiguous; events[i] has sub i. */
@@ -594,29 +595,35 @@ export class MvccStore {
     let liveKeys = 0;
     // Records that had a lease at some point: re-attached below if they still have one.
     const leased = new Set<KeyRecord>();
+    let slabs = new ValueSlabs();
+    const loader = new KeyIndexLoader();
     for await (const [key, value] of this.backend.iterate({ gte: HISTORY_PREFIX, lt: HISTORY_END })) {
       const { main, sub, tombstone } = decodeRevision(key, HISTORY_PREFIX.length);
       // The key only: the rest of the live value is decoded when first read (KeyRecord.live).
       const binaryKey = decodeBinaryKey(value);
       lastMain = main;
       if (tombstone) {
-        const record = this.index.getBinary(binaryKey);
+        const record = loader.get(binaryKey);
         if (!record?.hasLive) {
           // A purge interrupted by a crash deletes oldest first, so it can leave a tombstone whose
           // puts are gone; only below the scheduled compaction is that legitimate.
           if (main <= scheduled) continue;
           throw new Error(`mvcc: corrupt history: tombstone at ${main}.${sub} for a key that is not alive`);
         }
-        this.index.tombstoneRecord(record, main, sub);
+        loader.tombstone(record, main, sub);
+        slabs.release(record);
         record.live = undefined;
         liveKeys--;
       } else {
-        const record = this.index.putBinary(binaryKey, main, sub);
-        if (!record.hasLive) liveKeys++;
-        record.setLiveStored(value);
+        const record = loader.put(binaryKey, main, sub);
+        if (record.hasLive) slabs.release(record);
+        else liveKeys++;
+        slabs.place(record, value);
         if (hasStoredLease(value)) leased.add(record);
       }
+      if (slabs.wantsRepack) slabs = slabs.repack((visit) => loader.forEach(visit));
     }
+    this.index = loader.finish();
     if (scheduled > 0) this.index.compact(scheduled);
     this.currentRev = Math.max(1, lastMain, scheduled);
     this.compactRev = scheduledBytes === undefined ? -1 : scheduled;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { KeyIndex } from '../../../src/mvcc/key-index.js';
+import { KeyIndex, KeyIndexLoader, type KeyRecord } from '../../../src/mvcc/key-index.js';
 import { BinaryStringOrderedMap } from '../../../src/mvcc/ordered-map.js';
 
 // Bytes on both sides of 0x80, where a UTF-8 or signed-byte view would break byte order.
@@ -38,6 +38,43 @@ describe('BinaryStringOrderedMap (B+tree)', () => {
       }
       for (const [hex, value] of reference) expect(map.get(bin(Buffer.from(hex, 'hex')))).toBe(value);
     }), { numRuns: 150 });
+  });
+
+  it('builds from sorted entries the map that inserts would, and stays a working map', () => {
+    const opArb = fc.oneof(
+      fc.record({ kind: fc.constant('set' as const), key: wideKeyArb, value: fc.nat() }),
+      fc.record({ kind: fc.constant('delete' as const), key: wideKeyArb }),
+    );
+    fc.assert(fc.property(fc.uniqueArray(wideKeyArb, { selector: bin, maxLength: 600 }), fc.array(opArb, { maxLength: 200 }), (initial, ops) => {
+      const keys = initial.map(bin).sort();
+      const map = BinaryStringOrderedMap.fromSorted(keys, keys.map((_, i) => i));
+      const reference = new Map(keys.map((key, i) => [key, i]));
+      const check = (): void => {
+        const got: Array<[string, number]> = [];
+        map.forEach((key, value) => { got.push([key, value]); });
+        expect(got).toEqual([...reference].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+        expect(map.size).toBe(reference.size);
+        for (const [key, value] of reference) expect(map.get(key)).toBe(value);
+      };
+      check();
+      for (const op of ops) {
+        if (op.kind === 'set') {
+          map.set(bin(op.key), op.value);
+          reference.set(bin(op.key), op.value);
+        } else {
+          expect(map.delete(bin(op.key))).toBe(reference.delete(bin(op.key)));
+        }
+      }
+      check();
+    }), { numRuns: 150 });
+    const many = Array.from({ length: 100_000 }, (_, i) => `k${String(i).padStart(6, '0')}`);
+    const big = BinaryStringOrderedMap.fromSorted(many, many);
+    expect(big.height).toBeLessThanOrEqual(4);
+    let seen = 0;
+    big.forEachInRange('k050000', 'k050100', () => { seen++; });
+    expect(seen).toBe(100);
+    expect(() => BinaryStringOrderedMap.fromSorted(['b', 'a'], [1, 2])).toThrow(/not strictly increasing/);
+    expect(() => BinaryStringOrderedMap.fromSorted(['a', 'a'], [1, 2])).toThrow(/not strictly increasing/);
   });
 
   it('stays shallow on many keys and empties cleanly', () => {
@@ -196,5 +233,38 @@ describe('KeyIndex', () => {
         }
       }
     }), { numRuns: 300 });
+  });
+
+  it('KeyIndexLoader builds the index that the same puts and tombstones build one by one', () => {
+    const keyArb = fc.constantFrom('a', 'b', 'ba', 'c', '\x80', '\xff', '\x00');
+    const opArb = fc.record({ tombstone: fc.boolean(), keys: fc.uniqueArray(keyArb, { minLength: 1, maxLength: 3 }) });
+    const describeRecord = (record: KeyRecord): string =>
+      `${record.key.toString('hex')}:${record.generations.map((g) => `${g.mains.map((m, i) => `${m}.${g.subs[i]}`).join(',')}${g.closed ? 'x' : ''}`).join('|')}`;
+    fc.assert(fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => {
+      const index = new KeyIndex();
+      const loader = new KeyIndexLoader();
+      let main = 1;
+      for (const op of ops) {
+        main++;
+        op.keys.forEach((text, sub) => {
+          const key = Buffer.from(text, 'latin1');
+          const record = loader.get(text);
+          if (op.tombstone && record?.isAlive) {
+            index.tombstone(key, main, sub);
+            loader.tombstone(record, main, sub);
+          } else if (!op.tombstone) {
+            index.put(key, main, sub);
+            loader.put(text, main, sub);
+          }
+        });
+      }
+      const built = loader.finish();
+      const want: string[] = [];
+      index.forEach((record) => { want.push(describeRecord(record)); });
+      const got: string[] = [];
+      built.forEach((record) => { got.push(describeRecord(record)); });
+      expect(got).toEqual(want);
+      expect(built.size).toBe(index.size);
+    }), { numRuns: 200 });
   });
 });

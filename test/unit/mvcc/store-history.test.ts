@@ -81,6 +81,20 @@ describe('restart with values loaded lazily', () => {
     expect(h.leases.keys(7n)).toEqual(['b']);
     expect(h.leases.keys(8n)).toEqual([]);
   });
+
+  it('reloads overwritten, deleted and large values in random key order', async () => {
+    h = await openHarness();
+    const big = Buffer.alloc(300_000, 7);
+    await h.write((batch) => h.store.put({ ...put('big', ''), value: big }, batch));
+    for (let i = 0; i < 300; i++) {
+      const key = `k${(i * 7919) % 97}`;
+      await h.write((batch) => (i % 11 === 10 ? h.store.deleteRange(del(key), batch) : h.store.put(put(key, `v${i}`), batch)));
+    }
+    const before = await h.store.range(get('\0', FROM_KEY));
+    await h.reopen();
+    expect(await h.store.range(get('\0', FROM_KEY))).toEqual(before);
+    expect(h.store.keysTotal).toBe(before.count);
+  });
 });
 
 describe('compaction', () => {
