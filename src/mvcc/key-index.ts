@@ -263,11 +263,6 @@ export class KeyIndex {
   tombstone(key: Buffer, main: number, sub: number): KeyRecord {
     const record = this.get(key);
     if (!record || !record.isAlive) throw new Error(`mvcc: tombstone for a key that is not alive (${key.toString('hex')})`);
-    return this.tombstoneRecord(record, main, sub);
-  }
-
-  /** tombstone() for a record the caller already looked up and knows to be alive. */
-  tombstoneRecord(record: KeyRecord, main: number, sub: number): KeyRecord {
     return tombstoneRevision(record, main, sub);
   }
 
@@ -324,7 +319,7 @@ export class KeyIndexLoader {
     return created;
   }
 
-  /** KeyIndex.tombstoneRecord(): `record` is alive. */
+  /** KeyIndex.tombstone() for a record the caller looked up and knows to be alive. */
   tombstone(record: KeyRecord, main: number, sub: number): KeyRecord {
     return tombstoneRevision(record, main, sub);
   }
