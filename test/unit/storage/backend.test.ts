@@ -1,0 +1,69 @@
+// Backend: unsynced batches are held and handed to LevelDB later, but every read and every synced
+// write sees them, in order; a held batch LevelDB refuses fails every later write and read.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Backend } from '../../../src/storage/backend.js';
+
+const dirs: string[] = [];
+const open: Backend[] = [];
+afterEach(async () => {
+  for (const backend of open.splice(0)) await backend.close().catch(() => undefined);
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+async function openBackend(dir = mkdtempSync(join(tmpdir(), 'backend-'))): Promise<{ backend: Backend; dir: string }> {
+  if (!dirs.includes(dir)) dirs.push(dir);
+  const backend = await Backend.open(dir);
+  open.push(backend);
+  return { backend, dir };
+}
+
+const key = (name: string) => Buffer.from(name);
+const text = (value: Buffer | undefined) => value?.toString('utf8');
+
+describe('backend', () => {
+  it('reads see unsynced writes at once, in the order they were made', async () => {
+    const { backend } = await openBackend();
+    await backend.write([{ type: 'put', key: key('a'), value: Buffer.from('1') }], false);
+    await backend.write([{ type: 'put', key: key('a'), value: Buffer.from('2') }, { type: 'put', key: key('b'), value: Buffer.from('x') }], false);
+    await backend.write([{ type: 'del', key: key('b') }], false);
+    expect(text(await backend.get(key('a')))).toBe('2');
+    expect(await backend.get(key('b'))).toBeUndefined();
+    const all = await backend.readAll(key('a'), key('z'));
+    expect(all.map(([k, v]) => `${k.toString()}=${v.toString()}`)).toEqual(['a=2']);
+  });
+
+  it('a synced write carries the held writes before it, and a reopen finds them all', async () => {
+    const { backend, dir } = await openBackend();
+    await backend.write([{ type: 'put', key: key('k'), value: Buffer.from('held') }], false);
+    await backend.write([{ type: 'put', key: key('k'), value: Buffer.from('synced') }, { type: 'put', key: key('j'), value: Buffer.from('j') }], true);
+    await backend.write([{ type: 'put', key: key('later'), value: Buffer.from('l') }], false);
+    await backend.close();
+    open.splice(open.indexOf(backend), 1);
+    const { backend: again } = await openBackend(dir);
+    expect(text(await again.get(key('k')))).toBe('synced');
+    expect(text(await again.get(key('j')))).toBe('j');
+    expect(text(await again.get(key('later')))).toBe('l');
+  });
+
+  it('hands held writes to LevelDB within the interval even when nothing reads', async () => {
+    const { backend } = await openBackend();
+    await backend.write([{ type: 'put', key: key('timer'), value: Buffer.from('t') }], false);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    // Straight to LevelDB, past the Backend's held batches.
+    const db = (backend as unknown as { db: { get(k: Buffer): Promise<Buffer | undefined> } }).db;
+    expect(text(await db.get(key('timer')))).toBe('t');
+  });
+
+  it('a held batch LevelDB refuses fails every later write and read', async () => {
+    const { backend } = await openBackend();
+    const db = (backend as unknown as { db: { _batch: (...args: unknown[]) => Promise<void> } }).db;
+    db._batch = () => Promise.reject(new Error('disk gone'));
+    await backend.write([{ type: 'put', key: key('x'), value: Buffer.from('1') }], false);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    await expect(backend.write([{ type: 'put', key: key('y'), value: Buffer.from('2') }], false)).rejects.toThrow('disk gone');
+    await expect(backend.get(key('x'))).rejects.toThrow('disk gone');
+  });
+});
