@@ -20,7 +20,9 @@ function withoutZeros(value: unknown): unknown {
   if (Buffer.isBuffer(value) || value === null || typeof value !== 'object') return value;
   const out: Record<string, unknown> = {};
   for (const [key, field] of Object.entries(value as Record<string, unknown>)) {
-    if (field === undefined || field === 0 || field === '0' || field === false || field === '') continue;
+    if (field === undefined || field === 0 || field === false || field === '') continue;
+    // '0' is a zero int64 (longs: String), but a cancel reason of "0" is a non-empty string.
+    if (field === '0' && key !== 'cancel_reason') continue;
     if (Buffer.isBuffer(field) && field.length === 0) continue;
     if (Array.isArray(field) && field.length === 0) continue;
     out[key] = withoutZeros(field);
@@ -73,7 +75,7 @@ describe('WatchResponse encoder', () => {
         const expected = WatchResponse.toObject(WatchResponse.fromObject(watchResponseToWire(response, header)), toObjectOptions);
         expect(decoded).toEqual(withoutZeros(expected));
       }),
-      { numRuns: 500 },
+      { numRuns: 500, seed: process.env.WATCH_ENCODE_SEED === undefined ? undefined : Number(process.env.WATCH_ENCODE_SEED) },
     );
   });
 
