@@ -486,6 +486,6 @@ describe('raft wal: property', () => {
         wal.close();
         rmSync(dir, { recursive: true, force: true });
       }
-    }), { numRuns: Number(process.env.WAL_PROPERTY_RUNS ?? 100) });
+    }), { numRuns: Number(process.env.WAL_PROPERTY_RUNS ?? 100), seed: process.env.WAL_PROPERTY_SEED === undefined ? undefined : Number(process.env.WAL_PROPERTY_SEED) });
   });
 });
