@@ -242,7 +242,7 @@ export class EtcdServer implements EtcdServerApi {
       wal = opened.wal;
       return await EtcdServer.startOn(config, logger, backend, wal, opened.state, memberDir, walDir);
     } catch (error) {
-      wal?.close();
+      await wal?.close();
       await backend.close();
       throw error;
     }

@@ -90,7 +90,7 @@ export class RaftNode {
     this.stopped = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
     while (this.cycleRunning) await new Promise((resolve) => setTimeout(resolve, 1));
-    this.options.wal.close();
+    await this.options.wal.close();
   }
 
   propose(data: Uint8Array): void {

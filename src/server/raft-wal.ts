@@ -168,7 +168,7 @@ export class RaftWal {
     try {
       state = replayWalRecords(records.map(decodeWalRecord));
     } catch (error) {
-      log.close();
+      await log.close();
       throw error;
     }
     const wal = new RaftWal(log, state);
@@ -222,8 +222,9 @@ export class RaftWal {
     return this.log.segmentCount;
   }
 
-  close(): void {
-    this.log.close();
+  /** Settles once nothing of the log touches its directory any more (see SegmentedLog.close). */
+  close(): Promise<void> {
+    return this.log.close();
   }
 }
 

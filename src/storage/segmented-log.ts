@@ -62,6 +62,8 @@ export class SegmentedLog {
   /** The next segment, zero-filled in the background so that a rollover does not wait for it. */
   private prepared?: { seq: number; path: string; ready: boolean };
   private closedForGood = false;
+  /** Background fills still running (settle without rejecting). */
+  private readonly fills = new Set<Promise<void>>();
 
   private constructor(private readonly dir: string, private readonly options: SegmentedLogOptions,
     segments: Segment[], fd: number, offset: number) {
@@ -170,10 +172,18 @@ export class SegmentedLog {
     return this.closed.length + 1;
   }
 
-  close(): void {
-    if (this.closedForGood) return;
-    this.closedForGood = true;
-    closeSync(this.fd);
+  /**
+   * Closes the segment being written. The returned promise settles once no background fill of
+   * this log is left running (its file removed): after that nothing of it touches the directory.
+   */
+  close(): Promise<void> {
+    if (!this.closedForGood) {
+      this.closedForGood = true;
+      closeSync(this.fd);
+      // A fill that finished and was never used: nothing will rename it now.
+      if (this.prepared?.ready) rmSync(this.prepared.path, { force: true });
+    }
+    return Promise.all(this.fills).then(() => undefined);
   }
 
   private rollOver(): void {
@@ -214,13 +224,16 @@ export class SegmentedLog {
     // server object) may still have a fill running, which must never touch the new one's file.
     const prepared = { seq, path: join(this.dir, `${segmentName(seq)}.${process.pid}-${++fillCounter}.tmp`), ready: false };
     this.prepared = prepared;
-    createSegmentFile(prepared.path, this.options.segmentBytes).then(() => {
+    const fill: Promise<void> = createSegmentFile(prepared.path, this.options.segmentBytes).then(() => {
       prepared.ready = true;
       // Overtaken by a synchronous rollover, or the log was closed: the file is not needed.
       if (this.prepared !== prepared || this.closedForGood) rmSync(prepared.path, { force: true });
     }, () => {
       rmSync(prepared.path, { force: true });
+    }).finally(() => {
+      this.fills.delete(fill);
     });
+    this.fills.add(fill);
   }
 }
 

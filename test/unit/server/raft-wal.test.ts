@@ -17,7 +17,7 @@ const dirs: string[] = [];
 const wals: RaftWal[] = [];
 const backends: Backend[] = [];
 afterEach(async () => {
-  for (const wal of wals.splice(0)) wal.close();
+  for (const wal of wals.splice(0)) await wal.close();
   for (const backend of backends.splice(0)) await backend.close();
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
@@ -218,7 +218,7 @@ describe('raft wal: the log on disk', () => {
     expect(pending).toBeInstanceOf(Promise);
     await pending;
     expect(wal.segmentCount).toBeGreaterThan(5);
-    wal.close();
+    await wal.close();
 
     const reopened = await openWal(dir, backend, 1024);
     expect(reopened.state.snapshot).toEqual(marker(1, 1));
@@ -246,7 +246,7 @@ describe('raft wal: the log on disk', () => {
     expect(wal.releaseThrough(25)).toBeGreaterThan(0);
     expect(wal.segmentCount).toBeLessThan(before);
     expect(readdirSync(dir)).not.toContain('0000000000000000.wal');
-    wal.close();
+    await wal.close();
     const { state } = await openWal(dir, backend, 1024);
     expect(state.snapshot).toEqual(marker(25, 1));
     expect(state.hardState).toEqual(hardState);
@@ -265,7 +265,7 @@ describe('raft wal: the log on disk', () => {
     wal.save([{ hardState: before, entries: [entry(1, 1)] }], true);
     // Larger than the segment's room: the log rolls over first.
     await wal.save([{ hardState: { term: 1, vote: 1n, commit: 2 }, entries: [entry(2, 1, Buffer.alloc(2000, 1))] }], true);
-    wal.close();
+    await wal.close();
     const second = join(dir, '0000000000000001.wal');
     const data = readFileSync(second);
     const rolloverFrameEnd = 8 + 8 + data.readUInt32LE(8);
@@ -310,13 +310,13 @@ describe('raft wal: migration from LevelDB', () => {
     expect(state.hardState!.vote).toBe(0xfedcba9876543210n);
     expect(await raftKeys(backend)).toEqual([]);
     expect((await backend.get(Buffer.from('m/some-key')))?.toString()).toBe('kept');
-    wal.close();
+    await wal.close();
 
     const reopened = await openWal(dir, backend);
     expect(plainState(reopened.state)).toEqual(plainState(legacy));
     // And it goes on from there.
     reopened.wal.save([{ hardState: { term: 3, vote: 1n, commit: 10 }, entries: [entry(10, 3)] }], true);
-    reopened.wal.close();
+    await reopened.wal.close();
     const third = await openWal(dir, backend);
     expect(plainEntries(third.state.entries)).toEqual(plainEntries([...legacy.entries, entry(10, 3)]));
     expect(third.state.hardState).toEqual({ term: 3, vote: 1n, commit: 10 });
@@ -325,7 +325,7 @@ describe('raft wal: migration from LevelDB', () => {
   it('after a crash between writing the log and deleting the r/ keys, the log wins and the keys go', async () => {
     const dir = tempDir();
     const { backend, legacy } = await legacyBackend();
-    (await openWal(dir, backend)).wal.close();
+    await (await openWal(dir, backend)).wal.close();
     // The r/ keys are back (as if never deleted), and staler than the log.
     const stale: BatchOp[] = [];
     raftStateOps(stale, { term: 1, vote: 1n, commit: 1 }, entries(1, 2, 1));
@@ -431,7 +431,7 @@ describe('raft wal: property', () => {
         };
         for (const command of commands) {
           if (command.kind === 'reopen') {
-            wal.close();
+            await wal.close();
             const opened = await RaftWal.open(dir, backend, { fsync: false, segmentBytes });
             wal = opened.wal;
             expectModel(opened.state);
@@ -478,12 +478,12 @@ describe('raft wal: property', () => {
           await wal.save(records, command.sync);
           if (compaction) wal.releaseThrough(compaction.index);
         }
-        wal.close();
+        await wal.close();
         const opened = await RaftWal.open(dir, backend, { fsync: false, segmentBytes });
         wal = opened.wal;
         expectModel(opened.state);
       } finally {
-        wal.close();
+        await wal.close();
         rmSync(dir, { recursive: true, force: true });
       }
     }), { numRuns: Number(process.env.WAL_PROPERTY_RUNS ?? 100), seed: process.env.WAL_PROPERTY_SEED === undefined ? undefined : Number(process.env.WAL_PROPERTY_SEED) });

@@ -13,8 +13,8 @@ const FRAME_HEADER_BYTES = 8;
 
 const dirs: string[] = [];
 const logs: SegmentedLog[] = [];
-afterEach(() => {
-  for (const log of logs.splice(0)) log.close();
+afterEach(async () => {
+  for (const log of logs.splice(0)) await log.close();
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -89,14 +89,14 @@ describe('segmented log: round trips', () => {
     const bc = [record('b', 300), record('c', 7)];
     expect(first.log.append([a], 1, true)).toBeUndefined();
     expect(first.log.append(bc, 3, false)).toBeUndefined();
-    first.log.close();
+    await first.log.close();
     expect(() => first.log.append([a], 4, true)).toThrow(/closed/);
 
     const second = await openLog(dir);
     expect(strings(second.records)).toEqual(strings([a, ...bc]));
     const d = record('d', 50);
     second.log.append([d], 4, true);
-    second.log.close();
+    await second.log.close();
     expect(strings((await openLog(dir)).records)).toEqual(strings([a, ...bc, d]));
   });
 
@@ -133,7 +133,7 @@ describe('segmented log: round trips', () => {
       // Preallocated: a segment never shrinks below its size (frames here are small).
       expect(readFileSync(join(dir, name)).length).toBe(SEGMENT_BYTES);
     }
-    log.close();
+    await log.close();
 
     const reopened = await openLog(dir);
     expect(strings(reopened.records)).toEqual(strings(expected));
@@ -141,7 +141,7 @@ describe('segmented log: round trips', () => {
     reopened.log.onRollOver = () => ({ records: [record('after-reopen', 30)], tag: 0 });
     const more: Buffer[] = [];
     await appendNumbered(reopened.log, 1000, 80, more);
-    reopened.log.close();
+    await reopened.log.close();
     const all = (await openLog(dir)).records;
     expect(strings(all.slice(0, expected.length))).toEqual(strings(expected));
     expect(strings(all.slice(expected.length).filter((r) => !r.toString('latin1').startsWith('after-reopen|')))).toEqual(strings(more));
@@ -164,7 +164,7 @@ describe('segmented log: round trips', () => {
     await log.append(huge, 4, false);
     const tail = record('tail', 100);
     log.append([tail], 5, true);
-    log.close();
+    await log.close();
 
     const { records } = await openLog(dir);
     const state = record('state', 10);
@@ -186,7 +186,7 @@ describe('segmented log: round trips', () => {
     await appendNumbered(log, 1, 100, expected);
     await log.append([record('big', 20_000)], 101, true);
     expected.push(record('big', 20_000));
-    log.close();
+    await log.close();
     expect(strings((await openLog(dir, { fsync: false })).records)).toEqual(strings(expected));
   });
 
@@ -194,7 +194,7 @@ describe('segmented log: round trips', () => {
     const dir = tempDir();
     const { log } = await openLog(dir);
     log.append([record('x')], 1, true);
-    log.close();
+    await log.close();
     writeFileSync(join(dir, '0000000000000001.wal.tmp'), Buffer.alloc(100));
     writeFileSync(join(dir, '0000000000000001.wal.sync.tmp'), Buffer.alloc(100));
     writeFileSync(join(dir, 'first.tmp'), Buffer.alloc(100));
@@ -220,7 +220,7 @@ describe('segmented log: round trips', () => {
         expected.push(record(`r${next}`));
         next++;
       }
-      log.close();
+      await log.close();
     }
     expect(strings((await openLog(dir)).records)).toEqual(strings(expected));
   });
@@ -243,7 +243,7 @@ describe('segmented log: a torn last frame', () => {
     log.append([a], 1, true);
     log.append([b], 2, true);
     log.append([c], 3, true);
-    log.close();
+    await log.close();
     const path = join(dir, '0000000000000000.wal');
     expect(strings(framesIn(path))).toEqual(strings([a, b, c]));
     return { dir, path };
@@ -259,7 +259,7 @@ describe('segmented log: a torn last frame', () => {
     const reopened = await openLog(dir);
     expect(strings(reopened.records)).toEqual(strings([a, b]));
     reopened.log.append([d], 3, true);
-    reopened.log.close();
+    await reopened.log.close();
     expect(strings((await openLog(dir)).records)).toEqual(strings([a, b, d]));
     // Nothing of C is left after D (when the file was preallocated, it is all zeros).
     const data = readFileSync(path);
@@ -293,7 +293,7 @@ describe('segmented log: a torn last frame', () => {
     const reopened = await openLog(dir);
     expect(strings(reopened.records)).toEqual(strings([a, b]));
     reopened.log.append([d], 3, true);
-    reopened.log.close();
+    await reopened.log.close();
     expect(strings((await openLog(dir)).records)).toEqual(strings([a, b, d]));
   });
 
@@ -314,7 +314,7 @@ describe('segmented log: a torn last frame', () => {
     first.log.append([a], 1, true);
     const big = record('C-big', SEGMENT_BYTES - SEGMENT_MAGIC.length - 2 * FRAME_HEADER_BYTES - a.length);
     first.log.append([big], 2, true);
-    first.log.close();
+    await first.log.close();
     const path = join(dir, '0000000000000000.wal');
     patch(path, SEGMENT_MAGIC.length + FRAME_HEADER_BYTES + a.length, Buffer.alloc(FRAME_HEADER_BYTES));
 
@@ -323,7 +323,7 @@ describe('segmented log: a torn last frame', () => {
     second.log.append([d], 2, true);
     const e = record('E', 4000);
     second.log.append([e], 3, true);
-    second.log.close();
+    await second.log.close();
     expect(segmentNames(dir).length).toBe(2);
     expect(strings((await openLog(dir)).records)).toEqual(strings([a, d, e]));
   });
@@ -334,7 +334,7 @@ describe('segmented log: corruption outside the torn tail', () => {
     const dir = tempDir();
     const { log } = await openLog(dir);
     await appendNumbered(log, 1, 90, []);
-    log.close();
+    await log.close();
     expect(segmentNames(dir).length).toBe(3);
     return dir;
   }
@@ -417,14 +417,14 @@ describe('segmented log: releasing segments', () => {
     expect(log.segmentCount).toBe(1);
     const expectedAfterRelease = framesIn(join(dir, names[3]!));
     expect(strings(expectedAfterRelease)).toEqual(strings([rolloverRecord, ...range(67, 70).map((tag) => record(`t${tag}`))]));
-    log.close();
+    await log.close();
 
     // The log now starts at a later segment: it opens, reads the rest and goes on from there.
     const reopened = await openLog(dir);
     expect(strings(reopened.records)).toEqual(strings(expectedAfterRelease));
     reopened.log.onRollOver = () => ({ records: [rolloverRecord], tag: 0 });
     await appendTagged(reopened.log, dir, range(71, 150), maxTags);
-    reopened.log.close();
+    await reopened.log.close();
     const again = await openLog(dir);
     const rollovers = segmentNames(dir).length - 1;
     expect(rollovers).toBeGreaterThanOrEqual(2);
@@ -441,7 +441,7 @@ describe('segmented log: releasing segments', () => {
     expect(segmentNames(dir)).toEqual(['0000000000000004.wal']);
     await appendTagged(log, dir, range(151, 200), new Map());
     expect(log.releaseThrough(200)).toBe(1);
-    log.close();
+    await log.close();
     const { records } = await openLog(dir);
     expect(records.at(-1)!.toString('latin1')).toMatch(/^t200\|/);
   });
@@ -460,7 +460,7 @@ describe('segmented log: releasing segments', () => {
     const dir = tempDir();
     const first = await openLog(dir);
     await appendTagged(first.log, dir, range(1, 100), new Map());
-    first.log.close();
+    await first.log.close();
     expect(segmentNames(dir).length).toBe(3);
     const second = await openLog(dir, { tagOf: (bytes) => Number(/^t(\d+)\|/.exec(bytes.toString('latin1', 0, 24))?.[1] ?? 0) });
     await appendTagged(second.log, dir, range(101, 200), new Map());
