@@ -100,8 +100,3 @@ export async function loadRaftState(backend: Backend): Promise<PersistedRaftStat
   }
   return { hardState: hardStateBytes ? decodeHardState(hardStateBytes) : undefined, snapshot, entries };
 }
-
-/** Ops that delete persisted entries with index in [fromIndex, toIndex]. */
-export function deleteEntriesOps(batch: BatchOp[], fromIndex: number, toIndex: number): void {
-  for (let index = fromIndex; index <= toIndex; index++) batch.push({ type: 'del', key: entryKey(index) });
-}

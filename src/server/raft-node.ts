@@ -4,10 +4,10 @@
 //      synced when the Ready says so (group commit: every proposal that arrived while the previous
 //      cycle was writing is in this one Ready); a leader's appends and heartbeats
 //      (messagesBeforePersist) leave just before it;
-//   3. once the log write is durable: send the other messages (a vote or an append ack must not
-//      leave before it), and answer the requests whose entries were applied;
-//   4. meanwhile write apply's ops to LevelDB without sync (the log is the durable copy), then
-//      advance.
+//   3. once the log write is durable: hand apply's ops to LevelDB without sync (the log is the
+//      durable copy; the Backend holds them up to 100 ms), send the other messages (a vote or an
+//      append ack must not leave before the log write), and answer the requests whose entries
+//      were applied; then advance.
 // Cycles never overlap; proposals made during a cycle are picked up by the next.
 import type { Logger } from 'pino';
 import type { MemoryStorage } from '../raft/storage.js';
@@ -37,7 +37,7 @@ export interface RaftNodeHooks {
   onApplied(results: AppliedRequest[], appliedIndex: number): void;
   onReadStates(readStates: ReadState[]): void;
   onSoftState(softState: SoftState): void;
-  /** After a cycle's write: the mvcc revisions up to here are on disk. */
+  /** After a cycle's LevelDB batch is handed over: reads of the mvcc revisions up to here go to it. */
   onFlushed(): void;
   /**
    * Called with each batch before it is written: returns the marker of a log compaction made now,
@@ -188,27 +188,14 @@ export class RaftNode {
 
     const writeStartedMs = performance.now();
     const walWrite = wal.save([walRecord], ready.mustSync);
-    // LevelDB is written without sync: the log is the durable copy, replayed from LevelDB's applied
-    // index at start. At a compaction, though, log segments are about to be deleted, so the applied
-    // state they cover must be on disk first.
-    const writeLevelDb = () => backend.write(batch, compaction !== undefined && !this.options.unsafeNoFsync);
-    let levelWrite: Promise<void>;
-    if (walWrite) {
-      // LevelDB must never hold the effect of an entry its log lacks: when this Ready applies
-      // entries it also appends (a follower that learns the commit with the entries), the log goes first.
-      const lastCommitted = committed.length > 0 ? committed[committed.length - 1]!.index : 0;
-      const overlaps = ready.entries.length > 0 && lastCommitted >= ready.entries[0]!.index;
-      if (overlaps || walRecord.snapshot) await walWrite;
-      levelWrite = writeLevelDb();
-      await walWrite;
-      this.afterLogWrite(ready, results, writeStartedMs);
-    } else {
-      // The log was written (and synced) without leaving the thread: answer before LevelDB's write
-      // is even handed to its thread (some 40 µs of a put at 1 conn/1 client). The answers go out in
-      // microtasks, after writeLevelDb() has registered the write that reads wait for.
-      this.afterLogWrite(ready, results, writeStartedMs);
-      levelWrite = writeLevelDb();
-    }
+    // The log goes first: LevelDB must never hold the effect of an entry its log lacks (a follower
+    // that learns the commit with the entries applies them in this same Ready).
+    if (walWrite) await walWrite;
+    // LevelDB is written without sync (the Backend holds the batch; reads see it at once): the log is
+    // the durable copy, replayed from LevelDB's applied index at start. At a compaction, though, log
+    // segments are about to be deleted, so the applied state they cover must be on disk first.
+    const levelWrite = backend.write(batch, compaction !== undefined && !this.options.unsafeNoFsync);
+    this.afterLogWrite(ready, results, writeStartedMs);
 
     await levelWrite;
     this.options.metrics?.backendCommitObserved((performance.now() - writeStartedMs) / 1000);

@@ -1,6 +1,7 @@
-// Backend owns the member's one LevelDB instance (`<data-dir>/member/db`). Every durable byte of a
-// member lives here: raft log, hard state, snapshot, mvcc keyspace, leases, membership, alarms and
-// the applied index. Each owner writes under its own prefix (see keys.ts).
+// Backend owns the member's one LevelDB instance (`<data-dir>/member/db`): the replicated state
+// (mvcc keyspace, leases, membership, alarms, auth) and the applied index, each owner under its own
+// prefix (see keys.ts). The Raft log lives in the write-ahead log (segmented-log.ts), except in a
+// data dir from before it, which is moved there once at start.
 //
 // Writes go in batches. `sync: true` is the only durable write: LevelDB's default does not fsync.
 // Since LevelDB has one write-ahead log, a synced batch also makes every earlier batch durable.

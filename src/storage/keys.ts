@@ -1,5 +1,5 @@
 // The LevelDB key layout. One prefix per owner so that each layer's data is a contiguous range.
-//   r/...   raft: log entries, hard state, snapshot metadata         (server/raft-node)
+//   r/...   raft, before the write-ahead log: read once at start and moved (server/raft-wal)
 //   m/...   mvcc: revision-keyed key-values and mvcc meta            (mvcc)
 //   l/...   leases                                                   (lease)
 //   c/...   cluster membership                                      (server/membership)

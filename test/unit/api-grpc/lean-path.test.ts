@@ -54,6 +54,13 @@ function grpcFrame(message: Buffer, declaredBytes = message.length): Buffer {
 
 // RangeRequest{key: "k"} and PutRequest{key: "k", value: "v"}.
 const rangeK = Buffer.from([0x0a, 0x01, 0x6b]);
+
+/** An empty Range answer that takes `ms` to come. */
+function emptyRangeAfter(ms: number): Promise<unknown> {
+  return new Promise((resolve) => setTimeout(() => resolve({
+    header: { clusterId: 1n, memberId: 1n, revision: 1, raftTerm: 1 }, result: { kvs: [], more: false, count: 0, revision: 1 },
+  }), ms));
+}
 const putKV = Buffer.from([0x0a, 0x01, 0x6b, 0x12, 0x01, 0x76]);
 
 let server: ScriptedServer;
@@ -136,9 +143,7 @@ describe('the lean unary path answers as grpc-js does', () => {
   });
 
   it('a deadline that passes before the answer', async () => {
-    server.answers.range = () => new Promise((resolve) => setTimeout(() => resolve({
-      header: { clusterId: 1n, memberId: 1n, revision: 1, raftTerm: 1 }, result: { kvs: [], more: false, count: 0, revision: 1 },
-    }), 300));
+    server.answers.range = () => emptyRangeAfter(300);
     try {
       const [lean, reference] = await both('/etcdserverpb.KV/Range', [grpcFrame(rangeK)], { 'grpc-timeout': '20m' });
       expect(lean).toEqual(reference);
@@ -259,9 +264,7 @@ describe('what stays with grpc-js', () => {
   });
 
   it('a client that resets its stream mid-call leaves the server serving', async () => {
-    server.answers.range = () => new Promise((resolve) => setTimeout(() => resolve({
-      header: { clusterId: 1n, memberId: 1n, revision: 1, raftTerm: 1 }, result: { kvs: [], more: false, count: 0, revision: 1 },
-    }), 100));
+    server.answers.range = () => emptyRangeAfter(100);
     try {
       const session = http2.connect(`http://127.0.0.1:${viaListener.port}`);
       const request = session.request({ ':method': 'POST', ':path': '/etcdserverpb.KV/Range', 'content-type': 'application/grpc', te: 'trailers' });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Backend, type BatchOp } from '../../../src/storage/backend.js';
 import {
-  decodeEntry, decodeHardState, deleteEntriesOps, encodeEntry, encodeHardState, loadRaftState, raftStateOps, snapshotOps,
+  decodeEntry, decodeHardState, encodeEntry, entryKey, encodeHardState, loadRaftState, raftStateOps, snapshotOps,
 } from '../../../src/server/raft-log-store.js';
 
 const dirs: string[] = [];
@@ -46,7 +46,7 @@ describe('raft log store', () => {
     const backend = await openBackend();
     const batch: BatchOp[] = [];
     raftStateOps(batch, undefined, [1, 2, 3].map((index) => ({ term: 1, index, type: 0, data: new Uint8Array() })));
-    deleteEntriesOps(batch, 2, 2);
+    batch.push({ type: 'del', key: entryKey(2) });
     await backend.write(batch, true);
     await expect(loadRaftState(backend)).rejects.toThrow(/not contiguous/);
     await backend.close();
