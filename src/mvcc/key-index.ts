@@ -24,118 +24,75 @@ import { BinaryStringOrderedMap } from './ordered-map.js';
 import type { Revision } from './revision.js';
 import type { KeyValue } from './types.js';
 
-export class Generation {
-  /**
-   * Revision mains and subs, parallel arrays in increasing revision order. Created holding the
-   * first revision: an array literal is allocated at its length, while a push into an empty array
-   * reserves 17 slots (two such arrays were ~300 bytes of every key with one revision).
-   */
-  readonly mains: number[];
-  readonly subs: number[];
-  /** True once the last revision is the tombstone that ended this generation. */
-  closed = false;
-
-  constructor(main: number, sub: number) {
-    this.mains = [main];
-    this.subs = [sub];
-  }
-
-  get length(): number {
-    return this.mains.length;
-  }
-
-  get firstMain(): number {
-    return this.mains[0];
-  }
-
-  get lastMain(): number {
-    return this.mains[this.mains.length - 1];
-  }
-
-  /** Index of the newest revision with main <= atMain, or -1. */
-  indexAtOrBefore(atMain: number): number {
-    let low = 0;
-    let high = this.mains.length;
-    while (low < high) {
-      const mid = (low + high) >>> 1;
-      if (this.mains[mid] <= atMain) low = mid + 1;
-      else high = mid;
-    }
-    return low - 1;
-  }
-
-  /** Index of exactly (main, sub), or -1. */
-  indexOf(main: number, sub: number): number {
-    let index = this.indexAtOrBefore(main);
-    for (; index >= 0 && this.mains[index] === main; index--) {
-      if (this.subs[index] === sub) return index;
-    }
-    return -1;
-  }
-}
-
 export class KeyRecord {
-  /** Oldest first; the last one is open while the key is alive. Empty only transiently. */
-  readonly generations: Generation[];
-  private liveValue: KeyValue | undefined = undefined;
   /**
-   * Where the live value sits in its stored form (kv-codec) until its first read decodes it into
-   * liveValue: bytes [liveStart, liveEnd) of liveSlab. Start-up loads every live key this way.
+   * Every indexed revision of the key, oldest first, as pairs: revs[2i] is the main revision,
+   * revs[2i + 1] the sub, stored as -1 - sub for the tombstone that deleted the key. The
+   * generations are implied: each tombstone ends one and the next put opens another. One flat
+   * array of small integers is two objects per key, where a list of generations with two arrays
+   * each was five (~250 bytes of heap per key with one revision).
+   */
+  private revs: number[];
+  /**
+   * The live value, in its stored form (kv-codec): bytes [liveStart, liveEnd) of liveSlab, a
+   * slab of ValueSlabs (or a Buffer of its own for a large value); undefined while the key is
+   * deleted. Decoded on every read: a decoded KeyValue (an object, two Buffer views and a bigint)
+   * kept per key cost more heap than the index itself.
    */
   private liveSlab: Buffer | undefined = undefined;
   private liveStart = 0;
   private liveEnd = 0;
-  private keyBytes: Buffer | undefined;
 
-  /** `binaryKey` is the key as a latin1 string (the index's map key); `key` its bytes, if at hand. */
-  constructor(readonly binaryKey: string, key: Buffer | undefined, first: Generation) {
-    this.keyBytes = key;
-    this.generations = [first];
+  /** `binaryKey` is the key as a latin1 string (the index's map key). */
+  constructor(readonly binaryKey: string, main: number, sub: number) {
+    this.revs = [main, sub];
   }
 
-  /** The key's bytes (made from binaryKey on first use for records loaded at start-up). */
+  /** A fresh copy of the key's bytes. */
   get key(): Buffer {
-    if (this.keyBytes === undefined) this.keyBytes = Buffer.from(this.binaryKey, 'latin1');
-    return this.keyBytes;
+    return Buffer.from(this.binaryKey, 'latin1');
   }
 
   /**
-   * The store's copy of the key's current value, undefined while the key is deleted. The index
-   * itself never reads it: keeping it on the record saves a second map of every key.
+   * The key's current value, decoded from its stored form (a view of the slab, not a copy),
+   * undefined while the key is deleted. The index itself never reads it: keeping it on the
+   * record saves a second map of every key.
    */
   get live(): KeyValue | undefined {
-    if (this.liveSlab !== undefined) {
-      this.liveValue = decodeKeyValue(this.liveSlab.subarray(this.liveStart, this.liveEnd));
-      this.liveSlab = undefined;
-    }
-    return this.liveValue;
+    const slab = this.liveSlab;
+    return slab === undefined ? undefined : decodeKeyValue(slab.subarray(this.liveStart, this.liveEnd));
   }
 
-  set live(kv: KeyValue | undefined) {
-    this.liveValue = kv;
-    this.liveSlab = undefined;
-  }
-
-  /** Whether the record has a live value: `live !== undefined` without decoding a stored one. */
+  /** Whether the record has a live value: `live !== undefined` without decoding it. */
   get hasLive(): boolean {
-    return this.liveValue !== undefined || this.liveSlab !== undefined;
+    return this.liveSlab !== undefined;
   }
 
-  /**
-   * Sets the live value to the stored record at [start, end) of `slab`, decoded when first read.
-   * Start-up loads every live key and few are read soon; a KeyValue with two Buffer views and a
-   * bigint per key, or even one Buffer per key, is far more for the GC to trace.
-   */
+  /** Makes the stored record at [start, end) of `slab` the live value (ValueSlabs places it). */
   setLiveStored(slab: Buffer, start: number, end: number): void {
-    this.liveValue = undefined;
     this.liveSlab = slab;
     this.liveStart = start;
     this.liveEnd = end;
   }
 
-  /** The live value's stored bytes while not yet decoded (a view of the slab), else undefined. */
+  /** The key has no live value any more (deleted); call ValueSlabs.release first. */
+  clearLive(): void {
+    this.liveSlab = undefined;
+  }
+
+  /** The live value's stored bytes (a view of its slab), undefined while deleted. */
   get liveStored(): Buffer | undefined {
     return this.liveSlab?.subarray(this.liveStart, this.liveEnd);
+  }
+
+  /** The slab the live value sits in (ValueSlabs decides whether a repack moves it). */
+  get liveStoredSlab(): Buffer | undefined {
+    return this.liveSlab;
+  }
+
+  /** Where liveStored starts in its slab. */
+  get liveStoredOffset(): number {
+    return this.liveStart;
   }
 
   /** Length of liveStored, 0 when there is none. */
@@ -143,34 +100,77 @@ export class KeyRecord {
     return this.liveSlab === undefined ? 0 : this.liveEnd - this.liveStart;
   }
 
-  get isAlive(): boolean {
-    const last = this.generations[this.generations.length - 1];
-    return last !== undefined && !last.closed;
+  /** Revisions indexed (puts and tombstones, not compacted away). */
+  get revisionCount(): number {
+    return this.revs.length >>> 1;
   }
 
-  /** The revision of this key that a read at atMain sees, or undefined if not alive then. */
-  revisionAt(atMain: number): Revision | undefined {
-    for (let g = this.generations.length - 1; g >= 0; g--) {
-      const generation = this.generations[g];
-      if (generation.firstMain > atMain) continue;
-      // The newest generation started at or before atMain is the only one that can hold it.
-      if (generation.closed && generation.lastMain <= atMain) return undefined;
-      const index = generation.indexAtOrBefore(atMain);
-      return { main: generation.mains[index], sub: generation.subs[index] };
+  get isAlive(): boolean {
+    const revs = this.revs;
+    return revs.length > 0 && revs[revs.length - 1] >= 0;
+  }
+
+  /** The generations, oldest first, each its revisions and whether a tombstone closed it (tests, debugging). */
+  generations(): Array<{ revisions: Revision[]; closed: boolean }> {
+    const out: Array<{ revisions: Revision[]; closed: boolean }> = [];
+    let current: { revisions: Revision[]; closed: boolean } | undefined;
+    for (let i = 0; i < this.revs.length; i += 2) {
+      if (current === undefined) out.push((current = { revisions: [], closed: false }));
+      const sub = this.revs[i + 1];
+      current.revisions.push({ main: this.revs[i], sub: sub < 0 ? -1 - sub : sub });
+      if (sub < 0) {
+        current.closed = true;
+        current = undefined;
+      }
     }
-    return undefined;
+    return out;
+  }
+
+  /** Index (in pairs) of the newest revision with main <= atMain, or -1. */
+  private pairAtOrBefore(atMain: number): number {
+    const revs = this.revs;
+    let low = 0;
+    let high = revs.length >>> 1;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (revs[mid << 1] <= atMain) low = mid + 1;
+      else high = mid;
+    }
+    return low - 1;
+  }
+
+  /** Index (in pairs) of exactly (main, sub), put or tombstone, or -1. */
+  private pairOf(main: number, sub: number): number {
+    const revs = this.revs;
+    for (let pair = this.pairAtOrBefore(main); pair >= 0 && revs[pair << 1] === main; pair--) {
+      const stored = revs[(pair << 1) + 1];
+      if (stored === sub || stored === -1 - sub) return pair;
+    }
+    return -1;
+  }
+
+  /**
+   * The revision of this key that a read at atMain sees, or undefined if not alive then: the
+   * newest revision at or before atMain, unless that is the tombstone that deleted the key.
+   */
+  revisionAt(atMain: number): Revision | undefined {
+    const pair = this.pairAtOrBefore(atMain);
+    if (pair < 0) return undefined;
+    const sub = this.revs[(pair << 1) + 1];
+    return sub < 0 ? undefined : { main: this.revs[pair << 1], sub };
   }
 
   /** The newest revision while the key is alive (the one its live value was written at). */
   latestRevision(): Revision | undefined {
-    const last = this.generations[this.generations.length - 1];
-    if (last === undefined || last.closed) return undefined;
-    return { main: last.mains[last.length - 1], sub: last.subs[last.length - 1] };
+    const revs = this.revs;
+    const length = revs.length;
+    if (length === 0 || revs[length - 1] < 0) return undefined;
+    return { main: revs[length - 2], sub: revs[length - 1] };
   }
 
   /** Whether (main, sub) is still indexed (not compacted away). */
   hasRevision(main: number, sub: number): boolean {
-    return this.locate(main, sub) !== undefined;
+    return this.pairOf(main, sub) >= 0;
   }
 
   /**
@@ -178,48 +178,63 @@ export class KeyRecord {
    * watch event's prev_kv shows. Undefined for a creation, or when compaction dropped it.
    */
   previousRevision(main: number, sub: number): Revision | undefined {
-    const found = this.locate(main, sub);
-    if (!found || found.index === 0) return undefined;
-    return { main: found.generation.mains[found.index - 1], sub: found.generation.subs[found.index - 1] };
+    const pair = this.pairOf(main, sub);
+    if (pair <= 0) return undefined;
+    const previousSub = this.revs[((pair - 1) << 1) + 1];
+    // A tombstone before it: (main, sub) created the key anew.
+    return previousSub < 0 ? undefined : { main: this.revs[(pair - 1) << 1], sub: previousSub };
   }
 
-  private locate(main: number, sub: number): { generation: Generation; index: number } | undefined {
-    for (let g = this.generations.length - 1; g >= 0; g--) {
-      const generation = this.generations[g];
-      if (generation.firstMain > main) continue;
-      const index = generation.indexOf(main, sub);
-      if (index >= 0) return { generation, index };
-      // Same-main tombstone and re-creation span two generations; keep looking one further back.
-      if (generation.firstMain < main) return undefined;
+  /** Records a put at (main, sub), opening a new generation if the key was deleted. */
+  appendPut(main: number, sub: number): void {
+    this.append(main, sub, sub);
+  }
+
+  /** Records the tombstone at (main, sub) that deletes the live key. */
+  appendTombstone(main: number, sub: number): void {
+    if (!this.isAlive) throw new Error(`mvcc: tombstone for a key that is not alive (${Buffer.from(this.binaryKey, 'latin1').toString('hex')})`);
+    this.append(main, sub, -1 - sub);
+  }
+
+  private append(main: number, sub: number, storedSub: number): void {
+    const revs = this.revs;
+    const length = revs.length;
+    if (length > 0) {
+      const lastMain = revs[length - 2];
+      const lastStored = revs[length - 1];
+      const lastSub = lastStored < 0 ? -1 - lastStored : lastStored;
+      if (main < lastMain || (main === lastMain && sub <= lastSub)) {
+        throw new Error(`mvcc: revision ${main}.${sub} is not after ${lastMain}.${lastSub}`);
+      }
     }
-    return undefined;
+    // A push reserves room for ~16 more elements; a short history is copied at its exact size
+    // instead, since most keys hold one to a few revisions between compactions.
+    if (length < 16) this.revs = [...revs, main, storedSub];
+    else revs.push(main, storedSub);
   }
 
-  /** Applies compaction at atMain; returns true when nothing is left and the key can go. */
+  /**
+   * Applies compaction at atMain; returns true when nothing is left and the key can go. Keeps
+   * the newest revision <= atMain unless it is a tombstone, and every revision after atMain.
+   */
   compact(atMain: number): boolean {
-    let drop = 0;
-    while (drop < this.generations.length) {
-      const generation = this.generations[drop];
-      if (!(generation.closed && generation.lastMain <= atMain)) break;
-      drop++;
-    }
-    if (drop > 0) this.generations.splice(0, drop);
-    const first = this.generations[0];
-    if (first === undefined) return true;
-    const keepFrom = first.indexAtOrBefore(atMain);
-    if (keepFrom > 0) {
-      first.mains.splice(0, keepFrom);
-      first.subs.splice(0, keepFrom);
-    }
-    return false;
+    const pair = this.pairAtOrBefore(atMain);
+    if (pair < 0) return this.revs.length === 0;
+    const tombstone = this.revs[(pair << 1) + 1] < 0;
+    // Everything before `pair` is older than what a read at atMain sees; a tombstone at `pair`
+    // ends the key's life before atMain, so it goes too.
+    const drop = tombstone ? pair + 1 : pair;
+    if (drop > 0) this.revs = this.revs.slice(drop << 1);
+    return this.revs.length === 0;
   }
 
   /** True if compact(atMain) would remove anything: lets compaction skip most keys cheaply. */
   needsCompaction(atMain: number): boolean {
-    const first = this.generations[0];
-    if (first === undefined) return true;
-    if (first.closed && first.lastMain <= atMain) return true;
-    return first.length > 1 && first.mains[1] <= atMain;
+    const revs = this.revs;
+    if (revs.length === 0) return true;
+    if (revs[0] > atMain) return false;
+    if (revs[1] < 0) return true;
+    return revs.length > 2 && revs[2] <= atMain;
   }
 }
 
@@ -249,21 +264,23 @@ export class KeyIndex {
     const binaryKey = key.toString('latin1');
     const record = this.records.get(binaryKey);
     if (record) return this.putRecord(record, main, sub);
-    const created = new KeyRecord(binaryKey, key, new Generation(main, sub));
+    const created = new KeyRecord(binaryKey, main, sub);
     this.records.set(binaryKey, created);
     return created;
   }
 
   /** put() for a record the caller already looked up: saves the key conversion and the tree walk. */
   putRecord(record: KeyRecord, main: number, sub: number): KeyRecord {
-    return putRevision(record, main, sub);
+    record.appendPut(main, sub);
+    return record;
   }
 
   /** Records the deletion of a live key at (main, sub), closing its generation. */
   tombstone(key: Buffer, main: number, sub: number): KeyRecord {
     const record = this.get(key);
-    if (!record || !record.isAlive) throw new Error(`mvcc: tombstone for a key that is not alive (${key.toString('hex')})`);
-    return tombstoneRevision(record, main, sub);
+    if (!record) throw new Error(`mvcc: tombstone for a key that is not alive (${key.toString('hex')})`);
+    record.appendTombstone(main, sub);
+    return record;
   }
 
   /**
@@ -284,6 +301,11 @@ export class KeyIndex {
 
   forEach(visit: (record: KeyRecord) => boolean | void): void {
     this.records.forEach((_key, record) => visit(record));
+  }
+
+  /** Visits the records whose binary key is >= `binaryKey`, in key order, until visit returns false. */
+  forEachFrom(binaryKey: string, visit: (record: KeyRecord) => boolean | void): void {
+    this.records.forEachInRange(binaryKey, undefined, (_key, record) => visit(record));
   }
 
   /** Drops what compaction at atMain does not keep (see the header); returns the keys removed. */
@@ -313,15 +335,19 @@ export class KeyIndexLoader {
   /** KeyIndex.put() by binary key; the record makes the key's bytes when first asked for. */
   put(binaryKey: string, main: number, sub: number): KeyRecord {
     const record = this.records.get(binaryKey);
-    if (record) return putRevision(record, main, sub);
-    const created = new KeyRecord(binaryKey, undefined, new Generation(main, sub));
+    if (record) {
+      record.appendPut(main, sub);
+      return record;
+    }
+    const created = new KeyRecord(binaryKey, main, sub);
     this.records.set(binaryKey, created);
     return created;
   }
 
   /** KeyIndex.tombstone() for a record the caller looked up and knows to be alive. */
   tombstone(record: KeyRecord, main: number, sub: number): KeyRecord {
-    return tombstoneRevision(record, main, sub);
+    record.appendTombstone(main, sub);
+    return record;
   }
 
   /** Visits every record, in no particular order. */
@@ -338,35 +364,4 @@ export class KeyIndexLoader {
     if (!sorted) records.sort((a, b) => (a.binaryKey < b.binaryKey ? -1 : 1));
     return new KeyIndex(BinaryStringOrderedMap.fromSorted(records.map((record) => record.binaryKey), records));
   }
-}
-
-/** Records a put at (main, sub) on `record`, opening a generation if it was not alive. */
-function putRevision(record: KeyRecord, main: number, sub: number): KeyRecord {
-  const current = record.generations[record.generations.length - 1];
-  if (current === undefined || current.closed) {
-    record.generations.push(new Generation(main, sub));
-  } else {
-    appendRevision(current, main, sub);
-  }
-  return record;
-}
-
-/** Records the tombstone at (main, sub) that closes the open generation of a live `record`. */
-function tombstoneRevision(record: KeyRecord, main: number, sub: number): KeyRecord {
-  const current = record.generations[record.generations.length - 1];
-  appendRevision(current, main, sub);
-  current.closed = true;
-  return record;
-}
-
-function appendRevision(generation: Generation, main: number, sub: number): void {
-  const length = generation.length;
-  if (length > 0) {
-    const lastMain = generation.mains[length - 1];
-    if (main < lastMain || (main === lastMain && sub <= generation.subs[length - 1])) {
-      throw new Error(`mvcc: revision ${main}.${sub} is not after ${lastMain}.${generation.subs[length - 1]}`);
-    }
-  }
-  generation.mains.push(main);
-  generation.subs.push(sub);
 }

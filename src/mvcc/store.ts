@@ -15,7 +15,7 @@ import type { Backend, BatchOp } from '../storage/backend.js';
 import { prefix } from '../storage/keys.js';
 import { KV_HEADER_BYTES, decodeBinaryKey, decodeKeyOnly, decodeKeyValue, encodeKeyValue, hasStoredLease } from './kv-codec.js';
 import { KeyIndex, KeyIndexLoader, type KeyRecord } from './key-index.js';
-import { ValueSlabs } from './value-slabs.js';
+import { ValueSlabs, type ValueSlabsOptions } from './value-slabs.js';
 import { fetchLimit, shapeRange } from './range-shape.js';
 import { REVISION_BYTES, decodeRevision, writeRevision, type Revision } from './revision.js';
 import { chooseTxnPath, type TxnPath } from './txn.js';
@@ -37,6 +37,8 @@ export interface MvccStoreOptions {
   leases: LeaseAttachments;
   /** Revisions kept in the history cache once flushed; unflushed ones are never evicted. */
   historyCacheMaxRevisions?: number;
+  /** Slab sizes and repack floor of the live values, keys a repack visits per write (tests make them small). */
+  valueSlabs?: Partial<ValueSlabsOptions> & { repackStepRecords?: number };
 }
 
 /**
@@ -51,6 +53,8 @@ export interface TxnPrefetch {
 export const HISTORY_CACHE_REVISIONS_DEFAULT = 10_000;
 /** Deletes per LevelDB write while purging compacted revisions; the event loop runs between slices. */
 const PURGE_SLICE_ENTRIES_MAX = 1_000;
+/** Keys a repack of the value slabs visits per write txn (value-slabs.ts): ~0.1 ms of copying. */
+const REPACK_STEP_RECORDS = 1_000;
 /** Entries hashed between yields to the event loop. */
 const HASH_SLICE_ENTRIES_MAX = 1_000;
 
@@ -110,12 +114,21 @@ export class MvccStore {
   private compactRev = -1;
   private flushedRev = 1;
   private liveKeys = 0;
+  /** Every live value, in its stored form; KeyRecords point into it. */
+  private slabs: ValueSlabs;
+  private readonly slabOptions: Partial<ValueSlabsOptions>;
+  private readonly repackStepRecords: number;
+  /** While a repack walks the index: the smallest key it has yet to visit. */
+  private repackFrom: string | undefined = undefined;
   private flushWaiters: Array<{ revision: number; resolve: () => void }> = [];
   private purgeTail: Promise<void> = Promise.resolve();
 
   private constructor(private readonly backend: Backend, options: MvccStoreOptions) {
     this.leases = options.leases;
     this.historyCacheMaxRevisions = options.historyCacheMaxRevisions ?? HISTORY_CACHE_REVISIONS_DEFAULT;
+    this.slabOptions = options.valueSlabs ?? {};
+    this.repackStepRecords = options.valueSlabs?.repackStepRecords ?? REPACK_STEP_RECORDS;
+    this.slabs = new ValueSlabs(this.slabOptions);
   }
 
   /**
@@ -140,6 +153,11 @@ export class MvccStore {
 
   get flushedRevision(): number {
     return this.flushedRev;
+  }
+
+  /** Bytes of the live values in memory, dead bytes not yet reclaimed, whether a repack is walking. */
+  get valueMemory(): { liveBytes: number; deadBytes: number; repacking: boolean } {
+    return { liveBytes: this.slabs.liveByteCount, deadBytes: this.slabs.deadByteCount, repacking: this.slabs.repacking };
   }
 
   /** Live keys. */
@@ -388,7 +406,10 @@ export class MvccStore {
 
   private readPutFromMemory(record: KeyRecord, revision: Revision): KeyValue | undefined {
     const latest = record.latestRevision();
-    if (record.live && latest && latest.main === revision.main && latest.sub === revision.sub) return record.live;
+    if (latest && latest.main === revision.main && latest.sub === revision.sub) {
+      const live = record.live;
+      if (live) return live;
+    }
     const event = this.historyCache.get(revision.main)?.[revision.sub];
     return event && event.type === EventType.PUT ? event.kv : undefined;
   }
@@ -424,6 +445,33 @@ export class MvccStore {
     this.currentRev = context.main;
     this.historyCache.set(context.main, context.events);
     this.evictHistory();
+    this.repackStep();
+  }
+
+  /**
+   * Moves the live values of the next REPACK_STEP_RECORDS keys out of old slabs, once the slabs
+   * want a repack (see value-slabs.ts): a walk over the whole index, a step per write txn, so a
+   * store of 1M keys is repacked over ~1000 writes without stalling any of them for long.
+   */
+  private repackStep(): void {
+    if (this.repackFrom === undefined) {
+      if (!this.slabs.wantsRepack) return;
+      this.slabs.beginRepack();
+      this.repackFrom = '';
+    }
+    let visited = 0;
+    let next: string | undefined;
+    this.index.forEachFrom(this.repackFrom, (record) => {
+      if (visited === this.repackStepRecords) {
+        next = record.binaryKey;
+        return false;
+      }
+      visited++;
+      this.slabs.moveIfOld(record);
+      return true;
+    });
+    this.repackFrom = next;
+    if (next === undefined) this.slabs.endRepack();
   }
 
   private evictHistory(): void {
@@ -438,7 +486,7 @@ export class MvccStore {
   private writePut(context: WriteContext, request: PutRequest): KeyValue | undefined {
     const record = this.index.get(request.key);
     const prev = record?.live;
-    const key = record ? record.key : Buffer.from(request.key);
+    const key = request.key;
     // Only reachable when a "from key" delete earlier in the same txn removed the key (see
     // validate.ts); etcd panics there, we write an empty value / no lease instead.
     const value = request.ignoreValue ? (prev?.value ?? EMPTY) : request.value;
@@ -452,13 +500,16 @@ export class MvccStore {
       lease,
     };
     const encoded = encodeKeyValue(kv);
-    // Share the encoded bytes: the live value costs no second copy of the request's buffer.
+    // The event's key-value shares the encoded bytes: it holds no view of the request's buffer.
+    kv.key = encoded.subarray(KV_HEADER_BYTES, KV_HEADER_BYTES + key.length);
     kv.value = encoded.subarray(KV_HEADER_BYTES + key.length);
     const indexed = record ? this.index.putRecord(record, context.main, context.sub) : this.index.put(key, context.main, context.sub);
-    indexed.live = kv;
+    if (record?.hasLive) this.slabs.release(record);
+    this.slabs.place(indexed, encoded);
     context.batch.push({ type: 'put', key: historyKey(context.main, context.sub, false), value: encoded });
-    if (prev && prev.lease !== 0n) this.leases.detach(prev.lease, key);
-    if (lease !== 0n) this.leases.attach(lease, key);
+    if (prev && prev.lease !== 0n) this.leases.detach(prev.lease, prev.key);
+    // The lessor keeps the key: a copy of its own, not a view that pins the encoded record.
+    if (lease !== 0n) this.leases.attach(lease, indexed.key);
     if (!prev) this.liveKeys++;
     context.events.push(prev ? { type: EventType.PUT, kv, prevKv: prev } : { type: EventType.PUT, kv });
     context.sub++;
@@ -470,13 +521,14 @@ export class MvccStore {
     const prevKvs: KeyValue[] = [];
     for (const record of records) {
       const prev = record.live as KeyValue;
-      this.index.tombstone(record.key, context.main, context.sub);
-      record.live = undefined;
-      const tombstone = tombstoneKeyValue(record.key, context.main);
+      record.appendTombstone(context.main, context.sub);
+      this.slabs.release(record);
+      record.clearLive();
+      const tombstone = tombstoneKeyValue(prev.key, context.main);
       context.batch.push({
         type: 'put', key: historyKey(context.main, context.sub, true), value: encodeKeyValue(tombstone),
       });
-      if (prev.lease !== 0n) this.leases.detach(prev.lease, record.key);
+      if (prev.lease !== 0n) this.leases.detach(prev.lease, prev.key);
       this.liveKeys--;
       context.events.push({ type: EventType.DELETE, kv: tombstone, prevKv: prev });
       prevKvs.push(prev);
@@ -595,7 +647,7 @@ export class MvccStore {
     let liveKeys = 0;
     // Records that had a lease at some point: re-attached below if they still have one.
     const leased = new Set<KeyRecord>();
-    let slabs = new ValueSlabs();
+    let slabs = new ValueSlabs(this.slabOptions);
     const loader = new KeyIndexLoader();
     for await (const [key, value] of this.backend.iterate({ gte: HISTORY_PREFIX, lt: HISTORY_END })) {
       const { main, sub, tombstone } = decodeRevision(key, HISTORY_PREFIX.length);
@@ -612,7 +664,7 @@ export class MvccStore {
         }
         loader.tombstone(record, main, sub);
         slabs.release(record);
-        record.live = undefined;
+        record.clearLive();
         liveKeys--;
       } else {
         const record = loader.put(binaryKey, main, sub);
@@ -624,6 +676,7 @@ export class MvccStore {
       if (slabs.wantsRepack) slabs = slabs.repack((visit) => loader.forEach(visit));
     }
     this.index = loader.finish();
+    this.slabs = slabs;
     if (scheduled > 0) this.index.compact(scheduled);
     this.currentRev = Math.max(1, lastMain, scheduled);
     this.compactRev = scheduledBytes === undefined ? -1 : scheduled;
@@ -631,9 +684,13 @@ export class MvccStore {
     this.historyCacheLow = this.currentRev + 1;
     this.liveKeys = liveKeys;
     // In key order, as a walk of the index would attach them.
-    const attached = [...leased].filter((record) => record.live !== undefined && record.live.lease !== 0n);
-    attached.sort((a, b) => (a.binaryKey < b.binaryKey ? -1 : a.binaryKey > b.binaryKey ? 1 : 0));
-    for (const record of attached) this.leases.attach((record.live as KeyValue).lease, record.key);
+    const attached: Array<{ record: KeyRecord; lease: bigint }> = [];
+    for (const record of leased) {
+      const lease = record.live?.lease ?? 0n;
+      if (lease !== 0n) attached.push({ record, lease });
+    }
+    attached.sort((a, b) => (a.record.binaryKey < b.record.binaryKey ? -1 : a.record.binaryKey > b.record.binaryKey ? 1 : 0));
+    for (const { record, lease } of attached) this.leases.attach(lease, record.key);
     if (finished < scheduled) this.schedulePurge(scheduled);
   }
 }

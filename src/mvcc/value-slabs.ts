@@ -1,17 +1,21 @@
-// Owns the memory that holds the live values start-up loads, in their stored form (kv-codec),
-// until each is first read (KeyRecord.live).
+// Owns the memory that holds every live value, in its stored form (kv-codec), for the life of the
+// store: values start-up loads and values puts write alike.
 //
-// LevelDB hands over every record as its own Buffer: a typed array, an ArrayBuffer and a native
-// backing store, ~200 bytes of GC-traced heap and a native allocation per key. Copying the bytes
-// into 1 MiB slabs leaves those Buffers to die young, and a record points into its slab with a
-// reference and two offsets (1M keys: ~1 s less load time, 160 MiB less heap).
+// A Buffer per value is a typed array, an ArrayBuffer and a native backing store: ~200 bytes of
+// GC-traced heap per key, and a value cut from a request or from Node's 8 KiB pool pins what it
+// was cut from. Copying the bytes into 1 MiB slabs leaves those Buffers to die young, and a record
+// points into its slab with a reference and two offsets (1M keys loaded at start-up: ~1 s less
+// load time, 160 MiB less heap).
 //
-// A slab is freed once no record points into it. While loading, a put over a loaded value or a
-// tombstone leaves dead bytes behind; ValueSlabs counts them, and the loader repacks (copies the
-// live values into fresh slabs, see repack) once they outweigh half the live ones, so a long
-// history never costs more than about 1.5x its live values. After start-up a record that gets a
-// new value drops its slab reference; slabs are never allocated again, so this memory only
-// shrinks from what start-up loaded.
+// A slab is freed once no record points into it. An overwrite or a delete leaves dead bytes
+// behind; ValueSlabs counts them, and once they outweigh half the live ones (and a floor) the
+// live values are copied into fresh slabs, so the slabs never hold much more than ~1.5x the live
+// values:
+//   - at start-up all at once (repack), the loader holds every record in a plain map;
+//   - while serving a little at a time (beginRepack, then moveIfOld on each record of a walk of the
+//     index that the store spreads over its writes): a pass over 1M keys at once would stall
+//     every request behind it. A walk moves what sits in slabs made before it began; values
+//     written meanwhile already sit in new slabs.
 import type { KeyRecord } from './key-index.js';
 
 export interface ValueSlabsOptions {
@@ -20,7 +24,7 @@ export interface ValueSlabsOptions {
   repackDeadBytesMin: number;
 }
 
-const DEFAULTS: ValueSlabsOptions = { slabBytes: 1 << 20, repackDeadBytesMin: 64 << 20 };
+const DEFAULTS: ValueSlabsOptions = { slabBytes: 1 << 20, repackDeadBytesMin: 32 << 20 };
 
 export class ValueSlabs {
   private readonly options: ValueSlabsOptions;
@@ -32,6 +36,8 @@ export class ValueSlabs {
   private liveBytes = 0;
   /** Bytes placed and since released (overwritten, deleted): held until the slab is freed. */
   private deadBytes = 0;
+  /** Slabs made since the running repack began; undefined while none runs. */
+  private freshSlabs: WeakSet<Buffer> | undefined = undefined;
 
   constructor(options: Partial<ValueSlabsOptions> = {}) {
     this.options = { ...DEFAULTS, ...options };
@@ -40,19 +46,28 @@ export class ValueSlabs {
 
   /** Copies the stored record `stored` into a slab and makes it `record`'s live value. */
   place(record: KeyRecord, stored: Buffer): void {
+    this.liveBytes += stored.length;
+    this.copyIn(record, stored);
+  }
+
+  private copyIn(record: KeyRecord, stored: Buffer): void {
     const length = stored.length;
-    this.liveBytes += length;
     if (length >= this.ownBufferBytes) {
-      record.setLiveStored(stored, 0, length);
+      // A view of a larger buffer (a request, a batch of LevelDB reads) would pin all of it.
+      const own = stored.byteOffset === 0 && stored.buffer.byteLength === length ? stored : Buffer.from(stored);
+      record.setLiveStored(own, 0, length);
       return;
     }
-    if (this.used + length > this.slab.length) {
-      this.slab = Buffer.allocUnsafeSlow(this.options.slabBytes);
-      this.used = 0;
-    }
+    if (this.used + length > this.slab.length) this.newSlab();
     this.slab.set(stored, this.used);
     record.setLiveStored(this.slab, this.used, this.used + length);
     this.used += length;
+  }
+
+  private newSlab(): void {
+    this.slab = Buffer.allocUnsafeSlow(this.options.slabBytes);
+    this.used = 0;
+    this.freshSlabs?.add(this.slab);
   }
 
   /** Call before `record`'s placed value is replaced or deleted: its bytes become dead. */
@@ -62,12 +77,23 @@ export class ValueSlabs {
     this.deadBytes += length;
   }
 
-  /** Whether dead bytes outweigh half the live ones (and a floor): time to repack. */
-  get wantsRepack(): boolean {
-    return this.deadBytes > this.options.repackDeadBytesMin && this.deadBytes > this.liveBytes / 2;
+  /** Bytes of live values placed (for tests and metrics). */
+  get liveByteCount(): number {
+    return this.liveBytes;
   }
 
-  /** Copies every record's still-stored live value into fresh slabs; the old ones are then garbage. */
+  /** Bytes released and not yet reclaimed by a repack. */
+  get deadByteCount(): number {
+    return this.deadBytes;
+  }
+
+  /** Whether dead bytes outweigh half the live ones (and a floor): time to repack. */
+  get wantsRepack(): boolean {
+    return this.freshSlabs === undefined
+      && this.deadBytes > this.options.repackDeadBytesMin && this.deadBytes > this.liveBytes / 2;
+  }
+
+  /** Copies every record's live value into fresh slabs; the old ones are then garbage. */
   repack(records: (visit: (record: KeyRecord) => void) => void): ValueSlabs {
     const fresh = new ValueSlabs(this.options);
     records((record) => {
@@ -75,5 +101,35 @@ export class ValueSlabs {
       if (stored !== undefined) fresh.place(record, stored);
     });
     return fresh;
+  }
+
+  /**
+   * Starts a repack spread over a walk of every record: values placed from now on go to new
+   * slabs, and moveIfOld moves a value out of an older one. The dead bytes counted so far are
+   * taken as reclaimed: they sit in older slabs, which the walk leaves unreferenced.
+   */
+  beginRepack(): void {
+    this.freshSlabs = new WeakSet();
+    this.newSlab();
+    this.deadBytes = 0;
+  }
+
+  /** During a repack: copies `record`'s live value into a new slab if it sits in an older one. */
+  moveIfOld(record: KeyRecord): void {
+    const slab = record.liveStoredSlab;
+    if (slab === undefined || this.freshSlabs === undefined || this.freshSlabs.has(slab)) return;
+    const length = record.liveStoredLength;
+    // A large value has a Buffer of its own: nothing else lives in it.
+    if (length >= this.ownBufferBytes) return;
+    this.copyIn(record, slab.subarray(record.liveStoredOffset, record.liveStoredOffset + length));
+  }
+
+  /** The walk has visited every record: no live value is left in an older slab. */
+  endRepack(): void {
+    this.freshSlabs = undefined;
+  }
+
+  get repacking(): boolean {
+    return this.freshSlabs !== undefined;
   }
 }

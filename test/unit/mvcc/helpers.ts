@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Backend, type BatchOp } from '../../../src/storage/backend.js';
-import { MvccStore, type LeaseAttachments } from '../../../src/mvcc/store.js';
+import { MvccStore, type LeaseAttachments, type MvccStoreOptions } from '../../../src/mvcc/store.js';
 import {
   emptyRangeRequest, type Compare, type DeleteRangeRequest, type PutRequest, type RangeRequest, type TxnRequest,
 } from '../../../src/mvcc/types.js';
@@ -45,7 +45,9 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function openHarness(options: { leaseIds?: bigint[]; historyCacheMaxRevisions?: number } = {}): Promise<Harness> {
+export async function openHarness(
+  options: { leaseIds?: bigint[]; historyCacheMaxRevisions?: number; valueSlabs?: MvccStoreOptions['valueSlabs'] } = {},
+): Promise<Harness> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mvcc-test-'));
   const leaseIds = options.leaseIds ?? [];
   const harness: Harness = {
@@ -65,7 +67,9 @@ export async function openHarness(options: { leaseIds?: bigint[]; historyCacheMa
       await harness.backend.close();
       harness.backend = await Backend.open(path.join(dir, 'db'));
       harness.leases = new LeaseTable(leaseIds);
-      harness.store = await MvccStore.open(harness.backend, { leases: harness.leases, historyCacheMaxRevisions });
+      harness.store = await MvccStore.open(harness.backend, {
+        leases: harness.leases, historyCacheMaxRevisions, valueSlabs: options.valueSlabs,
+      });
     },
     async close() {
       await harness.store.purgeIdle();
@@ -74,7 +78,7 @@ export async function openHarness(options: { leaseIds?: bigint[]; historyCacheMa
     },
   };
   harness.store = await MvccStore.open(harness.backend, {
-    leases: harness.leases, historyCacheMaxRevisions: options.historyCacheMaxRevisions,
+    leases: harness.leases, historyCacheMaxRevisions: options.historyCacheMaxRevisions, valueSlabs: options.valueSlabs,
   });
   return harness;
 }

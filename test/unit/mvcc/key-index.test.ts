@@ -126,7 +126,7 @@ describe('KeyIndex', () => {
     expect(record.hasRevision(2, 0)).toBe(true);
     expect(record.revisionAt(2)).toEqual({ main: 2, sub: 0 });
     index.compact(4);
-    expect(record.generations.length).toBe(1);
+    expect(record.generations().length).toBe(1);
     expect(record.hasRevision(3, 0)).toBe(false);
     index.tombstone(foo, 6, 0);
     index.compact(6);
@@ -239,7 +239,7 @@ describe('KeyIndex', () => {
     const keyArb = fc.constantFrom('a', 'b', 'ba', 'c', '\x80', '\xff', '\x00');
     const opArb = fc.record({ tombstone: fc.boolean(), keys: fc.uniqueArray(keyArb, { minLength: 1, maxLength: 3 }) });
     const describeRecord = (record: KeyRecord): string =>
-      `${record.key.toString('hex')}:${record.generations.map((g) => `${g.mains.map((m, i) => `${m}.${g.subs[i]}`).join(',')}${g.closed ? 'x' : ''}`).join('|')}`;
+      `${record.key.toString('hex')}:${record.generations().map((g) => `${g.revisions.map((r) => `${r.main}.${r.sub}`).join(',')}${g.closed ? 'x' : ''}`).join('|')}`;
     fc.assert(fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => {
       const index = new KeyIndex();
       const loader = new KeyIndexLoader();

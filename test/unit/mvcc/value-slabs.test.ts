@@ -32,7 +32,7 @@ describe('ValueSlabs', () => {
         if (victim?.hasLive) {
           loader.tombstone(victim, main, 1);
           slabs.release(victim);
-          victim.live = undefined;
+          victim.clearLive();
           want.delete(victim.binaryKey);
         }
       }
@@ -50,7 +50,7 @@ describe('ValueSlabs', () => {
     expect(got).toEqual(want);
   });
 
-  it('decodes a stored value once and drops the slab once a new value is set', () => {
+  it('decodes the copy in the slab on every read; clearLive drops the value', () => {
     const slabs = new ValueSlabs();
     const loader = new KeyIndexLoader();
     const record = loader.put('a', 2, 0);
@@ -58,11 +58,69 @@ describe('ValueSlabs', () => {
     slabs.place(record, bytes);
     bytes.fill(0); // the slab holds its own copy
     expect(record.liveStoredLength).toBe(bytes.length);
-    const first = record.live;
-    expect(first).toEqual(kv);
-    expect(record.live).toBe(first);
-    expect(record.liveStored).toBeUndefined();
-    record.live = undefined;
+    expect(record.live).toEqual(kv);
+    expect(record.live).toEqual(kv);
+    expect(slabs.liveByteCount).toBe(bytes.length);
+    slabs.release(record);
+    record.clearLive();
     expect(record.hasLive).toBe(false);
+    expect(record.live).toBeUndefined();
+    expect(slabs.deadByteCount).toBe(bytes.length);
+  });
+
+  it('a large value keeps a Buffer of its own, copied out of a larger one it is a view of', () => {
+    const slabs = new ValueSlabs({ slabBytes: 4096 });
+    const loader = new KeyIndexLoader();
+    const { kv, bytes } = stored('big', 3, 2000);
+    const backing = Buffer.concat([Buffer.alloc(7), bytes, Buffer.alloc(9)]);
+    const record = loader.put('big', 3, 0);
+    slabs.place(record, backing.subarray(7, 7 + bytes.length));
+    backing.fill(0);
+    expect(record.live).toEqual(kv);
+    expect(record.liveStoredSlab?.length).toBe(bytes.length);
+    const exact = loader.put('exact', 4, 0);
+    const encoded = stored('exact', 4, 2000).bytes;
+    const own = Buffer.allocUnsafeSlow(encoded.length); // a whole ArrayBuffer: kept as it is
+    encoded.copy(own);
+    slabs.place(exact, own);
+    expect(exact.liveStoredSlab).toBe(own);
+  });
+
+  it('an incremental repack moves every value out of the slabs made before it began, and no other', () => {
+    const slabs = new ValueSlabs({ slabBytes: 1024, repackDeadBytesMin: 512 });
+    const loader = new KeyIndexLoader();
+    const want = new Map<string, KeyValue>();
+    const put = (key: string, main: number, size: number): void => {
+      const record = loader.put(key, main, 0);
+      if (record.hasLive) slabs.release(record);
+      const { kv, bytes } = stored(key, main, size);
+      slabs.place(record, bytes);
+      want.set(key, kv);
+    };
+    let main = 2;
+    for (; main < 60; main++) put(`k${main % 20}`, main, 40);
+    put('huge', main++, 500); // its own Buffer: never moved
+    expect(slabs.wantsRepack).toBe(true);
+    const huge = loader.get('huge')!;
+    const hugeBuffer = huge.liveStoredSlab;
+    const before = new Map<string, Buffer | undefined>();
+    loader.forEach((record) => before.set(record.binaryKey, record.liveStoredSlab));
+    slabs.beginRepack();
+    expect(slabs.wantsRepack).toBe(false);
+    expect(slabs.deadByteCount).toBe(0);
+    // Writes during the walk land in new slabs; the walk leaves those where they are.
+    put('k3', main++, 40);
+    const rewritten = loader.get('k3')!.liveStoredSlab;
+    loader.forEach((record) => slabs.moveIfOld(record));
+    slabs.endRepack();
+    expect(loader.get('k3')!.liveStoredSlab).toBe(rewritten);
+    expect(huge.liveStoredSlab).toBe(hugeBuffer);
+    const oldSlabs = new Set([...before.values()].filter((slab) => slab !== hugeBuffer));
+    const got = new Map<string, KeyValue>();
+    loader.forEach((record) => {
+      if (record.binaryKey !== 'huge') expect(oldSlabs.has(record.liveStoredSlab!)).toBe(false);
+      got.set(record.binaryKey, record.live!);
+    });
+    expect(got).toEqual(want);
   });
 });
