@@ -17,7 +17,6 @@ import { resolveInitialCluster } from './discovery/resolve.js';
 import { loadTlsForUrls } from './tls/index.js';
 import { setProcessPeerTls } from './transport/peer-http.js';
 
-const SERVER_READY_TIMEOUT_MS = 60_000;
 const GRPC_SHUTDOWN_GRACE_MS = 1000;
 
 export async function main(argv: string[]): Promise<void> {
@@ -102,12 +101,16 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
   await httpApp.ready();
   // With --listen-client-http-urls, HTTP moves there and the client URLs serve gRPC only (etcd 3.5.10+/3.6).
   const splitHttp = config.listenClientHttpUrls.length > 0;
+  // As etcd: the client URLs listen from the start, but what connects is served only once the
+  // member is ready (it has published itself through Raft), every request of them alike: gRPC,
+  // the gateway, v2, /health, /version, /metrics. --listen-metrics-urls answers at once (below).
+  const ready = server.readyNotify();
   const clientListeners = new ClientListeners({
     grpcServer, injector: createConnectionInjector(grpcServer), logger: logger.child({ component: 'client-listener' }), http1Handler: http1HandlerFor(httpApp.server),
-    protocols: splitHttp ? 'grpc-only' : 'grpc-and-http', onConnectionServed: (path) => metrics.clientConnectionServed(path),
+    protocols: splitHttp ? 'grpc-only' : 'grpc-and-http', onConnectionServed: (path) => metrics.clientConnectionServed(path), serveAfter: ready,
   });
   const httpOnlyListeners = new ClientListeners({
-    grpcServer, logger: logger.child({ component: 'client-http-listener' }), http1Handler: http1HandlerFor(httpApp.server), protocols: 'http-only',
+    grpcServer, logger: logger.child({ component: 'client-http-listener' }), http1Handler: http1HandlerFor(httpApp.server), protocols: 'http-only', serveAfter: ready,
   });
   const metricsApp = config.listenMetricsUrls.length > 0
     ? createMetricsHttpApp({ server, maxRequestBytes: config.maxRequestBytes, logger, etcdVersion: config.etcdVersion, metrics })
@@ -130,8 +133,6 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
     logger.warn('the member has been permanently removed from the cluster; the data-dir used by this member must be removed');
     setTimeout(() => process.exit(0), 50);
   };
-  await server.waitReady(SERVER_READY_TIMEOUT_MS);
-  logger.info({ 'member-id': server.memberId.toString(16) }, 'ready to serve client requests');
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -159,4 +160,10 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  // etcd waits for readiness as long as it takes (a member whose peers are down keeps trying); it
+  // fails only when the server stopped first, and the stop reports that itself.
+  await ready.then(
+    () => logger.info({ 'member-id': server.memberId.toString(16) }, 'ready to serve client requests'),
+    () => undefined,
+  );
 }

@@ -100,6 +100,8 @@ const PENDING_PROPOSALS_MAX = 100_000;
 const DB_SIZE_REFRESH_INTERVAL_MS = 1000;
 /** A removed member lingers this long so the answers of its last cycle reach their clients. */
 const REMOVED_MEMBER_STOP_DELAY_MS = 100;
+/** How often publishing looks again for a leader, or retries a proposal that failed. */
+const PUBLISH_RETRY_MS = 20;
 
 export class EtcdServer implements EtcdServerApi {
   private readonly waits = new RequestWaits(PENDING_PROPOSALS_MAX);
@@ -233,7 +235,10 @@ export class EtcdServer implements EtcdServerApi {
   static async start(config: EtcdServerConfig, logger: Logger): Promise<EtcdServer> {
     const memberDir = join(config.dataDir, 'member');
     mkdirSync(memberDir, { recursive: true, mode: 0o700 });
-    const backend = await Backend.open(join(memberDir, 'db'));
+    const metrics = config.metrics;
+    // The commit-duration histogram times each batch LevelDB itself writes, not the hand-over.
+    const backend = await Backend.open(join(memberDir, 'db'),
+      metrics === undefined ? {} : { onCommit: (seconds) => metrics.backendCommitObserved(seconds) });
     let wal: RaftWal | undefined;
     try {
       // --wal-dir puts the log on its own disk, as etcd's does; by default it sits in the member dir.
@@ -393,6 +398,9 @@ export class EtcdServer implements EtcdServerApi {
     raftNode.kick();
     self.leases.startExpiryLoop();
     self.autoCompactor.start();
+    // Publishing starts with the server (etcd's Start runs publish): readers of readyNotify() wait
+    // for it; a stop before it succeeds is not an error of anyone's.
+    self.readyNotify().catch(() => undefined);
     return self;
   }
 
@@ -480,11 +488,35 @@ export class EtcdServer implements EtcdServerApi {
     setImmediate(() => void this.stop().finally(() => this.onRemoved?.()));
   }
 
+  /**
+   * Settles once this member has published its attributes (name, client URLs) through the log, as
+   * etcd's publish does before its ReadyNotify fires: from then on it serves clients. Started with
+   * the server; it retries until it succeeds and rejects only when the server stops first.
+   */
+  private publishing?: Promise<void>;
+
+  /** Resolves once the member is ready to serve clients (etcd's ReadyNotify); never times out. */
+  readyNotify(): Promise<void> {
+    this.publishing ??= this.publishUntilDone();
+    return this.publishing;
+  }
+
   /** Resolves once this member is leader (or knows one) and has published itself. */
   async waitReady(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error('server did not become ready in time')), timeoutMs);
+    });
+    try {
+      await Promise.race([this.readyNotify(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async publishUntilDone(): Promise<void> {
     while (!this.published) {
-      if (Date.now() > deadline) throw new Error('server did not become ready in time');
+      if (this.stopped) throw new EtcdError('Stopped');
       if (this.softState.lead !== 0n) {
         try {
           await this.propose({
@@ -492,12 +524,15 @@ export class EtcdServer implements EtcdServerApi {
             memberAttributes: { memberId: this.memberId, name: this.config.name, clientUrls: this.config.advertiseClientUrls },
           });
           this.published = true;
+          this.logger.info({ 'member-id': this.memberId.toString(16), name: this.config.name, 'client-urls': this.config.advertiseClientUrls },
+            'published local member to cluster through raft');
           break;
         } catch (error) {
+          if (this.stopped) throw new EtcdError('Stopped');
           this.logger.warn({ err: error }, 'publishing member attributes failed; retrying');
         }
       }
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await new Promise((resolve) => setTimeout(resolve, PUBLISH_RETRY_MS));
     }
   }
 

@@ -198,7 +198,6 @@ export class RaftNode {
     this.afterLogWrite(ready, results, writeStartedMs);
 
     await levelWrite;
-    this.options.metrics?.backendCommitObserved((performance.now() - writeStartedMs) / 1000);
     hooks.onFlushed();
     if (compaction) {
       // Only now that LevelDB's applied state up to the marker is on disk may the log say that the

@@ -9,6 +9,6 @@ export interface ServerMetricsRecorder {
   proposalFinished(failed: boolean): void;
   /** One synced write of raft entries + hard state (our WAL fsync). */
   walFsyncObserved(durationSeconds: number): void;
-  /** One Ready batch (entries, hard state and apply results) written to LevelDB. */
+  /** One batch LevelDB wrote (held apply batches handed over together, or a synced write). */
   backendCommitObserved(durationSeconds: number): void;
 }

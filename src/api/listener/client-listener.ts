@@ -5,7 +5,8 @@
 // natively (the socket itself, nghttp2 reading it: the fast path) when the first request needs no
 // repair, found out by a ProbingSocket; through a RewritingConnection (every header block decoded
 // and re-encoded in JS) when it does, when the probe runs out of time or bytes, and always for a TLS
-// client whose verified certificate CN must be added to every request.
+// client whose verified certificate CN must be added to every request. With `serveAfter`, the
+// listener is open from the start but its connections wait, unread, until the member is ready.
 import type http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -71,6 +72,14 @@ export interface ClientListenerOptions {
   firstRequestProbeTimeoutMs?: number;
   /** Called once per HTTP/2 connection with the path it is served on (metrics). */
   onConnectionServed?: (path: ClientConnectionPath) => void;
+  /**
+   * Connections are served only once this resolves; until then each one is accepted and held
+   * unread (no TLS handshake, no protocol sniff, no request answered). etcd opens its client
+   * listeners at start but serves them once the member is ready (has published itself through
+   * Raft): a client meanwhile is connected and waits. If it rejects, held connections stay held
+   * (the process is stopping). Default: serve at once.
+   */
+  serveAfter?: Promise<unknown>;
 }
 
 export const clientConnectionsMaxDefault = 16_384;
@@ -92,17 +101,32 @@ export class ClientListeners {
   /** HTTP/2 connections still deciding their path: closed (with a GOAWAY) on shutdown, bounded by connectionsMax. */
   private readonly probing = new Map<net.Socket, ProbingSocket>();
   private readonly injector: ConnectionInjector;
+  /** Connections accepted before serveAfter resolved, with how each is to be served; undefined once serving. */
+  private held?: Map<net.Socket, () => void>;
 
   constructor(private readonly options: ClientListenerOptions) {
     this.injector = options.injector ?? options.grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
+    if (options.serveAfter !== undefined) {
+      this.held = new Map();
+      options.serveAfter.then(() => this.serveHeld(), () => undefined);
+    }
+  }
+
+  /** True while connections are held until serveAfter resolves. */
+  get holding(): boolean {
+    return this.held !== undefined;
   }
 
   /** Listens on host:port (port 0: any free port) and returns the bound address; with `tls`, for https. */
   async listen(host: string, port: number, options: { tls?: ServerTls } = {}): Promise<BoundClientListener> {
     const terminator = options.tls === undefined ? undefined : this.createTlsTerminator(options.tls);
     const server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => {
-      if (terminator === undefined) this.accept(socket, undefined);
-      else this.acceptTls(socket, terminator);
+      const serve = () => {
+        if (terminator === undefined) this.accept(socket, undefined);
+        else this.acceptTls(socket, terminator);
+      };
+      if (this.held === undefined) serve();
+      else this.hold(socket, serve);
     });
     server.maxConnections = this.options.connectionsMax ?? clientConnectionsMaxDefault;
     await new Promise<void>((resolve, reject) => {
@@ -124,6 +148,8 @@ export class ClientListeners {
    * would, and would never come while a client keeps its connection).
    */
   async close(): Promise<void> {
+    for (const socket of this.held?.keys() ?? []) socket.destroy();
+    this.held?.clear();
     for (const socket of this.sniffing) socket.destroy();
     this.sniffing.clear();
     for (const probing of this.probing.values()) probing.closeGracefully();
@@ -194,6 +220,35 @@ export class ClientListeners {
       this.sniffing.delete(socket);
       terminator.emit('connection', socket);
     });
+  }
+
+  /**
+   * Keeps a connection that arrived before the member is ready. Nothing consumes its bytes: the
+   * socket buffers what the client sends (up to its high-water mark, then stops reading) and the
+   * protocol sniff or TLS handshake later starts from the first byte.
+   */
+  private hold(socket: net.Socket, serve: () => void): void {
+    const held = this.held!;
+    const onError = (error: Error) => this.options.logger.debug({ err: error }, 'held client connection error');
+    const forget = () => held.delete(socket);
+    socket.on('error', onError);
+    socket.once('close', forget);
+    held.set(socket, () => {
+      socket.removeListener('error', onError);
+      socket.removeListener('close', forget);
+      serve();
+    });
+  }
+
+  /** The member is ready: serve the held connections, in the order they came, and every later one. */
+  private serveHeld(): void {
+    const held = this.held;
+    if (held === undefined) return;
+    this.held = undefined;
+    if (held.size > 0) this.options.logger.debug({ connections: held.size }, 'serving client connections held until ready');
+    for (const [socket, serve] of held) {
+      if (!socket.destroyed) serve();
+    }
   }
 
   private accept(socket: net.Socket, commonName: string | undefined): void {

@@ -1,10 +1,11 @@
 // Backend: unsynced batches are held and handed to LevelDB later, but every read and every synced
-// write sees them, in order; a held batch LevelDB refuses fails every later write and read.
+// write sees them, in order; a held batch LevelDB refuses fails every later write and read; the
+// commit callback times each batch LevelDB itself writes, not the hand-over.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Backend } from '../../../src/storage/backend.js';
+import { Backend, type BackendOptions } from '../../../src/storage/backend.js';
 
 const dirs: string[] = [];
 const open: Backend[] = [];
@@ -13,9 +14,9 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-async function openBackend(dir = mkdtempSync(join(tmpdir(), 'backend-'))): Promise<{ backend: Backend; dir: string }> {
+async function openBackend(dir = mkdtempSync(join(tmpdir(), 'backend-')), options: BackendOptions = {}): Promise<{ backend: Backend; dir: string }> {
   if (!dirs.includes(dir)) dirs.push(dir);
-  const backend = await Backend.open(dir);
+  const backend = await Backend.open(dir, options);
   open.push(backend);
   return { backend, dir };
 }
@@ -65,5 +66,71 @@ describe('backend', () => {
     await new Promise((resolve) => setTimeout(resolve, 250));
     await expect(backend.write([{ type: 'put', key: key('y'), value: Buffer.from('2') }], false)).rejects.toThrow('disk gone');
     await expect(backend.get(key('x'))).rejects.toThrow('disk gone');
+  });
+
+  describe('onCommit', () => {
+    /** Counts the calls LevelDB gets, under the Backend, and records the callback's durations. */
+    async function observed(): Promise<{ backend: Backend; commits: number[]; nativeWrites: () => number }> {
+      const commits: number[] = [];
+      const { backend } = await openBackend(undefined, { onCommit: (seconds) => commits.push(seconds) });
+      const db = (backend as unknown as { db: { _batch: (...args: unknown[]) => Promise<void> } }).db;
+      const native = db._batch.bind(db);
+      let calls = 0;
+      db._batch = (...args: unknown[]) => {
+        calls += 1;
+        return native(...args);
+      };
+      return { backend, commits, nativeWrites: () => calls };
+    }
+
+    it('is not called for held batches until LevelDB writes them, then once for all of them together', async () => {
+      const { backend, commits, nativeWrites } = await observed();
+      for (let i = 0; i < 5; i++) await backend.write([{ type: 'put', key: key(`held${i}`), value: Buffer.from('v') }], false);
+      // Handed over: not yet written by LevelDB, so not a commit.
+      expect(commits).toEqual([]);
+      expect(nativeWrites()).toBe(0);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      expect(nativeWrites()).toBe(1);
+      expect(commits).toHaveLength(1);
+      expect(commits[0]).toBeGreaterThanOrEqual(0);
+    });
+
+    it('fires once per synced write, which carries the held batches in the same LevelDB write', async () => {
+      const { backend, commits, nativeWrites } = await observed();
+      await backend.write([{ type: 'put', key: key('a'), value: Buffer.from('1') }], false);
+      await backend.write([{ type: 'put', key: key('b'), value: Buffer.from('2') }], false);
+      await backend.write([{ type: 'put', key: key('c'), value: Buffer.from('3') }], true);
+      expect(nativeWrites()).toBe(1);
+      expect(commits).toHaveLength(1);
+      // An empty synced write still costs LevelDB a write (its sync mark): one more commit.
+      await backend.write([], true);
+      expect(nativeWrites()).toBe(2);
+      expect(commits).toHaveLength(2);
+      // A read hands the held batches over: one LevelDB write, one commit, once it is done.
+      await backend.write([{ type: 'put', key: key('d'), value: Buffer.from('4') }], false);
+      expect(text(await backend.get(key('d')))).toBe('4');
+      expect(nativeWrites()).toBe(3);
+      expect(commits).toHaveLength(3);
+      for (const seconds of commits) {
+        expect(seconds).toBeGreaterThanOrEqual(0);
+        expect(seconds).toBeLessThan(10);
+      }
+    });
+
+    it('times the LevelDB write itself, and reports no commit for a write LevelDB refused', async () => {
+      const { backend, commits } = await observed();
+      const db = (backend as unknown as { db: { _batch: (...args: unknown[]) => Promise<void> } }).db;
+      const counted = db._batch;
+      db._batch = async (...args: unknown[]) => {
+        await new Promise((resolve) => setTimeout(resolve, 60));
+        return counted(...args);
+      };
+      await backend.write([{ type: 'put', key: key('slow'), value: Buffer.from('s') }], true);
+      expect(commits).toHaveLength(1);
+      expect(commits[0]).toBeGreaterThanOrEqual(0.05);
+      db._batch = () => Promise.reject(new Error('disk gone'));
+      await expect(backend.write([{ type: 'put', key: key('lost'), value: Buffer.from('l') }], true)).rejects.toThrow('disk gone');
+      expect(commits).toHaveLength(1);
+    });
   });
 });
