@@ -31,8 +31,13 @@ export class KeyRecord {
    * generations are implied: each tombstone ends one and the next put opens another. One flat
    * array of small integers is two objects per key, where a list of generations with two arrays
    * each was five (~250 bytes of heap per key with one revision).
+   *
+   * Undefined while the key has exactly one revision, which is then onlyMain/onlySub: most keys
+   * of a large store were written once since the last compaction, and the array costs 64 bytes.
    */
-  private revs: number[];
+  private revs: number[] | undefined = undefined;
+  private onlyMain: number;
+  private onlySub: number;
   /**
    * The live value, in its stored form (kv-codec): bytes [liveStart, liveEnd) of liveSlab, a
    * slab of ValueSlabs (or a Buffer of its own for a large value); undefined while the key is
@@ -45,7 +50,23 @@ export class KeyRecord {
 
   /** `binaryKey` is the key as a latin1 string (the index's map key). */
   constructor(readonly binaryKey: string, main: number, sub: number) {
-    this.revs = [main, sub];
+    this.onlyMain = main;
+    this.onlySub = sub;
+  }
+
+  /** Revisions indexed (puts and tombstones, not compacted away). */
+  get revisionCount(): number {
+    return this.revs === undefined ? 1 : this.revs.length >>> 1;
+  }
+
+  /** Main revision of pair `pair` (oldest first). */
+  private mainAt(pair: number): number {
+    return this.revs === undefined ? this.onlyMain : this.revs[pair << 1];
+  }
+
+  /** Sub revision of pair `pair` as stored: -1 - sub for a tombstone. */
+  private storedSubAt(pair: number): number {
+    return this.revs === undefined ? this.onlySub : this.revs[(pair << 1) + 1];
   }
 
   /** A fresh copy of the key's bytes. */
@@ -100,24 +121,19 @@ export class KeyRecord {
     return this.liveSlab === undefined ? 0 : this.liveEnd - this.liveStart;
   }
 
-  /** Revisions indexed (puts and tombstones, not compacted away). */
-  get revisionCount(): number {
-    return this.revs.length >>> 1;
-  }
-
   get isAlive(): boolean {
-    const revs = this.revs;
-    return revs.length > 0 && revs[revs.length - 1] >= 0;
+    const count = this.revisionCount;
+    return count > 0 && this.storedSubAt(count - 1) >= 0;
   }
 
   /** The generations, oldest first, each its revisions and whether a tombstone closed it (tests, debugging). */
   generations(): Array<{ revisions: Revision[]; closed: boolean }> {
     const out: Array<{ revisions: Revision[]; closed: boolean }> = [];
     let current: { revisions: Revision[]; closed: boolean } | undefined;
-    for (let i = 0; i < this.revs.length; i += 2) {
+    for (let pair = 0; pair < this.revisionCount; pair++) {
       if (current === undefined) out.push((current = { revisions: [], closed: false }));
-      const sub = this.revs[i + 1];
-      current.revisions.push({ main: this.revs[i], sub: sub < 0 ? -1 - sub : sub });
+      const sub = this.storedSubAt(pair);
+      current.revisions.push({ main: this.mainAt(pair), sub: sub < 0 ? -1 - sub : sub });
       if (sub < 0) {
         current.closed = true;
         current = undefined;
@@ -129,6 +145,7 @@ export class KeyRecord {
   /** Index (in pairs) of the newest revision with main <= atMain, or -1. */
   private pairAtOrBefore(atMain: number): number {
     const revs = this.revs;
+    if (revs === undefined) return this.onlyMain <= atMain ? 0 : -1;
     let low = 0;
     let high = revs.length >>> 1;
     while (low < high) {
@@ -141,9 +158,8 @@ export class KeyRecord {
 
   /** Index (in pairs) of exactly (main, sub), put or tombstone, or -1. */
   private pairOf(main: number, sub: number): number {
-    const revs = this.revs;
-    for (let pair = this.pairAtOrBefore(main); pair >= 0 && revs[pair << 1] === main; pair--) {
-      const stored = revs[(pair << 1) + 1];
+    for (let pair = this.pairAtOrBefore(main); pair >= 0 && this.mainAt(pair) === main; pair--) {
+      const stored = this.storedSubAt(pair);
       if (stored === sub || stored === -1 - sub) return pair;
     }
     return -1;
@@ -156,16 +172,16 @@ export class KeyRecord {
   revisionAt(atMain: number): Revision | undefined {
     const pair = this.pairAtOrBefore(atMain);
     if (pair < 0) return undefined;
-    const sub = this.revs[(pair << 1) + 1];
-    return sub < 0 ? undefined : { main: this.revs[pair << 1], sub };
+    const sub = this.storedSubAt(pair);
+    return sub < 0 ? undefined : { main: this.mainAt(pair), sub };
   }
 
   /** The newest revision while the key is alive (the one its live value was written at). */
   latestRevision(): Revision | undefined {
-    const revs = this.revs;
-    const length = revs.length;
-    if (length === 0 || revs[length - 1] < 0) return undefined;
-    return { main: revs[length - 2], sub: revs[length - 1] };
+    const count = this.revisionCount;
+    if (count === 0) return undefined;
+    const sub = this.storedSubAt(count - 1);
+    return sub < 0 ? undefined : { main: this.mainAt(count - 1), sub };
   }
 
   /** Whether (main, sub) is still indexed (not compacted away). */
@@ -180,9 +196,9 @@ export class KeyRecord {
   previousRevision(main: number, sub: number): Revision | undefined {
     const pair = this.pairOf(main, sub);
     if (pair <= 0) return undefined;
-    const previousSub = this.revs[((pair - 1) << 1) + 1];
+    const previousSub = this.storedSubAt(pair - 1);
     // A tombstone before it: (main, sub) created the key anew.
-    return previousSub < 0 ? undefined : { main: this.revs[(pair - 1) << 1], sub: previousSub };
+    return previousSub < 0 ? undefined : { main: this.mainAt(pair - 1), sub: previousSub };
   }
 
   /** Records a put at (main, sub), opening a new generation if the key was deleted. */
@@ -197,19 +213,20 @@ export class KeyRecord {
   }
 
   private append(main: number, sub: number, storedSub: number): void {
-    const revs = this.revs;
-    const length = revs.length;
-    if (length > 0) {
-      const lastMain = revs[length - 2];
-      const lastStored = revs[length - 1];
+    const count = this.revisionCount;
+    if (count > 0) {
+      const lastMain = this.mainAt(count - 1);
+      const lastStored = this.storedSubAt(count - 1);
       const lastSub = lastStored < 0 ? -1 - lastStored : lastStored;
       if (main < lastMain || (main === lastMain && sub <= lastSub)) {
         throw new Error(`mvcc: revision ${main}.${sub} is not after ${lastMain}.${lastSub}`);
       }
     }
+    const revs = this.revs;
     // A push reserves room for ~16 more elements; a short history is copied at its exact size
     // instead, since most keys hold one to a few revisions between compactions.
-    if (length < 16) this.revs = [...revs, main, storedSub];
+    if (revs === undefined) this.revs = [this.onlyMain, this.onlySub, main, storedSub];
+    else if (revs.length < 16) this.revs = [...revs, main, storedSub];
     else revs.push(main, storedSub);
   }
 
@@ -219,22 +236,30 @@ export class KeyRecord {
    */
   compact(atMain: number): boolean {
     const pair = this.pairAtOrBefore(atMain);
-    if (pair < 0) return this.revs.length === 0;
-    const tombstone = this.revs[(pair << 1) + 1] < 0;
+    if (pair < 0) return this.revisionCount === 0;
+    const tombstone = this.storedSubAt(pair) < 0;
     // Everything before `pair` is older than what a read at atMain sees; a tombstone at `pair`
     // ends the key's life before atMain, so it goes too.
     const drop = tombstone ? pair + 1 : pair;
-    if (drop > 0) this.revs = this.revs.slice(drop << 1);
-    return this.revs.length === 0;
+    if (drop === 0) return false;
+    const kept = this.revs === undefined ? [] : this.revs.slice(drop << 1);
+    if (kept.length === 2) {
+      this.onlyMain = kept[0];
+      this.onlySub = kept[1];
+      this.revs = undefined;
+    } else {
+      this.revs = kept;
+    }
+    return kept.length === 0;
   }
 
   /** True if compact(atMain) would remove anything: lets compaction skip most keys cheaply. */
   needsCompaction(atMain: number): boolean {
-    const revs = this.revs;
-    if (revs.length === 0) return true;
-    if (revs[0] > atMain) return false;
-    if (revs[1] < 0) return true;
-    return revs.length > 2 && revs[2] <= atMain;
+    const count = this.revisionCount;
+    if (count === 0) return true;
+    if (this.mainAt(0) > atMain) return false;
+    if (this.storedSubAt(0) < 0) return true;
+    return count > 1 && this.mainAt(1) <= atMain;
   }
 }
 
