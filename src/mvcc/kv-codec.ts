@@ -30,16 +30,26 @@ function readUint53(source: Buffer, offset: number): number {
 }
 
 export function encodeKeyValue(kv: KeyValue): Buffer {
-  const out = Buffer.allocUnsafe(HEADER_BYTES + kv.key.length + kv.value.length);
-  out[0] = FORMAT_TAG;
-  writeUint53(out, kv.createRevision, 1);
-  writeUint53(out, kv.modRevision, 9);
-  writeUint53(out, kv.version, 17);
-  out.writeBigInt64BE(kv.lease, 25);
-  out.writeUInt32BE(kv.key.length, 33);
-  kv.key.copy(out, HEADER_BYTES);
-  kv.value.copy(out, HEADER_BYTES + kv.key.length);
+  const out = Buffer.allocUnsafe(encodedKeyValueLength(kv));
+  encodeKeyValueInto(kv, out, 0);
   return out;
+}
+
+/** Bytes encodeKeyValue(kv) takes. */
+export function encodedKeyValueLength(kv: KeyValue): number {
+  return HEADER_BYTES + kv.key.length + kv.value.length;
+}
+
+/** Writes encodeKeyValue(kv) into `target` at `offset` (which has room for encodedKeyValueLength(kv)). */
+export function encodeKeyValueInto(kv: KeyValue, target: Buffer, offset: number): void {
+  target[offset] = FORMAT_TAG;
+  writeUint53(target, kv.createRevision, offset + 1);
+  writeUint53(target, kv.modRevision, offset + 9);
+  writeUint53(target, kv.version, offset + 17);
+  target.writeBigInt64BE(kv.lease, offset + 25);
+  target.writeUInt32BE(kv.key.length, offset + 33);
+  kv.key.copy(target, offset + HEADER_BYTES);
+  kv.value.copy(target, offset + HEADER_BYTES + kv.key.length);
 }
 
 /** Checks the header of a stored record; returns its key length. */

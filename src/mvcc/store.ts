@@ -499,13 +499,12 @@ export class MvccStore {
       value,
       lease,
     };
-    const encoded = encodeKeyValue(kv);
-    // The event's key-value shares the encoded bytes: it holds no view of the request's buffer.
-    kv.key = encoded.subarray(KV_HEADER_BYTES, KV_HEADER_BYTES + key.length);
-    kv.value = encoded.subarray(KV_HEADER_BYTES + key.length);
     const indexed = record ? this.index.putRecord(record, context.main, context.sub) : this.index.put(key, context.main, context.sub);
     if (record?.hasLive) this.slabs.release(record);
-    this.slabs.place(indexed, encoded);
+    const encoded = this.slabs.placeNew(indexed, kv);
+    // The event's key-value shares the stored bytes: it holds no view of the request's buffer.
+    kv.key = encoded.subarray(KV_HEADER_BYTES, KV_HEADER_BYTES + key.length);
+    kv.value = encoded.subarray(KV_HEADER_BYTES + key.length);
     context.batch.push({ type: 'put', key: historyKey(context.main, context.sub, false), value: encoded });
     if (prev && prev.lease !== 0n) this.leases.detach(prev.lease, prev.key);
     // The lessor keeps the key: a copy of its own, not a view that pins the encoded record.
