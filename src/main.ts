@@ -5,6 +5,7 @@ import { parseConfig } from './config/index.js';
 import { ConfigError } from './config/config-error.js';
 import type { EtcdConfig } from './config/types.js';
 import { createLogger } from './logging.js';
+import { tuneHeapGrowth } from './heap-tuning.js';
 import { createGrpcServer } from './api/grpc/server.js';
 import { createConnectionInjector } from './api/grpc/lean-path.js';
 import { ClientListeners, http1HandlerFor } from './api/listener/index.js';
@@ -20,6 +21,7 @@ import { setProcessPeerTls } from './transport/peer-http.js';
 const GRPC_SHUTDOWN_GRACE_MS = 1000;
 
 export async function main(argv: string[]): Promise<void> {
+  tuneHeapGrowth();
   let config: EtcdConfig;
   let warnings: string[];
   try {
