@@ -30,6 +30,7 @@ import { RaftError } from '../raft/types.js';
 import { Backend, type BatchOp } from '../storage/backend.js';
 import { WatchHub } from '../watch/watch-hub.js';
 import type { WatchStream, WatchStreamResponse } from '../watch/types.js';
+import { EntryArena } from './entry-arena.js';
 import { AlarmStore } from './alarms.js';
 import { APPLIED_INDEX_KEY, Applier, type AppliedRequest, type ApplyListener } from './apply.js';
 import { AutoCompactor, type AutoCompactionRetention } from './auto-compactor.js';
@@ -105,6 +106,8 @@ const PUBLISH_RETRY_MS = 20;
 
 export class EtcdServer implements EtcdServerApi {
   private readonly waits = new RequestWaits(PENDING_PROPOSALS_MAX);
+  /** Holds the bytes of the entries this member proposes while the in-memory log keeps them. */
+  private readonly entryArena = new EntryArena();
   private readonly appliedWaits = new AppliedIndexWaits();
   private readonly readRounds: ReadIndexRounds;
   private readonly requestTimeoutMs: number;
@@ -608,8 +611,9 @@ export class EtcdServer implements EtcdServerApi {
     if (this.stopped) throw new EtcdError('Stopped');
     if (this.raftNode.rawNode.committedIndex - this.applier.appliedIndex > APPLY_GAP_MAX) throw new EtcdError('TooManyRequests');
     const requestId = request.requestId === 0n ? this.nextRequestId() : request.requestId;
-    const data = encodeInternalRequest({ ...request, requestId });
-    if (data.length > this.config.maxRequestBytes) throw new EtcdError('RequestTooLarge');
+    const encoded = encodeInternalRequest({ ...request, requestId });
+    if (encoded.length > this.config.maxRequestBytes) throw new EtcdError('RequestTooLarge');
+    const data = this.entryArena.copy(encoded);
     const result = this.waits.register(requestId, this.requestTimeoutMs);
     const metrics = this.config.metrics;
     metrics?.proposalStarted();
