@@ -7,6 +7,15 @@ import type { Metadata } from '@grpc/grpc-js';
 import { verifiedCommonNameHeader } from '../listener/verified-identity.js';
 import type { RequestContext } from '../../server/server-api.js';
 
+/**
+ * A streaming call's context: from its raw HTTP/2 headers on the lean path (LeanDuplexCall), which
+ * saves building grpc-js Metadata per stream (a keep-alive per stream is etcd's benchmark load),
+ * else from grpc-js's Metadata. Both read the same values (see contextFromHttp2Headers).
+ */
+export function contextOfCall(call: { readonly metadata: Metadata; readonly http2Headers?: IncomingHttpHeaders }): RequestContext {
+  return call.http2Headers !== undefined ? contextFromHttp2Headers(call.http2Headers) : contextFromMetadata(call.metadata);
+}
+
 export function contextFromMetadata(metadata: Metadata): RequestContext {
   return contextFrom((key) => {
     const value = metadata.get(key)[0];

@@ -5,12 +5,15 @@
 // Every request deserializer is wrapped: a message that fails the wire-type check or protobufjs's
 // decode becomes a MalformedRequest value, which the handlers answer with INVALID_ARGUMENT; grpc-js
 // would otherwise answer INTERNAL for a throwing deserializer.
-// The Watch service writes its responses already encoded (translate/watch-encode.ts): its response
-// serializer passes a Buffer through unchanged, on grpc-js's path and on the lean path alike.
+// The Watch service and LeaseKeepAlive write their responses already encoded
+// (translate/watch-encode.ts, lease-encode.ts): their response serializers pass a Buffer through
+// unchanged, on grpc-js's path and on the lean path alike. LeaseKeepAlive's requests are decoded
+// by hand too (after the same wire-type check), one int64 each.
 import { fileURLToPath } from 'node:url';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
+import { decodeLeaseKeepAliveRequest } from './translate/lease-encode.js';
 import { checkWireTypes } from './wire-check.js';
 
 export const protosDir = fileURLToPath(new URL('../../../protos/', import.meta.url));
@@ -68,11 +71,12 @@ export function loadServiceDefinitions(): ServiceDefinitions {
     const wrapped: Record<string, ServiceDefinition[string]> = {};
     for (const [methodName, method] of Object.entries(loaded)) {
       const requestType = service.methods[methodName]!.resolvedRequestType!;
-      const decode = method.requestDeserialize;
+      const keepAlive = name === 'etcdserverpb.Lease' && methodName === 'LeaseKeepAlive';
+      const decode = keepAlive ? decodeLeaseKeepAliveRequest : method.requestDeserialize;
       const serialize = method.responseSerialize;
       wrapped[methodName] = {
         ...method,
-        ...(name === 'etcdserverpb.Watch'
+        ...(name === 'etcdserverpb.Watch' || keepAlive
           ? { responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : serialize(value)) }
           : {}),
         requestDeserialize: (bytes: Buffer) => {

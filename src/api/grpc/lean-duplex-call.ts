@@ -104,6 +104,11 @@ export class LeanDuplexCall extends EventEmitter {
     });
   }
 
+  /** The request's HTTP/2 headers: handlers read their context from them (context.ts contextOfCall). */
+  get http2Headers(): http2.IncomingHttpHeaders {
+    return this.headers;
+  }
+
   /** Starts reading requests; called once the handler has attached its listeners. */
   start(): void {
     const timeout = grpcTimeoutMs(this.headers);

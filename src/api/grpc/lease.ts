@@ -6,12 +6,13 @@ import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grp
 import type { Logger } from 'pino';
 import type { EtcdServerApi } from '../../server/server-api.js';
 import { headerToWire } from './translate/common.js';
+import { encodeLeaseKeepAliveResponse } from './translate/lease-encode.js';
 import {
-  leaseGrantRequestFromWire, leaseGrantResponseToWire, leaseIdFromWire, leaseKeepAliveResponseToWire,
+  leaseGrantRequestFromWire, leaseGrantResponseToWire, leaseIdFromWire,
   leaseLeasesResponseToWire, leaseTimeToLiveRequestFromWire, leaseTimeToLiveResponseToWire,
 } from './translate/lease.js';
 import { drainedOrClosed, failStream, malformedError, unary } from './calls.js';
-import { contextFromMetadata } from './context.js';
+import { contextOfCall } from './context.js';
 import { MalformedRequest } from './definitions.js';
 import { toGrpcError } from './errors.js';
 
@@ -19,7 +20,7 @@ export const keepAliveInFlightMax = 64;
 
 function keepAlive(server: EtcdServerApi, logger: Logger) {
   return (call: ServerDuplexStream<unknown, unknown>): void => {
-    const context = contextFromMetadata(call.metadata);
+    const context = contextOfCall(call);
     let done = false;
     let inFlight = 0;
     let readingPaused = false;
@@ -51,7 +52,7 @@ function keepAlive(server: EtcdServerApi, logger: Logger) {
         if (done) return;
         const result = await server.leaseKeepAlive(id, context);
         if (done) return;
-        if (!call.write(leaseKeepAliveResponseToWire(result))) await drainedOrClosed(call);
+        if (!call.write(encodeLeaseKeepAliveResponse(result))) await drainedOrClosed(call);
       }).then(
         () => {
           inFlight--;

@@ -14,13 +14,13 @@ import type { WatchStream, WatchStreamResponse } from '../../watch/types.js';
 import { watchRequestFromWire } from './translate/watch.js';
 import { encodeWatchResponse, WatchHeaderEncoder } from './translate/watch-encode.js';
 import { failStream, malformedError } from './calls.js';
-import { contextFromMetadata } from './context.js';
+import { contextOfCall } from './context.js';
 import { MalformedRequest } from './definitions.js';
 import { toGrpcError } from './errors.js';
 
 function watch(server: EtcdServerApi, logger: Logger) {
   return (call: ServerDuplexStream<unknown, unknown>): void => {
-    const context = contextFromMetadata(call.metadata);
+    const context = contextOfCall(call);
     let stream: WatchStream | undefined;
     let done = false;
 

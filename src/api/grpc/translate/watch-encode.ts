@@ -56,7 +56,7 @@ function bigVarint(value: bigint): Buffer {
  */
 type Int64Value = number | bigint;
 
-function int64FieldBytes(value: Int64Value): number {
+export function int64FieldBytes(value: Int64Value): number {
   if (typeof value === 'number') {
     if (value === 0) return 0;
     if (value > 0 && Number.isSafeInteger(value)) return 1 + varintBytes(value);
@@ -67,7 +67,7 @@ function int64FieldBytes(value: Int64Value): number {
   return 1 + bigVarint(value).length;
 }
 
-function writeInt64Field(buffer: Buffer, offset: number, fieldTag: number, value: Int64Value): number {
+export function writeInt64Field(buffer: Buffer, offset: number, fieldTag: number, value: Int64Value): number {
   if (value === 0 || value === 0n) return offset;
   buffer[offset++] = fieldTag;
   if (typeof value === 'number' && value > 0 && Number.isSafeInteger(value)) return writeVarint(buffer, offset, value);
