@@ -17,7 +17,6 @@ const tag = {
   responseCompactRevision: 0x28, responseCancelReason: 0x32, responseFragment: 0x38, responseEvents: 0x5a,
 } as const;
 
-const uint64Mask = (1n << 64n) - 1n;
 
 /** Varint length of a non-negative safe integer. */
 function varintBytes(value: number): number {
@@ -38,16 +37,31 @@ function writeVarint(buffer: Buffer, offset: number, value: number): number {
   return offset;
 }
 
-/** An int64/uint64 field value as the bytes of its varint (negative values as 64-bit two's complement). */
-function bigVarint(value: bigint): Buffer {
-  let v = value & uint64Mask;
-  const bytes: number[] = [];
-  while (v >= 0x80n) {
-    bytes.push(Number(v & 0x7fn) | 0x80);
-    v >>= 7n;
+const uint32Mask = 0xffff_ffffn;
+
+/**
+ * Varint length of an int64/uint64 beyond the safe-integer fast path (negative values as 64-bit
+ * two's complement), from its two 32-bit halves: no Buffer or array per value (lease ids are
+ * random int63s, so every keep-alive response and leased key has one).
+ */
+function bigVarintBytes(value: bigint): number {
+  const v = BigInt.asUintN(64, value);
+  const high = Number(v >> 32n);
+  if (high === 0) return varintBytes(Number(v & uint32Mask));
+  return Math.ceil((64 - Math.clz32(high)) / 7);
+}
+
+function writeBigVarint(buffer: Buffer, offset: number, value: bigint): number {
+  const v = BigInt.asUintN(64, value);
+  let high = Number(v >> 32n);
+  let low = Number(v & uint32Mask);
+  while (high !== 0 || low >= 0x80) {
+    buffer[offset++] = (low & 0x7f) | 0x80;
+    low = ((low >>> 7) | (high << 25)) >>> 0;
+    high >>>= 7;
   }
-  bytes.push(Number(v));
-  return Buffer.from(bytes);
+  buffer[offset++] = low;
+  return offset;
 }
 
 /**
@@ -60,11 +74,11 @@ export function int64FieldBytes(value: Int64Value): number {
   if (typeof value === 'number') {
     if (value === 0) return 0;
     if (value > 0 && Number.isSafeInteger(value)) return 1 + varintBytes(value);
-    return 1 + bigVarint(BigInt(value)).length;
+    return 1 + bigVarintBytes(BigInt(value));
   }
   if (value === 0n) return 0;
   if (value > 0n && value <= BigInt(Number.MAX_SAFE_INTEGER)) return 1 + varintBytes(Number(value));
-  return 1 + bigVarint(value).length;
+  return 1 + bigVarintBytes(value);
 }
 
 export function writeInt64Field(buffer: Buffer, offset: number, fieldTag: number, value: Int64Value): number {
@@ -72,9 +86,7 @@ export function writeInt64Field(buffer: Buffer, offset: number, fieldTag: number
   buffer[offset++] = fieldTag;
   if (typeof value === 'number' && value > 0 && Number.isSafeInteger(value)) return writeVarint(buffer, offset, value);
   if (typeof value === 'bigint' && value > 0n && value <= BigInt(Number.MAX_SAFE_INTEGER)) return writeVarint(buffer, offset, Number(value));
-  const bytes = bigVarint(BigInt(value));
-  bytes.copy(buffer, offset);
-  return offset + bytes.length;
+  return writeBigVarint(buffer, offset, BigInt(value));
 }
 
 function bytesFieldBytes(length: number): number {
