@@ -5,9 +5,9 @@
 // Every request deserializer is wrapped: a message that fails the wire-type check or protobufjs's
 // decode becomes a MalformedRequest value, which the handlers answer with INVALID_ARGUMENT; grpc-js
 // would otherwise answer INTERNAL for a throwing deserializer.
-// The Watch service and LeaseKeepAlive write their responses already encoded
-// (translate/watch-encode.ts, lease-encode.ts): their response serializers pass a Buffer through
-// unchanged, on grpc-js's path and on the lean path alike. LeaseKeepAlive's requests are decoded
+// The Watch service, LeaseKeepAlive, Range and Put write their responses already encoded
+// (translate/watch-encode.ts, lease-encode.ts, kv-encode.ts): their response serializers pass a
+// Buffer through unchanged, on grpc-js's path and on the lean path alike. LeaseKeepAlive's requests are decoded
 // by hand too (after the same wire-type check), one int64 each.
 import { fileURLToPath } from 'node:url';
 import type { ServiceDefinition } from '@grpc/grpc-js';
@@ -76,7 +76,7 @@ export function loadServiceDefinitions(): ServiceDefinitions {
       const serialize = method.responseSerialize;
       wrapped[methodName] = {
         ...method,
-        ...(name === 'etcdserverpb.Watch' || keepAlive
+        ...(name === 'etcdserverpb.Watch' || keepAlive || (name === 'etcdserverpb.KV' && (methodName === 'Range' || methodName === 'Put'))
           ? { responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : serialize(value)) }
           : {}),
         requestDeserialize: (bytes: Buffer) => {

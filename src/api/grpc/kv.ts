@@ -1,23 +1,25 @@
-// The etcdserverpb.KV service: Range, Put, DeleteRange, Txn, Compact.
+// The etcdserverpb.KV service: Range, Put, DeleteRange, Txn, Compact. Range and Put answer with
+// their responses already encoded (translate/kv-encode.ts); definitions.ts passes Buffers through.
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { EtcdServerApi } from '../../server/server-api.js';
 import { headerToWire } from './translate/common.js';
 import {
   compactionRequestFromWire, deleteRangeRequestFromWire, deleteRangeResponseToWire, putRequestFromWire,
-  putResponseToWire, rangeRequestFromWire, rangeResponseToWire, txnRequestFromWire, txnResponseToWire,
+  rangeRequestFromWire, txnRequestFromWire, txnResponseToWire,
 } from './translate/kv.js';
+import { encodePutResponse, encodeRangeResponse } from './translate/kv-encode.js';
 import { unary } from './calls.js';
 
 export function kvService(server: EtcdServerApi, logger: Logger): UntypedServiceImplementation {
   return {
     Range: unary(logger, 'Range', async (request, context) => {
       const { header, result } = await server.range(rangeRequestFromWire(request), context);
-      return rangeResponseToWire(headerToWire(header), result);
+      return encodeRangeResponse(header, result);
     }),
     Put: unary(logger, 'Put', async (request, context) => {
       const { header, result } = await server.put(putRequestFromWire(request), context);
-      return putResponseToWire(headerToWire(header), result);
+      return encodePutResponse(header, result);
     }),
     DeleteRange: unary(logger, 'DeleteRange', async (request, context) => {
       const { header, result } = await server.deleteRange(deleteRangeRequestFromWire(request), context);

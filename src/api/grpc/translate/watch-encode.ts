@@ -19,7 +19,7 @@ const tag = {
 
 
 /** Varint length of a non-negative safe integer. */
-function varintBytes(value: number): number {
+export function varintBytes(value: number): number {
   let bytes = 1;
   while (value >= 0x80) {
     value = Math.floor(value / 128);
@@ -28,7 +28,7 @@ function varintBytes(value: number): number {
   return bytes;
 }
 
-function writeVarint(buffer: Buffer, offset: number, value: number): number {
+export function writeVarint(buffer: Buffer, offset: number, value: number): number {
   while (value >= 0x80) {
     buffer[offset++] = (value % 128) | 0x80;
     value = Math.floor(value / 128);
@@ -101,12 +101,12 @@ function writeBytesField(buffer: Buffer, offset: number, fieldTag: number, bytes
   return offset + bytes.length;
 }
 
-function keyValueBytes(kv: KeyValue): number {
+export function keyValueBytes(kv: KeyValue): number {
   return bytesFieldBytes(kv.key.length) + int64FieldBytes(kv.createRevision) + int64FieldBytes(kv.modRevision) +
     int64FieldBytes(kv.version) + bytesFieldBytes(kv.value.length) + int64FieldBytes(kv.lease);
 }
 
-function writeKeyValue(buffer: Buffer, offset: number, kv: KeyValue): number {
+export function writeKeyValue(buffer: Buffer, offset: number, kv: KeyValue): number {
   offset = writeBytesField(buffer, offset, tag.kvKey, kv.key);
   offset = writeInt64Field(buffer, offset, tag.kvCreateRevision, kv.createRevision);
   offset = writeInt64Field(buffer, offset, tag.kvModRevision, kv.modRevision);

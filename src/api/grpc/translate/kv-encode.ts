@@ -1,0 +1,53 @@
+// RangeResponse and PutResponse straight to protobuf bytes, for the gRPC KV service: the two
+// calls of etcd's published benchmarks. The object path (rangeResponseToWire, then protobufjs's
+// fromObject, with int64 header fields through Long) cost ~3% of a put's and a range's server
+// time at 1 conn/1 client, where the server's time is the latency. Zero values are left out, as
+// etcd's Go encoder does; the JSON gateway keeps using the object path.
+import type { KeyValue, PutResult, RangeResult } from '../../../mvcc/types.js';
+import type { ResponseHeader } from '../../../server/server-api.js';
+import { int64FieldBytes, keyValueBytes, varintBytes, WatchHeaderEncoder, writeInt64Field, writeKeyValue, writeVarint } from './watch-encode.js';
+
+const tag = { kvs: 0x12, more: 0x18, count: 0x20, prevKv: 0x12 } as const;
+
+/** Header fields are shared by every call: the header repeats until the revision or term moves. */
+const headerEncoder = new WatchHeaderEncoder();
+
+function messageFieldBytes(bodyBytes: number): number {
+  return 1 + varintBytes(bodyBytes) + bodyBytes;
+}
+
+function writeMessageField(out: Buffer, offset: number, fieldTag: number, kv: KeyValue, bodyBytes: number): number {
+  out[offset++] = fieldTag;
+  offset = writeVarint(out, offset, bodyBytes);
+  return writeKeyValue(out, offset, kv);
+}
+
+export function encodeRangeResponse(header: ResponseHeader, result: RangeResult): Buffer {
+  const headerField = headerEncoder.encode(header);
+  const kvBytes = result.kvs.map(keyValueBytes);
+  let size = headerField.length + (result.more ? 2 : 0) + int64FieldBytes(result.count);
+  for (const bytes of kvBytes) size += messageFieldBytes(bytes);
+  const out = Buffer.allocUnsafe(size);
+  headerField.copy(out, 0);
+  let offset = headerField.length;
+  for (let i = 0; i < kvBytes.length; i++) offset = writeMessageField(out, offset, tag.kvs, result.kvs[i]!, kvBytes[i]!);
+  if (result.more) {
+    out[offset++] = tag.more;
+    out[offset++] = 1;
+  }
+  offset = writeInt64Field(out, offset, tag.count, result.count);
+  if (offset !== size) throw new Error(`kv-encode: range response encoded to ${offset} bytes, sized ${size}`);
+  return out;
+}
+
+export function encodePutResponse(header: ResponseHeader, result: PutResult): Buffer {
+  const headerField = headerEncoder.encode(header);
+  const prevKvBytes = result.prevKv === undefined ? -1 : keyValueBytes(result.prevKv);
+  const size = headerField.length + (prevKvBytes < 0 ? 0 : messageFieldBytes(prevKvBytes));
+  const out = Buffer.allocUnsafe(size);
+  headerField.copy(out, 0);
+  let offset = headerField.length;
+  if (result.prevKv !== undefined) offset = writeMessageField(out, offset, tag.prevKv, result.prevKv, prevKvBytes);
+  if (offset !== size) throw new Error(`kv-encode: put response encoded to ${offset} bytes, sized ${size}`);
+  return out;
+}
