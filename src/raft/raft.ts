@@ -537,6 +537,20 @@ export class Raft {
     this.bcastAppend();
   }
 
+  /**
+   * The index a linearizable read may be served at without a ReadIndex round, or undefined: a
+   * leader that is the only voter has nobody to confirm its leadership with, so handleReadIndex
+   * answers at once with the commit index; this gives the same answer without the round trip
+   * through a Ready. Same conditions: leader, only voter, an entry of its own term committed;
+   * and one more, since a one-voter leader commits entries as it appends them: nothing unstable,
+   * so the read cannot see the effect of an entry the log does not hold yet.
+   */
+  singletonReadIndex(): number | undefined {
+    if (this.role !== 'leader' || !this.tracker.isSingleton() || !this.committedEntryInCurrentTerm()) return undefined;
+    if (this.raftLog.unstable.maybeLastIndex() !== undefined) return undefined;
+    return this.raftLog.committed;
+  }
+
   private committedEntryInCurrentTerm(): boolean {
     return this.raftLog.termOrZero(this.raftLog.committed) === this.term;
   }

@@ -208,6 +208,11 @@ export class RawNode {
     return this.raft.raftLog.committed;
   }
 
+  /** Raft.singletonReadIndex: a read index that needs no ReadIndex round, when there is one. */
+  singletonReadIndex(): number | undefined {
+    return this.raft.singletonReadIndex();
+  }
+
   status(): RaftStatus {
     const r = this.raft;
     const progress = new Map<NodeId, { match: number; next: number; isLearner: boolean }>();

@@ -631,7 +631,12 @@ export class EtcdServer implements EtcdServerApi {
   }
 
   private async linearizableRead(): Promise<void> {
-    const index = await this.readRounds.readIndex();
+    // A one-voter cluster's leader confirms its leadership with nobody: Raft answers its read
+    // index at once, so the round (a Ready cycle, two timers) is skipped; same index either way.
+    // Only while no cycle runs: then everything applied is also in the log on disk, as a round's
+    // answer (which comes after its Ready's log write) guarantees.
+    const local = this.raftNode.idle ? this.raftNode.rawNode.singletonReadIndex() : undefined;
+    const index = local ?? await this.readRounds.readIndex();
     await this.appliedWaits.wait(index, this.applier.appliedIndex);
   }
 

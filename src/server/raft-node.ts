@@ -93,6 +93,11 @@ export class RaftNode {
     await this.options.wal.close();
   }
 
+  /** No Ready cycle running or about to start: every applied entry's log write has finished. */
+  get idle(): boolean {
+    return !this.cycleRunning && !this.cycleScheduled && this.exclusiveHolder === undefined;
+  }
+
   propose(data: Uint8Array): void {
     this.options.rawNode.propose(data);
     this.kick();

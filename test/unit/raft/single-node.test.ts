@@ -93,4 +93,31 @@ describe('one-member cluster', () => {
     c.stabilize();
     expect(m.readStates[1]!.index).toBe(2);
   });
+
+  it('gives the same read index without a round only when nothing is unstable', () => {
+    const c = new TestCluster([1n]);
+    const m = c.get(1n);
+    expect(m.node.singletonReadIndex()).toBeUndefined(); // follower
+    m.node.campaign();
+    expect(m.node.singletonReadIndex()).toBeUndefined(); // no entry of its term committed yet
+    c.stabilize();
+    expect(m.node.singletonReadIndex()).toBe(2);
+    m.node.readIndex(text('round'));
+    c.stabilize();
+    expect(m.readStates.at(-1)!.index).toBe(2); // what a round answers
+    m.node.propose(text('a'));
+    expect(m.node.singletonReadIndex()).toBeUndefined(); // appended, not yet in the log on disk
+    c.stabilize();
+    expect(m.node.singletonReadIndex()).toBe(3);
+  });
+
+  it('gives no read index without a round to a leader with other voters', () => {
+    const c = new TestCluster([1n, 2n, 3n]);
+    c.get(1n).node.campaign();
+    c.stabilize();
+    const leader = c.leader()!;
+    expect(leader.id).toBe(1n);
+    expect(leader.node.singletonReadIndex()).toBeUndefined();
+    expect(c.get(2n).node.singletonReadIndex()).toBeUndefined();
+  });
 });
