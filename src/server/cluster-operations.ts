@@ -136,7 +136,7 @@ export class ClusterOperations {
   private async proposeConfChange(type: number, member: Member): Promise<Applied> {
     if (this.host.isStopped()) throw new EtcdError('Stopped');
     const requestId = this.host.nextRequestId();
-    const result = this.host.waits.register(requestId, this.host.requestTimeoutMs);
+    const result = this.host.waits.register(requestId);
     try {
       this.host.proposeRaftConfChange({ type, nodeId: member.id, context: encodeConfChangeContext({ requestId, member }) });
     } catch (error) {

@@ -105,7 +105,7 @@ const REMOVED_MEMBER_STOP_DELAY_MS = 100;
 const PUBLISH_RETRY_MS = 20;
 
 export class EtcdServer implements EtcdServerApi {
-  private readonly waits = new RequestWaits(PENDING_PROPOSALS_MAX);
+  private readonly waits: RequestWaits;
   /** Holds the bytes of the entries this member proposes while the in-memory log keeps them. */
   private readonly entryArena = new EntryArena();
   private readonly appliedWaits = new AppliedIndexWaits();
@@ -163,6 +163,7 @@ export class EtcdServer implements EtcdServerApi {
       bcryptCost: authConfig.bcryptCost,
     });
     this.requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
+    this.waits = new RequestWaits(PENDING_PROPOSALS_MAX, this.requestTimeoutMs);
     this.cluster = new ClusterOperations({
       memberId,
       logger,
@@ -614,7 +615,7 @@ export class EtcdServer implements EtcdServerApi {
     const encoded = encodeInternalRequest({ ...request, requestId });
     if (encoded.length > this.config.maxRequestBytes) throw new EtcdError('RequestTooLarge');
     const data = this.entryArena.copy(encoded);
-    const result = this.waits.register(requestId, this.requestTimeoutMs);
+    const result = this.waits.register(requestId);
     const metrics = this.config.metrics;
     metrics?.proposalStarted();
     try {

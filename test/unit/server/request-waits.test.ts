@@ -1,0 +1,61 @@
+// RequestWaits releases each waiter with "request timed out" once its own deadline passes, from one
+// timer for all of them, and never a waiter that was settled or failed first.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { EtcdError } from '../../../src/errors.js';
+import { RequestWaits } from '../../../src/server/wait.js';
+
+describe('RequestWaits', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('times each waiter out at its own deadline and settles the others', async () => {
+    const waits = new RequestWaits(100, 1000);
+    const outcomes = new Map<number, string>();
+    const track = (id: number, promise: Promise<unknown>): void => {
+      promise.then(() => outcomes.set(id, 'applied'), (error: unknown) => outcomes.set(id, error instanceof EtcdError ? error.errorName : String(error)));
+    };
+    track(1, waits.register(1n));
+    await vi.advanceTimersByTimeAsync(400);
+    track(2, waits.register(2n));
+    track(3, waits.register(3n));
+    await vi.advanceTimersByTimeAsync(300);
+    track(4, waits.register(4n));
+    waits.settle(2n, { ok: true, value: 'x', revision: 5 });
+    await vi.advanceTimersByTimeAsync(299); // t = 999: nobody due yet
+    expect([...outcomes]).toEqual([[2, 'applied']]);
+    await vi.advanceTimersByTimeAsync(1); // t = 1000: 1 is due
+    expect(outcomes.get(1)).toBe('Timeout');
+    expect(outcomes.has(3)).toBe(false);
+    await vi.advanceTimersByTimeAsync(400); // t = 1400: 3 is due, 4 (registered at 700) is not
+    expect(outcomes.get(3)).toBe('Timeout');
+    expect(outcomes.has(4)).toBe(false);
+    waits.fail(4n, new Error('stopped'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(outcomes.get(4)).toBe('Error: stopped');
+    expect(waits.size).toBe(0);
+    expect(vi.getTimerCount()).toBeLessThanOrEqual(1);
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('keeps one timer however many wait, and none after failAll', async () => {
+    const waits = new RequestWaits(2000, 1000);
+    const all = Array.from({ length: 1000 }, (_, i) => waits.register(BigInt(i)).catch((error: unknown) => error));
+    expect(vi.getTimerCount()).toBe(1);
+    waits.failAll(new EtcdError('Stopped'));
+    expect(vi.getTimerCount()).toBe(0);
+    const errors = await Promise.all(all);
+    expect(errors.every((error) => error instanceof EtcdError && error.errorName === 'Stopped')).toBe(true);
+  });
+
+  it('refuses past pendingMax with TooManyRequests', async () => {
+    const waits = new RequestWaits(1, 1000);
+    void waits.register(1n).catch(() => undefined);
+    await expect(waits.register(2n)).rejects.toMatchObject({ errorName: 'TooManyRequests' });
+    waits.failAll(new EtcdError('Stopped'));
+  });
+});
