@@ -8,41 +8,22 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { contextFromMetadata } from '../../../src/api/grpc/context.js';
 import { ClientListeners, http1HandlerFor, type ClientListenerOptions } from '../../../src/api/listener/client-listener.js';
 import type { ClientConnectionPath } from '../../../src/api/listener/first-request-probe.js';
 import { verifiedCommonNameHeader, verifiedIdentityHeaderPrefix } from '../../../src/api/listener/verified-identity.js';
 import { sniffProtocol, type ConnectionProtocol } from '../../../src/api/listener/protocol-sniffer.js';
+import { cleanupsAfterEach, rawUnaryMethod } from './echo-service.js';
 
 const logger = pino({ level: 'silent' });
-const identity = (value: Buffer) => value;
 const echoDefinition = {
-  echoHost: {
-    path: '/test.Echo/EchoHost',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: identity,
-    requestDeserialize: identity,
-    responseSerialize: identity,
-    responseDeserialize: identity,
-  },
-  whoAmI: {
-    path: '/test.Echo/WhoAmI',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: identity,
-    requestDeserialize: identity,
-    responseSerialize: identity,
-    responseDeserialize: identity,
-  },
+  echoHost: rawUnaryMethod('/test.Echo/EchoHost'),
+  whoAmI: rawUnaryMethod('/test.Echo/WhoAmI'),
 } satisfies grpc.ServiceDefinition;
 const EchoClient = grpc.makeGenericClientConstructor(echoDefinition, 'Echo');
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupsAfterEach();
 
 function startGrpcServer(options: grpc.ServerOptions = {}): grpc.Server {
   const server = new grpc.Server(options);
@@ -182,7 +163,7 @@ describe('ClientListeners with grpc-js', () => {
   it('never lets a claimed verified identity reach the gRPC context, on either path', async () => {
     const { port, paths } = await listenRecordingPaths(startGrpcServer());
     const whoAmI = (client: grpc.Client, metadata: grpc.Metadata) => new Promise<string>((resolve, reject) => {
-      client.makeUnaryRequest(echoDefinition.whoAmI.path, identity, identity, Buffer.alloc(0), metadata, { deadline: Date.now() + 5_000 },
+      client.makeUnaryRequest(echoDefinition.whoAmI.path, (value: Buffer) => value, (value: Buffer) => value, Buffer.alloc(0), metadata, { deadline: Date.now() + 5_000 },
         (error: grpc.ServiceError | null, value?: Buffer) => (error ? reject(error) : resolve(value!.toString())));
     });
     const claims = new grpc.Metadata();

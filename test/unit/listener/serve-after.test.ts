@@ -5,28 +5,17 @@ import http from 'node:http';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ClientListeners, http1HandlerFor } from '../../../src/api/listener/client-listener.js';
+import { cleanupsAfterEach, rawUnaryMethod } from './echo-service.js';
 
 const logger = pino({ level: 'silent' });
-const identity = (value: Buffer) => value;
 const echoDefinition = {
-  echo: {
-    path: '/test.Echo/Echo',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: identity,
-    requestDeserialize: identity,
-    responseSerialize: identity,
-    responseDeserialize: identity,
-  },
+  echo: rawUnaryMethod('/test.Echo/Echo'),
 } satisfies grpc.ServiceDefinition;
 const EchoClient = grpc.makeGenericClientConstructor(echoDefinition, 'Echo');
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupsAfterEach();
 
 interface Gate {
   promise: Promise<void>;
