@@ -111,11 +111,6 @@ export class KeyRecord {
     return this.liveSlab;
   }
 
-  /** Where liveStored starts in its slab. */
-  get liveStoredOffset(): number {
-    return this.liveStart;
-  }
-
   /** Length of liveStored, 0 when there is none. */
   get liveStoredLength(): number {
     return this.liveSlab === undefined ? 0 : this.liveEnd - this.liveStart;
@@ -286,12 +281,7 @@ export class KeyIndex {
 
   /** Records a put of key at (main, sub); opens a generation if the key was not alive. */
   put(key: Buffer, main: number, sub: number): KeyRecord {
-    const binaryKey = key.toString('latin1');
-    const record = this.records.get(binaryKey);
-    if (record) return this.putRecord(record, main, sub);
-    const created = new KeyRecord(binaryKey, main, sub);
-    this.records.set(binaryKey, created);
-    return created;
+    return putByBinaryKey(this.records, key.toString('latin1'), main, sub);
   }
 
   /** put() for a record the caller already looked up: saves the key conversion and the tree walk. */
@@ -357,16 +347,9 @@ export class KeyIndexLoader {
     return this.records.get(binaryKey);
   }
 
-  /** KeyIndex.put() by binary key; the record makes the key's bytes when first asked for. */
+  /** KeyIndex.put() by binary key. */
   put(binaryKey: string, main: number, sub: number): KeyRecord {
-    const record = this.records.get(binaryKey);
-    if (record) {
-      record.appendPut(main, sub);
-      return record;
-    }
-    const created = new KeyRecord(binaryKey, main, sub);
-    this.records.set(binaryKey, created);
-    return created;
+    return putByBinaryKey(this.records, binaryKey, main, sub);
   }
 
   /** KeyIndex.tombstone() for a record the caller looked up and knows to be alive. */
@@ -389,4 +372,19 @@ export class KeyIndexLoader {
     if (!sorted) records.sort((a, b) => (a.binaryKey < b.binaryKey ? -1 : 1));
     return new KeyIndex(BinaryStringOrderedMap.fromSorted(records.map((record) => record.binaryKey), records));
   }
+}
+
+/** Records a put of the key at (main, sub) in `records` (the index's B+tree or the loader's map). */
+function putByBinaryKey(
+  records: { get(key: string): KeyRecord | undefined; set(key: string, record: KeyRecord): unknown },
+  binaryKey: string, main: number, sub: number,
+): KeyRecord {
+  const record = records.get(binaryKey);
+  if (record) {
+    record.appendPut(main, sub);
+    return record;
+  }
+  const created = new KeyRecord(binaryKey, main, sub);
+  records.set(binaryKey, created);
+  return created;
 }

@@ -646,11 +646,11 @@ export class MvccStore {
     let liveKeys = 0;
     // Records that had a lease at some point: re-attached below if they still have one.
     const leased = new Set<KeyRecord>();
-    let slabs = new ValueSlabs(this.slabOptions);
+    const slabs = new ValueSlabs(this.slabOptions);
     const loader = new KeyIndexLoader();
     for await (const [key, value] of this.backend.iterate({ gte: HISTORY_PREFIX, lt: HISTORY_END })) {
       const { main, sub, tombstone } = decodeRevision(key, HISTORY_PREFIX.length);
-      // The key only: the rest of the live value is decoded when first read (KeyRecord.live).
+      // The key only: the rest of the live value is decoded when read (KeyRecord.live).
       const binaryKey = decodeBinaryKey(value);
       lastMain = main;
       if (tombstone) {
@@ -672,7 +672,7 @@ export class MvccStore {
         slabs.place(record, value);
         if (hasStoredLease(value)) leased.add(record);
       }
-      if (slabs.wantsRepack) slabs = slabs.repack((visit) => loader.forEach(visit));
+      if (slabs.wantsRepack) slabs.repackAll((visit) => loader.forEach(visit));
     }
     this.index = loader.finish();
     this.slabs = slabs;

@@ -10,12 +10,11 @@
 // A slab is freed once no record points into it. An overwrite or a delete leaves dead bytes
 // behind; ValueSlabs counts them, and once they outweigh half the live ones (and a floor) the
 // live values are copied into fresh slabs, so the slabs never hold much more than ~1.5x the live
-// values:
-//   - at start-up all at once (repack), the loader holds every record in a plain map;
-//   - while serving a little at a time (beginRepack, then moveIfOld on each record of a walk of the
-//     index that the store spreads over its writes): a pass over 1M keys at once would stall
-//     every request behind it. A walk moves what sits in slabs made before it began; values
-//     written meanwhile already sit in new slabs.
+// values. A repack is a walk over every record (beginRepack, moveIfOld on each, endRepack) that
+// moves what sits in slabs made before it began; values written meanwhile already sit in new ones:
+//   - at start-up the whole walk at once (repackAll), the loader holds every record in a plain map;
+//   - while serving a little at a time, the store spreading the walk over its writes: a pass over
+//     1M keys at once would stall every request behind it.
 import type { KeyRecord } from './key-index.js';
 import { encodedKeyValueLength, encodeKeyValueInto } from './kv-codec.js';
 import type { KeyValue } from './types.js';
@@ -67,10 +66,8 @@ export class ValueSlabs {
       record.setLiveStored(own, 0, length);
       return own;
     }
-    if (this.used + length > this.slab.length) this.newSlab();
-    const start = this.used;
+    const start = this.reserve(length);
     encodeKeyValueInto(kv, this.slab, start);
-    this.used += length;
     record.setLiveStored(this.slab, start, start + length);
     return this.slab.subarray(start, start + length);
   }
@@ -83,10 +80,17 @@ export class ValueSlabs {
       record.setLiveStored(own, 0, length);
       return;
     }
+    const start = this.reserve(length);
+    this.slab.set(stored, start);
+    record.setLiveStored(this.slab, start, start + length);
+  }
+
+  /** Room for `length` bytes in the current slab (a new one when it is full): where they start. */
+  private reserve(length: number): number {
     if (this.used + length > this.slab.length) this.newSlab();
-    this.slab.set(stored, this.used);
-    record.setLiveStored(this.slab, this.used, this.used + length);
+    const start = this.used;
     this.used += length;
+    return start;
   }
 
   private newSlab(): void {
@@ -118,14 +122,11 @@ export class ValueSlabs {
       && this.deadBytes > this.options.repackDeadBytesMin && this.deadBytes > this.liveBytes / 2;
   }
 
-  /** Copies every record's live value into fresh slabs; the old ones are then garbage. */
-  repack(records: (visit: (record: KeyRecord) => void) => void): ValueSlabs {
-    const fresh = new ValueSlabs(this.options);
-    records((record) => {
-      const stored = record.liveStored;
-      if (stored !== undefined) fresh.place(record, stored);
-    });
-    return fresh;
+  /** The whole repack at once: `records` visits every record; the old slabs are then garbage. */
+  repackAll(records: (visit: (record: KeyRecord) => void) => void): void {
+    this.beginRepack();
+    records((record) => this.moveIfOld(record));
+    this.endRepack();
   }
 
   /**
@@ -143,10 +144,9 @@ export class ValueSlabs {
   moveIfOld(record: KeyRecord): void {
     const slab = record.liveStoredSlab;
     if (slab === undefined || this.freshSlabs === undefined || this.freshSlabs.has(slab)) return;
-    const length = record.liveStoredLength;
     // A large value has a Buffer of its own: nothing else lives in it.
-    if (length >= this.ownBufferBytes) return;
-    this.copyIn(record, slab.subarray(record.liveStoredOffset, record.liveStoredOffset + length));
+    if (record.liveStoredLength >= this.ownBufferBytes) return;
+    this.copyIn(record, record.liveStored!);
   }
 
   /** The walk has visited every record: no live value is left in an older slab. */

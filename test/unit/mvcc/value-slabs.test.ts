@@ -14,8 +14,7 @@ function stored(key: string, main: number, valueBytes: number, lease = 0n): { kv
 
 describe('ValueSlabs', () => {
   it('keeps every placed value readable through overwrites, deletes, repacks and own-buffer values', () => {
-    const slabs0 = new ValueSlabs({ slabBytes: 4096, repackDeadBytesMin: 2048 });
-    let slabs = slabs0;
+    const slabs = new ValueSlabs({ slabBytes: 4096, repackDeadBytesMin: 2048 });
     const loader = new KeyIndexLoader();
     const want = new Map<string, KeyValue>();
     let repacks = 0;
@@ -37,7 +36,7 @@ describe('ValueSlabs', () => {
         }
       }
       if (slabs.wantsRepack) {
-        slabs = slabs.repack((visit) => loader.forEach(visit));
+        slabs.repackAll((visit) => loader.forEach(visit));
         repacks++;
       }
     }
