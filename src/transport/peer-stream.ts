@@ -229,7 +229,13 @@ export class PeerStream {
       }
       this.queuedBytes -= batchBytes;
       this.lastWrittenMs = this.options.nowMs();
-      if (!request.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames, batchBytes))) {
+      const accepted = request.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames, batchBytes));
+      // A chunked write corks the socket until the next tick. The leader's appends are sent just
+      // before its own synchronous log fsync, so without this they would leave only after it and
+      // the followers' fsyncs would follow the leader's instead of overlapping it (strace showed
+      // the writev after the fdatasync; uncorking here made 3-member put 1/1 ~10% faster).
+      request.uncork();
+      if (!accepted) {
         this.waitingForDrain = true;
         return;
       }
