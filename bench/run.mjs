@@ -69,7 +69,8 @@ const watchFanout = {
  * size: total operations for the full bench; the quick bench runs a third of it.
  * servers: which servers run this workload, in alternation order.
  * members: cluster size (both servers alike); targetLeader sends every request to the leader,
- * otherwise the tool spreads its connections over all members.
+ * otherwise the tool spreads its connections over all members, starting at the first endpoint;
+ * firstEndpoint: 'follower' lists a follower first (at one connection, the only one used).
  * fullOnly: left out of --quick unless named by --only; repsMax caps the runs per server.
  * The watch fan-out rows also set: totalFlag (the tool's count flag, if not --total), warmup (puts
  * before the measured run), eventsPerPut (server CPU is per 1000 events), reportSection (which of
@@ -99,10 +100,14 @@ const threeMemberRepsMax = 3;
 // Smaller totals than one member: each run also starts and stops three processes per server, and
 // the full bench of 2026-11-26 09:12 took 20.3 minutes with 1500/15000/3000 here (limit: 20).
 const threeMemberWorkloads = [
-  { id: 'put-1-1-m3', label: 'put 1/1, 3 members', conns: 1, clients: 1, command: ['put', ...putFlags], size: 4000 },
+  // At one connection the tool talks to the first endpoint only (tools/benchmark dialTotal), so
+  // without a rule each run measured wherever the election put the leader: through a follower
+  // (four peer hops per put) or straight to it (two). etcd's published put 1/1 targets the leader;
+  // range 1/1 here always starts at a follower, the path of a read forwarded to the leader.
+  { id: 'put-1-1-m3', label: 'put 1/1, 3 members, to the leader', conns: 1, clients: 1, command: ['put', ...putFlags], size: 4000, targetLeader: true },
   { id: 'put-100-1000-leader-m3', label: 'put 100/1000, 3 members, to the leader', conns: 100, clients: 1000, command: ['put', ...putFlags], size: 12000, targetLeader: true },
   { id: 'put-100-1000-all-m3', label: 'put 100/1000, 3 members, to all', conns: 100, clients: 1000, command: ['put', ...putFlags], size: 12000 },
-  { id: 'range-l-1-1-m3', label: 'range linearizable 1/1, 3 members', conns: 1, clients: 1, command: ['range', 'foo', '--consistency=l'], size: 6000, preloadRangeKey: true },
+  { id: 'range-l-1-1-m3', label: 'range linearizable 1/1, 3 members, to a follower', conns: 1, clients: 1, command: ['range', 'foo', '--consistency=l'], size: 6000, preloadRangeKey: true, firstEndpoint: 'follower' },
   { id: 'range-l-100-1000-m3', label: 'range linearizable 100/1000, 3 members, to all', conns: 100, clients: 1000, command: ['range', 'foo', '--consistency=l'], size: 12000, preloadRangeKey: true },
   { id: 'txn-put-100-1000-m3', label: 'txn-put 100/1000, 3 members, to all', conns: 100, clients: 1000, command: ['txn-put', '--key-size=8', '--val-size=256'], size: 8000 },
   { id: 'watch-latency-m3', label: 'watch-latency 10/100 watchers, 3 members, to all', conns: 10, clients: 100, command: ['watch-latency', '--put-rate=100', '--key-size=8', '--val-size=256'], size: 300, skipMetrics: ['requestsPerSecond'] },
@@ -261,6 +266,17 @@ async function etcdctl(endpoint, args, timeoutMs = 20_000) {
   return result.stdout;
 }
 
+/** Which of `members` is the leader, by each one's own endpoint status (ids compared as text: they are uint64). */
+async function leaderIndex(members) {
+  const statuses = await Promise.all(members.map((member) => etcdctl(`127.0.0.1:${member.clientPort}`, ['endpoint', 'status', '-w', 'json'])));
+  const found = statuses.findIndex((text) => {
+    const memberId = /"member_id":(\d+)/.exec(text)?.[1];
+    return memberId !== undefined && memberId === /"leader":(\d+)/.exec(text)?.[1];
+  });
+  if (found < 0) throw new Error('no member reports itself as the leader');
+  return found;
+}
+
 /** Keeps a failed run's member logs for its post-mortem; drops those of a good run and every data dir. */
 function cleanUpRun(record, members, failedLogsDir) {
   const keptLogs = [];
@@ -302,12 +318,20 @@ async function runOnce(workload, server, rep, scratchDir, failedLogsDir) {
   const members = await planMembers(server === 'noop' ? 1 : workload.members, runName, scratchDir);
   const total = totalFor(workload);
   const record = { workload: workload.id, server, rep, total, members: members.length, ok: false, loadAverage1m: loadavg()[0] };
-  const endpoints = members.map((member) => `127.0.0.1:${member.clientPort}`).join(',');
+  let endpoints = members.map((member) => `127.0.0.1:${member.clientPort}`).join(',');
   const totalFlag = workload.totalFlag ?? '--total';
   let started = [];
   try {
     started = await startCluster(serverSpecs(server, members));
     record.startupMs = Math.round(Math.max(...started.map((member) => member.startupMs)));
+    if (members.length > 1 && server !== 'noop') {
+      const leaderAt = await leaderIndex(members);
+      record.leaderMember = leaderAt;
+      if (workload.firstEndpoint === 'follower') {
+        const order = [...members.keys()].sort((a, b) => Number(a === leaderAt) - Number(b === leaderAt));
+        endpoints = order.map((index) => `127.0.0.1:${members[index].clientPort}`).join(',');
+      }
+    }
     if (workload.preloadRangeKey && server !== 'noop') await etcdctl(endpoints, ['put', 'foo', rangeValue]);
     const toolArgs = [
       '--precise', '--endpoints', endpoints, ...(workload.targetLeader ? ['--target-leader'] : []),
@@ -462,9 +486,9 @@ async function main() {
     machine,
     loadAverage: { atStart: loadAtStart, atEnd: loadAtEnd, duringRuns: runs.map((run) => run.loadAverage1m) },
     workloads: workloads.map((workload) => {
-      const { id, label, conns, clients, command, servers, members, targetLeader, eventsPerPut } = workload;
+      const { id, label, conns, clients, command, servers, members, targetLeader, firstEndpoint, eventsPerPut } = workload;
       return {
-        id, label, conns, clients, command, servers, members, targetLeader: Boolean(targetLeader), reps: repsFor(workload), total: totalFor(workload),
+        id, label, conns, clients, command, servers, members, targetLeader: Boolean(targetLeader), ...(firstEndpoint ? { firstEndpoint } : {}), reps: repsFor(workload), total: totalFor(workload),
         ...(eventsPerPut ? { eventsPerPut } : {}),
       };
     }),
