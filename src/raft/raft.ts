@@ -600,7 +600,7 @@ export class Raft {
       return;
     }
     const request: ReadIndexRequest = { index: this.raftLog.committed, from: m.from, requestContext: m.entries[0]!.data, acks: new Set() };
-    if (this.tracker.isSingleton()) {
+    if (this.tracker.isSingleton() || this.confirmedByForward(m)) {
       this.answerReadIndex(request);
       return;
     }
@@ -610,6 +610,23 @@ export class Raft {
     }
     this.readOnly.recvAck(this.id, request.requestContext);
     this.bcastHeartbeat(request.requestContext);
+  }
+
+  /**
+   * Whether a read forwarded by a follower is confirmed without a heartbeat round: the follower
+   * stamped it with its term when it forwarded it, after every read in it had begun, and that term
+   * is ours; if this member and the follower form a quorum, no other leader can have committed
+   * anything in a later term before those reads began (any such quorum would include one of us,
+   * and neither of us was past this term then). So our commit index covers every write finished
+   * before them: ReadIndex's guarantee, one round trip sooner (etcd always heartbeats). The
+   * request is answered alone, never through the queue: the follower's stamp says nothing about
+   * requests queued before it. With three voters, every forwarded read qualifies.
+   */
+  private confirmedByForward(m: Message): boolean {
+    if (m.from === this.id || m.from === None || m.logTerm !== this.term || m.logTerm === 0) return false;
+    const pr = this.tracker.progress.get(m.from);
+    if (pr === undefined || pr.isLearner) return false;
+    return hasQuorum(this.tracker.voters, (id) => id === this.id || id === m.from);
   }
 
   private answerReadIndex(request: ReadIndexRequest): void {
@@ -723,6 +740,10 @@ export class Raft {
           this.logger.debug({}, 'raft: no leader, dropped read index');
           return;
         }
+        // The forwarder's own term rides in logTerm (unused by this type): a leader of that same
+        // term may count the forward as this member's acknowledgement (see handleReadIndex). Only
+        // our own reads are stamped; a read passed on from another member keeps no term.
+        m.logTerm = m.from === None || m.from === this.id ? this.term : 0;
         m.to = this.lead;
         this.send(m);
         return;

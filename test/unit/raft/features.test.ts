@@ -53,6 +53,81 @@ describe('ReadIndex', () => {
     expect(c.get(2n).readStates.map((r) => [decode(r.requestContext), r.index])).toEqual([['f', 3]]);
     expect(c.get(1n).readStates).toHaveLength(0);
   });
+
+  it('with three voters a forwarded read is confirmed by the forward itself: no heartbeat round', () => {
+    const c = elected([1n, 2n, 3n]);
+    c.get(1n).node.propose(text('a'));
+    c.stabilize();
+    c.delivered = [];
+    c.get(2n).node.readIndex(text('f'));
+    c.stabilize();
+    expect(c.get(2n).readStates.map((r) => [decode(r.requestContext), r.index])).toEqual([['f', 3]]);
+    const forward = c.delivered.find((m) => m.type === MessageType.ReadIndex)!;
+    expect(forward.logTerm).toBe(c.get(2n).node.status().term);
+    expect(c.delivered.some((m) => m.type === MessageType.Heartbeat && decode(m.context) === 'f')).toBe(false);
+  });
+
+  it('with five voters the leader and the forwarder are no quorum: the read waits for a heartbeat round', () => {
+    const c = elected([1n, 2n, 3n, 4n, 5n]);
+    c.delivered = [];
+    c.filter = (m) => m.type !== MessageType.HeartbeatResp;
+    c.get(2n).node.readIndex(text('f'));
+    c.stabilize();
+    expect(c.delivered.some((m) => m.type === MessageType.Heartbeat && decode(m.context) === 'f')).toBe(true);
+    expect(c.get(2n).readStates).toHaveLength(0);
+    c.filter = () => true;
+    c.get(1n).node.readIndex(text('l'));
+    c.stabilize();
+    expect(c.get(2n).readStates.map((r) => decode(r.requestContext))).toEqual(['f']);
+  });
+
+  it('an old leader cut off with one follower of five never answers that follower\'s read, while the majority moves on', () => {
+    const c = elected([1n, 2n, 3n, 4n, 5n]);
+    c.get(1n).node.propose(text('a'));
+    c.stabilize();
+    const minority = new Set([1n, 2n]);
+    c.filter = (m) => minority.has(m.from) === minority.has(m.to);
+    c.get(3n).node.campaign();
+    c.stabilize();
+    expect(c.get(3n).node.status().role).toBe('leader');
+    c.get(3n).node.propose(text('b'));
+    c.stabilize();
+    expect(c.get(1n).node.status().role).toBe('leader');
+    expect(c.get(2n).node.status().lead).toBe(1n);
+    c.get(2n).node.readIndex(text('stale?'));
+    c.stabilize();
+    expect(c.get(2n).readStates).toHaveLength(0);
+  });
+
+  it('a forward stamped with another term, or passed on by a second member, gets the heartbeat round', () => {
+    const c = elected([1n, 2n, 3n]);
+    const leader = c.get(1n);
+    const term = leader.node.status().term;
+    const forward = (from: bigint, logTerm: number, context: string) => ({
+      type: MessageType.ReadIndex, to: 1n, from, term: 0, logTerm, index: 0, commit: 0, reject: false, rejectHint: 0,
+      context: new Uint8Array(0), entries: [{ term: 0, index: 0, type: 0, data: text(context) }],
+    });
+    c.filter = (m) => m.type !== MessageType.HeartbeatResp;
+    for (const [logTerm, context] of [[term - 1, 'old'], [0, 'relayed']] as const) {
+      c.delivered = [];
+      leader.node.step(forward(2n, logTerm, context) as never);
+      c.stabilize();
+      expect(c.delivered.some((m) => m.type === MessageType.ReadIndexResp)).toBe(false);
+      expect(c.delivered.some((m) => m.type === MessageType.Heartbeat && decode(m.context) === context)).toBe(true);
+    }
+  });
+
+  it('a follower passing on another member\'s read does not stamp its own term on it', () => {
+    const c = elected([1n, 2n, 3n]);
+    c.delivered = [];
+    c.get(3n).node.step({
+      type: MessageType.ReadIndex, to: 3n, from: 2n, term: 0, logTerm: 7, index: 0, commit: 0, reject: false, rejectHint: 0,
+      context: new Uint8Array(0), entries: [{ term: 0, index: 0, type: 0, data: text('x') }],
+    } as never);
+    c.stabilize();
+    const relayed = c.delivered.find((m) => m.type === MessageType.ReadIndex && m.from === 2n)!;
+    expect(relayed.logTerm).toBe(0);
+  });
 });
 
 describe('pre-vote and check-quorum', () => {
