@@ -173,8 +173,12 @@ export class RaftNode {
   private async runCycles(): Promise<void> {
     if (this.cycleRunning || this.stopped || this.exclusiveHolder) return;
     this.cycleRunning = true;
+    let cycles = 0;
     try {
-      while (!this.stopped && this.options.rawNode.hasReady()) await this.cycle();
+      while (!this.stopped && this.options.rawNode.hasReady()) {
+        await this.cycle();
+        cycles++;
+      }
     } catch (error) {
       // A failed write or apply leaves memory ahead of disk: continuing could acknowledge lost
       // writes. Stop the process; a restart replays the log from the last durable applied index.
@@ -183,7 +187,8 @@ export class RaftNode {
       process.exit(1);
     } finally {
       this.cycleRunning = false;
-      this.lastCycleEndedMs = performance.now();
+      // A kick with nothing to do (an ack that changed no state) is no sign of load.
+      if (cycles > 0) this.lastCycleEndedMs = performance.now();
     }
   }
 

@@ -1,0 +1,95 @@
+// The Ready driver's ordering on a three-member leader: appends with entries leave before the log
+// write, and commit-only appends of a Ready that answers requests leave only after those answers,
+// on a later turn of the event loop (when Node has written the replies).
+import { describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { MessageType, type Entry, type Message } from '../../../src/raft/types.js';
+import { RaftNode } from '../../../src/server/raft-node.js';
+import { TestCluster, text } from '../raft/helpers.js';
+
+type Event = { kind: 'send'; message: Message } | { kind: 'answered'; count: number } | { kind: 'log-write'; entries: number };
+
+function leaderWithDriver() {
+  const cluster = new TestCluster([1n, 2n, 3n]);
+  cluster.get(1n).node.campaign();
+  cluster.stabilize();
+  const leader = cluster.get(1n);
+  const events: Event[] = [];
+  let appliedIndex = leader.storage.lastIndex();
+  const driver = new RaftNode({
+    rawNode: leader.node,
+    memoryStorage: leader.storage,
+    backend: { write: async () => undefined } as never,
+    wal: {
+      save: (records: { entries: Entry[] }[]) => {
+        events.push({ kind: 'log-write', entries: records.reduce((n, r) => n + r.entries.length, 0) });
+        return undefined;
+      },
+      close: async () => undefined,
+    } as never,
+    applier: {
+      get appliedIndex() { return appliedIndex; },
+      applyEntries: async (entries: Entry[]) => {
+        appliedIndex = entries[entries.length - 1]!.index;
+        return entries.filter((e) => e.data.length > 0).map((_, i) => ({ requestId: BigInt(i + 1), outcome: {} }));
+      },
+    } as never,
+    transport: {
+      send: (messages: Message[]) => {
+        for (const message of messages) {
+          events.push({ kind: 'send', message });
+          cluster.queue.push(message);
+        }
+      },
+    },
+    tickIntervalMs: 60_000,
+    unsafeNoFsync: true,
+    hooks: {
+      onApplied: (results) => { if (results.length > 0) events.push({ kind: 'answered', count: results.length }); },
+      onReadStates: () => undefined,
+      onSoftState: () => undefined,
+      onFlushed: () => undefined,
+      beforeWrite: () => undefined,
+    },
+    logger: pino({ level: 'silent' }),
+  });
+  /** Delivers queued messages: to the driven leader through the driver, to the others directly. */
+  const deliver = () => {
+    const batch = cluster.queue;
+    cluster.queue = [];
+    for (const m of batch) (m.to === 1n ? driver.step(m) : cluster.get(m.to).node.step(m));
+    for (const id of [2n, 3n]) while (cluster.processReady(cluster.get(id)));
+  };
+  return { driver, events, deliver };
+}
+
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe('RaftNode message order', () => {
+  it('sends appends with entries before the log write, and commit-only appends after the answers, a turn later', async () => {
+    const { driver, events, deliver } = leaderWithDriver();
+    driver.start();
+    driver.propose(text('put'));
+    await turn();
+    const firstWrite = events.findIndex((e) => e.kind === 'log-write' && e.entries > 0);
+    const appends = events.filter((e): e is Extract<Event, { kind: 'send' }> => e.kind === 'send' && e.message.type === MessageType.App);
+    expect(appends.map((e) => e.message.to).sort()).toEqual([2n, 3n]);
+    for (const append of appends) {
+      expect(append.message.entries.length).toBe(1);
+      expect(events.indexOf(append)).toBeLessThan(firstWrite);
+    }
+
+    events.length = 0;
+    deliver(); // the appends reach the followers, which persist them and ack
+    deliver(); // the acks reach the driver: the entry commits and its request is answered
+    for (let i = 0; i < 5 && !events.some((e) => e.kind === 'answered'); i++) await Promise.resolve();
+    const answered = events.findIndex((e) => e.kind === 'answered');
+    expect(answered).toBeGreaterThanOrEqual(0);
+    const commitOnly = () => events.filter((e) => e.kind === 'send' && e.message.type === MessageType.App && e.message.entries.length === 0);
+    expect(commitOnly()).toHaveLength(0);
+    await turn();
+    expect(commitOnly().map((e) => (e as Extract<Event, { kind: 'send' }>).message.to).sort()).toEqual([2n, 3n]);
+    for (const e of commitOnly()) expect(events.indexOf(e)).toBeGreaterThan(answered);
+    await driver.stop();
+  });
+});
