@@ -30,6 +30,15 @@ export const grpcResponseHeaders = {
   'grpc-encoding': 'identity',
 };
 
+/**
+ * Response headers followed by trailers. No `date` header: gRPC has no use for it and etcd's Go
+ * server sends none; Node adds one by default (one more header to build and HPACK-encode per call).
+ * `sendDate` is read by Node's respond() (internal/http2/core processHeaders) but missing from its
+ * types; a Node that ignored it would only send the date again.
+ */
+export const grpcResponseOptions = { waitForTrailers: true, sendDate: false } as http2.ServerStreamResponseOptions;
+const trailersOnlyOptions = { endStream: true, sendDate: false } as http2.ServerStreamResponseOptions;
+
 /** grpc-js's deadline header format and units (server-interceptors.ts). */
 const grpcTimeoutPattern = /(\d{1,8})\s*([HMSmun])/;
 const grpcTimeoutUnitMs: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000001 };
@@ -51,7 +60,7 @@ export function respondTrailersOnly(stream: http2.ServerHttp2Stream, error: Grpc
     stream.respond({
       ':status': 200, 'content-type': 'application/grpc+proto',
       'grpc-status': String(error.code), 'grpc-message': encodeURI(error.details),
-    }, { endStream: true });
+    }, trailersOnlyOptions);
   } catch {
     // The stream closed meanwhile: nobody is left to answer.
   }
@@ -173,7 +182,7 @@ export class LeanDuplexCall extends EventEmitter {
     }
     if (!this.headersSent) {
       this.headersSent = true;
-      this.stream.respond(grpcResponseHeaders, { waitForTrailers: true });
+      this.stream.respond(grpcResponseHeaders, grpcResponseOptions);
     }
     const accepted = this.stream.write(frame);
     if (!this.drainOwed) return;

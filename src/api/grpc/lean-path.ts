@@ -23,7 +23,7 @@ import { MalformedRequest } from './definitions.js';
 import { malformedError, unaryHandlerOf, type UnaryHandler } from './calls.js';
 import { toGrpcError, type GrpcError } from './errors.js';
 import {
-  deadlineExceeded, grpcMessageFrame, messagePrefixBytes, grpcResponseHeaders, grpcTimeoutMs, LeanDuplexCall, respondTrailersOnly, type LeanStreamMethod,
+  deadlineExceeded, grpcMessageFrame, messagePrefixBytes, grpcResponseHeaders, grpcResponseOptions, grpcTimeoutMs, LeanDuplexCall, respondTrailersOnly, type LeanStreamMethod,
 } from './lean-duplex-call.js';
 
 /** One unary method served on the lean path. */
@@ -172,7 +172,7 @@ function serveUnary(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttp
     if (!finish()) return;
     const frame = grpcMessageFrame(message);
     try {
-      stream.respond(grpcResponseHeaders, { waitForTrailers: true });
+      stream.respond(grpcResponseHeaders, grpcResponseOptions);
       stream.once('wantTrailers', () => stream.sendTrailers(okTrailers));
       stream.end(frame);
     } catch {
