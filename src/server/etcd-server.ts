@@ -44,7 +44,7 @@ import { type ReplicatedState, loadReplicatedState } from './replicated-state.js
 import { fetchClusterMembership } from './join-cluster.js';
 import { PeerTransport } from '../transport/peer-transport.js';
 import { type MemberLinks, RaftNode, SingleMemberTransport } from './raft-node.js';
-import { RaftWal, WAL_DIR_NAME, type PersistedRaftState } from './raft-wal.js';
+import { commitCoveringApplied, RaftWal, WAL_DIR_NAME, type PersistedRaftState } from './raft-wal.js';
 import { ReadIndexRounds } from './read-index.js';
 import { AuthOperations } from './auth-operations.js';
 import { ClusterOperations } from './cluster-operations.js';
@@ -308,6 +308,13 @@ export class EtcdServer implements EtcdServerApi {
     if (restarted && appliedIndex > 0 && !persisted.hardState && !persisted.snapshot) {
       throw new Error(`the write-ahead log in ${walDir} is empty, but the data dir has applied entries up to ${appliedIndex}: ` +
         'is --wal-dir the one this member was started with?');
+    }
+    if (restarted && persisted.hardState) {
+      const recovered = commitCoveringApplied(persisted.hardState, appliedIndex, memoryStorage.lastIndex());
+      if (recovered !== persisted.hardState) {
+        logger.info({ 'logged-commit': persisted.hardState.commit, commit: recovered.commit }, 'commit index taken from the applied index');
+        memoryStorage.setHardState(recovered);
+      }
     }
 
     // The callbacks below need the server, which needs everything else: tie the knot via a holder.

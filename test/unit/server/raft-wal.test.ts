@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Entry, HardState, SnapshotMetadata } from '../../../src/raft/types.js';
 import { loadRaftState, raftStateOps, snapshotOps, type PersistedRaftState } from '../../../src/server/raft-log-store.js';
-import { decodeWalRecord, encodeWalRecord, RaftWal, replayWalRecords, type WalRecord } from '../../../src/server/raft-wal.js';
+import { commitCoveringApplied, decodeWalRecord, encodeWalRecord, RaftWal, replayWalRecords, type WalRecord } from '../../../src/server/raft-wal.js';
 import { Backend, type BatchOp } from '../../../src/storage/backend.js';
 import { prefixEnd } from '../../../src/storage/keys.js';
 
@@ -275,6 +275,47 @@ describe('raft wal: the log on disk', () => {
     const { state } = await openWal(dir, backend, 1024);
     expect(plainEntries(state.entries)).toEqual(plainEntries([entry(1, 1)]));
     expect(state.hardState).toEqual(before);
+  });
+});
+
+describe('raft wal: commit-only records', () => {
+  it('wait for the next write: a crash before it loses the commit index, and start-up takes it from the applied index', async () => {
+    const dir = tempDir();
+    const backend = await openBackend();
+    const { wal } = await openWal(dir, backend);
+    await wal.save([{ snapshot: marker(1, 1), hardState: { term: 2, vote: 1n, commit: 1 }, entries: [] }], true);
+    expect(wal.save([{ hardState: { term: 2, vote: 1n, commit: 1 }, entries: entries(2, 4, 2) }], true)).toBeUndefined();
+    expect(wal.save([{ hardState: { term: 2, vote: 1n, commit: 3 }, entries: [] }], false)).toBeUndefined();
+    expect(wal.save([{ hardState: { term: 2, vote: 1n, commit: 4 }, entries: [] }], false)).toBeUndefined();
+
+    // A crash now (the log reopened while this one never closed): the commit-only records are gone.
+    const crashed = await RaftWal.open(dir, backend, { fsync: true, segmentBytes: 4096 });
+    expect(crashed.state.hardState).toEqual({ term: 2, vote: 1n, commit: 1 });
+    expect(plainEntries(crashed.state.entries)).toEqual(plainEntries(entries(2, 4, 2)));
+    await crashed.wal.close();
+    // LevelDB had applied up to 3: the commit index comes back from there.
+    expect(commitCoveringApplied(crashed.state.hardState!, 3, 4)).toEqual({ term: 2, vote: 1n, commit: 3 });
+
+    // The next write carries the newest deferred record before its own.
+    expect(wal.save([{ entries: entries(5, 5, 2) }], true)).toBeUndefined();
+    const reopened = await RaftWal.open(dir, backend, { fsync: true, segmentBytes: 4096 });
+    expect(reopened.state.hardState).toEqual({ term: 2, vote: 1n, commit: 4 });
+    await reopened.wal.close();
+
+    // A clean close writes a deferred one.
+    expect(wal.save([{ hardState: { term: 2, vote: 1n, commit: 5 }, entries: [] }], false)).toBeUndefined();
+    await wal.close();
+    wals.splice(wals.indexOf(wal), 1);
+    const closed = await openWal(dir, backend);
+    expect(closed.state.hardState).toEqual({ term: 2, vote: 1n, commit: 5 });
+  });
+
+  it('commitCoveringApplied raises the commit to the applied index, never past the log, and never lowers it', () => {
+    const hardState = { term: 3, vote: 2n, commit: 10 };
+    expect(commitCoveringApplied(hardState, 8, 20)).toBe(hardState);
+    expect(commitCoveringApplied(hardState, 10, 20)).toBe(hardState);
+    expect(commitCoveringApplied(hardState, 15, 20)).toEqual({ term: 3, vote: 2n, commit: 15 });
+    expect(commitCoveringApplied(hardState, 25, 20)).toEqual({ term: 3, vote: 2n, commit: 20 });
   });
 });
 
