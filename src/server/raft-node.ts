@@ -6,7 +6,7 @@
 //      just before it, and so do its commit-only appends and heartbeats unless the Ready answers
 //      requests (then they leave after the answers);
 //   3. once the log write is durable: hand apply's ops to LevelDB without sync (the log is the
-//      durable copy; the Backend holds them up to 100 ms), send the other messages (a vote or an
+//      durable copy; the Backend holds them up to 10 ms), send the other messages (a vote or an
 //      append ack must not leave before the log write), and answer the requests whose entries
 //      were applied; then advance.
 // Cycles never overlap; proposals made during a cycle are picked up by the next.
