@@ -13,12 +13,18 @@ function elected(ids: bigint[], overrides = {}): TestCluster {
   return c;
 }
 
+/** Three voters, member 1 leading, one entry of its term committed (index 3); nothing delivered yet. */
+function afterOneWrite(): TestCluster {
+  const c = elected([1n, 2n, 3n]);
+  c.get(1n).node.propose(text('a'));
+  c.stabilize();
+  c.delivered = [];
+  return c;
+}
+
 describe('ReadIndex', () => {
   it('the leader answers after a heartbeat round confirms it, with its commit index', () => {
-    const c = elected([1n, 2n, 3n]);
-    c.get(1n).node.propose(text('a'));
-    c.stabilize();
-    c.delivered = [];
+    const c = afterOneWrite();
     c.get(1n).node.readIndex(text('r1'));
     c.stabilize();
     expect(c.delivered.some((m) => m.type === MessageType.Heartbeat && decode(m.context) === 'r1')).toBe(true);
@@ -45,9 +51,7 @@ describe('ReadIndex', () => {
   });
 
   it('a follower forwards the request and gets the leader\'s index back', () => {
-    const c = elected([1n, 2n, 3n]);
-    c.get(1n).node.propose(text('a'));
-    c.stabilize();
+    const c = afterOneWrite();
     c.get(2n).node.readIndex(text('f'));
     c.stabilize();
     expect(c.get(2n).readStates.map((r) => [decode(r.requestContext), r.index])).toEqual([['f', 3]]);
@@ -55,10 +59,7 @@ describe('ReadIndex', () => {
   });
 
   it('with three voters a forwarded read is confirmed by the forward itself: no heartbeat round', () => {
-    const c = elected([1n, 2n, 3n]);
-    c.get(1n).node.propose(text('a'));
-    c.stabilize();
-    c.delivered = [];
+    const c = afterOneWrite();
     c.get(2n).node.readIndex(text('f'));
     c.stabilize();
     expect(c.get(2n).readStates.map((r) => [decode(r.requestContext), r.index])).toEqual([['f', 3]]);
