@@ -208,6 +208,11 @@ export class RawNode {
     return this.raft.raftLog.committed;
   }
 
+  /** Whether the log holds entries not yet handed out for persisting (a Ready would fsync them). */
+  get hasUnstableEntries(): boolean {
+    return this.raft.raftLog.unstable.entries.length > 0;
+  }
+
   /** Raft.singletonReadIndex: a read index that needs no ReadIndex round, when there is one. */
   singletonReadIndex(): number | undefined {
     return this.raft.singletonReadIndex();
