@@ -223,7 +223,7 @@ export class RaftWal {
       // which leaves such a record in its write buffer until the next synced save, keep it for the
       // next write instead of a pwrite per commit (~9 us, two per put at one client): a crash that
       // loses it loses no entry, and start-up takes the commit index from the applied index when
-      // that is ahead (recoveredHardState). The newest supersedes the others.
+      // that is ahead (commitCoveringApplied). The newest supersedes the others.
       this.deferredHardState = encoded[encoded.length - 1];
       this.hardState = hardState;
       return undefined;

@@ -7,8 +7,8 @@
 // would otherwise answer INTERNAL for a throwing deserializer.
 // The Watch service, LeaseKeepAlive, Range and Put write their responses already encoded
 // (translate/watch-encode.ts, lease-encode.ts, kv-encode.ts): their response serializers pass a
-// Buffer through unchanged, on grpc-js's path and on the lean path alike. LeaseKeepAlive's requests are decoded
-// by hand too (after the same wire-type check), one int64 each.
+// Buffer through unchanged, on grpc-js's path and on the lean path alike. LeaseKeepAlive's
+// requests are decoded by hand too (after the same wire-type check), one int64 each.
 import { fileURLToPath } from 'node:url';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';

@@ -1,6 +1,6 @@
 // ReadIndex, pre-vote, check-quorum, membership changes, snapshots and leader transfer on a fault-free cluster.
 import { describe, expect, it } from 'vitest';
-import { ConfChangeType, MessageType, RaftError } from '../../../src/raft/types.js';
+import { ConfChangeType, emptyMessage, MessageType, RaftError, type NodeId } from '../../../src/raft/types.js';
 import { TestCluster, dataOf, text } from './helpers.js';
 
 const decode = (b: Uint8Array): string => new TextDecoder().decode(b);
@@ -11,6 +11,14 @@ function elected(ids: bigint[], overrides = {}): TestCluster {
   c.stabilize();
   expect(c.get(1n).node.status().role).toBe('leader');
   return c;
+}
+
+/** A forwarded read as it travels between members: `from` asked, stamped with `logTerm`. */
+function readIndexMessage(to: NodeId, from: NodeId, logTerm: number, context: string) {
+  const m = emptyMessage(MessageType.ReadIndex, to, from, 0);
+  m.logTerm = logTerm;
+  m.entries = [{ term: 0, index: 0, type: 0, data: text(context) }];
+  return m;
 }
 
 /** Three voters, member 1 leading, one entry of its term committed (index 3); nothing delivered yet. */
@@ -104,14 +112,10 @@ describe('ReadIndex', () => {
     const c = elected([1n, 2n, 3n]);
     const leader = c.get(1n);
     const term = leader.node.status().term;
-    const forward = (from: bigint, logTerm: number, context: string) => ({
-      type: MessageType.ReadIndex, to: 1n, from, term: 0, logTerm, index: 0, commit: 0, reject: false, rejectHint: 0,
-      context: new Uint8Array(0), entries: [{ term: 0, index: 0, type: 0, data: text(context) }],
-    });
     c.filter = (m) => m.type !== MessageType.HeartbeatResp;
     for (const [logTerm, context] of [[term - 1, 'old'], [0, 'relayed']] as const) {
       c.delivered = [];
-      leader.node.step(forward(2n, logTerm, context) as never);
+      leader.node.step(readIndexMessage(1n, 2n, logTerm, context));
       c.stabilize();
       expect(c.delivered.some((m) => m.type === MessageType.ReadIndexResp)).toBe(false);
       expect(c.delivered.some((m) => m.type === MessageType.Heartbeat && decode(m.context) === context)).toBe(true);
@@ -121,10 +125,7 @@ describe('ReadIndex', () => {
   it('a follower passing on another member\'s read does not stamp its own term on it', () => {
     const c = elected([1n, 2n, 3n]);
     c.delivered = [];
-    c.get(3n).node.step({
-      type: MessageType.ReadIndex, to: 3n, from: 2n, term: 0, logTerm: 7, index: 0, commit: 0, reject: false, rejectHint: 0,
-      context: new Uint8Array(0), entries: [{ term: 0, index: 0, type: 0, data: text('x') }],
-    } as never);
+    c.get(3n).node.step(readIndexMessage(3n, 2n, 7, 'x'));
     c.stabilize();
     const relayed = c.delivered.find((m) => m.type === MessageType.ReadIndex && m.from === 2n)!;
     expect(relayed.logTerm).toBe(0);

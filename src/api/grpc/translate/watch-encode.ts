@@ -17,7 +17,6 @@ const tag = {
   responseCompactRevision: 0x28, responseCancelReason: 0x32, responseFragment: 0x38, responseEvents: 0x5a,
 } as const;
 
-
 /** Varint length of a non-negative safe integer. */
 export function varintBytes(value: number): number {
   let bytes = 1;
