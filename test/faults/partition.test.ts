@@ -49,7 +49,9 @@ test('a cut-off member refuses linearizable reads, then catches up by snapshot; 
       const response = await client.put(key).value(value).exec();
       putRevisions.push(Number(response.header.revision));
     };
-    watch = spawnWatch(cut.clientUrl, ['--prefix', 'part/', '-w', 'json']);
+    // Start at the next revision: without --rev the first put can beat the watch's create request.
+    const startRevision = ((await cluster.status(leader))?.revision ?? 0) + 1;
+    watch = spawnWatch(cut.clientUrl, ['--prefix', 'part/', `--rev=${startRevision}`, '-w', 'json']);
     for (let index = 0; index < writesBeforeCut; index++) await put(`part/before/${index}`, `b${index}`);
     await watch.waitForLines(1, 10_000);
 

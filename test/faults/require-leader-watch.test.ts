@@ -26,7 +26,10 @@ test('a require-leader watch on a member that lost its leader is canceled with "
   const leader = await cluster.waitLeader();
   const follower = cluster.running().find((member) => member.name !== leader.name);
   if (!follower) throw new Error('no follower');
-  const watch = spawnWatch(follower.clientUrl, ['--prefix', 'rl/']);
+  // Without --rev the watch sees only what happens after its create request arrives, and the put
+  // below can win that race (it did, once in CI): start it at the next revision instead.
+  const startRevision = ((await cluster.status(leader))?.revision ?? 0) + 1;
+  const watch = spawnWatch(follower.clientUrl, ['--prefix', 'rl/', `--rev=${startRevision}`]);
   const put = await cluster.ctl(leader, ['put', 'rl/1', 'x']);
   expect(put.stdout.trim()).toBe('OK');
   await watch.waitForLines(3, 5000);
