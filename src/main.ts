@@ -7,7 +7,7 @@ import type { EtcdConfig } from './config/types.js';
 import { createLogger } from './logging.js';
 import { tuneHeapGrowth } from './heap-tuning.js';
 import { createGrpcServer } from './api/grpc/server.js';
-import { createConnectionInjector } from './api/grpc/lean-path.js';
+import { createGrpcConnectionHandler } from './api/grpc/lean-path.js';
 import { ClientListeners, http1HandlerFor } from './api/listener/index.js';
 import { closeHttpApp, createHttpApp, createMetricsHttpApp, EtcdMetrics } from './api/http/index.js';
 import { registerAuthService } from './api/grpc/index.js';
@@ -108,8 +108,9 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
   // the gateway, v2, /health, /version, /metrics. --listen-metrics-urls answers at once (below).
   const ready = server.readyNotify();
   const clientListeners = new ClientListeners({
-    grpcServer, injector: createConnectionInjector(grpcServer), logger: logger.child({ component: 'client-listener' }), http1Handler: http1HandlerFor(httpApp.server),
-    protocols: splitHttp ? 'grpc-only' : 'grpc-and-http', onConnectionServed: (path) => metrics.clientConnectionServed(path), serveAfter: ready,
+    grpcServer, http2: createGrpcConnectionHandler(grpcServer, { logger: logger.child({ component: 'grpc' }) }),
+    logger: logger.child({ component: 'client-listener' }), http1Handler: http1HandlerFor(httpApp.server),
+    protocols: splitHttp ? 'grpc-only' : 'grpc-and-http', serveAfter: ready,
   });
   const httpOnlyListeners = new ClientListeners({
     grpcServer, logger: logger.child({ component: 'client-http-listener' }), http1Handler: http1HandlerFor(httpApp.server), protocols: 'http-only', serveAfter: ready,
@@ -141,7 +142,7 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'received signal; shutting down');
-    await clientListeners.close();
+    await clientListeners.close(GRPC_SHUTDOWN_GRACE_MS);
     await httpOnlyListeners.close();
     await metricsListeners?.close();
     await closeHttpApp(httpApp);

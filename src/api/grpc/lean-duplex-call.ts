@@ -1,4 +1,4 @@
-// A bidi-streaming call on a raw node:http2 stream, with the part of grpc-js's ServerDuplexStream
+// A bidi-streaming call on a stream of our HTTP/2 connection (api/h2), with the part of grpc-js's ServerDuplexStream
 // that our stream handlers use (watch.ts, lease.ts, calls.ts): events 'data' (one decoded request
 // each), 'end' (the client half-closed), 'cancelled', 'drain', 'close' and 'error'; write, end,
 // pause, resume and metadata; and `emit('error', status)`, which ends the call with that status as
@@ -10,9 +10,10 @@
 // trailers-only answer for a call that ends before any message, URI-encoded grpc-message, its
 // texts for an oversized message and an expired or unreadable grpc-timeout.
 import { EventEmitter } from 'node:events';
-import type http2 from 'node:http2';
 import { Metadata, status } from '@grpc/grpc-js';
 import type { GrpcError } from './errors.js';
+import { encodeHeaderBlock } from '../h2/hpack-encoder.js';
+import { streamWritableHighWaterMark, type H2RequestHeaders, type H2Stream } from '../h2/h2-stream.js';
 
 export interface LeanStreamMethod {
   path: string;
@@ -23,28 +24,34 @@ export interface LeanStreamMethod {
 /** gRPC's length prefix: a compressed flag and a 4-byte length. */
 export const messagePrefixBytes = 5;
 
-export const grpcResponseHeaders = {
-  ':status': 200,
-  'content-type': 'application/grpc+proto',
-  'grpc-accept-encoding': 'identity,deflate,gzip',
-  'grpc-encoding': 'identity',
-};
+function field(name: string, value: string) {
+  return { name, value, neverIndexed: false };
+}
 
 /**
- * Response headers followed by trailers. No `date` header: gRPC has no use for it and etcd's Go
- * server sends none; Node adds one by default (one more header to build and HPACK-encode per call).
- * `sendDate` is read by Node's respond() (internal/http2/core processHeaders) but missing from its
- * types; a Node that ignored it would only send the date again.
+ * The response headers grpc-js sends, encoded once. No `date` header: gRPC has no use for it and
+ * etcd's Go server sends none.
  */
-export const grpcResponseOptions = { waitForTrailers: true, sendDate: false } as http2.ServerStreamResponseOptions;
-const trailersOnlyOptions = { endStream: true, sendDate: false } as http2.ServerStreamResponseOptions;
+export const grpcResponseHeaderBlock = encodeHeaderBlock([
+  field(':status', '200'), field('content-type', 'application/grpc+proto'),
+  field('grpc-accept-encoding', 'identity,deflate,gzip'), field('grpc-encoding', 'identity'),
+]);
+
+/** The trailers of a call that succeeded, as grpc-js sends them. */
+export const grpcOkTrailerBlock = encodeHeaderBlock([field('grpc-status', String(status.OK)), field('grpc-message', 'OK')]);
+
+/** Trailers ending a call with `error` (grpc-message URI-encoded, as grpc-js does). */
+export function grpcTrailerBlock(error: GrpcError): Buffer {
+  if (error.code === status.OK && error.details === 'OK') return grpcOkTrailerBlock;
+  return encodeHeaderBlock([field('grpc-status', String(error.code)), field('grpc-message', encodeURI(error.details))]);
+}
 
 /** grpc-js's deadline header format and units (server-interceptors.ts). */
 const grpcTimeoutPattern = /(\d{1,8})\s*([HMSmun])/;
 const grpcTimeoutUnitMs: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000001 };
 
 /** The timeout a grpc-timeout header asks for, undefined without one, or an error status if unreadable. */
-export function grpcTimeoutMs(headers: http2.IncomingHttpHeaders): number | GrpcError | undefined {
+export function grpcTimeoutMs(headers: H2RequestHeaders): number | GrpcError | undefined {
   const timeout = headers['grpc-timeout'];
   if (typeof timeout !== 'string') return undefined;
   const match = grpcTimeoutPattern.exec(timeout);
@@ -55,24 +62,11 @@ export function grpcTimeoutMs(headers: http2.IncomingHttpHeaders): number | Grpc
 export const deadlineExceeded: GrpcError = { code: status.DEADLINE_EXCEEDED, details: 'Deadline exceeded' };
 
 /** Ends a call that has sent nothing yet with only trailers, as grpc-js does. */
-export function respondTrailersOnly(stream: http2.ServerHttp2Stream, error: GrpcError): void {
-  try {
-    stream.respond({
-      ':status': 200, 'content-type': 'application/grpc+proto',
-      'grpc-status': String(error.code), 'grpc-message': encodeURI(error.details),
-    }, trailersOnlyOptions);
-  } catch {
-    // The stream closed meanwhile: nobody is left to answer.
-  }
-}
-
-/** One length-prefixed gRPC message with its 5-byte prefix. */
-export function grpcMessageFrame(message: Buffer): Buffer {
-  const frame = Buffer.allocUnsafe(messagePrefixBytes + message.length);
-  frame[0] = 0;
-  frame.writeUInt32BE(message.length, 1);
-  message.copy(frame, messagePrefixBytes);
-  return frame;
+export function respondTrailersOnly(stream: H2Stream, error: GrpcError): void {
+  stream.respond(encodeHeaderBlock([
+    field(':status', '200'), field('content-type', 'application/grpc+proto'),
+    field('grpc-status', String(error.code)), field('grpc-message', encodeURI(error.details)),
+  ]), true);
 }
 
 export class LeanDuplexCall extends EventEmitter {
@@ -91,8 +85,8 @@ export class LeanDuplexCall extends EventEmitter {
   private drainOwed = false;
 
   constructor(
-    private readonly stream: http2.ServerHttp2Stream,
-    private readonly headers: http2.IncomingHttpHeaders,
+    private readonly stream: H2Stream,
+    private readonly headers: H2RequestHeaders,
     private readonly method: LeanStreamMethod,
     private readonly maxReceiveMessageBytes: number,
   ) {
@@ -101,20 +95,19 @@ export class LeanDuplexCall extends EventEmitter {
     this.on('error', (error: GrpcError) => {
       if (typeof error === 'object' && error !== null && typeof error.code === 'number') this.sendStatus(error);
     });
-    stream.on('error', () => { /* a reset by the client; 'close' follows */ });
-    stream.on('drain', () => this.emit('drain'));
-    stream.on('close', () => {
+    stream.ondrain = () => this.emit('drain');
+    stream.onclose = () => {
       if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
       if (!this.finished) {
         this.finished = true;
         this.emit('cancelled', 'cancelled');
       }
       this.emit('close');
-    });
+    };
   }
 
   /** The request's HTTP/2 headers: handlers read their context from them (context.ts contextOfCall). */
-  get http2Headers(): http2.IncomingHttpHeaders {
+  get http2Headers(): H2RequestHeaders {
     return this.headers;
   }
 
@@ -123,7 +116,6 @@ export class LeanDuplexCall extends EventEmitter {
     const timeout = grpcTimeoutMs(this.headers);
     if (typeof timeout === 'object') {
       this.sendStatus(timeout);
-      this.stream.resume();
       return;
     }
     if (timeout !== undefined) {
@@ -132,8 +124,7 @@ export class LeanDuplexCall extends EventEmitter {
         this.emit('cancelled', 'deadline');
       }, timeout);
     }
-    this.stream.on('data', (chunk: Buffer) => this.onData(chunk));
-    this.stream.on('end', () => {
+    this.stream.attach((chunk) => this.onData(chunk), () => {
       if (!this.finished) this.emit('end');
     });
   }
@@ -149,7 +140,7 @@ export class LeanDuplexCall extends EventEmitter {
    * together, in one write to the HTTP/2 stream, so that DATA frames carry many of them each.
    */
   write(value: unknown): boolean {
-    if (this.finished || this.stream.destroyed) return false;
+    if (this.finished || this.stream.closed) return false;
     const message = this.method.serialize(value);
     this.batch.push(message);
     this.batchBytes += messagePrefixBytes + message.length;
@@ -159,7 +150,7 @@ export class LeanDuplexCall extends EventEmitter {
       this.flushScheduled = true;
       queueMicrotask(() => this.flush());
     }
-    if (this.stream.writableLength + this.batchBytes < this.stream.writableHighWaterMark) return true;
+    if (this.stream.writableLength + this.batchBytes < streamWritableHighWaterMark) return true;
     this.drainOwed = true;
     return false;
   }
@@ -172,7 +163,7 @@ export class LeanDuplexCall extends EventEmitter {
     const frame = Buffer.allocUnsafe(this.batchBytes);
     this.batch = [];
     this.batchBytes = 0;
-    if (this.stream.destroyed || this.stream.closed) return;
+    if (this.stream.closed) return;
     let offset = 0;
     for (const message of messages) {
       frame[offset] = 0;
@@ -182,7 +173,7 @@ export class LeanDuplexCall extends EventEmitter {
     }
     if (!this.headersSent) {
       this.headersSent = true;
-      this.stream.respond(grpcResponseHeaders, grpcResponseOptions);
+      this.stream.respond(grpcResponseHeaderBlock);
     }
     const accepted = this.stream.write(frame);
     if (!this.drainOwed) return;
@@ -238,18 +229,11 @@ export class LeanDuplexCall extends EventEmitter {
     this.flush();
     this.finished = true;
     if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
-    if (this.stream.destroyed || this.stream.closed) return;
+    if (this.stream.closed) return;
     if (!this.headersSent) {
       respondTrailersOnly(this.stream, error);
       return;
     }
-    try {
-      this.stream.once('wantTrailers', () => {
-        this.stream.sendTrailers({ 'grpc-status': String(error.code), 'grpc-message': encodeURI(error.details) });
-      });
-      this.stream.end();
-    } catch {
-      // Closed meanwhile.
-    }
+    this.stream.end(grpcTrailerBlock(error));
   }
 }

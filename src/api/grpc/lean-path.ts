@@ -1,29 +1,32 @@
-// A lean path for unary calls and bidi streams on the HTTP/2 sessions grpc-js owns. grpc-js spends more per call than
-// the work behind it (an interceptor chain, metadata objects, a message queue, three writes): with
-// etcd's benchmark tool at 100 connections/1000 clients, a grpc-js server answering Put from a
-// constant reached 8,650 req/s on the 2-core bench machine, a bare node:http2 endpoint with the same
-// protobuf codecs 17,480 req/s (1 conn/1 client range: 2,680 vs 3,570 req/s).
+// The lean path: unary calls and bidi streams answered straight from our HTTP/2 connection
+// (api/h2), without grpc-js. grpc-js spends more per call than the work behind it (an interceptor
+// chain, metadata objects, a message queue, three writes), and node:http2 under it more again: with
+// etcd's benchmark tool at 100 connections/1000 clients on the 2-core bench machine, a Put answered
+// from a constant cost 64 ms of CPU per 1000 calls on bare node:http2 and 13 ms on api/h2.
 //
-// So each connection's streams are split by :path: a unary method registered through
+// Each connection's streams are split by :path: a unary method registered through
 // addServiceWithFastPath is answered here, with the same handler function, codecs and errors as
 // grpc-js would use, and so is a bidi stream (Watch, LeaseKeepAlive), its grpc-js handler running
 // on a LeanDuplexCall (lean-duplex-call.ts). Every other stream (server streaming, unknown methods,
-// compressed requests, odd content types) goes on to grpc-js's own stream handler unchanged.
-// grpc-js still owns the sessions: settings, keep-alive pings, GOAWAY, drain and shutdown.
+// compressed requests, odd content types) is relayed to grpc-js (api/h2/grpc-js-fallback.ts) and
+// gets exactly its answer.
 //
 // The answers mirror grpc-js 1.14 byte for byte where a client can see them: response headers,
 // trailers ('grpc-status', URI-encoded 'grpc-message'), trailers-only errors, its texts for a
 // missing or second message, an oversized message and a bad or expired grpc-timeout.
-import http2 from 'node:http2';
+import type { Duplex } from 'node:stream';
 import { ServerCredentials, status, type Server as GrpcServer, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { ConnectionInjector } from '../listener/client-listener.js';
+import { GrpcJsFallback, type ConnectionInjector } from '../h2/grpc-js-fallback.js';
+import { H2Connection } from '../h2/h2-connection.js';
+import type { H2RequestHeaders, H2Stream } from '../h2/h2-stream.js';
+import { verifiedCommonNameHeader } from '../listener/verified-identity.js';
 import { contextFromHttp2Headers } from './context.js';
 import { MalformedRequest } from './definitions.js';
 import { malformedError, unaryHandlerOf, type UnaryHandler } from './calls.js';
 import { toGrpcError, type GrpcError } from './errors.js';
 import {
-  deadlineExceeded, grpcMessageFrame, messagePrefixBytes, grpcResponseHeaders, grpcResponseOptions, grpcTimeoutMs, LeanDuplexCall, respondTrailersOnly, type LeanStreamMethod,
+  deadlineExceeded, grpcOkTrailerBlock, grpcResponseHeaderBlock, grpcTimeoutMs, LeanDuplexCall, messagePrefixBytes, respondTrailersOnly, type LeanStreamMethod,
 } from './lean-duplex-call.js';
 
 /** One unary method served on the lean path. */
@@ -54,8 +57,6 @@ let fastCallCount = 0;
 export function leanPathCallCount(): number {
   return fastCallCount;
 }
-
-const okTrailers = { 'grpc-status': String(status.OK), 'grpc-message': 'OK' };
 
 /**
  * Enables the lean path for a server: `maxReceiveMessageBytes` must be the server's
@@ -98,55 +99,86 @@ export function addServiceWithFastPath(grpcServer: GrpcServer, definition: Servi
   }
 }
 
-/**
- * grpc-js's connection injector, with the lean path put in front of its stream handler when the
- * server has one. It reaches into grpc-js for the HTTP/2 server the injector made (the private
- * `http2Servers` map, stable since 1.10): if that is not there, start-up fails loudly rather than
- * silently losing the fast path; the tests cover it for the pinned version.
- */
-export function createConnectionInjector(grpcServer: GrpcServer): ConnectionInjector {
-  const internal = grpcServer as unknown as { http2Servers?: Map<http2.Http2Server, unknown> };
-  const before = new Set(internal.http2Servers?.keys() ?? []);
-  const injector = grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
-  const table = tables.get(grpcServer);
-  if (table === undefined) return injector;
-  const created = [...(internal.http2Servers?.keys() ?? [])].filter((server) => !before.has(server));
-  if (created.length !== 1) throw new Error('grpc-js internals changed: cannot find the HTTP/2 server of the connection injector');
-  installFastPath(created[0]!, table);
-  return injector;
+/** Serves client HTTP/2 connections: the lean path's methods here, every other stream by grpc-js. */
+export interface GrpcConnectionHandler {
+  /** Takes a connection whose first bytes (the client preface at least) were already read. */
+  serve(socket: Duplex, firstBytes: Buffer, options?: { verifiedCommonName?: string }): void;
+  /** Closes every connection gracefully (GOAWAY, then a short grace for open streams). */
+  closeAll(graceMs?: number): Promise<void>;
 }
 
-type StreamListener = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => void;
+export interface GrpcConnectionHandlerOptions {
+  logger: Logger;
+  /** etcd's --max-concurrent-streams; unset, the HTTP/2 maximum. */
+  maxConcurrentStreams?: number;
+}
 
-function installFastPath(http2Server: http2.Http2Server, table: FastPathTable): void {
-  const grpcListeners = http2Server.listeners('stream') as StreamListener[];
-  if (grpcListeners.length === 0) throw new Error('grpc-js internals changed: its HTTP/2 server has no stream handler');
-  http2Server.removeAllListeners('stream');
-  http2Server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => {
-    const path = headers[':path'] ?? '';
+/**
+ * Connections served by our HTTP/2 connection (api/h2/h2-connection.ts). A stream for a method of
+ * the lean path is answered here; any other goes to grpc-js over the connection's relay
+ * (api/h2/grpc-js-fallback.ts), through a plain connection injector of the server.
+ */
+export function createGrpcConnectionHandler(grpcServer: GrpcServer, options: GrpcConnectionHandlerOptions): GrpcConnectionHandler {
+  const table = tables.get(grpcServer);
+  const logger = options.logger;
+  let injector: ConnectionInjector | undefined;
+  const connections = new Set<H2Connection>();
+  return {
+    serve(socket, firstBytes, serveOptions = {}) {
+      injector ??= grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
+      const fallback = new GrpcJsFallback(injector, logger);
+      const commonName = serveOptions.verifiedCommonName;
+      const connection: H2Connection = new H2Connection(socket, {
+        logger,
+        maxConcurrentStreams: options.maxConcurrentStreams,
+        decorateHeaders: (headers) => {
+          // Only the listener names a verified identity (verified-identity.ts): the header's name is
+          // secret, and whatever a client sent under it is replaced or dropped.
+          if (commonName !== undefined) headers[verifiedCommonNameHeader] = commonName;
+          else if (headers[verifiedCommonNameHeader] !== undefined) delete headers[verifiedCommonNameHeader];
+        },
+        onStream: (stream) => route(stream, table, fallback),
+        onClose: () => {
+          connections.delete(connection);
+          fallback.close();
+        },
+      });
+      connections.add(connection);
+      connection.start(firstBytes);
+    },
+    async closeAll(graceMs) {
+      await Promise.all([...connections].map((connection) => connection.closeGracefully(graceMs)));
+    },
+  };
+}
+
+function route(stream: H2Stream, table: FastPathTable | undefined, fallback: GrpcJsFallback): void {
+  if (table !== undefined && servesOnFastPath(stream.headers)) {
+    const path = stream.headers[':path'] ?? '';
     const method = table.methods.get(path);
-    if (method !== undefined && servesOnFastPath(headers)) {
-      serveUnary(stream, headers, method, table);
+    if (method !== undefined) {
+      serveUnary(stream, method, table);
       return;
     }
     const streamMethod = table.streams.get(path);
-    if (streamMethod !== undefined && servesOnFastPath(headers)) {
-      serveStream(stream, headers, streamMethod, table);
+    if (streamMethod !== undefined) {
+      serveStream(stream, streamMethod, table);
       return;
     }
-    for (const listener of grpcListeners) listener.call(http2Server, stream, headers, flags);
-  });
+  }
+  fallback.forward(stream);
 }
 
-/** Anything grpc-js treats specially (a non-gRPC content type, compression) stays with grpc-js. */
-function servesOnFastPath(headers: http2.IncomingHttpHeaders): boolean {
+/** Anything grpc-js treats specially (not a gRPC POST, a non-gRPC content type, compression) goes to grpc-js. */
+function servesOnFastPath(headers: H2RequestHeaders): boolean {
+  if (headers[':method'] !== 'POST') return false;
   const contentType = headers['content-type'];
   if (typeof contentType !== 'string' || !contentType.startsWith('application/grpc')) return false;
   const encoding = headers['grpc-encoding'];
   return encoding === undefined || encoding === 'identity';
 }
 
-function serveUnary(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, method: FastUnaryMethod, table: FastPathTable): void {
+function serveUnary(stream: H2Stream, method: FastUnaryMethod, table: FastPathTable): void {
   fastCallCount++;
   let finished = false;
   let deadlineTimer: NodeJS.Timeout | undefined;
@@ -155,7 +187,7 @@ function serveUnary(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttp
     if (finished) return false;
     finished = true;
     if (deadlineTimer !== undefined) clearTimeout(deadlineTimer);
-    return !(stream.destroyed || stream.closed);
+    return !stream.closed;
   };
   const fail = (error: GrpcError): void => {
     if (finish()) respondTrailersOnly(stream, error);
@@ -169,36 +201,26 @@ function serveUnary(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttp
       fail({ code: status.INTERNAL, details: 'Error serializing response' });
       return;
     }
-    if (!finish()) return;
-    const frame = grpcMessageFrame(message);
-    try {
-      stream.respond(grpcResponseHeaders, grpcResponseOptions);
-      stream.once('wantTrailers', () => stream.sendTrailers(okTrailers));
-      stream.end(frame);
-    } catch {
-      // Closed meanwhile (client cancelled): nothing to do.
-    }
+    if (finish()) stream.respondGrpcUnary(grpcResponseHeaderBlock, message, grpcOkTrailerBlock);
   };
 
-  const timeoutMs = grpcTimeoutMs(headers);
+  const timeoutMs = grpcTimeoutMs(stream.headers);
   if (typeof timeoutMs === 'object') {
     fail(timeoutMs);
-    stream.resume();
     return;
   }
   if (timeoutMs !== undefined) deadlineTimer = setTimeout(() => fail(deadlineExceeded), timeoutMs);
-  stream.on('close', () => {
+  stream.onclose = () => {
     finished = true;
     if (deadlineTimer !== undefined) clearTimeout(deadlineTimer);
-  });
-  stream.on('error', () => { /* a reset by the client; 'close' follows */ });
+  };
 
   // The request: one length-prefixed message. The compressed flag is ignored as grpc-js does when
   // no grpc-encoding was sent (compressed requests never reach this path).
   const chunks: Buffer[] = [];
   let receivedBytes = 0;
   let declaredBytes = -1;
-  stream.on('data', (chunk: Buffer) => {
+  stream.attach((chunk) => {
     if (finished) return;
     chunks.push(chunk);
     receivedBytes += chunk.length;
@@ -209,8 +231,7 @@ function serveUnary(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttp
         fail({ code: status.RESOURCE_EXHAUSTED, details: `Received message larger than max (${declaredBytes} vs ${table.maxReceiveMessageBytes})` });
       }
     }
-  });
-  stream.on('end', () => {
+  }, () => {
     if (finished) return;
     if (receivedBytes < messagePrefixBytes || receivedBytes < messagePrefixBytes + declaredBytes) {
       fail({ code: status.UNIMPLEMENTED, details: `Received no request message for server streaming method ${method.path}` });
@@ -228,7 +249,7 @@ function serveUnary(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttp
     }
     let pending: Promise<unknown>;
     try {
-      pending = method.handler.handle(request, contextFromHttp2Headers(headers));
+      pending = method.handler.handle(request, contextFromHttp2Headers(stream.headers));
     } catch (error) {
       fail(toGrpcError(error, method.handler.logger, method.handler.method));
       return;
@@ -237,9 +258,9 @@ function serveUnary(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttp
   });
 }
 
-function serveStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, method: FastStreamMethod, table: FastPathTable): void {
+function serveStream(stream: H2Stream, method: FastStreamMethod, table: FastPathTable): void {
   fastCallCount++;
-  const call = new LeanDuplexCall(stream, headers, method, table.maxReceiveMessageBytes);
+  const call = new LeanDuplexCall(stream, stream.headers, method, table.maxReceiveMessageBytes);
   try {
     method.handler(call);
   } catch (error) {

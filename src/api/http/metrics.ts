@@ -49,7 +49,6 @@ export class EtcdMetrics implements ServerMetricsRecorder {
   private proposalsFailed?: Counter;
   private walFsyncDuration?: Histogram;
   private backendCommitDuration?: Histogram;
-  private clientConnections?: Counter;
 
   constructor(options: EtcdMetricsOptions) {
     const registers = [this.registry];
@@ -122,18 +121,6 @@ export class EtcdMetrics implements ServerMetricsRecorder {
       buckets: diskDurationBucketsSeconds, registers: [this.registry],
     });
     this.backendCommitDuration.observe(durationSeconds);
-  }
-
-  /**
-   * One client HTTP/2 connection handed to grpc-js: 'native' (nghttp2 reads the socket) or
-   * 'rewritten' (through the listener's header rewriter). etcd-ts's own series: etcd has no such path.
-   */
-  clientConnectionServed(path: 'native' | 'rewritten'): void {
-    this.clientConnections ??= new Counter({
-      name: 'etcd_ts_client_connections_total', help: 'Client HTTP/2 connections by how they reach the gRPC server (native or rewritten).',
-      labelNames: ['path'], registers: [this.registry],
-    });
-    this.clientConnections.inc({ path });
   }
 
   private pending(): Gauge {

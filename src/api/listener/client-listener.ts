@@ -1,23 +1,16 @@
 // Owns the client listening sockets: one net.Server per --listen-client-urls entry. On an https
 // listener TLS is terminated first (a client that does not open with a TLS record gets Go's plain
 // "HTTP request to an HTTPS server" answer); then each connection is sniffed; anything but HTTP/2
-// goes to the HTTP/1 handler. HTTP/2 reaches grpc-js's connection injector on one of two paths:
-// natively (the socket itself, nghttp2 reading it: the fast path) when the first request needs no
-// repair, found out by a ProbingSocket; through a RewritingConnection (every header block decoded
-// and re-encoded in JS) when it does, when the probe runs out of time or bytes, and always for a TLS
-// client whose verified certificate CN must be added to every request. With `serveAfter`, the
+// goes to the HTTP/1 handler, HTTP/2 to our HTTP/2 connection (api/h2 through api/grpc's
+// connection handler), with the CN of a verified client certificate. With `serveAfter`, the
 // listener is open from the start but its connections wait, unread, until the member is ready.
 import type http from 'node:http';
 import net from 'node:net';
-import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { ServerCredentials, type Server as GrpcServer } from '@grpc/grpc-js';
+import type { Server as GrpcServer } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { RewritingConnection } from './rewriting-connection.js';
+import { createGrpcConnectionHandler, type GrpcConnectionHandler } from '../grpc/lean-path.js';
 import { sniffProtocol } from './protocol-sniffer.js';
-import { headerBlockBytesMaxDefault, type ClientFrameRewriterOptions } from './client-frame-rewriter.js';
-import type { ClientConnectionPath } from './first-request-probe.js';
-import { firstRequestProbeTimeoutMsDefault, ProbingSocket, type ProbeOutcome } from './probing-socket.js';
 import { describeTlsError, refusalReason, verifiedCommonName, type ServerTls } from '../../tls/index.js';
 
 /** The first byte of every TLS connection: a handshake record. */
@@ -55,23 +48,14 @@ export type ListenerProtocols = 'grpc-and-http' | 'grpc-only' | 'http-only';
 
 export interface ClientListenerOptions {
   grpcServer: GrpcServer;
-  /**
-   * Where HTTP/2 connections go; default: a plain grpc-js connection injector of grpcServer. The
-   * server passes one with the lean path (api/grpc/lean-path.ts) in front.
-   */
-  injector?: ConnectionInjector;
+  /** Where HTTP/2 connections go; default: a connection handler of grpcServer (api/grpc/lean-path.ts). */
+  http2?: GrpcConnectionHandler;
   /** Default 'grpc-and-http'. */
   protocols?: ListenerProtocols;
   logger: Logger;
   /** Connections open at once per listener; beyond it new ones are refused by the kernel socket. */
   connectionsMax?: number;
   http1Handler?: Http1ConnectionHandler;
-  /** Bounds and HPACK table size for the rewriter and the probe; the per-connection options are set here. */
-  rewriter?: Omit<ClientFrameRewriterOptions, 'verifiedCommonName' | 'settingsAcksToDrop'>;
-  /** How long a probe waits for the first request before the rewritten path is taken; default 1 s. */
-  firstRequestProbeTimeoutMs?: number;
-  /** Called once per HTTP/2 connection with the path it is served on (metrics). */
-  onConnectionServed?: (path: ClientConnectionPath) => void;
   /**
    * Connections are served only once this resolves; until then each one is accepted and held
    * unread (no TLS handshake, no protocol sniff, no request answered). etcd opens its client
@@ -89,23 +73,16 @@ export interface BoundClientListener {
   port: number;
 }
 
-/** What takes an HTTP/2 connection: grpc-js's connection injector, or one built on it. */
-export interface ConnectionInjector {
-  injectConnection(connection: Duplex): void;
-}
-
 export class ClientListeners {
   private readonly servers: net.Server[] = [];
   /** Connections still deciding their protocol: closed on shutdown, bounded by connectionsMax. */
   private readonly sniffing = new Set<net.Socket>();
-  /** HTTP/2 connections still deciding their path: closed (with a GOAWAY) on shutdown, bounded by connectionsMax. */
-  private readonly probing = new Map<net.Socket, ProbingSocket>();
-  private readonly injector: ConnectionInjector;
+  private readonly http2: GrpcConnectionHandler;
   /** Connections accepted before serveAfter resolved, with how each is to be served; undefined once serving. */
   private held?: Map<net.Socket, () => void>;
 
   constructor(private readonly options: ClientListenerOptions) {
-    this.injector = options.injector ?? options.grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
+    this.http2 = options.http2 ?? createGrpcConnectionHandler(options.grpcServer, { logger: options.logger });
     if (options.serveAfter !== undefined) {
       this.held = new Map();
       options.serveAfter.then(() => this.serveHeld(), () => undefined);
@@ -143,19 +120,17 @@ export class ClientListeners {
   }
 
   /**
-   * Stops accepting and drops connections that never chose a protocol. Open gRPC sessions are
-   * left to grpcServer.tryShutdown, so this does not wait for them (net.Server's close callback
-   * would, and would never come while a client keeps its connection).
+   * Stops accepting, drops connections that never chose a protocol and closes the HTTP/2 ones
+   * gracefully (GOAWAY; open streams get `graceMs`). HTTP/1 connections are left to their server.
    */
-  async close(): Promise<void> {
+  async close(graceMs?: number): Promise<void> {
     for (const socket of this.held?.keys() ?? []) socket.destroy();
     this.held?.clear();
     for (const socket of this.sniffing) socket.destroy();
     this.sniffing.clear();
-    for (const probing of this.probing.values()) probing.closeGracefully();
-    this.probing.clear();
     for (const server of this.servers) server.close();
     this.servers.length = 0;
+    await this.http2.closeAll(graceMs);
   }
 
   /**
@@ -267,56 +242,11 @@ export class ClientListeners {
       }
       if (protocol !== 'http2') {
         (this.options.http1Handler ?? answerHttpVersionNotSupported)(socket, firstBytes);
-      } else if (commonName !== undefined) {
-        // Every request must carry the CN, so every header block is rewritten; no probe, no SETTINGS of ours.
-        this.serveRewritten(socket, firstBytes, { verifiedCommonName: commonName }, 'verified client certificate');
-      } else {
-        this.probe(socket, firstBytes);
+        return;
       }
+      logger.debug({ 'remote-addr': `${socket.remoteAddress}:${socket.remotePort}`, 'verified-cn': commonName }, 'serving client HTTP/2 connection');
+      this.http2.serve(socket, firstBytes, { verifiedCommonName: commonName });
     });
-  }
-
-  private probe(socket: net.Socket, firstBytes: Buffer): void {
-    const probing = new ProbingSocket(socket, firstBytes, {
-      headerBlockBytesMax: this.options.rewriter?.headerBlockBytesMax ?? headerBlockBytesMaxDefault,
-      hpackTableSizeMaxBytes: this.options.rewriter?.hpackTableSizeMaxBytes,
-      timeoutMs: this.options.firstRequestProbeTimeoutMs ?? firstRequestProbeTimeoutMsDefault,
-      logger: this.options.logger,
-    }, (outcome) => {
-      this.probing.delete(socket);
-      socket.removeListener('close', forget);
-      if (socket.destroyed) return;
-      if (outcome.path === 'native') this.serveNative(socket, outcome);
-      else this.serveRewritten(socket, outcome.bytes, { settingsAcksToDrop: outcome.settingsAckOwed ? 1 : 0 }, outcome.reason);
-    });
-    const forget = () => this.probing.delete(socket);
-    this.probing.set(socket, probing);
-    socket.once('close', forget);
-    probing.start();
-  }
-
-  /**
-   * nghttp2 reads the socket itself. Bytes unshifted into a paused socket are what the HTTP/2
-   * session reads first (node's "socket already has some buffered data" path); resuming the socket
-   * here would hand later bytes to the JS stream instead of the session.
-   */
-  private serveNative(socket: net.Socket, outcome: ProbeOutcome): void {
-    socket.pause();
-    socket.unshift(outcome.bytes);
-    this.injector.injectConnection(socket);
-    this.connectionServed(socket, 'native', outcome.reason);
-  }
-
-  private serveRewritten(socket: net.Socket, bytes: Buffer, perConnection: Pick<ClientFrameRewriterOptions, 'verifiedCommonName' | 'settingsAcksToDrop'>, reason: string): void {
-    const logger = this.options.logger;
-    this.injector.injectConnection(new RewritingConnection(socket, bytes, logger, { ...this.options.rewriter, ...perConnection }));
-    socket.resume();
-    this.connectionServed(socket, 'rewritten', reason);
-  }
-
-  private connectionServed(socket: net.Socket, path: ClientConnectionPath, reason: string): void {
-    this.options.logger.debug({ 'remote-addr': `${socket.remoteAddress}:${socket.remotePort}`, path, reason }, 'serving client HTTP/2 connection');
-    this.options.onConnectionServed?.(path);
   }
 }
 

@@ -1,7 +1,7 @@
 // Decides from a connection's first bytes what it speaks: the HTTP/2 client preface means gRPC;
 // anything else is HTTP/1.x (the JSON gateway and /health later share the port, as etcd's cmux does).
 import type { Socket } from 'node:net';
-import { clientPreface } from './http2-frames.js';
+import { clientPreface } from '../h2/frame-types.js';
 
 export type ConnectionProtocol = 'http2' | 'other';
 

@@ -7,7 +7,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import pino from 'pino';
 import { bindGrpcServer, createGrpcServer } from '../../../src/api/grpc/index.js';
 import { protoFiles, protosDir } from '../../../src/api/grpc/definitions.js';
-import { createConnectionInjector } from '../../../src/api/grpc/lean-path.js';
+import { createGrpcConnectionHandler } from '../../../src/api/grpc/lean-path.js';
 import type { EtcdServerApi, RequestContext, ResponseHeader } from '../../../src/server/server-api.js';
 import type { WatchStream, WatchStreamResponse } from '../../../src/watch/types.js';
 
@@ -98,8 +98,8 @@ export class ScriptedServer implements EtcdServerApi {
 export const maxRequestBytes = 64 * 1024;
 
 /**
- * How the test server takes connections: 'listener' as etcd-ts does (each socket handed to the
- * connection injector, so unary calls take the lean path of lean-path.ts), 'grpc-js' bound
+ * How the test server takes connections: 'listener' as etcd-ts does (each socket served by our
+ * HTTP/2 connection, unary calls and bidi streams on the lean path of lean-path.ts), 'grpc-js' bound
  * by grpc-js itself (every call through grpc-js), to compare the two.
  */
 export type ServerTransport = 'listener' | 'grpc-js';
@@ -111,14 +111,15 @@ export async function startServer(server: EtcdServerApi, transport: ServerTransp
     const port = await bindGrpcServer(grpcServer, '127.0.0.1', 0);
     return { port, stop: shutdown };
   }
-  const injector = createConnectionInjector(grpcServer);
-  const listener = net.createServer((socket) => injector.injectConnection(socket));
+  const handler = createGrpcConnectionHandler(grpcServer, { logger: pino({ level: 'silent' }) });
+  const listener = net.createServer((socket) => handler.serve(socket, Buffer.alloc(0)));
   await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
   const port = (listener.address() as net.AddressInfo).port;
   return {
     port,
     stop: async () => {
       listener.close();
+      await handler.closeAll(100);
       await Promise.race([shutdown(), new Promise((resolve) => setTimeout(resolve, 2000))]);
       grpcServer.forceShutdown();
     },

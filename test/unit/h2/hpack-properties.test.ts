@@ -3,10 +3,10 @@
 // must fail only with Http2ParseError (the listener's one signal to drop a connection).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { HpackDecoder, type HeaderField } from '../../../src/api/listener/hpack-decoder.js';
-import { Http2ParseError } from '../../../src/api/listener/hpack-error.js';
-import { huffmanCodes } from '../../../src/api/listener/hpack-huffman-table.js';
-import { decodeHuffman } from '../../../src/api/listener/hpack-huffman.js';
+import { HpackDecoder, type HeaderField } from '../../../src/api/h2/hpack-decoder.js';
+import { Http2ParseError } from '../../../src/api/h2/hpack-error.js';
+import { huffmanCodes } from '../../../src/api/h2/hpack-huffman-table.js';
+import { decodeHuffman } from '../../../src/api/h2/hpack-huffman.js';
 import { ClientFrameRewriter } from '../../../src/api/listener/client-frame-rewriter.js';
 import { clientPreface } from '../../../src/api/listener/http2-frames.js';
 

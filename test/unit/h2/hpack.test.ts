@@ -1,10 +1,10 @@
 // HPACK decoder against the RFC 7541 Appendix C examples (plain and Huffman, with eviction), the
 // decoder's error cases, and the never-indexing encoder read back through the decoder.
 import { describe, expect, it } from 'vitest';
-import { HpackDecoder, type HeaderField } from '../../../src/api/listener/hpack-decoder.js';
-import { encodeHeaderBlock } from '../../../src/api/listener/hpack-encoder.js';
-import { decodeHuffman } from '../../../src/api/listener/hpack-huffman.js';
-import { Http2ParseError } from '../../../src/api/listener/hpack-error.js';
+import { HpackDecoder, type HeaderField } from '../../../src/api/h2/hpack-decoder.js';
+import { encodeHeaderBlock } from '../../../src/api/h2/hpack-encoder.js';
+import { decodeHuffman } from '../../../src/api/h2/hpack-huffman.js';
+import { Http2ParseError } from '../../../src/api/h2/hpack-error.js';
 
 const hex = (text: string) => Buffer.from(text.replace(/\s+/g, ''), 'hex');
 const pairs = (fields: HeaderField[]) => fields.map((f) => [f.name, f.value]);

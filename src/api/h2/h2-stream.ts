@@ -1,0 +1,246 @@
+// One request stream of a server connection (h2-connection.ts): the request's headers and body
+// coming in, the response going out under the client's flow-control windows. Callbacks instead of
+// events: a unary call sets two and is gone, and this object is made for every call.
+import {
+  flagEndHeaders, flagEndStream, frameData, frameHeaderBytes, frameHeaders, writeFrameHeader,
+} from './frame-types.js';
+import type { H2Connection } from './h2-connection.js';
+
+/** Request headers as node:http2 gives them: lower-case names, a repeated header joined with ", ". */
+export type H2RequestHeaders = Record<string, string>;
+
+/** How much response data may wait for the client's window before write() asks the writer to wait. */
+export const streamWritableHighWaterMark = 64 * 1024;
+
+export class H2Stream {
+  /** A DATA chunk of the request (padding removed). */
+  ondata?: (chunk: Buffer) => void;
+  /** The client half-closed: no more request data. */
+  onend?: () => void;
+  /** The stream is over: answered and ended on both sides, reset by either side, or its connection closed. */
+  onclose?: () => void;
+  /** Response data that waited for the client's window has gone out; write() takes more. */
+  ondrain?: () => void;
+
+  /** The client sent END_STREAM. */
+  remoteEnded = false;
+  /** We sent END_STREAM (or reset the stream). */
+  localEnded = false;
+  closed = false;
+  headersSent = false;
+  /** Set by the client's RST_STREAM. */
+  resetCode?: number;
+
+  /** What the client lets us send on this stream (its SETTINGS_INITIAL_WINDOW_SIZE plus updates). */
+  sendWindow: number;
+  /** What we still let the client send; refilled by WINDOW_UPDATEs as the request is consumed. */
+  receiveWindow: number;
+  /** Received bytes not yet returned to the client with a WINDOW_UPDATE. */
+  receiveUnacked = 0;
+
+  private paused = false;
+  private inbound: Buffer[] = [];
+  private endPending = false;
+  /** Response data waiting for window, and the trailers block (or null: end with an empty DATA) after it. */
+  private outbound: Buffer[] = [];
+  outboundBytes = 0;
+  private trailers?: Buffer | null;
+  private drainOwed = false;
+
+  constructor(
+    readonly id: number,
+    readonly headers: H2RequestHeaders,
+    private readonly connection: H2Connection,
+    sendWindow: number,
+    receiveWindow: number,
+  ) {
+    this.sendWindow = sendWindow;
+    this.receiveWindow = receiveWindow;
+  }
+
+  /** Bytes of response data written but not yet sent (waiting for the client's window). */
+  get writableLength(): number {
+    return this.outboundBytes;
+  }
+
+  // ---- the request ----
+
+  /** Called by the connection for each DATA frame's content. */
+  receiveData(chunk: Buffer): void {
+    if (this.paused || this.ondata === undefined) this.inbound.push(chunk);
+    else this.ondata(chunk);
+  }
+
+  /** Called by the connection when the client half-closes. */
+  receiveEnd(): void {
+    this.remoteEnded = true;
+    if (this.paused || this.inbound.length > 0 || this.onend === undefined) {
+      this.endPending = true;
+      if (!this.paused && this.onend !== undefined) this.deliverQueued();
+    } else {
+      this.onend();
+    }
+    if (this.localEnded) this.connection.closeStream(this, false);
+  }
+
+  /** Stops delivering request data and returning window to the client until resume(). */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused && this.inbound.length === 0 && !this.endPending) return;
+    this.paused = false;
+    this.deliverQueued();
+    if (!this.paused) this.connection.returnStreamWindow(this);
+  }
+
+  /** Delivers what arrived before the handler was attached or while paused. */
+  private deliverQueued(): void {
+    while (this.inbound.length > 0 && !this.paused && this.ondata !== undefined && !this.closed) {
+      this.ondata(this.inbound.shift()!);
+    }
+    if (this.endPending && this.inbound.length === 0 && !this.paused && this.onend !== undefined) {
+      this.endPending = false;
+      this.onend();
+    }
+  }
+
+  /** Attaches the request callbacks and delivers anything that came first. */
+  attach(ondata: (chunk: Buffer) => void, onend: () => void): void {
+    this.ondata = ondata;
+    this.onend = onend;
+    if (!this.paused) this.deliverQueued();
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  // ---- the response ----
+
+  /** Sends the response header block; with endStream, the response is headers only (gRPC's trailers-only). */
+  respond(headerBlock: Buffer, endStream = false): void {
+    if (this.localEnded || this.headersSent) return;
+    this.headersSent = true;
+    this.connection.sendHeaderBlock(this.id, headerBlock, endStream);
+    if (endStream) this.endedLocally();
+    else this.connection.pump(this);
+  }
+
+  /**
+   * A whole unary gRPC answer: headers, `message` with its 5-byte gRPC prefix, trailers. In one
+   * buffer when the windows allow, which is the common case.
+   */
+  respondGrpcUnary(headerBlock: Buffer, message: Buffer, trailerBlock: Buffer): void {
+    if (this.localEnded || this.headersSent) return;
+    if (this.connection.trySendGrpcUnary(this, headerBlock, message, trailerBlock)) {
+      this.headersSent = true;
+      this.endedLocally();
+      return;
+    }
+    this.respond(headerBlock);
+    const prefix = Buffer.allocUnsafe(5);
+    prefix[0] = 0;
+    prefix.writeUInt32BE(message.length, 1);
+    this.write(prefix);
+    this.write(message);
+    this.end(trailerBlock);
+  }
+
+  /** Queues response data; false when the writer should wait for ondrain. */
+  write(data: Buffer): boolean {
+    if (this.localEnded || this.closed) return false;
+    if (data.length > 0) {
+      this.outbound.push(data);
+      this.outboundBytes += data.length;
+      this.connection.pump(this);
+    }
+    if (this.outboundBytes < streamWritableHighWaterMark) return true;
+    this.drainOwed = true;
+    return false;
+  }
+
+  /** Ends the response: trailers (or, with null, an empty DATA frame) after all data written. */
+  end(trailerBlock: Buffer | null): void {
+    if (this.localEnded || this.closed || this.trailers !== undefined) return;
+    this.trailers = trailerBlock;
+    this.connection.pump(this);
+  }
+
+  /** Aborts the stream with RST_STREAM. */
+  reset(code: number): void {
+    if (this.closed) return;
+    this.connection.resetStream(this, code);
+  }
+
+  /**
+   * Takes up to `max` bytes of queued data for one DATA frame, or undefined when none is queued.
+   * Called by the connection, which has checked the windows.
+   */
+  takeOutbound(max: number): Buffer[] | undefined {
+    if (this.outboundBytes === 0) return undefined;
+    const parts: Buffer[] = [];
+    let taken = 0;
+    while (taken < max && this.outbound.length > 0) {
+      const head = this.outbound[0]!;
+      const room = max - taken;
+      if (head.length <= room) {
+        parts.push(head);
+        taken += head.length;
+        this.outbound.shift();
+      } else {
+        parts.push(head.subarray(0, room));
+        this.outbound[0] = head.subarray(room);
+        taken += room;
+      }
+    }
+    this.outboundBytes -= taken;
+    return parts;
+  }
+
+  /** The trailers waiting behind the data, once all data went out: a block, null (empty DATA end) or undefined. */
+  takeTrailersIfDue(): Buffer | null | undefined {
+    if (this.outboundBytes > 0 || this.trailers === undefined || this.localEnded) return undefined;
+    return this.trailers;
+  }
+
+  /** Called by the connection after it wrote END_STREAM for this stream. */
+  endedLocally(): void {
+    this.localEnded = true;
+    if (this.remoteEnded) this.connection.closeStream(this, false);
+    else this.connection.closeStream(this, true);
+  }
+
+  /** Called by the connection after data went out; emits a drain owed by an earlier write. */
+  afterSent(): void {
+    if (this.drainOwed && this.outboundBytes < streamWritableHighWaterMark && !this.closed) {
+      this.drainOwed = false;
+      this.ondrain?.();
+    }
+  }
+
+  /** Called by the connection once, when the stream is over for whatever reason. */
+  closedByConnection(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.localEnded = true;
+    this.outbound = [];
+    this.outboundBytes = 0;
+    this.inbound = [];
+    this.onclose?.();
+  }
+}
+
+/** One DATA frame (header and payload parts) for a stream; with endStream, it ends the stream. */
+export function dataFrameParts(streamId: number, parts: readonly Buffer[], lengthBytes: number, endStream: boolean): Buffer[] {
+  const header = Buffer.allocUnsafe(frameHeaderBytes);
+  writeFrameHeader(header, 0, lengthBytes, frameData, endStream ? flagEndStream : 0, streamId);
+  return [header, ...parts];
+}
+
+/** A HEADERS frame header for a block that fits one frame. */
+export function headersFrameHeader(target: Buffer, offset: number, streamId: number, blockBytes: number, endStream: boolean): void {
+  writeFrameHeader(target, offset, blockBytes, frameHeaders, flagEndHeaders | (endStream ? flagEndStream : 0), streamId);
+}
+
