@@ -14,6 +14,7 @@ import { registerAuthService } from './api/grpc/index.js';
 import { EtcdServer } from './server/etcd-server.js';
 import { helpText, versionText } from './config/index.js';
 import { formatEtcdUrl } from './config/urls.js';
+import { maxConcurrentStreamsDefault } from './config/flag-table.js';
 import { resolveInitialCluster } from './discovery/resolve.js';
 import { loadTlsForUrls } from './tls/index.js';
 import { setProcessPeerTls } from './transport/peer-http.js';
@@ -108,7 +109,12 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
   // the gateway, v2, /health, /version, /metrics. --listen-metrics-urls answers at once (below).
   const ready = server.readyNotify();
   const clientListeners = new ClientListeners({
-    grpcServer, http2: createGrpcConnectionHandler(grpcServer, { logger: logger.child({ component: 'grpc' }) }),
+    grpcServer,
+    http2: createGrpcConnectionHandler(grpcServer, {
+      logger: logger.child({ component: 'grpc' }),
+      // etcd's default, math.MaxUint32, is HTTP/2's "unlimited": no setting is sent for it.
+      maxConcurrentStreams: config.maxConcurrentStreams >= maxConcurrentStreamsDefault ? undefined : config.maxConcurrentStreams,
+    }),
     logger: logger.child({ component: 'client-listener' }), http1Handler: http1HandlerFor(httpApp.server),
     protocols: splitHttp ? 'grpc-only' : 'grpc-and-http', serveAfter: ready,
   });

@@ -100,7 +100,7 @@ export const flagTable: readonly FlagSpec[] = [
   flag(M, 'backend-batch-limit', 'int', '0', 'no-effect', '3.4', 'Maximum operations before committing the bbolt transaction.'),
   flag(M, 'max-txn-ops', 'uint', '128', 'core', '3.4', 'Maximum number of operations permitted in a transaction.'),
   flag(M, 'max-request-bytes', 'uint', '1572864', 'core', '3.4', 'Maximum client request size in bytes the server will accept.'),
-  flag(M, 'max-concurrent-streams', 'uint', String(maxConcurrentStreamsDefault), 'later', '3.4', 'Maximum concurrent streams that each client can open at a time.'),
+  flag(M, 'max-concurrent-streams', 'uint', String(maxConcurrentStreamsDefault), 'core', '3.4', 'Maximum concurrent streams that each client can open at a time.'),
   flag(M, 'enable-grpc-gateway', 'bool', 'true', 'core', '3.4', 'Enable the grpc-gateway JSON API (/v3/...).'),
   flag(M, 'grpc-keepalive-min-time', 'duration', '5s', 'later', '3.4', 'Minimum duration interval that a client should wait before pinging server.'),
   flag(M, 'grpc-keepalive-interval', 'duration', '2h', 'later', '3.4', 'Frequency duration of server-to-client ping to check if a connection is alive (0 to disable).'),

@@ -78,7 +78,10 @@ export class H2Connection {
   private flushScheduled = false;
   private goingAway = false;
   private closedAll = false;
-  private closeTimer?: NodeJS.Timeout;
+  /** Drops the socket when the client does not close its side after ours ended. */
+  private endTimer?: NodeJS.Timeout;
+  /** Drops the socket when a graceful close's grace is over. */
+  private graceTimer?: NodeJS.Timeout;
   private readonly headerBlockBytesMax: number;
 
   constructor(private readonly socket: Duplex, private readonly options: H2ConnectionOptions) {
@@ -125,8 +128,8 @@ export class H2Connection {
         this.queue(goawayFrame(this.lastStreamId, errorNoError));
       }
       if (this.streams.size === 0) this.endSocket();
-      this.closeTimer ??= setTimeout(() => this.destroy(), graceMs);
-      this.closeTimer.unref();
+      this.graceTimer ??= setTimeout(() => this.destroy(), graceMs);
+      this.graceTimer.unref();
     });
   }
 
@@ -428,10 +431,10 @@ export class H2Connection {
       else existing.receiveEnd();
       return;
     }
-    if (streamId <= this.lastStreamId) {
-      this.connectionError(errorStreamClosed, `HEADERS on closed stream ${streamId}`);
-      return;
-    }
+    // A stream already closed, by a reset of ours or an answer before the request ended: §5.4.2
+    // has frames that cross our RST_STREAM ignored. (A HEADERS reopening an old id is not told
+    // apart: it is dropped the same way.)
+    if (streamId <= this.lastStreamId) return;
     this.lastStreamId = streamId;
     if (this.goingAway) {
       this.queue(uint32Frame(frameRstStream, streamId, errorRefusedStream));
@@ -586,14 +589,17 @@ export class H2Connection {
     this.flush();
     if (!this.socket.writableEnded) this.socket.end();
     // A client that never closes its side is dropped shortly after.
-    this.closeTimer ??= setTimeout(() => this.socket.destroy(), gracefulCloseMsDefault);
-    this.closeTimer.unref();
+    this.endTimer ??= setTimeout(() => this.socket.destroy(), gracefulCloseMsDefault);
+    this.endTimer.unref();
   }
 
   private closeAllStreams(): void {
     if (this.closedAll) return;
     this.closedAll = true;
-    if (this.closeTimer !== undefined && this.socket.destroyed) clearTimeout(this.closeTimer);
+    if (this.socket.destroyed) {
+      clearTimeout(this.endTimer);
+      clearTimeout(this.graceTimer);
+    }
     const open = [...this.streams.values()];
     this.streams.clear();
     this.blocked.clear();

@@ -1,10 +1,8 @@
 // Owns the one header through which the listener tells the gRPC layer who a TLS client proved to be:
 // the CN of its verified certificate. Its name is the public prefix plus a secret made at process
-// start, so no client can send it: a connection served natively (nghttp2 reads the client's bytes
-// itself, see first-request-probe.ts) has nobody stripping headers after its first request, and an
-// unguessable name is what keeps a claimed CN out of metadata there. On rewritten connections the
-// rewriter also drops every client header that starts with the prefix, and adds the secret one only
-// for a verified certificate. api/grpc trusts the secret name alone.
+// start, so no client can send it; the connection handler (api/grpc/lean-path.ts) sets it for a
+// verified certificate and replaces or drops whatever a client sent under it. api/grpc trusts the
+// secret name alone.
 import { randomBytes } from 'node:crypto';
 
 /** What every identity header of ours starts with; a client header with this prefix is never trusted. */

@@ -1,14 +1,22 @@
 // Properties of the HPACK decoder against a small reference encoder written here: every octet
 // through Huffman, incremental indexing with eviction and size updates, and random input that
-// must fail only with Http2ParseError (the listener's one signal to drop a connection).
+// must fail only with Http2ParseError (the connection's one signal to drop a client); and of our
+// HTTP/2 server connection under random input: it never throws, and a header block the decoder
+// refuses ends the connection with GOAWAY COMPRESSION_ERROR (RFC 9113 §4.3).
 import fc from 'fast-check';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { HpackDecoder, type HeaderField } from '../../../src/api/h2/hpack-decoder.js';
 import { Http2ParseError } from '../../../src/api/h2/hpack-error.js';
 import { huffmanCodes } from '../../../src/api/h2/hpack-huffman-table.js';
 import { decodeHuffman } from '../../../src/api/h2/hpack-huffman.js';
-import { ClientFrameRewriter } from '../../../src/api/listener/client-frame-rewriter.js';
-import { clientPreface } from '../../../src/api/listener/http2-frames.js';
+import {
+  clientPreface, errorCompression, flagEndHeaders, flagEndStream, frame, frameGoaway, frameHeaders,
+} from '../../../src/api/h2/frame-types.js';
+import { H2Connection } from '../../../src/api/h2/h2-connection.js';
+import { grpcResponseHeaderBlock } from '../../../src/api/grpc/lean-duplex-call.js';
+import { splitAt } from '../listener/http2-test-bytes.js';
+import { goawayOf, MemorySocket, settingsFrame } from './server-frames.js';
 
 function huffmanEncode(text: string): Buffer {
   const bits: number[] = [];
@@ -79,6 +87,23 @@ class ReferenceEncoder {
   }
 }
 
+const logger = pino({ level: 'silent' });
+
+/** A server connection on an in-memory socket, its client preface read; request streams answered once the client ends them. */
+function openConnection(): { connection: H2Connection; socket: MemorySocket } {
+  const socket = new MemorySocket();
+  const connection = new H2Connection(socket, {
+    logger,
+    onStream: (stream) => stream.attach(() => {}, () => {
+      stream.respond(grpcResponseHeaderBlock);
+      stream.write(Buffer.alloc(5));
+      stream.end(null);
+    }),
+  });
+  connection.start(clientPreface);
+  return { connection, socket };
+}
+
 const latin1 = (maxLength: number) => fc.array(fc.integer({ min: 0, max: 255 }), { maxLength }).map((codes) => String.fromCharCode(...codes));
 
 describe('HPACK properties', () => {
@@ -121,7 +146,7 @@ describe('HPACK properties', () => {
     }), { numRuns: 2000 });
   });
 
-  it('the rewriter fails on random frames only with Http2ParseError', () => {
+  it('a connection takes random frames after its preface without throwing, whatever their split', () => {
     const frameBytes = fc.tuple(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 10 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 3 }), fc.uint8Array({ maxLength: 40 }))
       .map(([length, type, flags, streamId, payload]) => {
         const out = Buffer.alloc(9 + payload.length);
@@ -132,13 +157,52 @@ describe('HPACK properties', () => {
         Buffer.from(payload).copy(out, 9);
         return out.subarray(0, 9 + Math.min(length, payload.length));
       });
-    fc.assert(fc.property(fc.array(frameBytes, { maxLength: 6 }), (frames) => {
-      const rewriter = new ClientFrameRewriter(() => {});
+    fc.assert(fc.property(fc.array(frameBytes, { maxLength: 6 }), fc.array(fc.nat(), { maxLength: 4 }), (frames, cuts) => {
+      const { connection, socket } = openConnection();
       try {
-        rewriter.write(Buffer.concat([clientPreface, ...frames]));
-      } catch (error) {
-        expect(error).toBeInstanceOf(Http2ParseError);
+        // Streams that open are answered when the client ends them, so the writing side runs too.
+        for (const chunk of splitAt(Buffer.concat([settingsFrame(), ...frames]), cuts)) socket.receive(chunk);
+        // Whatever the server wrote is whole frames; a connection error is its last frame.
+        const written = socket.frames();
+        const goaway = written.findIndex((received) => received.type === frameGoaway);
+        if (goaway >= 0) {
+          expect(goaway).toBe(written.length - 1);
+          expect(socket.writableEnded).toBe(true);
+        }
+      } finally {
+        connection.destroy();
       }
     }), { numRuns: 2000 });
+  });
+
+  it('a header block the decoder refuses ends the connection with GOAWAY COMPRESSION_ERROR; one it takes does not', () => {
+    let refused = 0;
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+      const block = Buffer.from(bytes);
+      let decodable = true;
+      try {
+        new HpackDecoder().decode(block);
+      } catch {
+        decodable = false;
+      }
+      const { connection, socket } = openConnection();
+      try {
+        socket.receive(Buffer.concat([settingsFrame(), frame(frameHeaders, flagEndHeaders | flagEndStream, 1, block)]));
+        const goaways = socket.frames().filter((received) => received.type === frameGoaway).map(goawayOf);
+        if (decodable) {
+          expect(goaways).toEqual([]);
+          expect(socket.writableEnded).toBe(false);
+        } else {
+          refused++;
+          expect(goaways).toEqual([{ lastStreamId: 0, code: errorCompression }]);
+          expect(socket.writableEnded).toBe(true);
+        }
+      } finally {
+        connection.destroy();
+      }
+    }), { numRuns: 2000 });
+    // The property saw both kinds of block.
+    expect(refused).toBeGreaterThan(100);
+    expect(refused).toBeLessThan(2000);
   });
 });

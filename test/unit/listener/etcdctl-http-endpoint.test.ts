@@ -1,6 +1,6 @@
 // End to end through the real server process: etcdctl's per-endpoint commands with an http://
-// endpoint (the :authority repair), HTTP/2 pings, the message size limit, a garbage connection
-// that must end alone, the HTTP/1 answer, and a clean exit on SIGTERM.
+// endpoint (they send the whole URL as :authority), HTTP/2 pings, the message size limit, a
+// garbage connection that must end alone, the HTTP/1 answer, and a clean exit on SIGTERM.
 import { existsSync, statSync } from 'node:fs';
 import http2 from 'node:http2';
 import net from 'node:net';
@@ -40,7 +40,7 @@ describe('client listener with the real server and etcdctl', () => {
     expect(existsSync(snapshotPath) && statSync(snapshotPath).size).toBeGreaterThan(0);
   });
 
-  it('answers HTTP/2 pings through the rewriter', async () => {
+  it('answers HTTP/2 pings', async () => {
     const session = http2.connect(endpoint);
     try {
       const durationMs = await new Promise<number>((resolve, reject) => {

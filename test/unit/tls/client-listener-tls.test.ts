@@ -30,8 +30,6 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** The path of every HTTP/2 connection the last started listener served. */
-
 async function startListener(clientCertAuth: boolean): Promise<number> {
   const grpcServer = new grpc.Server();
   grpcServer.addService(definition, {
