@@ -17,7 +17,7 @@ import {
   errorStreamClosed, flagAck, flagEndHeaders, flagEndStream, flagPadded, flagPriority, frame, frameContinuation, frameData,
   frameGoaway, frameHeaderBytes, frameHeaders, framePing, framePriority, framePushPromise, frameRstStream, frameSettings,
   frameSizeDefault, frameSizeMax, frameWindowUpdate, initialWindowDefault, settingEnablePush, settingInitialWindowSize,
-  settingMaxConcurrentStreams, settingMaxFrameSize, uint32Frame, windowSizeMax, writeFrameHeader,
+  settingHeaderTableSize, settingMaxConcurrentStreams, settingMaxFrameSize, uint32Frame, windowSizeMax, writeFrameHeader,
 } from './frame-types.js';
 import { dataFrameParts, H2Stream, headersFrameHeader, type H2RequestHeaders } from './h2-stream.js';
 
@@ -32,7 +32,12 @@ export const gracefulCloseMsDefault = 1000;
 
 /** Headers HTTP/2 forbids in a request (§8.2.2): connection-specific ones. */
 const connectionSpecificHeaders = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
-const upperCasePattern = /[A-Z]/;
+/** §8.2.1: a regular field name is a lower-case token. */
+const invalidNamePattern = /[^!#$%&'*+\-.^_`|~0-9a-z]/;
+/** §8.2.1: no NUL, CR or LF in a value, and no whitespace at either end. */
+const invalidValuePattern = /[\0\r\n]|^[ \t]|[ \t]$/;
+/** Stream ids of resets whose late frames are still recognised as such. */
+const resetStreamsRemembered = 1024;
 
 export interface H2ConnectionOptions {
   /** A new request stream with valid headers; attach its callbacks before returning. */
@@ -72,6 +77,13 @@ export class H2Connection {
   private sendWindow = initialWindowDefault;
   private receiveWindow = connectionReceiveWindowBytes;
   private receiveUnacked = 0;
+  /**
+   * The client sent SETTINGS_HEADER_TABLE_SIZE: RFC 7541 §4.2 wants a dynamic table size update at
+   * the start of our next header block. Ours never index, so the update is always to 0.
+   */
+  private tableSizeUpdateOwed = false;
+  /** Streams we reset (or answered and reset) before the client ended them: their late frames are dropped. */
+  private readonly resetBeforeRemoteEnd = new Set<number>();
 
   private output: Buffer[] = [];
   private outputBytes = 0;
@@ -242,7 +254,13 @@ export class H2Connection {
         // §6.9.2: the change applies to every open stream's window, which may go negative.
         const delta = value - this.peerInitialWindow;
         this.peerInitialWindow = value;
-        for (const stream of this.streams.values()) stream.sendWindow += delta;
+        for (const stream of this.streams.values()) {
+          stream.sendWindow += delta;
+          if (stream.sendWindow > windowSizeMax) {
+            this.connectionError(errorFlowControl, 'SETTINGS_INITIAL_WINDOW_SIZE took a stream window above 2^31-1');
+            return;
+          }
+        }
       } else if (id === settingMaxFrameSize) {
         if (value < frameSizeDefault || value > frameSizeMax) {
           this.connectionError(errorProtocol, `SETTINGS_MAX_FRAME_SIZE ${value} out of range`);
@@ -250,7 +268,8 @@ export class H2Connection {
         }
         this.peerMaxFrameSize = value;
       }
-      // HEADER_TABLE_SIZE: our blocks never index (hpack-encoder.ts); the rest concern a client.
+      if (id === settingHeaderTableSize) this.tableSizeUpdateOwed = true;
+      // The rest concern a client.
     }
     this.queue(frame(frameSettings, flagAck, 0));
     this.pumpBlocked();
@@ -426,40 +445,68 @@ export class H2Connection {
     const fields = this.decoder.decode(block);
     const existing = this.streams.get(streamId);
     if (existing !== undefined) {
-      // Trailers from the client: gRPC sends none, but they must end the stream.
-      if (!endStream || existing.remoteEnded) this.resetStream(existing, errorProtocol);
+      // Trailers from the client: gRPC sends none, but they must end the stream (§8.1).
+      if (existing.remoteEnded) this.resetStream(existing, errorStreamClosed);
+      else if (!endStream) this.resetStream(existing, errorProtocol);
       else existing.receiveEnd();
       return;
     }
-    // A stream already closed, by a reset of ours or an answer before the request ended: §5.4.2
-    // has frames that cross our RST_STREAM ignored. (A HEADERS reopening an old id is not told
-    // apart: it is dropped the same way.)
-    if (streamId <= this.lastStreamId) return;
+    if (streamId <= this.lastStreamId) {
+      // §5.4.2: frames crossing a RST_STREAM of ours are ignored (trailers after an early answer).
+      // Any other old id is closed, or was skipped and so implicitly closed (§5.1.1).
+      if (!this.resetBeforeRemoteEnd.has(streamId)) this.connectionError(errorProtocol, `HEADERS on closed stream ${streamId}`);
+      return;
+    }
     this.lastStreamId = streamId;
     if (this.goingAway) {
-      this.queue(uint32Frame(frameRstStream, streamId, errorRefusedStream));
+      this.refuse(streamId, endStream);
       return;
     }
     if (this.options.maxConcurrentStreams !== undefined && this.streams.size >= this.options.maxConcurrentStreams) {
-      this.queue(uint32Frame(frameRstStream, streamId, errorRefusedStream));
+      this.refuse(streamId, endStream);
       return;
     }
     const headers = requestHeaders(fields);
     if (headers === undefined) {
       this.queue(uint32Frame(frameRstStream, streamId, errorProtocol));
+      if (!endStream) this.rememberReset(streamId);
       return;
     }
     this.options.decorateHeaders?.(headers);
     const stream = new H2Stream(streamId, headers, this, this.peerInitialWindow, streamReceiveWindowBytes);
     this.streams.set(streamId, stream);
+    // Known before onStream: an answer given at once then closes the stream without a reset.
+    if (endStream) stream.remoteEnded = true;
     this.options.onStream(stream);
     if (endStream && !stream.closed) stream.receiveEnd();
   }
 
+  private refuse(streamId: number, endStream: boolean): void {
+    this.queue(uint32Frame(frameRstStream, streamId, errorRefusedStream));
+    if (!endStream) this.rememberReset(streamId);
+  }
+
+  /** Bounded: a client has long stopped sending on a stream reset this many streams ago. */
+  private rememberReset(streamId: number): void {
+    this.resetBeforeRemoteEnd.add(streamId);
+    if (this.resetBeforeRemoteEnd.size > resetStreamsRemembered) {
+      const oldest = this.resetBeforeRemoteEnd.values().next().value as number;
+      this.resetBeforeRemoteEnd.delete(oldest);
+    }
+  }
+
   // ---- writing ----
 
+  /** `block`, after a table size update to 0 when one is owed. */
+  private withTableSizeUpdate(block: Buffer): Buffer {
+    if (!this.tableSizeUpdateOwed) return block;
+    this.tableSizeUpdateOwed = false;
+    return Buffer.concat([tableSizeUpdateToZero, block]);
+  }
+
   /** A header block as HEADERS (and CONTINUATION when it exceeds the client's frame size). */
-  sendHeaderBlock(streamId: number, block: Buffer, endStream: boolean): void {
+  sendHeaderBlock(streamId: number, headerBlock: Buffer, endStream: boolean): void {
+    const block = this.withTableSizeUpdate(headerBlock);
     if (block.length <= this.peerMaxFrameSize) {
       const bytes = Buffer.allocUnsafe(frameHeaderBytes + block.length);
       headersFrameHeader(bytes, 0, streamId, block.length, endStream);
@@ -485,10 +532,11 @@ export class H2Connection {
    * A whole unary gRPC answer in one buffer: headers, the message with its 5-byte gRPC prefix in
    * one DATA frame, trailers. False (nothing sent) when the windows or frame size do not allow it.
    */
-  trySendGrpcUnary(stream: H2Stream, headerBlock: Buffer, message: Buffer, trailerBlock: Buffer): boolean {
+  trySendGrpcUnary(stream: H2Stream, responseHeaderBlock: Buffer, message: Buffer, trailerBlock: Buffer): boolean {
     const dataBytes = 5 + message.length;
     if (dataBytes > stream.sendWindow || dataBytes > this.sendWindow || dataBytes > this.peerMaxFrameSize ||
-      headerBlock.length > this.peerMaxFrameSize || trailerBlock.length > this.peerMaxFrameSize) return false;
+      responseHeaderBlock.length + 1 > this.peerMaxFrameSize || trailerBlock.length > this.peerMaxFrameSize) return false;
+    const headerBlock = this.withTableSizeUpdate(responseHeaderBlock);
     const bytes = Buffer.allocUnsafe(3 * frameHeaderBytes + headerBlock.length + dataBytes + trailerBlock.length);
     let offset = 0;
     headersFrameHeader(bytes, offset, stream.id, headerBlock.length, false);
@@ -554,13 +602,17 @@ export class H2Connection {
   /** The stream ended on our side; with `resetRemote`, the client had not finished its request: ask it to stop. */
   closeStream(stream: H2Stream, resetRemote: boolean): void {
     if (stream.closed) return;
-    if (resetRemote) this.queue(uint32Frame(frameRstStream, stream.id, errorNoError));
+    if (resetRemote) {
+      this.queue(uint32Frame(frameRstStream, stream.id, errorNoError));
+      this.rememberReset(stream.id);
+    }
     this.forget(stream);
   }
 
   resetStream(stream: H2Stream, code: number): void {
     if (stream.closed) return;
     this.queue(uint32Frame(frameRstStream, stream.id, code));
+    if (!stream.remoteEnded) this.rememberReset(stream.id);
     this.forget(stream);
   }
 
@@ -628,6 +680,9 @@ export class H2Connection {
   }
 }
 
+/** RFC 7541 §6.3: dynamic table size update (001xxxxx) to 0. */
+const tableSizeUpdateToZero = Buffer.from([0x20]);
+
 function goawayFrame(lastStreamId: number, code: number, debug = ''): Buffer {
   const payload = Buffer.allocUnsafe(8 + Buffer.byteLength(debug));
   payload.writeUInt32BE(lastStreamId, 0);
@@ -637,8 +692,8 @@ function goawayFrame(lastStreamId: number, code: number, debug = ''): Buffer {
 }
 
 /**
- * The request's header fields as an object, or undefined for a malformed request (§8.1.1): an
- * upper-case or connection-specific name, a pseudo-header after a regular one or unknown, a `te`
+ * The request's header fields as an object, or undefined for a malformed request (§8.1.1): a name
+ * that is not a lower-case token or is connection-specific, a value with NUL, CR, LF or outer whitespace, a pseudo-header after a regular one or unknown, a `te`
  * other than "trailers", no :method or :path.
  */
 function requestHeaders(fields: ReadonlyArray<{ name: string; value: string }>): H2RequestHeaders | undefined {
@@ -648,11 +703,12 @@ function requestHeaders(fields: ReadonlyArray<{ name: string; value: string }>):
     if (name.charCodeAt(0) === 0x3a /* ':' */) {
       if (regularSeen || headers[name] !== undefined) return undefined;
       if (name !== ':method' && name !== ':path' && name !== ':scheme' && name !== ':authority') return undefined;
+      if (invalidValuePattern.test(value)) return undefined;
       headers[name] = value;
       continue;
     }
     regularSeen = true;
-    if (upperCasePattern.test(name) || connectionSpecificHeaders.has(name)) return undefined;
+    if (name.length === 0 || invalidNamePattern.test(name) || invalidValuePattern.test(value) || connectionSpecificHeaders.has(name)) return undefined;
     if (name === 'te' && value !== 'trailers') return undefined;
     const previous = headers[name];
     headers[name] = previous === undefined ? value : `${previous}, ${value}`;
