@@ -1,12 +1,15 @@
-// The transport ceiling: a gRPC server built exactly like etcd-ts's (grpc-js, the same service
-// definitions and codecs from dist/api/grpc/definitions.js) whose KV.Put and KV.Range answer a
-// constant with no storage, no Raft and no validation. Whatever it reaches under etcd's benchmark
-// tool is what the transport alone allows; etcd-ts is reported as a fraction of it.
+// The transport ceiling: a gRPC server on etcd-ts's own transport (our HTTP/2 connection, api/h2,
+// with the lean path of api/grpc/lean-path.js, and the same service definitions and codecs from
+// dist/api/grpc/definitions.js) whose KV.Put and KV.Range answer a constant with no storage, no
+// Raft and no validation. Whatever it reaches under etcd's benchmark tool is what the transport
+// alone allows; etcd-ts is reported as a fraction of it.
 // Usage: node bench/noop-server.mjs <port> [etcd-ts root]   (binds 127.0.0.1 only; prints
 // "listening <port>"; the root, default this checkout, is where the measured dist/ is)
+import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server } from '@grpc/grpc-js';
+import pino from 'pino';
 
 const port = Number(process.argv[2]);
 if (!Number.isInteger(port) || port <= 0 || port > 65535) {
@@ -15,7 +18,10 @@ if (!Number.isInteger(port) || port <= 0 || port > 65535) {
 }
 
 const etcdTsRoot = resolve(process.argv[3] ?? new URL('..', import.meta.url).pathname);
-const { loadServiceDefinitions } = await import(pathToFileURL(join(etcdTsRoot, 'dist', 'api', 'grpc', 'definitions.js')).href);
+const distModule = (...parts) => import(pathToFileURL(join(etcdTsRoot, 'dist', ...parts)).href);
+const { loadServiceDefinitions } = await distModule('api', 'grpc', 'definitions.js');
+const { unary } = await distModule('api', 'grpc', 'calls.js');
+const { addServiceWithFastPath, createGrpcConnectionHandler, enableLeanPath } = await distModule('api', 'grpc', 'lean-path.js');
 const definitions = loadServiceDefinitions();
 
 // Header values as etcd-ts sends them (loader option longs: String); a fixed revision because
@@ -29,20 +35,28 @@ const rangeResponse = {
   count: '1',
 };
 
+const logger = pino({ level: 'silent' });
 const grpcServer = new Server({ 'grpc.max_receive_message_length': 2 * 1024 * 1024 });
-grpcServer.addService(definitions['etcdserverpb.KV'], {
-  Put: (_call, callback) => callback(null, putResponse),
-  Range: (_call, callback) => callback(null, rangeResponse),
+enableLeanPath(grpcServer, { maxReceiveMessageBytes: 2 * 1024 * 1024, logger });
+// Encoded once: the serializers pass a Buffer through, as etcd-ts's hand-encoded answers go.
+const kv = definitions['etcdserverpb.KV'];
+const putBytes = kv.Put.responseSerialize(putResponse);
+const rangeBytes = kv.Range.responseSerialize(rangeResponse);
+addServiceWithFastPath(grpcServer, kv, {
+  Put: unary(logger, 'Put', () => Promise.resolve(putBytes)),
+  Range: unary(logger, 'Range', () => Promise.resolve(rangeBytes)),
 });
-
-grpcServer.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (error, boundPort) => {
-  if (error) {
-    console.error(`bind failed: ${error.message}`);
-    process.exit(1);
-  }
-  console.log(`listening ${boundPort}`);
+const connections = createGrpcConnectionHandler(grpcServer, { logger });
+const listener = net.createServer({ noDelay: true }, (socket) => connections.serve(socket, Buffer.alloc(0)));
+listener.on('error', (error) => {
+  console.error(`listen failed: ${error.message}`);
+  process.exit(1);
 });
+listener.listen(port, '127.0.0.1', () => console.log(`listening ${listener.address().port}`));
 
 for (const signal of ['SIGTERM', 'SIGINT']) {
-  process.on(signal, () => grpcServer.tryShutdown(() => process.exit(0)));
+  process.on(signal, () => {
+    listener.close();
+    void connections.closeAll(200).then(() => process.exit(0));
+  });
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The side-by-side bench (issue #6): etcd's own benchmark tool drives a real etcd 3.4, etcd-ts and,
-// for the transport ceiling, a no-op grpc-js server, one fresh server and data dir per run,
+// for the transport ceiling, a no-op server on etcd-ts's own gRPC transport, one fresh server and data dir per run,
 // alternating servers run by run so a noisy shared machine affects all alike. Writes
 // bench/results/<date>.json and bench/results/latest.md and prints the ratio table.
 // Usage: node bench/run.mjs [--quick] [--reps N] [--only id,id] [--worktree]
