@@ -136,7 +136,7 @@ export function renderRatioTable(result) {
 
 export function renderCeilingTable(result) {
   const lines = [];
-  lines.push('| workload (conns/clients) | no-op server (etcd-ts's transport) req/s | etcd-ts req/s | etcd req/s | etcd-ts / no-op | etcd / no-op |');
+  lines.push('| workload (conns/clients) | no-op server, etcd-ts transport, req/s | etcd-ts req/s | etcd req/s | etcd-ts / no-op | etcd / no-op |');
   lines.push('|---|---:|---:|---:|---:|---:|');
   for (const workload of result.workloads.filter((candidate) => candidate.servers.includes('noop'))) {
     const summary = result.summaries[workload.id];

@@ -119,7 +119,7 @@ export function dataFrame(streamId: number, payload: Buffer | string, options: {
   return frame(frameData, flags, streamId, Buffer.concat([Buffer.from([options.padLength]), content, Buffer.alloc(options.padLength)]));
 }
 
-export function settingsFrame(settings: Array<[number, number]> = []): Buffer {
+export function settingsFrame(settings: ReadonlyArray<readonly [number, number]> = []): Buffer {
   const payload = Buffer.alloc(6 * settings.length);
   settings.forEach(([id, value], index) => {
     payload.writeUInt16BE(id, index * 6);

@@ -15,7 +15,7 @@ import {
 } from '../../../src/api/h2/frame-types.js';
 import { H2Connection } from '../../../src/api/h2/h2-connection.js';
 import { grpcResponseHeaderBlock } from '../../../src/api/grpc/lean-duplex-call.js';
-import { splitAt } from '../listener/http2-test-bytes.js';
+import { splitAt } from './h2-test-peer.js';
 import { goawayOf, MemorySocket, settingsFrame } from './server-frames.js';
 
 function huffmanEncode(text: string): Buffer {

@@ -3,10 +3,12 @@
 // server's frames (header blocks decoded, GOAWAY read).
 import { Duplex } from 'node:stream';
 import {
-  flagEndHeaders, flagEndStream, frame, frameGoaway, frameHeaderBytes, frameHeaders, frameSettings, frameWindowUpdate, uint32Frame,
+  flagEndHeaders, flagEndStream, frame, frameGoaway, frameHeaderBytes, frameHeaders,
 } from '../../../src/api/h2/frame-types.js';
 import { HpackDecoder } from '../../../src/api/h2/hpack-decoder.js';
 import { encodeHeaderBlock } from '../../../src/api/h2/hpack-encoder.js';
+
+export { settingsFrame, windowUpdateFrame } from './h2-test-peer.js';
 
 export interface ReceivedFrame {
   type: number;
@@ -74,24 +76,10 @@ export class MemorySocket extends Duplex {
   }
 }
 
-/** A client SETTINGS frame. */
-export function settingsFrame(settings: ReadonlyArray<readonly [number, number]> = []): Buffer {
-  const payload = Buffer.alloc(6 * settings.length);
-  settings.forEach(([id, value], index) => {
-    payload.writeUInt16BE(id, index * 6);
-    payload.writeUInt32BE(value, index * 6 + 2);
-  });
-  return frame(frameSettings, 0, 0, payload);
-}
-
 /** A request HEADERS frame (one frame, END_HEADERS), the block literal without indexing. */
 export function requestHeadersFrame(streamId: number, headers: Record<string, string>, endStream: boolean): Buffer {
   const block = encodeHeaderBlock(Object.entries(headers).map(([name, value]) => ({ name, value, neverIndexed: false })));
   return frame(frameHeaders, flagEndHeaders | (endStream ? flagEndStream : 0), streamId, block);
-}
-
-export function windowUpdateFrame(streamId: number, increment: number): Buffer {
-  return uint32Frame(frameWindowUpdate, streamId, increment);
 }
 
 /** gRPC messages, each with its 5-byte length prefix, back to back. */
