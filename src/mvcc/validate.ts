@@ -15,7 +15,7 @@ import {
 
 export function validateRange(request: RangeRequest): void {
   if (request.key.length === 0) throw new EtcdError('EmptyKey');
-  if (!isEnumValue(request.sortOrder, SortOrder) || !isEnumValue(request.sortTarget, SortTarget)) {
+  if (!sortOrders.has(request.sortOrder) || !sortTargets.has(request.sortTarget)) {
     throw new EtcdError('InvalidSortOption');
   }
 }
@@ -37,9 +37,9 @@ export function validateTxn(request: TxnRequest, maxTxnOps: number): void {
   collectWrites(request.failure);
 }
 
-function isEnumValue(value: number, values: Record<string, number>): boolean {
-  return Object.values(values).includes(value);
-}
+/** Collected once: every Range checks both. */
+const sortOrders: ReadonlySet<number> = new Set(Object.values(SortOrder));
+const sortTargets: ReadonlySet<number> = new Set(Object.values(SortTarget));
 
 function checkTxnShape(request: TxnRequest, opsBudget: number): void {
   const levelOps = Math.max(request.compare.length, request.success.length, request.failure.length);

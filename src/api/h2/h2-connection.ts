@@ -10,7 +10,7 @@
 // carry is not its business: api/grpc/lean-path.ts routes them.
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { HpackDecoder } from './hpack-decoder.js';
+import { HpackDecoder, type HeaderField } from './hpack-decoder.js';
 import { Http2ParseError } from './hpack-error.js';
 import {
   clientPreface, errorCompression, errorEnhanceYourCalm, errorFlowControl, errorFrameSize, errorNoError, errorProtocol, errorRefusedStream,
@@ -379,8 +379,9 @@ export class H2Connection {
       this.resetStream(stream, errorFlowControl);
       return;
     }
-    // Copied: a request kept for later must not hold on to the whole socket read it came in.
-    if (content.length > 0) stream.receiveData(Buffer.from(content));
+    // Not copied: every socket read (and every joined remainder) is a buffer of its own that
+    // nothing writes to again, so the request may keep a view of it.
+    if (content.length > 0) stream.receiveData(content);
     if (flags & flagEndStream) {
       stream.receiveEnd();
       return;
@@ -692,26 +693,47 @@ function goawayFrame(lastStreamId: number, code: number, debug = ''): Buffer {
 }
 
 /**
- * The request's header fields as an object, or undefined for a malformed request (§8.1.1): a name
- * that is not a lower-case token or is connection-specific, a value with NUL, CR, LF or outer whitespace, a pseudo-header after a regular one or unknown, a `te`
- * other than "trailers", no :method or :path.
+ * Fields found valid (§8.2.1 characters, not connection-specific, `te` only "trailers"). A field
+ * from an HPACK table index is the same object each time (hpack-decoder.ts), so a connection's
+ * repeated headers are checked once, not on every request.
  */
-function requestHeaders(fields: ReadonlyArray<{ name: string; value: string }>): H2RequestHeaders | undefined {
-  const headers: H2RequestHeaders = Object.create(null) as H2RequestHeaders;
+const validFields = new WeakSet<HeaderField>();
+
+function isValidRegularField(field: HeaderField): boolean {
+  if (validFields.has(field)) return true;
+  const { name, value } = field;
+  if (name.length === 0 || invalidNamePattern.test(name) || invalidValuePattern.test(value) || connectionSpecificHeaders.has(name)) return false;
+  if (name === 'te' && value !== 'trailers') return false;
+  validFields.add(field);
+  return true;
+}
+
+/**
+ * The request's header fields as an object, or undefined for a malformed request (§8.1.1): a name
+ * that is not a lower-case token or is connection-specific, a value with NUL, CR, LF or outer
+ * whitespace, a pseudo-header after a regular one or unknown or repeated, a `te` other than
+ * "trailers", no :method or :path. A plain object (its shape is the same request after request):
+ * a header named like an Object.prototype member is not read by anything here.
+ */
+function requestHeaders(fields: readonly HeaderField[]): H2RequestHeaders | undefined {
+  const headers: H2RequestHeaders = {};
   let regularSeen = false;
-  for (const { name, value } of fields) {
+  for (const field of fields) {
+    const name = field.name;
     if (name.charCodeAt(0) === 0x3a /* ':' */) {
-      if (regularSeen || headers[name] !== undefined) return undefined;
+      if (regularSeen || Object.hasOwn(headers, name)) return undefined;
       if (name !== ':method' && name !== ':path' && name !== ':scheme' && name !== ':authority') return undefined;
-      if (invalidValuePattern.test(value)) return undefined;
-      headers[name] = value;
+      if (!validFields.has(field)) {
+        if (invalidValuePattern.test(field.value)) return undefined;
+        validFields.add(field);
+      }
+      headers[name] = field.value;
       continue;
     }
     regularSeen = true;
-    if (name.length === 0 || invalidNamePattern.test(name) || invalidValuePattern.test(value) || connectionSpecificHeaders.has(name)) return undefined;
-    if (name === 'te' && value !== 'trailers') return undefined;
-    const previous = headers[name];
-    headers[name] = previous === undefined ? value : `${previous}, ${value}`;
+    if (!isValidRegularField(field)) return undefined;
+    const previous = Object.hasOwn(headers, name) ? headers[name] : undefined;
+    headers[name] = previous === undefined ? field.value : `${previous}, ${field.value}`;
   }
   if (headers[':method'] === undefined || headers[':path'] === undefined) return undefined;
   return headers;

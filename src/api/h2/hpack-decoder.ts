@@ -6,11 +6,18 @@ import { Http2ParseError } from './hpack-error.js';
 import { hpackStaticTable } from './hpack-static-table.js';
 
 export interface HeaderField {
-  name: string;
-  value: string;
+  readonly name: string;
+  readonly value: string;
   /** Sent as "never indexed" (§6.2.3): an intermediary must forward it that way. */
-  neverIndexed: boolean;
+  readonly neverIndexed: boolean;
 }
+
+/**
+ * The static table as fields. A field decoded from a table index is the table's own object, the
+ * same every time: nothing is allocated for it, and a reader may remember what it found out about
+ * it (h2-connection.ts remembers which fields it has validated).
+ */
+const staticFields: readonly HeaderField[] = hpackStaticTable.map(([name, value]) => ({ name, value, neverIndexed: false }));
 
 /** RFC 7541 §4.1: an entry costs its octets plus this overhead. */
 export const hpackEntryOverheadBytes = 32;
@@ -25,7 +32,7 @@ interface Cursor {
 
 export class HpackDecoder {
   /** Oldest first; the newest entry is dynamic index 1 (absolute index 62). */
-  private readonly entries: Array<readonly [string, string]> = [];
+  private readonly entries: HeaderField[] = [];
   private sizeBytes = 0;
   private capacityBytes = hpackDefaultTableSizeBytes;
 
@@ -54,7 +61,7 @@ export class HpackDecoder {
 
   /** A copy of the dynamic table, newest entry (dynamic index 1) first. */
   dynamicTable(): Array<[name: string, value: string]> {
-    return this.entries.map(([name, value]): [string, string] => [name, value]).reverse();
+    return this.entries.map(({ name, value }): [string, string] => [name, value]).reverse();
   }
 
   /** Decodes one complete header block; throws Http2ParseError, after which the decoder is unusable. */
@@ -65,12 +72,11 @@ export class HpackDecoder {
       const first = block[cursor.offset]!;
       if (first & 0x80) {
         const index = readInteger(block, cursor, 7);
-        const [name, value] = this.lookup(index);
-        fields.push({ name, value, neverIndexed: false });
+        fields.push(this.lookup(index));
       } else if (first & 0x40) {
         const field = this.readLiteral(block, cursor, 6, false);
         fields.push(field);
-        this.insert(field.name, field.value);
+        this.insert(field);
       } else if (first & 0x20) {
         // §4.2: size updates only at the start of a block, before any field.
         if (fields.length > 0) throw new Http2ParseError('hpack: dynamic table size update after a header field');
@@ -89,32 +95,32 @@ export class HpackDecoder {
 
   private readLiteral(block: Buffer, cursor: Cursor, prefixBits: number, neverIndexed: boolean): HeaderField {
     const nameIndex = readInteger(block, cursor, prefixBits);
-    const name = nameIndex === 0 ? readString(block, cursor) : this.lookup(nameIndex)[0];
+    const name = nameIndex === 0 ? readString(block, cursor) : this.lookup(nameIndex).name;
     const value = readString(block, cursor);
     return { name, value, neverIndexed };
   }
 
-  private lookup(index: number): readonly [string, string] {
+  private lookup(index: number): HeaderField {
     if (index === 0) throw new Http2ParseError('hpack: index 0');
-    if (index <= hpackStaticTable.length) return hpackStaticTable[index - 1]!;
-    const dynamicIndex = index - hpackStaticTable.length;
+    if (index <= staticFields.length) return staticFields[index - 1]!;
+    const dynamicIndex = index - staticFields.length;
     if (dynamicIndex > this.entries.length) throw new Http2ParseError(`hpack: index ${index} beyond the table`);
     return this.entries[this.entries.length - dynamicIndex]!;
   }
 
-  private insert(name: string, value: string): void {
-    const entryBytes = name.length + value.length + hpackEntryOverheadBytes;
+  private insert(field: HeaderField): void {
+    const entryBytes = field.name.length + field.value.length + hpackEntryOverheadBytes;
     // §4.4: an entry larger than the table empties it and is not added; that is not an error.
     this.evictToFit(entryBytes);
     if (entryBytes > this.capacityBytes) return;
-    this.entries.push([name, value]);
+    this.entries.push(field);
     this.sizeBytes += entryBytes;
   }
 
   private evictToFit(incomingBytes: number): void {
     let evictCount = 0;
     while (this.sizeBytes + incomingBytes > this.capacityBytes && evictCount < this.entries.length) {
-      const [name, value] = this.entries[evictCount]!;
+      const { name, value } = this.entries[evictCount]!;
       this.sizeBytes -= name.length + value.length + hpackEntryOverheadBytes;
       evictCount++;
     }
