@@ -27,6 +27,11 @@ export const streamReceiveWindowBytes = 1024 * 1024;
 export const connectionReceiveWindowBytes = 16 * 1024 * 1024;
 /** A header block (HEADERS and CONTINUATION) larger than this ends the connection. */
 export const headerBlockBytesMaxDefault = 256 * 1024;
+/**
+ * Answers to control frames (PING and SETTINGS ACKs) are not queued past this much unsent output:
+ * a client that floods them without reading would otherwise grow our buffers without bound.
+ */
+export const controlBacklogBytesMax = 4 * 1024 * 1024;
 /** How long a graceful close waits for open streams before it drops them. */
 export const gracefulCloseMsDefault = 1000;
 
@@ -271,6 +276,7 @@ export class H2Connection {
       if (id === settingHeaderTableSize) this.tableSizeUpdateOwed = true;
       // The rest concern a client.
     }
+    if (this.controlFlood()) return;
     this.queue(frame(frameSettings, flagAck, 0));
     this.pumpBlocked();
   }
@@ -284,7 +290,16 @@ export class H2Connection {
       this.connectionError(errorFrameSize, 'PING payload not 8 bytes');
       return;
     }
-    if (!(flags & flagAck)) this.queue(frame(framePing, flagAck, 0, payload));
+    if (flags & flagAck) return;
+    if (this.controlFlood()) return;
+    this.queue(frame(framePing, flagAck, 0, payload));
+  }
+
+  /** True (and the connection ended with ENHANCE_YOUR_CALM) when a control answer would pile up unread. */
+  private controlFlood(): boolean {
+    if (this.socket.writableLength + this.outputBytes <= controlBacklogBytesMax) return false;
+    this.connectionError(errorEnhanceYourCalm, 'control frames flood a client that does not read');
+    return true;
   }
 
   private onWindowUpdate(streamId: number, payload: Buffer): void {

@@ -15,7 +15,7 @@ import {
   frameHeaders, framePing, framePriority, framePushPromise, frameRstStream, frameSettings, frameWindowUpdate, settingEnablePush,
   settingHeaderTableSize, settingInitialWindowSize, settingMaxConcurrentStreams, settingMaxFrameSize,
 } from '../../../src/api/h2/frame-types.js';
-import { connectionReceiveWindowBytes, streamReceiveWindowBytes } from '../../../src/api/h2/h2-connection.js';
+import { connectionReceiveWindowBytes, controlBacklogBytesMax, streamReceiveWindowBytes } from '../../../src/api/h2/h2-connection.js';
 import type { H2RequestHeaders, H2Stream } from '../../../src/api/h2/h2-stream.js';
 import {
   answerAfterBody, clientHandshake, continuationFrame, dataFrame, echoStream, fieldsBlock, goawayFrameOf, headersFrame, linkedConnection,
@@ -797,6 +797,22 @@ describe('other control frames', () => {
     client.send(pingFrame(opaque, true));
     await expectServing(client, 1);
     expect(client.count((f) => f.type === framePing)).toBe(2);
+  });
+
+  it('ends with GOAWAY ENHANCE_YOUR_CALM a client that floods PINGs while it reads nothing', async () => {
+    const closed: string[] = [];
+    const { serverEnd, clientEnd } = linkedConnection({ onStream: () => undefined, onClose: () => closed.push('connection') });
+    // The client end is never read: every PING ACK stays in the server's output.
+    clientEnd.write(clientHandshake());
+    const ping = pingFrame(Buffer.alloc(8));
+    const burst = Buffer.concat(Array.from({ length: 4096 }, () => ping));
+    for (let sent = 0; sent < 256 && closed.length === 0; sent++) {
+      clientEnd.write(burst);
+      await sleep(0);
+    }
+    expect(closed).toEqual(['connection']);
+    // What the server wrote before ending: a bounded backlog, not one ACK per PING sent.
+    expect(serverEnd.writableLength).toBeLessThan(controlBacklogBytesMax + 1024 * 1024);
   });
 
   it('ignores frames of unknown types, on the connection and on streams (§5.5)', async () => {
