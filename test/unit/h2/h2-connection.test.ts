@@ -173,6 +173,22 @@ const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex
 
 // =====================================================================================
 
+/**
+ * A WINDOW_UPDATE of `increment` on an open stream is answered with RST_STREAM `code`; the stream's
+ * onclose runs and the connection goes on serving. Returns the client, still connected.
+ */
+async function expectStreamWindowUpdateReset(increment: number, code: number): Promise<RawClient> {
+  const recorder = streamRecorder();
+  const { client } = await rawSetup({ onStream: recorder.onStream });
+  client.send(headersFrame(1, requestFields('/hold')));
+  await waitFor(() => recorder.taken.length === 1, 'stream 1');
+  client.send(windowUpdateFrame(1, increment));
+  expect(await client.waitForRst(1)).toBe(code);
+  await waitFor(() => recorder.taken[0]!.closed, 'onclose');
+  await expectServing(client, 3);
+  return client;
+}
+
 describe('the connection preface (§3.4)', () => {
   it('sends SETTINGS first (INITIAL_WINDOW_SIZE, ENABLE_PUSH 0) and a connection WINDOW_UPDATE, and ACKs every client SETTINGS', async () => {
     const { client } = await rawSetup({ handshake: false });
@@ -560,14 +576,7 @@ describe('flow control, sending (§6.9)', () => {
   });
 
   it('answers WINDOW_UPDATE overflowing a stream window with RST_STREAM FLOW_CONTROL_ERROR', async () => {
-    const recorder = streamRecorder();
-    const { client } = await rawSetup({ onStream: recorder.onStream });
-    client.send(headersFrame(1, requestFields('/hold')));
-    await waitFor(() => recorder.taken.length === 1, 'stream 1');
-    client.send(windowUpdateFrame(1, 0x7fff_ffff));
-    expect(await client.waitForRst(1)).toBe(errorFlowControl);
-    await waitFor(() => recorder.taken[0]!.closed, 'onclose');
-    await expectServing(client, 3);
+    await expectStreamWindowUpdateReset(0x7fff_ffff, errorFlowControl);
   });
 
   it('answers WINDOW_UPDATE overflowing the connection window with GOAWAY FLOW_CONTROL_ERROR', async () => {
@@ -697,14 +706,7 @@ describe('flow control, receiving (§6.9)', () => {
   });
 
   it('answers WINDOW_UPDATE of 0 on a stream with RST_STREAM PROTOCOL_ERROR, on the connection with GOAWAY PROTOCOL_ERROR', async () => {
-    const recorder = streamRecorder();
-    const { client } = await rawSetup({ onStream: recorder.onStream });
-    client.send(headersFrame(1, requestFields('/hold')));
-    await waitFor(() => recorder.taken.length === 1, 'stream 1');
-    client.send(windowUpdateFrame(1, 0));
-    expect(await client.waitForRst(1)).toBe(errorProtocol);
-    await waitFor(() => recorder.taken[0]!.closed, 'onclose');
-    await expectServing(client, 3);
+    const client = await expectStreamWindowUpdateReset(0, errorProtocol);
     client.send(windowUpdateFrame(0, 0));
     await expectConnectionError(client, errorProtocol, 3);
   });
@@ -853,6 +855,18 @@ describe('other control frames', () => {
 // =====================================================================================
 
 describe('malformed requests (§8.1.1): RST_STREAM PROTOCOL_ERROR, and the connection keeps serving', () => {
+  /** Sends each request (with END_STREAM) on the next stream from 1 and collects its RST_STREAM code, if any. */
+  async function resetCodesOf(client: RawClient, requests: Array<[string, Fields]>, waitMs?: number) {
+    const codes: Array<[string, number | undefined]> = [];
+    let nextStreamId = 1;
+    for (const [name, fields] of requests) {
+      client.send(headersFrame(nextStreamId, fields, { endStream: true }));
+      codes.push([name, await client.waitForRst(nextStreamId, waitMs).catch(() => undefined)]);
+      nextStreamId += 2;
+    }
+    return { codes, nextStreamId };
+  }
+
   const base = requestFields('/m');
   const malformed: Array<[string, Fields]> = [
     ['an upper-case header name', [...base, ['X-Upper', '1']]],
@@ -873,13 +887,7 @@ describe('malformed requests (§8.1.1): RST_STREAM PROTOCOL_ERROR, and the conne
   it('resets each of them, never calls onStream for them, and serves the next stream', async () => {
     const recorder = streamRecorder();
     const { client } = await rawSetup({ onStream: recorder.onStream });
-    let streamId = 1;
-    const codes: Array<[string, number | undefined]> = [];
-    for (const [name, fields] of malformed) {
-      client.send(headersFrame(streamId, fields, { endStream: true }));
-      codes.push([name, await client.waitForRst(streamId).catch(() => undefined)]);
-      streamId += 2;
-    }
+    const { codes, nextStreamId: streamId } = await resetCodesOf(client, malformed);
     expect(codes).toEqual(malformed.map(([name]) => [name, errorProtocol]));
     expect(recorder.taken).toEqual([]);
     // Malformed with a body still coming: its DATA is dropped without further errors.
@@ -902,13 +910,7 @@ describe('malformed requests (§8.1.1): RST_STREAM PROTOCOL_ERROR, and the conne
       ['a space in a name', [...base, ['x bad', '1']]],
       ['a colon inside a regular name', [...base, ['x:bad', '1']]],
     ];
-    const codes: Array<[string, number | undefined]> = [];
-    let streamId = 1;
-    for (const [name, fields] of invalid) {
-      client.send(headersFrame(streamId, fields, { endStream: true }));
-      codes.push([name, await client.waitForRst(streamId, 300).catch(() => undefined)]);
-      streamId += 2;
-    }
+    const { codes } = await resetCodesOf(client, invalid, 300);
     // Found here: §8.2.1 says a field name MUST NOT contain 0x00-0x20, 0x41-0x5a, 0x7f-0xff or (outside
     // pseudo-headers) ':', a value MUST NOT contain NUL, CR or LF nor start or end with SP/HTAB, and a
     // request with such a field MUST be treated as malformed (it must not reach onStream).

@@ -352,6 +352,15 @@ describe('ClientListeners.close', () => {
   }
 
   /** A Slow call (answering after `ms`) on a raw session; resolves with its grpc-status, or the stream's error. */
+  /** A listener with one connection whose call on `path` is running (it answers after `ms`). */
+  async function slowCallUnderway(path: ServicePath, ms: number) {
+    const { listeners, port, started } = await listen();
+    const { session, goaway, closed } = connect(port);
+    const answered = slowOverSession(session, path, ms);
+    while (started.slowCalls === 0) await sleep(5);
+    return { listeners, goaway, closed, answered };
+  }
+
   function slowOverSession(session: http2.ClientHttp2Session, path: ServicePath, ms: number): Promise<string> {
     return new Promise((resolve) => {
       const stream = session.request({ ':method': 'POST', ':path': definitions[path].slow.path, 'content-type': 'application/grpc', te: 'trailers' });
@@ -386,10 +395,7 @@ describe('ClientListeners.close', () => {
   });
 
   it.each(servicePaths)('lets a call open at close() finish within the grace, then closes (%s)', async (path) => {
-    const { listeners, port, started } = await listen();
-    const { session, goaway, closed } = connect(port);
-    const answered = slowOverSession(session, path, 300);
-    while (started.slowCalls === 0) await sleep(5);
+    const { listeners, goaway, closed, answered } = await slowCallUnderway(path, 300);
     const closeStarted = Date.now();
     const closing = listeners.close(10_000);
     expect(await goaway).toEqual([http2.constants.NGHTTP2_NO_ERROR, 1]);
@@ -400,10 +406,7 @@ describe('ClientListeners.close', () => {
   });
 
   it.each(servicePaths)('drops a call still open when the grace runs out (%s)', async (path) => {
-    const { listeners, port, started } = await listen();
-    const { session, goaway, closed } = connect(port);
-    const answered = slowOverSession(session, path, 30_000);
-    while (started.slowCalls === 0) await sleep(5);
+    const { listeners, goaway, closed, answered } = await slowCallUnderway(path, 30_000);
     const closeStarted = Date.now();
     await listeners.close(200);
     const elapsed = Date.now() - closeStarted;
