@@ -40,7 +40,17 @@ function contextFrom(firstString: (key: string) => string | undefined): RequestC
   const token = firstString('token') ?? firstString('authorization');
   if (token !== undefined && token !== '') context.token = token;
   if (firstString('hasleader') === 'true') context.requireLeader = true;
-  const commonName = firstString(verifiedCommonNameHeader);
+  // The connection handler URI-encodes the CN (lean-path.ts), so that any CN survives the relay.
+  const commonName = decodedCommonName(firstString(verifiedCommonNameHeader));
   if (commonName !== undefined && commonName !== '') context.certCommonName = commonName;
   return context;
+}
+
+function decodedCommonName(encoded: string | undefined): string | undefined {
+  if (encoded === undefined) return undefined;
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    return undefined;
+  }
 }

@@ -77,6 +77,8 @@ export class LeanDuplexCall extends EventEmitter {
   /** Bytes of a request message split across DATA frames. */
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** The handler paused the call: no 'data' until resume(). */
+  private paused = false;
   /** Responses written since the last flush, without their length prefixes; batchBytes counts the prefixes. */
   private batch: Buffer[] = [];
   private batchBytes = 0;
@@ -189,13 +191,18 @@ export class LeanDuplexCall extends EventEmitter {
     return this;
   }
 
+  /** Stops emitting 'data' at once, also between messages of one DATA frame, as grpc-js does. */
   pause(): this {
+    this.paused = true;
     this.stream.pause();
     return this;
   }
 
   resume(): this {
-    this.stream.resume();
+    this.paused = false;
+    // Messages already here go first; the stream then delivers what it held (and the end after it).
+    this.processPending();
+    if (!this.paused) this.stream.resume();
     return this;
   }
 
@@ -203,24 +210,42 @@ export class LeanDuplexCall extends EventEmitter {
     if (this.finished) return;
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
-    while (this.pendingBytes >= messagePrefixBytes && !this.finished) {
-      const buffered = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
-      const length = buffered.readUInt32BE(1);
+    this.processPending();
+  }
+
+  /**
+   * Emits each complete message. A message split over many DATA frames is joined once, when all of
+   * it is here (joining at every frame would copy a large one over and over).
+   */
+  private processPending(): void {
+    while (this.pendingBytes >= messagePrefixBytes && !this.finished && !this.paused) {
+      const length = this.declaredLength();
       if (length > this.maxReceiveMessageBytes) {
         this.sendStatus({ code: status.RESOURCE_EXHAUSTED, details: `Received message larger than max (${length} vs ${this.maxReceiveMessageBytes})` });
         this.emit('cancelled', 'cancelled');
         return;
       }
-      if (this.pendingBytes < messagePrefixBytes + length) {
-        this.pending = [buffered];
-        return;
-      }
+      if (this.pendingBytes < messagePrefixBytes + length) return;
+      const buffered = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
       const message = buffered.subarray(messagePrefixBytes, messagePrefixBytes + length);
       const rest = buffered.subarray(messagePrefixBytes + length);
       this.pending = rest.length > 0 ? [rest] : [];
       this.pendingBytes = rest.length;
       this.emit('data', this.method.deserialize(message));
     }
+  }
+
+  /** The length in the prefix of the first pending message (pendingBytes >= messagePrefixBytes). */
+  private declaredLength(): number {
+    const first = this.pending[0]!;
+    if (first.length >= messagePrefixBytes) return first.readUInt32BE(1);
+    const prefix = Buffer.allocUnsafe(messagePrefixBytes);
+    let copied = 0;
+    for (const part of this.pending) {
+      copied += part.copy(prefix, copied, 0, Math.min(part.length, messagePrefixBytes - copied));
+      if (copied === messagePrefixBytes) break;
+    }
+    return prefix.readUInt32BE(1);
   }
 
   private sendStatus(error: GrpcError): void {

@@ -134,7 +134,8 @@ export function createGrpcConnectionHandler(grpcServer: GrpcServer, options: Grp
         decorateHeaders: (headers) => {
           // Only the listener names a verified identity (verified-identity.ts): the header's name is
           // secret, and whatever a client sent under it is replaced or dropped.
-          if (commonName !== undefined) headers[verifiedCommonNameHeader] = commonName;
+          // URI-encoded: node:http2 (the relay to grpc-js) keeps one byte per character of a header.
+          if (commonName !== undefined) headers[verifiedCommonNameHeader] = encodeURIComponent(commonName);
           else if (headers[verifiedCommonNameHeader] !== undefined) delete headers[verifiedCommonNameHeader];
         },
         onStream: (stream) => route(stream, table, fallback),

@@ -50,16 +50,23 @@ export class GrpcJsFallback {
     request.on('trailers', (headers) => {
       trailers = encodeHeaderBlock(headerFields(headers));
     });
-    request.on('end', () => stream.end(trailers ?? null));
+    // grpc-js finished: the answer is complete even while its last bytes wait for the client's window.
+    let answered = false;
+    request.on('end', () => {
+      answered = true;
+      stream.end(trailers ?? null);
+    });
     request.on('error', (error) => this.logger.debug({ err: error }, 'relayed grpc-js stream error'));
     request.on('close', () => {
-      if (stream.localEnded) return;
+      if (stream.localEnded || answered) return;
       const code = request.rstCode;
       stream.reset(code === undefined || code === http2.constants.NGHTTP2_NO_ERROR ? errorInternal : code);
     });
     stream.ondrain = () => request.resume();
     stream.onclose = () => {
-      if (!request.closed) request.close(stream.resetCode ?? errorCancel);
+      // CANCEL also for a client's NO_ERROR reset: node only closes a stream at once for a code
+      // other than 0, and a paused relay would otherwise wait for an end that never comes.
+      if (!request.closed) request.close(stream.resetCode ? stream.resetCode : errorCancel);
     };
     request.on('drain', () => stream.resume());
     stream.attach(

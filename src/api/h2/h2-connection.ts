@@ -32,6 +32,12 @@ export const headerBlockBytesMaxDefault = 256 * 1024;
  * a client that floods them without reading would otherwise grow our buffers without bound.
  */
 export const controlBacklogBytesMax = 4 * 1024 * 1024;
+/**
+ * Response data stops moving from the streams to the socket while this much is written but unsent
+ * (a client that does not read): the streams' own buffers then fill, their writers see write()
+ * return false and wait for a drain, and the socket is not read meanwhile.
+ */
+export const socketBacklogBytesMax = 1024 * 1024;
 /** How long a graceful close waits for open streams before it drops them. */
 export const gracefulCloseMsDefault = 1000;
 
@@ -63,6 +69,8 @@ interface OpenHeaderBlock {
   endStream: boolean;
   fragments: Buffer[];
   bytes: number;
+  /** What counts against headerBlockBytesMax: the fragments and a frame header per frame. */
+  charged: number;
 }
 
 export class H2Connection {
@@ -93,6 +101,8 @@ export class H2Connection {
   private output: Buffer[] = [];
   private outputBytes = 0;
   private flushScheduled = false;
+  /** The socket is not read while what we wrote to it waits unsent (socketBacklogBytesMax). */
+  private readPaused = false;
   private goingAway = false;
   private closedAll = false;
   /** Drops the socket when the client does not close its side after ours ended. */
@@ -118,6 +128,13 @@ export class H2Connection {
     this.queue(uint32Frame(frameWindowUpdate, 0, connectionReceiveWindowBytes - initialWindowDefault));
     this.socket.on('data', (chunk: Buffer) => this.read(chunk));
     this.socket.on('end', () => this.destroy());
+    this.socket.on('drain', () => {
+      if (this.readPaused) {
+        this.readPaused = false;
+        this.socket.resume();
+      }
+      this.pumpBlocked();
+    });
     this.socket.on('close', () => this.closeAllStreams());
     this.socket.on('error', (error) => this.options.logger.debug({ err: error }, 'client connection error'));
     if (firstBytes.length > 0) this.read(firstBytes);
@@ -214,7 +231,8 @@ export class H2Connection {
       case frameHeaders: this.onHeaders(flags, streamId, payload); break;
       case framePriority:
         if (streamId === 0) this.connectionError(errorProtocol, 'PRIORITY on stream 0');
-        else if (payload.length !== 5) this.resetById(streamId, errorFrameSize);
+        // A wrong size is a stream error, but an idle stream must not get a RST_STREAM (§5.1).
+        else if (payload.length !== 5 && streamId <= this.lastStreamId) this.resetById(streamId, errorFrameSize);
         break;
       case frameRstStream: this.onRstStream(streamId, payload); break;
       case frameSettings: this.onSettings(flags, streamId, payload); break;
@@ -436,7 +454,7 @@ export class H2Connection {
       this.onHeaderBlock(streamId, endStream, fragment);
       return;
     }
-    this.openBlock = { streamId, endStream, fragments: [Buffer.from(fragment)], bytes: fragment.length };
+    this.openBlock = { streamId, endStream, fragments: [Buffer.from(fragment)], bytes: fragment.length, charged: frameHeaderBytes + fragment.length };
   }
 
   private onContinuation(flags: number, streamId: number, payload: Buffer): void {
@@ -445,9 +463,11 @@ export class H2Connection {
       this.connectionError(errorProtocol, 'CONTINUATION without HEADERS');
       return;
     }
-    block.fragments.push(Buffer.from(payload));
+    if (payload.length > 0) block.fragments.push(Buffer.from(payload));
     block.bytes += payload.length;
-    if (block.bytes > this.headerBlockBytesMax) {
+    // Each frame counts with its header too: a run of empty CONTINUATION frames must end as well.
+    block.charged += frameHeaderBytes + payload.length;
+    if (block.charged > this.headerBlockBytesMax) {
       this.connectionError(errorEnhanceYourCalm, `header block above ${this.headerBlockBytesMax} bytes`);
       return;
     }
@@ -550,6 +570,7 @@ export class H2Connection {
    */
   trySendGrpcUnary(stream: H2Stream, responseHeaderBlock: Buffer, message: Buffer, trailerBlock: Buffer): boolean {
     const dataBytes = 5 + message.length;
+    if (this.backlogBytes > socketBacklogBytesMax) return false;
     if (dataBytes > stream.sendWindow || dataBytes > this.sendWindow || dataBytes > this.peerMaxFrameSize ||
       responseHeaderBlock.length + 1 > this.peerMaxFrameSize || trailerBlock.length > this.peerMaxFrameSize) return false;
     const headerBlock = this.withTableSizeUpdate(responseHeaderBlock);
@@ -573,9 +594,19 @@ export class H2Connection {
     return true;
   }
 
+  /** Written but not yet taken by the socket, ours and the socket's. */
+  private get backlogBytes(): number {
+    return this.socket.writableLength + this.outputBytes;
+  }
+
   /** Sends what the windows allow of the stream's queued data, then its trailers when all is out. */
   pump(stream: H2Stream): void {
     if (stream.closed || stream.localEnded || !stream.headersSent) return;
+    if (stream.outboundBytes > 0 && this.backlogBytes > socketBacklogBytesMax) {
+      // The client is not reading: the data waits in the stream until the socket drains.
+      this.blocked.add(stream);
+      return;
+    }
     while (stream.outboundBytes > 0) {
       const allowed = Math.min(stream.sendWindow, this.sendWindow, this.peerMaxFrameSize, stream.outboundBytes);
       if (allowed <= 0) break;
@@ -609,7 +640,7 @@ export class H2Connection {
 
   private pumpBlocked(): void {
     for (const stream of [...this.blocked]) {
-      if (this.sendWindow <= 0) return;
+      if (this.sendWindow <= 0 || this.backlogBytes > socketBacklogBytesMax) return;
       this.pump(stream);
       stream.afterSent();
     }
@@ -693,6 +724,12 @@ export class H2Connection {
     this.outputBytes = 0;
     if (this.socket.destroyed || this.socket.writableEnded) return;
     this.socket.write(output.length === 1 ? output[0]! : Buffer.concat(output, bytes));
+    if (!this.readPaused && this.socket.writableLength > socketBacklogBytesMax) {
+      this.readPaused = true;
+      this.socket.pause();
+    }
+    // Streams held back while our own output was large move on once the socket has taken it.
+    if (this.blocked.size > 0 && this.backlogBytes <= socketBacklogBytesMax) process.nextTick(() => this.pumpBlocked());
   }
 }
 
