@@ -127,15 +127,15 @@ export function createGrpcConnectionHandler(grpcServer: GrpcServer, options: Grp
     serve(socket, firstBytes, serveOptions = {}) {
       injector ??= grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
       const fallback = new GrpcJsFallback(injector, logger);
-      const commonName = serveOptions.verifiedCommonName;
+      // URI-encoded once: node:http2 (the relay to grpc-js) keeps one byte per character of a header.
+      const commonName = serveOptions.verifiedCommonName === undefined ? undefined : encodeURIComponent(serveOptions.verifiedCommonName);
       const connection: H2Connection = new H2Connection(socket, {
         logger,
         maxConcurrentStreams: options.maxConcurrentStreams,
         decorateHeaders: (headers) => {
           // Only the listener names a verified identity (verified-identity.ts): the header's name is
           // secret, and whatever a client sent under it is replaced or dropped.
-          // URI-encoded: node:http2 (the relay to grpc-js) keeps one byte per character of a header.
-          if (commonName !== undefined) headers[verifiedCommonNameHeader] = encodeURIComponent(commonName);
+          if (commonName !== undefined) headers[verifiedCommonNameHeader] = commonName;
           else if (headers[verifiedCommonNameHeader] !== undefined) delete headers[verifiedCommonNameHeader];
         },
         onStream: (stream) => route(stream, table, fallback),

@@ -23,8 +23,6 @@ export interface GrpcServerOptions {
   server: EtcdServerApi;
   maxRequestBytes: number;
   logger: Logger;
-  /** HTTP/2 streams per connection (etcd's --max-concurrent-streams); unset: the HTTP/2 maximum. */
-  maxConcurrentStreams?: number;
 }
 
 export function createGrpcServer(options: GrpcServerOptions): Server {
@@ -35,7 +33,6 @@ export function createGrpcServer(options: GrpcServerOptions): Server {
   const grpcServer = new Server({
     'grpc.max_receive_message_length': options.maxRequestBytes + receiveMessageSlackBytes,
     'grpc.max_send_message_length': -1,
-    ...(options.maxConcurrentStreams !== undefined ? { 'grpc.max_concurrent_streams': options.maxConcurrentStreams } : {}),
   });
   enableLeanPath(grpcServer, { maxReceiveMessageBytes: options.maxRequestBytes + receiveMessageSlackBytes, logger });
   const definitions = loadServiceDefinitions();

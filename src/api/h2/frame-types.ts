@@ -74,3 +74,15 @@ export function uint32Frame(type: number, streamId: number, value: number): Buff
 
 /** §3.4: what every client connection opens with. */
 export const clientPreface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/** A DATA frame's header for `lengthBytes` of payload; with endStream, it ends the stream. */
+export function dataFrameHeader(streamId: number, lengthBytes: number, endStream: boolean): Buffer {
+  const header = Buffer.allocUnsafe(frameHeaderBytes);
+  writeFrameHeader(header, 0, lengthBytes, frameData, endStream ? flagEndStream : 0, streamId);
+  return header;
+}
+
+/** A HEADERS frame header for a block that fits one frame. */
+export function headersFrameHeader(target: Buffer, offset: number, streamId: number, blockBytes: number, endStream: boolean): void {
+  writeFrameHeader(target, offset, blockBytes, frameHeaders, flagEndHeaders | (endStream ? flagEndStream : 0), streamId);
+}

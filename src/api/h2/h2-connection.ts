@@ -13,13 +13,13 @@ import type { Logger } from 'pino';
 import { HpackDecoder, type HeaderField } from './hpack-decoder.js';
 import { Http2ParseError } from './hpack-error.js';
 import {
-  clientPreface, errorCompression, errorEnhanceYourCalm, errorFlowControl, errorFrameSize, errorNoError, errorProtocol, errorRefusedStream,
+  clientPreface, dataFrameHeader, errorCompression, errorEnhanceYourCalm, errorFlowControl, errorFrameSize, errorNoError, errorProtocol, errorRefusedStream,
   errorStreamClosed, flagAck, flagEndHeaders, flagEndStream, flagPadded, flagPriority, frame, frameContinuation, frameData,
   frameGoaway, frameHeaderBytes, frameHeaders, framePing, framePriority, framePushPromise, frameRstStream, frameSettings,
-  frameSizeDefault, frameSizeMax, frameWindowUpdate, initialWindowDefault, settingEnablePush, settingInitialWindowSize,
+  frameSizeDefault, frameSizeMax, frameWindowUpdate, headersFrameHeader, initialWindowDefault, settingEnablePush, settingInitialWindowSize,
   settingHeaderTableSize, settingMaxConcurrentStreams, settingMaxFrameSize, uint32Frame, windowSizeMax, writeFrameHeader,
 } from './frame-types.js';
-import { dataFrameParts, H2Stream, headersFrameHeader, type H2RequestHeaders } from './h2-stream.js';
+import { H2Stream, type H2RequestHeaders } from './h2-stream.js';
 
 /** Each stream may send this much before we return window: big enough for a large put in one go. */
 export const streamReceiveWindowBytes = 1024 * 1024;
@@ -610,11 +610,12 @@ export class H2Connection {
     while (stream.outboundBytes > 0) {
       const allowed = Math.min(stream.sendWindow, this.sendWindow, this.peerMaxFrameSize, stream.outboundBytes);
       if (allowed <= 0) break;
-      const parts = stream.takeOutbound(allowed)!;
+      const parts = stream.takeOutbound(allowed);
       stream.sendWindow -= allowed;
       this.sendWindow -= allowed;
       const endsHere = stream.outboundBytes === 0 && stream.takeTrailersIfDue() === null;
-      for (const part of dataFrameParts(stream.id, parts, allowed, endsHere)) this.queue(part);
+      this.queue(dataFrameHeader(stream.id, allowed, endsHere));
+      for (const part of parts) this.queue(part);
       if (endsHere) {
         this.blocked.delete(stream);
         stream.endedLocally();

@@ -1,9 +1,6 @@
 // One request stream of a server connection (h2-connection.ts): the request's headers and body
 // coming in, the response going out under the client's flow-control windows. Callbacks instead of
 // events: a unary call sets two and is gone, and this object is made for every call.
-import {
-  flagEndHeaders, flagEndStream, frameData, frameHeaderBytes, frameHeaders, writeFrameHeader,
-} from './frame-types.js';
 import type { H2Connection } from './h2-connection.js';
 
 /** Request headers as node:http2 gives them: lower-case names, a repeated header joined with ", ". */
@@ -175,11 +172,10 @@ export class H2Stream {
   }
 
   /**
-   * Takes up to `max` bytes of queued data for one DATA frame, or undefined when none is queued.
-   * Called by the connection, which has checked the windows.
+   * Takes up to `max` bytes of queued data for one DATA frame. Called by the connection, which has
+   * checked the windows.
    */
-  takeOutbound(max: number): Buffer[] | undefined {
-    if (this.outboundBytes === 0) return undefined;
+  takeOutbound(max: number): Buffer[] {
     const parts: Buffer[] = [];
     let taken = 0;
     while (taken < max && this.outbound.length > 0) {
@@ -208,8 +204,7 @@ export class H2Stream {
   /** Called by the connection after it wrote END_STREAM for this stream. */
   endedLocally(): void {
     this.localEnded = true;
-    if (this.remoteEnded) this.connection.closeStream(this, false);
-    else this.connection.closeStream(this, true);
+    this.connection.closeStream(this, !this.remoteEnded);
   }
 
   /** Called by the connection after data went out; emits a drain owed by an earlier write. */
@@ -231,16 +226,3 @@ export class H2Stream {
     this.onclose?.();
   }
 }
-
-/** One DATA frame (header and payload parts) for a stream; with endStream, it ends the stream. */
-export function dataFrameParts(streamId: number, parts: readonly Buffer[], lengthBytes: number, endStream: boolean): Buffer[] {
-  const header = Buffer.allocUnsafe(frameHeaderBytes);
-  writeFrameHeader(header, 0, lengthBytes, frameData, endStream ? flagEndStream : 0, streamId);
-  return [header, ...parts];
-}
-
-/** A HEADERS frame header for a block that fits one frame. */
-export function headersFrameHeader(target: Buffer, offset: number, streamId: number, blockBytes: number, endStream: boolean): void {
-  writeFrameHeader(target, offset, blockBytes, frameHeaders, flagEndHeaders | (endStream ? flagEndStream : 0), streamId);
-}
-
