@@ -20,6 +20,7 @@ import {
   settingHeaderTableSize, settingMaxConcurrentStreams, settingMaxFrameSize, uint32Frame, windowSizeMax, writeFrameHeader,
 } from './frame-types.js';
 import { H2Stream, type H2RequestHeaders } from './h2-stream.js';
+import { TokenBucket } from './token-bucket.js';
 
 /** Each stream may send this much before we return window: big enough for a large put in one go. */
 export const streamReceiveWindowBytes = 1024 * 1024;
@@ -38,6 +39,16 @@ export const controlBacklogBytesMax = 4 * 1024 * 1024;
  * return false and wait for a drain, and the socket is not read meanwhile.
  */
 export const socketBacklogBytesMax = 1024 * 1024;
+/**
+ * Client resets of streams we have not begun to answer (the "rapid reset" pattern, CVE-2023-44487:
+ * a request's handler keeps working while the client, not waiting for answers, is never slowed by
+ * flow control or MAX_CONCURRENT_STREAMS): this many at once, and this many a second after that,
+ * as nghttp2's defaults. A reset after the answer began costs us nothing more and is not counted:
+ * etcd's KeepAliveOnce cancels its stream after every keep-alive answer, 30,000 times a second
+ * under etcd's benchmark tool.
+ */
+export const unansweredResetBurst = 1000;
+export const unansweredResetsPerSecond = 33;
 /** How long a graceful close waits for open streams before it drops them. */
 export const gracefulCloseMsDefault = 1000;
 
@@ -59,6 +70,8 @@ export interface H2ConnectionOptions {
   /** SETTINGS_MAX_CONCURRENT_STREAMS; unset, streams are unlimited as in etcd (math.MaxUint32). */
   maxConcurrentStreams?: number;
   headerBlockBytesMax?: number;
+  /** The clock of the rapid-reset limit; tests drive it. */
+  nowMs?: () => number;
   /** Decorates every request's headers (the listener adds a verified certificate's CN). */
   decorateHeaders?: (headers: H2RequestHeaders) => void;
 }
@@ -83,6 +96,8 @@ export class H2Connection {
   private prefaceSeen = false;
   private settingsSeen = false;
   private openBlock?: OpenHeaderBlock;
+
+  private readonly unansweredResets: TokenBucket;
 
   /** The client's settings, as they bear on what we send. */
   private peerInitialWindow = initialWindowDefault;
@@ -113,6 +128,7 @@ export class H2Connection {
 
   constructor(private readonly socket: Duplex, private readonly options: H2ConnectionOptions) {
     this.headerBlockBytesMax = options.headerBlockBytesMax ?? headerBlockBytesMaxDefault;
+    this.unansweredResets = new TokenBucket(unansweredResetBurst, unansweredResetsPerSecond, options.nowMs);
   }
 
   /** Sends our preface and starts reading, `firstBytes` (already read from the socket) first. */
@@ -369,6 +385,9 @@ export class H2Connection {
     if (stream === undefined) return;
     stream.resetCode = payload.readUInt32BE(0);
     this.forget(stream);
+    if (!stream.headersSent && !this.unansweredResets.take()) {
+      this.connectionError(errorEnhanceYourCalm, 'too many streams reset before their answer (rapid reset)');
+    }
   }
 
   private onData(flags: number, streamId: number, payload: Buffer): void {

@@ -15,7 +15,9 @@ import {
   frameHeaders, framePing, framePriority, framePushPromise, frameRstStream, frameSettings, frameWindowUpdate, settingEnablePush,
   settingHeaderTableSize, settingInitialWindowSize, settingMaxConcurrentStreams, settingMaxFrameSize,
 } from '../../../src/api/h2/frame-types.js';
-import { connectionReceiveWindowBytes, controlBacklogBytesMax, streamReceiveWindowBytes } from '../../../src/api/h2/h2-connection.js';
+import {
+  connectionReceiveWindowBytes, controlBacklogBytesMax, streamReceiveWindowBytes, unansweredResetBurst, unansweredResetsPerSecond,
+} from '../../../src/api/h2/h2-connection.js';
 import type { H2RequestHeaders, H2Stream } from '../../../src/api/h2/h2-stream.js';
 import {
   answerAfterBody, clientHandshake, continuationFrame, dataFrame, echoStream, fieldsBlock, goawayFrameOf, headersFrame, linkedConnection,
@@ -972,6 +974,34 @@ describe('stream states', () => {
     expect(await client.waitForRst(9)).toBe(errorRefusedStream);
     expect(recorder.taken.map((r) => r.stream.id)).toEqual([1, 3, 7]);
     expect(client.count((f) => f.type === frameGoaway)).toBe(0);
+  });
+
+  it('ends a connection whose client resets more than 1000 streams before their answer began, then more than 33 a second (rapid reset)', async () => {
+    let nowMs = 0;
+    // Streams on /answered get their response headers at once, as a KeepAliveOnce stream has its answer before the client cancels it.
+    const onStream = (stream: H2Stream): void => {
+      if (stream.headers[':path'] === '/answered') stream.respond(fieldsBlock(okHeaders));
+      else if (stream.headers[':path'] === '/echo') echoStream(stream);
+    };
+    const { client } = await rawSetup({ onStream, nowMs: () => nowMs });
+    let nextId = 1;
+    const openAndReset = (path: string, count: number): Buffer[] =>
+      Array.from({ length: count }, () => {
+        const id = nextId;
+        nextId += 2;
+        return Buffer.concat([headersFrame(id, requestFields(path), { endStream: true }), rstStreamFrame(id, errorCancel)]);
+      });
+    client.send(...openAndReset('/answered', 3000));
+    client.send(...openAndReset('/hold', unansweredResetBurst));
+    await expectServing(client, nextId);
+    nextId += 2;
+    nowMs += 1000;
+    client.send(...openAndReset('/hold', unansweredResetsPerSecond));
+    await expectServing(client, nextId);
+    nextId += 2;
+    expect(client.count((f) => f.type === frameGoaway)).toBe(0);
+    client.send(...openAndReset('/hold', 1));
+    await expectConnectionError(client, errorEnhanceYourCalm);
   });
 
   it('follows a response completed before the request with RST_STREAM NO_ERROR (§8.1), and drops the rest of the request', async () => {
