@@ -15,6 +15,7 @@ import { EtcdServer } from './server/etcd-server.js';
 import { helpText, versionText } from './config/index.js';
 import { formatEtcdUrl } from './config/urls.js';
 import { maxConcurrentStreamsDefault } from './config/flag-table.js';
+import { grpcKeepaliveOptions } from './api/grpc/keepalive-config.js';
 import { resolveInitialCluster } from './discovery/resolve.js';
 import { loadTlsForUrls } from './tls/index.js';
 import { setProcessPeerTls } from './transport/peer-http.js';
@@ -114,6 +115,7 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
       logger: logger.child({ component: 'grpc' }),
       // etcd's default, math.MaxUint32, is HTTP/2's "unlimited": no setting is sent for it.
       maxConcurrentStreams: config.maxConcurrentStreams >= maxConcurrentStreamsDefault ? undefined : config.maxConcurrentStreams,
+      keepalive: grpcKeepaliveOptions(config),
     }),
     logger: logger.child({ component: 'client-listener' }), http1Handler: http1HandlerFor(httpApp.server),
     protocols: splitHttp ? 'grpc-only' : 'grpc-and-http', serveAfter: ready,

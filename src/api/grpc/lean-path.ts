@@ -18,7 +18,7 @@ import type { Duplex } from 'node:stream';
 import { ServerCredentials, status, type Server as GrpcServer, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { GrpcJsFallback, type ConnectionInjector } from '../h2/grpc-js-fallback.js';
-import { H2Connection } from '../h2/h2-connection.js';
+import { H2Connection, type H2KeepaliveOptions } from '../h2/h2-connection.js';
 import type { H2RequestHeaders, H2Stream } from '../h2/h2-stream.js';
 import { verifiedCommonNameHeader } from '../listener/verified-identity.js';
 import { contextFromHttp2Headers } from './context.js';
@@ -111,6 +111,8 @@ export interface GrpcConnectionHandlerOptions {
   logger: Logger;
   /** etcd's --max-concurrent-streams; unset, the HTTP/2 maximum. */
   maxConcurrentStreams?: number;
+  /** From etcd's --grpc-keepalive-* (grpcKeepaliveOptions); unset, no pings and no ping limit. */
+  keepalive?: H2KeepaliveOptions;
 }
 
 /**
@@ -132,6 +134,7 @@ export function createGrpcConnectionHandler(grpcServer: GrpcServer, options: Grp
       const connection: H2Connection = new H2Connection(socket, {
         logger,
         maxConcurrentStreams: options.maxConcurrentStreams,
+        keepalive: options.keepalive,
         decorateHeaders: (headers) => {
           // Only the listener names a verified identity (verified-identity.ts): the header's name is
           // secret, and whatever a client sent under it is replaced or dropped.

@@ -20,6 +20,7 @@ import {
   settingHeaderTableSize, settingMaxConcurrentStreams, settingMaxFrameSize, uint32Frame, windowSizeMax, writeFrameHeader,
 } from './frame-types.js';
 import { H2Stream, type H2RequestHeaders } from './h2-stream.js';
+import { ClientPingPolicy, ServerPinger, tooManyPingsDebugData } from './keepalive.js';
 import { TokenBucket } from './token-bucket.js';
 
 /** Each stream may send this much before we return window: big enough for a large put in one go. */
@@ -70,10 +71,21 @@ export interface H2ConnectionOptions {
   /** SETTINGS_MAX_CONCURRENT_STREAMS; unset, streams are unlimited as in etcd (math.MaxUint32). */
   maxConcurrentStreams?: number;
   headerBlockBytesMax?: number;
-  /** The clock of the rapid-reset limit; tests drive it. */
+  /** gRPC keep-alive (keepalive.ts); unset, the server never pings and takes any client pings. */
+  keepalive?: H2KeepaliveOptions;
+  /** The clock of the rapid-reset limit and of keep-alive; tests drive it. */
   nowMs?: () => number;
   /** Decorates every request's headers (the listener adds a verified certificate's CN). */
   decorateHeaders?: (headers: H2RequestHeaders) => void;
+}
+
+export interface H2KeepaliveOptions {
+  /** Client pings closer than this (while a stream is open) are strikes (--grpc-keepalive-min-time). */
+  minClientPingIntervalMs: number;
+  /** The server pings after this long without reading anything (--grpc-keepalive-interval). */
+  pingAfterIdleMs: number;
+  /** ...and closes the connection when nothing is read for this long after (--grpc-keepalive-timeout). */
+  pingTimeoutMs: number;
 }
 
 /** HEADERS whose block continues in CONTINUATION frames. */
@@ -98,6 +110,8 @@ export class H2Connection {
   private openBlock?: OpenHeaderBlock;
 
   private readonly unansweredResets: TokenBucket;
+  private readonly pingPolicy?: ClientPingPolicy;
+  private pinger?: ServerPinger;
 
   /** The client's settings, as they bear on what we send. */
   private peerInitialWindow = initialWindowDefault;
@@ -129,6 +143,7 @@ export class H2Connection {
   constructor(private readonly socket: Duplex, private readonly options: H2ConnectionOptions) {
     this.headerBlockBytesMax = options.headerBlockBytesMax ?? headerBlockBytesMaxDefault;
     this.unansweredResets = new TokenBucket(unansweredResetBurst, unansweredResetsPerSecond, options.nowMs);
+    if (options.keepalive !== undefined) this.pingPolicy = new ClientPingPolicy(options.keepalive.minClientPingIntervalMs, options.nowMs ?? performanceNow);
   }
 
   /** Sends our preface and starts reading, `firstBytes` (already read from the socket) first. */
@@ -142,6 +157,20 @@ export class H2Connection {
     });
     this.queue(frame(frameSettings, 0, 0, payload));
     this.queue(uint32Frame(frameWindowUpdate, 0, connectionReceiveWindowBytes - initialWindowDefault));
+    const keepalive = this.options.keepalive;
+    if (keepalive !== undefined) {
+      this.pinger = new ServerPinger({
+        idleMs: keepalive.pingAfterIdleMs,
+        timeoutMs: keepalive.pingTimeoutMs,
+        // grpc-go's keep-alive ping carries 8 zero bytes.
+        sendPing: () => this.queue(frame(framePing, 0, 0, Buffer.alloc(8))),
+        onUnresponsive: () => {
+          this.options.logger.debug('closing a client HTTP/2 connection: no answer to a keep-alive ping');
+          this.destroy();
+        },
+        nowMs: this.options.nowMs ?? performanceNow,
+      });
+    }
     this.socket.on('data', (chunk: Buffer) => this.read(chunk));
     this.socket.on('end', () => this.destroy());
     this.socket.on('drain', () => {
@@ -193,6 +222,7 @@ export class H2Connection {
 
   private read(chunk: Buffer): void {
     if (this.closedAll) return;
+    this.pinger?.noteRead();
     const data = this.input === undefined ? chunk : Buffer.concat([this.input, chunk]);
     this.input = undefined;
     let offset = 0;
@@ -327,6 +357,10 @@ export class H2Connection {
     if (flags & flagAck) return;
     if (this.controlFlood()) return;
     this.queue(frame(framePing, flagAck, 0, payload));
+    // Judged after the ACK, as grpc-go does: the ping that is one too many is still answered.
+    if (this.pingPolicy !== undefined && !this.pingPolicy.allowPing(this.streams.size)) {
+      this.connectionError(errorEnhanceYourCalm, tooManyPingsDebugData);
+    }
   }
 
   /** True (and the connection ended with ENHANCE_YOUR_CALM) when a control answer would pile up unread. */
@@ -561,6 +595,7 @@ export class H2Connection {
 
   /** A header block as HEADERS (and CONTINUATION when it exceeds the client's frame size). */
   sendHeaderBlock(streamId: number, headerBlock: Buffer, endStream: boolean): void {
+    this.pingPolicy?.noteResponseWritten();
     const block = this.withTableSizeUpdate(headerBlock);
     if (block.length <= this.peerMaxFrameSize) {
       const bytes = Buffer.allocUnsafe(frameHeaderBytes + block.length);
@@ -610,6 +645,7 @@ export class H2Connection {
     stream.sendWindow -= dataBytes;
     this.sendWindow -= dataBytes;
     this.queue(bytes);
+    this.pingPolicy?.noteResponseWritten();
     return true;
   }
 
@@ -634,6 +670,7 @@ export class H2Connection {
       this.sendWindow -= allowed;
       const endsHere = stream.outboundBytes === 0 && stream.takeTrailersIfDue() === null;
       this.queue(dataFrameHeader(stream.id, allowed, endsHere));
+      this.pingPolicy?.noteResponseWritten();
       for (const part of parts) this.queue(part);
       if (endsHere) {
         this.blocked.delete(stream);
@@ -715,6 +752,7 @@ export class H2Connection {
   private closeAllStreams(): void {
     if (this.closedAll) return;
     this.closedAll = true;
+    this.pinger?.stop();
     if (this.socket.destroyed) {
       clearTimeout(this.endTimer);
       clearTimeout(this.graceTimer);
@@ -752,6 +790,8 @@ export class H2Connection {
     if (this.blocked.size > 0 && this.backlogBytes <= socketBacklogBytesMax) process.nextTick(() => this.pumpBlocked());
   }
 }
+
+const performanceNow = (): number => performance.now();
 
 /** RFC 7541 §6.3: dynamic table size update (001xxxxx) to 0. */
 const tableSizeUpdateToZero = Buffer.from([0x20]);

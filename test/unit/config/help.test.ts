@@ -11,7 +11,8 @@ describe('help and version', () => {
     }
     expect(text).toContain("--data-dir '${name}.etcd'");
     expect(text).toContain('--snapshot-count 100000');
-    expect(text).toMatch(/--grpc-keepalive-timeout '20s'\n.*not yet implemented/);
+    expect(text).toMatch(/--socket-reuse-port 'false'\n.*not yet implemented/);
+    expect(text).not.toMatch(/--grpc-keepalive-timeout '20s'\n.*not yet implemented/);
     expect(text).not.toMatch(/--cert-file ''\n.*not yet implemented/);
   });
 

@@ -255,8 +255,8 @@ describe('typed values', () => {
   });
 
   it('lists flags that are accepted but not implemented, and warns for flags with no effect', () => {
-    const { config, warnings } = parse(['--cert-file', 'c.pem', '--grpc-keepalive-timeout', '5s', '--max-snapshots', '3', '--name', 'n', '--initial-cluster', 'n=http://localhost:2380']);
-    expect(config.unimplementedFlagsSet.sort()).toEqual(['grpc-keepalive-timeout']);
+    const { config, warnings } = parse(['--cert-file', 'c.pem', '--grpc-keepalive-timeout', '5s', '--socket-reuse-port', '--max-snapshots', '3', '--name', 'n', '--initial-cluster', 'n=http://localhost:2380']);
+    expect(config.unimplementedFlagsSet.sort()).toEqual(['socket-reuse-port']);
     expect(config.grpcKeepAliveTimeoutMs).toBe(5000);
     expect(warnings.some((w) => w.startsWith('flag --max-snapshots has no effect'))).toBe(true);
   });

@@ -794,6 +794,60 @@ describe('connection errors (§5.4.1): GOAWAY with the code, then the connection
   });
 });
 
+describe('gRPC keep-alive (--grpc-keepalive-*)', () => {
+  const hour = 3_600_000;
+  const isPing = (f: ServerFrame) => f.type === framePing && (f.flags & flagAck) === 0;
+  const isPingAck = (f: ServerFrame) => f.type === framePing && (f.flags & flagAck) !== 0;
+
+  it('answers the fourth ping closer than min-time with its ACK and GOAWAY ENHANCE_YOUR_CALM "too_many_pings", then closes', async () => {
+    const recorder = streamRecorder();
+    const { client } = await rawSetup({ onStream: recorder.onStream, keepalive: { minClientPingIntervalMs: hour, pingAfterIdleMs: hour, pingTimeoutMs: hour } });
+    client.send(headersFrame(1, requestFields('/hold')));
+    await waitFor(() => recorder.taken.length === 1, 'the stream');
+    for (let n = 1; n <= 3; n += 1) {
+      client.send(pingFrame(Buffer.alloc(8, n)));
+      await client.waitUntil(() => client.count(isPingAck) === n, `ACK ${n}`);
+    }
+    expect(client.count((f) => f.type === frameGoaway)).toBe(0);
+    client.send(pingFrame(Buffer.alloc(8, 4)));
+    const goaway = await client.waitForGoaway();
+    expect(goaway).toEqual({ lastStreamId: 1, code: errorEnhanceYourCalm, debug: 'too_many_pings' });
+    expect(client.count(isPingAck)).toBe(4);
+    await client.waitClosed();
+    expect(recorder.taken[0]!.closed).toBe(true);
+  });
+
+  it('does not count pings that follow a response (a client measuring bandwidth as data arrives)', async () => {
+    const { client } = await rawSetup({ keepalive: { minClientPingIntervalMs: hour, pingAfterIdleMs: hour, pingTimeoutMs: hour } });
+    for (let id = 1; id <= 19; id += 2) {
+      await expectServing(client, id);
+      client.send(pingFrame(Buffer.alloc(8, id)));
+    }
+    await expectServing(client, 21);
+    expect(client.count(isPingAck)).toBe(10);
+    expect(client.count((f) => f.type === frameGoaway)).toBe(0);
+  });
+
+  it('pings (8 zero bytes) a client it has read nothing from for the interval, and closes the connection when no answer comes', async () => {
+    const { client } = await rawSetup({ keepalive: { minClientPingIntervalMs: hour, pingAfterIdleMs: 50, pingTimeoutMs: 50 } });
+    const ping = await client.waitForFrame(isPing, 'a server PING');
+    expect(ping.streamId).toBe(0);
+    expect(ping.payload).toEqual(Buffer.alloc(8));
+    await client.waitClosed();
+  });
+
+  it('keeps a connection whose client answers its pings', async () => {
+    const { client, connection } = await rawSetup({ keepalive: { minClientPingIntervalMs: hour, pingAfterIdleMs: 30, pingTimeoutMs: 30 } });
+    for (let n = 1; n <= 4; n += 1) {
+      const ping = await client.waitForFrame(isPing, `server PING ${n}`, { from: client.frames.length });
+      client.send(pingFrame(ping.payload, true));
+    }
+    expect(client.closed).toBe(false);
+    await expectServing(client, 1);
+    expect(connection.openStreamCount).toBe(0);
+  });
+});
+
 describe('other control frames', () => {
   it('answers PING with a PING ACK carrying the same 8 bytes, and ignores a PING ACK', async () => {
     const { client } = await rawSetup();
