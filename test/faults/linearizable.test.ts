@@ -48,6 +48,9 @@ async function perform(client: Etcd3, key: string, input: KvInput): Promise<KvOu
     case 'put':
       await client.put(key).value(input.value).exec();
       return { kind: 'put' };
+    case 'delete':
+      await client.delete().key(key).exec();
+      return { kind: 'delete' };
     case 'cas': {
       const guard = input.expected === null ? client.if(key, 'Version', '==', 0) : client.if(key, 'Value', '==', input.expected);
       const response = await guard.then(client.put(key).value(input.value)).commit();
@@ -72,7 +75,8 @@ async function runClient(clientId: number, member: ClusterMember, history: KvOpe
         const output = await perform(client, key, input);
         history.push({ clientId, key, input, output, invokeMs, completeMs: now() });
         if (output.kind === 'get') lastSeen.set(key, output.value);
-        else if (input.kind !== 'get' && (output.kind === 'put' || output.succeeded)) lastSeen.set(key, input.value);
+        else if (output.kind === 'delete') lastSeen.set(key, null);
+        else if ((input.kind === 'put' || input.kind === 'cas') && (output.kind === 'put' || (output.kind === 'cas' && output.succeeded))) lastSeen.set(key, input.value);
       } catch (error) {
         if (!neverSent(error)) history.push({ clientId, key, input, output: undefined, invokeMs, completeMs: 0 });
         await sleep(backoffAfterFailureMs);

@@ -125,7 +125,7 @@ describe.each([
       call.on('data', (response: { created: boolean; events: Array<{ kv: { value: Buffer } }> }) => {
         for (const event of response.events) events.push(event.kv.value.toString());
       });
-      call.on('error', (error) => {
+      call.on('error', (error: Error) => {
         failure = error;
       });
       call.write({ create_request: { key: Buffer.from('ka-grpc-js') } });
