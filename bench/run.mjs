@@ -148,10 +148,19 @@ function totalFor(workload) {
  */
 const watchRowsPutPrewarm = 2000;
 
-/** Unmeasured requests before each measured run (the watch rows' are puts to 100 or 1000 watchers, so fewer). */
+/**
+ * Unmeasured requests of the same load before each measured run: enough for V8 to have compiled the
+ * request path (batches of 2000 puts at 1/1 reached etcd-ts's steady rate from the third on, see
+ * above; at 3 members and 100/1000, a 2000-request warm-up left etcd-ts's CPU per put at 1.66-1.87x
+ * etcd's, against 100-125 us per put and etcd's 101-130 after 3000 puts at 1/1 first). The quick bench, a smoke test, warms up with at most
+ * its own total. The watch rows' are puts to 100 or 1000 watchers, so fewer (after watchRowsPutPrewarm).
+ */
+const warmupRequests = 6000;
+
 function warmupFor(workload) {
   if (workload.kind === 'keys') return 0;
-  return Math.min(totalFor(workload), workload.warmup ?? (workload.command[0] === 'watch-latency' ? 100 : 2000));
+  const requests = workload.warmup ?? (workload.command[0] === 'watch-latency' ? 100 : warmupRequests);
+  return quick ? Math.min(totalFor(workload), requests) : requests;
 }
 
 function describeMachine() {
@@ -528,7 +537,7 @@ async function main() {
     `${reps} run(s) per server and workload (3-member rows at most ${threeMemberRepsMax}, the many-keys row 1), ` +
       `alternating etcd-ts, etcd${workloads.some((w) => w.noop) ? ', no-op' : ''} run by run; ` +
       'each run a fresh server (or cluster) with fresh data dirs on the same disk, first warmed up with an unmeasured ' +
-      'run of the same load (2000 requests, or all of a quick run\'s; for the watch rows 2000 puts from one client, then 100 ' +
+      `run of the same load (${quick ? 'at most the run\'s own size' : `${warmupRequests} requests`}; for the watch rows 2000 puts from one client, then 100 ` +
       'puts to the watchers), so both servers are ' +
       'measured in their steady state. Figures are medians (min–max); ' +
       'ratios are of medians, always etcd-ts / etcd, and the last column says which direction is better. ' +
