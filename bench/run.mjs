@@ -9,7 +9,7 @@
 //   so uncommitted files that others are editing mid-run neither break nor skew the bench;
 //   --worktree measures the working tree instead (after scripts/ensure-built.mjs).
 import { execFileSync, execSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -126,9 +126,9 @@ const keysWorkload = {
   size: keysTotal, fullOnly: true, repsMax: 1, metrics: keysMetrics,
 };
 
-const workloads = [...oneMemberWorkloads.map((workload) => ({ ...workload, members: 1 })), ...threeMemberWorkloads, keysWorkload]
-  .map((workload) => ({ ...workload, servers: workload.noop ? ['etcd-ts', 'etcd', 'noop'] : ['etcd-ts', 'etcd'] }))
-  .filter((workload) => (onlyIds ? onlyIds.has(workload.id) : !(quick && workload.fullOnly)));
+const allWorkloads = [...oneMemberWorkloads.map((workload) => ({ ...workload, members: 1 })), ...threeMemberWorkloads, keysWorkload]
+  .map((workload) => ({ ...workload, servers: workload.noop ? ['etcd-ts', 'etcd', 'noop'] : ['etcd-ts', 'etcd'] }));
+const workloads = allWorkloads.filter((workload) => (onlyIds ? onlyIds.has(workload.id) : !(quick && workload.fullOnly)));
 
 const repsFor = (workload) => Math.min(reps, workload.repsMax ?? reps);
 
@@ -461,7 +461,90 @@ function formatLoad(values) {
   return values.map((value) => value.toFixed(2)).join(' / ');
 }
 
+/**
+ * Writes bench/results/latest.md for `result` (as saved in `jsonPath`); also used by --render to
+ * write it again from a saved run. Returns the tables printed at the end of a run.
+ */
+function writeLatest(result, jsonPath) {
+  const summaries = result.summaries;
+  const targetResults = result.targets;
+  const runs = result.runs;
+  const startedAt = new Date(result.startedAt);
+  const machine = result.machine;
+  const loadAtStart = result.loadAverage.atStart;
+  const loadAtEnd = result.loadAverage.atEnd;
+  const quick = result.mode === 'quick';
+  const reps = result.reps;
+  const ids = new Set(result.workloads.map((workload) => workload.id));
+  const workloads = allWorkloads.filter((workload) => ids.has(workload.id));
+  const renderInput = { workloads, summaries, pendingRows: [], targetResults };
+  const ratioTable = renderRatioTable(renderInput);
+  const ceilingTable = renderCeilingTable(renderInput);
+  const targetTable = renderTargetTable(targetResults);
+  const loadDuring = runs.map((run) => run.loadAverage1m);
+  const markdown = [
+    `# etcd-ts vs etcd 3.4: ${quick ? 'quick' : 'full'} bench of ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    '',
+    `Machine: ${machine.nproc} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB memory; Node ${machine.node}; ` +
+      `etcd ${machine.etcd}; etcd-ts ${machine.etcdTs}. Load generator: ${machine.benchmarkTool}, sharing the cores.`,
+    `Load average (1/5/15 min): ${formatLoad(loadAtStart)} at start, ${formatLoad(loadAtEnd)} at end; ` +
+      `1-min load during runs ${Math.min(...loadDuring).toFixed(2)}–${Math.max(...loadDuring).toFixed(2)} (other engineers share the machine).`,
+    `${reps} run(s) per server and workload (3-member rows at most ${threeMemberRepsMax}, the many-keys row 1), ` +
+      `alternating etcd-ts, etcd${workloads.some((w) => w.noop) ? ', no-op' : ''} run by run; ` +
+      'each run a fresh server (or cluster) with fresh data dirs on the same disk, first warmed up with an unmeasured ' +
+      `run of the same load (${quick ? 'at most the run\'s own size' : `${warmupRequests} requests`}; for the watch rows 2000 puts from one client, then 100 ` +
+      'puts to the watchers), so both servers are ' +
+      'measured in their steady state. Figures are medians (min–max); ' +
+      'ratios are of medians, always etcd-ts / etcd, and the last column says which direction is better. ' +
+      'Server CPU is utime+stime from /proc/<pid>/stat over the tool run, per 1000 requests of the run ' +
+      '(for watch-latency per 1000 puts, each delivered to every watcher). watch-latency is timed by the tool from ' +
+      "each put's reply to each watcher's event; its throughput is fixed by --put-rate and not shown. " +
+      `Watch fan-out: the tool's \`watch\` with ${watchFanoutWatchers} watchers (10 streams of 100, over 10 connections) on one key, ` +
+      'then puts to that key from 10 clients as fast as they go (--put-rate=100000), each put one event to every watcher; ' +
+      "the tool's second report (events received) gives events delivered per second from the first put to the last event, " +
+      "and server CPU is per 1000 events (numerically the ms per put), including the creation of the watchers; that report's " +
+      "latencies are the tool's own hand-off, not the server's, and are not shown. " +
+      '3-member rows: both servers as 3-member clusters on 127.0.0.1 (same flags, separate ports); the tool spreads its ' +
+      'connections over all members, or sends to the leader only where the row says so (--target-leader); server CPU and ' +
+      'RSS are summed over the three members.' +
+      (workloads.some((w) => w.kind === 'keys')
+        ? ` ${keysWorkload.label}: one member, loaded once per server by the tool with --sequential-keys --key-space-size=${keysTotal} ` +
+          '(every put a new key); RSS right after the load; then stopped (SIGTERM) and started again on the same data dir, ' +
+          'start-up timed from the spawn to the first successful `etcdctl endpoint health` (a linearizable range), key count checked; ' +
+          'then `etcdctl compaction <head revision> --physical` and `etcdctl defrag`. Data-dir sizes are allocated blocks (as du counts), ' +
+          "measured with the server running. The tool puts one random 256-byte value for every key, so etcd-ts's LevelDB " +
+          "block compression shrinks the values, while etcd's bbolt stores them as they are; " +
+          `incompressible values would narrow that gap.${quick ? ' Quick mode loads 100k keys, not the 1M of the full bench.' : ''}`
+        : ''),
+    `Raw data: \`${jsonPath.slice(repoDir.length + 1)}\`.`,
+    '',
+    '## etcd-ts against etcd',
+    '',
+    ratioTable,
+    '',
+    '## Transport ceiling (a no-op server on etcd-ts\'s own HTTP/2 and lean path, answering Put and Range from a constant)',
+    '',
+    ceilingTable,
+    '',
+    '## Targets of issue #6',
+    '',
+    targetTable,
+    '',
+    ...(quick ? ['In quick mode the 3-member and many-keys rows run only when named by --only.', ''] : []),
+  ].join('\n');
+  writeFileSync(join(resultsDir, 'latest.md'), markdown);
+  return { ratioTable, ceilingTable, targetTable };
+}
+
 async function main() {
+  const renderIndex = argv.indexOf('--render');
+  if (renderIndex >= 0) {
+    // Writes latest.md again from a saved run: --render bench/results/<stamp>.json
+    const jsonPath = resolve(argv[renderIndex + 1]);
+    writeLatest(JSON.parse(readFileSync(jsonPath, 'utf8')), jsonPath);
+    console.log(`bench: bench/results/latest.md written from ${jsonPath}`);
+    return;
+  }
   installCleanupHandlers();
   ensurePrerequisites();
   const startedAt = new Date();
@@ -522,62 +605,7 @@ async function main() {
   const stamp = startedAt.toISOString().replace(/:/g, '-').replace(/\..*/, '');
   const jsonPath = join(resultsDir, `${stamp}${quick ? '-quick' : ''}.json`);
   writeFileSync(jsonPath, `${JSON.stringify(result, null, 2)}\n`);
-  const renderInput = { workloads, summaries, pendingRows: [], targetResults };
-  const ratioTable = renderRatioTable(renderInput);
-  const ceilingTable = renderCeilingTable(renderInput);
-  const targetTable = renderTargetTable(targetResults);
-  const loadDuring = runs.map((run) => run.loadAverage1m);
-  const markdown = [
-    `# etcd-ts vs etcd 3.4: ${quick ? 'quick' : 'full'} bench of ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
-    '',
-    `Machine: ${machine.nproc} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB memory; Node ${machine.node}; ` +
-      `etcd ${machine.etcd}; etcd-ts ${machine.etcdTs}. Load generator: ${machine.benchmarkTool}, sharing the cores.`,
-    `Load average (1/5/15 min): ${formatLoad(loadAtStart)} at start, ${formatLoad(loadAtEnd)} at end; ` +
-      `1-min load during runs ${Math.min(...loadDuring).toFixed(2)}–${Math.max(...loadDuring).toFixed(2)} (other engineers share the machine).`,
-    `${reps} run(s) per server and workload (3-member rows at most ${threeMemberRepsMax}, the many-keys row 1), ` +
-      `alternating etcd-ts, etcd${workloads.some((w) => w.noop) ? ', no-op' : ''} run by run; ` +
-      'each run a fresh server (or cluster) with fresh data dirs on the same disk, first warmed up with an unmeasured ' +
-      `run of the same load (${quick ? 'at most the run\'s own size' : `${warmupRequests} requests`}; for the watch rows 2000 puts from one client, then 100 ` +
-      'puts to the watchers), so both servers are ' +
-      'measured in their steady state. Figures are medians (min–max); ' +
-      'ratios are of medians, always etcd-ts / etcd, and the last column says which direction is better. ' +
-      'Server CPU is utime+stime from /proc/<pid>/stat over the tool run, per 1000 requests of the run ' +
-      '(for watch-latency per 1000 puts, each delivered to every watcher). watch-latency is timed by the tool from ' +
-      "each put's reply to each watcher's event; its throughput is fixed by --put-rate and not shown. " +
-      `Watch fan-out: the tool's \`watch\` with ${watchFanoutWatchers} watchers (10 streams of 100, over 10 connections) on one key, ` +
-      'then puts to that key from 10 clients as fast as they go (--put-rate=100000), each put one event to every watcher; ' +
-      "the tool's second report (events received) gives events delivered per second from the first put to the last event, " +
-      "and server CPU is per 1000 events (numerically the ms per put), including the creation of the watchers; that report's " +
-      "latencies are the tool's own hand-off, not the server's, and are not shown. " +
-      '3-member rows: both servers as 3-member clusters on 127.0.0.1 (same flags, separate ports); the tool spreads its ' +
-      'connections over all members, or sends to the leader only where the row says so (--target-leader); server CPU and ' +
-      'RSS are summed over the three members.' +
-      (workloads.some((w) => w.kind === 'keys')
-        ? ` ${keysWorkload.label}: one member, loaded once per server by the tool with --sequential-keys --key-space-size=${keysTotal} ` +
-          '(every put a new key); RSS right after the load; then stopped (SIGTERM) and started again on the same data dir, ' +
-          'start-up timed from the spawn to the first successful `etcdctl endpoint health` (a linearizable range), key count checked; ' +
-          'then `etcdctl compaction <head revision> --physical` and `etcdctl defrag`. Data-dir sizes are allocated blocks (as du counts), ' +
-          "measured with the server running. The tool puts one random 256-byte value for every key, so etcd-ts's LevelDB " +
-          "block compression shrinks the values, while etcd's bbolt stores them as they are; " +
-          `incompressible values would narrow that gap.${quick ? ' Quick mode loads 100k keys, not the 1M of the full bench.' : ''}`
-        : ''),
-    `Raw data: \`${jsonPath.slice(repoDir.length + 1)}\`.`,
-    '',
-    '## etcd-ts against etcd',
-    '',
-    ratioTable,
-    '',
-    '## Transport ceiling (a grpc-js server answering Put and Range from a constant, same codecs as etcd-ts)',
-    '',
-    ceilingTable,
-    '',
-    '## Targets of issue #6',
-    '',
-    targetTable,
-    '',
-    ...(quick ? ['In quick mode the 3-member and many-keys rows run only when named by --only.', ''] : []),
-  ].join('\n');
-  writeFileSync(join(resultsDir, 'latest.md'), markdown);
+  const { ratioTable, ceilingTable, targetTable } = writeLatest(result, jsonPath);
   console.log(`\n${ratioTable}\n\n${ceilingTable}\n\n${targetTable}\n`);
   console.log(`bench: results in ${jsonPath} and bench/results/latest.md (${((finishedAt - startedAt) / 1000).toFixed(0)} s)`);
   rmSync(scratchDir, { recursive: true, force: true });
