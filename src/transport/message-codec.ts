@@ -42,6 +42,12 @@ function checkId(id: NodeId, field: string): void {
   if (typeof id !== 'bigint' || id < 0n || id > UINT64_MAX) throw new MessageCodecError(`${field} is not a uint64: ${String(id)}`);
 }
 
+/** The varint size of a uint field, checked. */
+function uintSize(value: number, field: string): number {
+  checkUint(value, field);
+  return varintSize(value);
+}
+
 function bytesSize(bytes: Uint8Array): number {
   return varintSize(bytes.length) + bytes.length;
 }
@@ -58,12 +64,9 @@ export function encodedMessageSize(message: Message): number {
   }
   checkId(message.to, 'to');
   checkId(message.from, 'from');
-  let size = 3 + 16;
-  for (const [field, value] of [['term', message.term], ['logTerm', message.logTerm], ['index', message.index],
-    ['commit', message.commit], ['rejectHint', message.rejectHint]] as const) {
-    checkUint(value, field);
-    size += varintSize(value);
-  }
+  // Field by field: a loop over [name, value] pairs built six arrays per message sent.
+  let size = 3 + 16 + uintSize(message.term, 'term') + uintSize(message.logTerm, 'logTerm') + uintSize(message.index, 'index') +
+    uintSize(message.commit, 'commit') + uintSize(message.rejectHint, 'rejectHint');
   size += bytesSize(message.context);
   size += varintSize(message.entries.length);
   for (const entry of message.entries) {
