@@ -159,7 +159,7 @@ export class Applier {
     try {
       if (request.auth) {
         const { lessor } = this.deps;
-        recheckInApply(this.deps.auth, request.auth, requiredAccess(request, (id) => lessor.timeToLive(id)?.keys ?? []));
+        recheckInApply(this.deps.auth, request.auth, () => requiredAccess(request, (id) => lessor.timeToLive(id)?.keys ?? []));
       }
       const value = this.dispatch(request, batch, prefetch);
       return { ok: true, value, revision: this.deps.mvcc.currentRevision };

@@ -706,7 +706,7 @@ export class EtcdServer implements EtcdServerApi {
     validateRange(request);
     const auth = this.identify(ctx);
     if (!request.serializable) await this.linearizableRead();
-    this.gate.requireKeys(auth, rangeAccess(request));
+    this.gate.requireKeys(auth, () => rangeAccess(request));
     const result = await this.mvcc.range(request);
     return { header: this.header(), result };
   }
@@ -715,7 +715,7 @@ export class EtcdServer implements EtcdServerApi {
     this.checkRequireLeader(ctx);
     validatePut(request);
     const auth = this.identify(ctx);
-    this.gate.requireKeys(auth, putAccess(request, this.leaseKeys));
+    this.gate.requireKeys(auth, () => putAccess(request, this.leaseKeys));
     this.checkQuota(request.key.length + request.value.length);
     const { value, revision } = await this.propose({ requestId: 0n, put: request, auth });
     return { header: this.header(revision), result: value as PutResult };
@@ -725,7 +725,7 @@ export class EtcdServer implements EtcdServerApi {
     this.checkRequireLeader(ctx);
     validateDeleteRange(request);
     const auth = this.identify(ctx);
-    this.gate.requireKeys(auth, deleteRangeAccess(request));
+    this.gate.requireKeys(auth, () => deleteRangeAccess(request));
     const { value, revision } = await this.propose({ requestId: 0n, deleteRange: request, auth });
     return { header: this.header(revision), result: value as DeleteRangeResult };
   }
@@ -737,14 +737,14 @@ export class EtcdServer implements EtcdServerApi {
     if (isReadOnlyTxn(request)) {
       // etcd serves a read-only txn like a read: no log entry, no new revision.
       if (!isSerializableTxn(request)) await this.linearizableRead();
-      this.gate.requireKeys(auth, txnAccess(request, this.leaseKeys));
+      this.gate.requireKeys(auth, () => txnAccess(request, this.leaseKeys));
       const prefetch = await this.mvcc.prefetchTxn(request);
       const batch: BatchOp[] = [];
       const { result } = this.mvcc.txn(request, prefetch, batch);
       if (batch.length !== 0) throw new Error('read-only txn produced writes');
       return { header: this.header(), result };
     }
-    this.gate.requireKeys(auth, txnAccess(request, this.leaseKeys));
+    this.gate.requireKeys(auth, () => txnAccess(request, this.leaseKeys));
     if (txnPutBytes(request) > 0) this.checkQuota(txnPutBytes(request));
     const { value, revision } = await this.propose({ requestId: 0n, txn: request, auth });
     return { header: this.header(revision), result: value as TxnResult };
@@ -813,7 +813,7 @@ export class EtcdServer implements EtcdServerApi {
   private watchPermitted(token: string | undefined, key: Buffer, rangeEnd: Buffer): boolean {
     if (!this.authStore.enabled) return true;
     try {
-      this.gate.requireKeys(this.gate.identify(token), [{ access: 'read', key, rangeEnd }]);
+      this.gate.requireKeys(this.gate.identify(token), () => [{ access: 'read', key, rangeEnd }]);
       return true;
     } catch (error) {
       if (isEtcdError(error)) return false;

@@ -59,7 +59,7 @@ export class LeaseOperations {
   async leaseRevoke(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader }> {
     this.host.checkRequireLeader(ctx);
     const auth = this.host.identify(ctx);
-    this.host.gate.requireKeys(auth, leaseRevokeAccess(this.host.lessor().timeToLive(id)?.keys ?? []));
+    this.host.gate.requireKeys(auth, () => leaseRevokeAccess(this.host.lessor().timeToLive(id)?.keys ?? []));
     const { revision } = await this.host.propose({ requestId: 0n, leaseRevoke: { id }, auth });
     return { header: this.host.header(revision) };
   }

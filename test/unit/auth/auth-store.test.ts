@@ -135,7 +135,7 @@ describe('AuthStore rules', () => {
     apply(store, { op: 'userGrantRole', user: 'u', role: 'r' });
     apply(store, { op: 'authEnable', tokenSecret: secret });
     const checkedAt = { user: 'u', revision: store.revision };
-    const write = { admin: false, keys: [{ access: 'write' as const, key: b('k'), rangeEnd: Buffer.alloc(0) }] };
+    const write = () => ({ admin: false, keys: [{ access: 'write' as const, key: b('k'), rangeEnd: Buffer.alloc(0) }] });
     expect(() => recheckInApply(store, checkedAt, write)).not.toThrow();
     // An unrelated change: still permitted.
     apply(store, { op: 'roleAdd', name: 'other' });
