@@ -152,8 +152,9 @@ const watchRowsPutPrewarm = 2000;
  * Unmeasured requests of the same load before each measured run: enough for V8 to have compiled the
  * request path (batches of 2000 puts at 1/1 reached etcd-ts's steady rate from the third on, see
  * above; at 3 members and 100/1000, a 2000-request warm-up left etcd-ts's CPU per put at 1.66-1.87x
- * etcd's, against 100-125 us per put and etcd's 101-130 after 3000 puts at 1/1 first). The quick bench, a smoke test, warms up with at most
- * its own total. The watch rows' are puts to 100 or 1000 watchers, so fewer (after watchRowsPutPrewarm).
+ * etcd's, against 100-125 us per put and etcd's 101-130 after 3000 puts at 1/1 first). The quick
+ * bench, a smoke test, warms up with at most its own total. The watch rows' are puts to 100 or 1000
+ * watchers, so fewer (after watchRowsPutPrewarm).
  */
 const warmupRequests = 6000;
 
@@ -492,7 +493,7 @@ function writeLatest(result, jsonPath) {
     `${reps} run(s) per server and workload (3-member rows at most ${threeMemberRepsMax}, the many-keys row 1), ` +
       `alternating etcd-ts, etcd${workloads.some((w) => w.noop) ? ', no-op' : ''} run by run; ` +
       'each run a fresh server (or cluster) with fresh data dirs on the same disk, first warmed up with an unmeasured ' +
-      `run of the same load (${quick ? 'at most the run\'s own size' : `${warmupRequests} requests`}; for the watch rows 2000 puts from one client, then 100 ` +
+      `run of the same load (${quick ? 'at most the run\'s own size' : `${warmupRequests} requests`}; for the watch rows ${watchRowsPutPrewarm} puts from one client, then 100 ` +
       'puts to the watchers), so both servers are ' +
       'measured in their steady state. Figures are medians (min–max); ' +
       'ratios are of medians, always etcd-ts / etcd, and the last column says which direction is better. ' +

@@ -109,6 +109,8 @@ export class H2Connection {
   private settingsSeen = false;
   private openBlock?: OpenHeaderBlock;
 
+  /** The clock of the rapid-reset limit and of keep-alive. */
+  private readonly nowMs: () => number;
   private readonly unansweredResets: TokenBucket;
   private readonly pingPolicy?: ClientPingPolicy;
   private pinger?: ServerPinger;
@@ -142,8 +144,9 @@ export class H2Connection {
 
   constructor(private readonly socket: Duplex, private readonly options: H2ConnectionOptions) {
     this.headerBlockBytesMax = options.headerBlockBytesMax ?? headerBlockBytesMaxDefault;
-    this.unansweredResets = new TokenBucket(unansweredResetBurst, unansweredResetsPerSecond, options.nowMs);
-    if (options.keepalive !== undefined) this.pingPolicy = new ClientPingPolicy(options.keepalive.minClientPingIntervalMs, options.nowMs ?? performanceNow);
+    this.nowMs = options.nowMs ?? performanceNow;
+    this.unansweredResets = new TokenBucket(unansweredResetBurst, unansweredResetsPerSecond, this.nowMs);
+    if (options.keepalive !== undefined) this.pingPolicy = new ClientPingPolicy(options.keepalive.minClientPingIntervalMs, this.nowMs);
   }
 
   /** Sends our preface and starts reading, `firstBytes` (already read from the socket) first. */
@@ -168,7 +171,7 @@ export class H2Connection {
           this.options.logger.debug('closing a client HTTP/2 connection: no answer to a keep-alive ping');
           this.destroy();
         },
-        nowMs: this.options.nowMs ?? performanceNow,
+        nowMs: this.nowMs,
       });
     }
     this.socket.on('data', (chunk: Buffer) => this.read(chunk));

@@ -8,7 +8,7 @@ export class TokenBucket {
   constructor(
     private readonly burst: number,
     private readonly ratePerSecond: number,
-    private readonly nowMs: () => number = () => performance.now(),
+    private readonly nowMs: () => number,
   ) {
     this.tokens = burst;
     this.refilledAt = nowMs();
