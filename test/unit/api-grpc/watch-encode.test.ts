@@ -106,4 +106,19 @@ describe('WatchResponse encoder', () => {
     expect(headers.encode({ ...identity, revision: 3 })).not.toBe(first);
     expect(headers.encode({ ...identity, raftTerm: 4, revision: 3 }).equals(headers.encode({ ...identity, revision: 3 }))).toBe(false);
   });
+
+  it('a reused header encoder writes what a fresh one writes, whatever changed since its last header', () => {
+    // It keeps the id fields' bytes between headers: a member or cluster id that changes must not
+    // leave the old bytes in place (the ids are fixed on a member, but the encoder must not rely on it).
+    const headerSequence = fc.array(fc.record({
+      clusterId: fc.constantFrom(0n, 1n, 0xfedcba9876543210n),
+      memberId: fc.constantFrom(0n, 2n, (1n << 64n) - 1n),
+      revision: fc.constantFrom(0, 1, 2 ** 40),
+      raftTerm: fc.constantFrom(0, 3, 2 ** 33),
+    }), { minLength: 1, maxLength: 12 });
+    fc.assert(fc.property(headerSequence, (headers) => {
+      const reused = new WatchHeaderEncoder();
+      for (const header of headers) expect(reused.encode(header).equals(new WatchHeaderEncoder().encode(header))).toBe(true);
+    }), { numRuns: 300 });
+  });
 });

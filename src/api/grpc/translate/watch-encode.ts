@@ -154,10 +154,17 @@ export function eventField(event: MvccEvent): Buffer {
   return field;
 }
 
-/** The `header` field of a stream's responses, re-encoded only when the header changes. */
+/**
+ * The `header` field of a stream's responses, re-encoded only when the header changes. The
+ * cluster and member ids never change on a member, and as random uint64s they take the bigint
+ * path (a handful of bigints per encode): their bytes are kept, and a new revision or term
+ * re-encodes only those two numbers. Every put answer carries a new revision.
+ */
 export class WatchHeaderEncoder {
   private clusterId = -1n;
   private memberId = -1n;
+  /** cluster_id and member_id fields, encoded. */
+  private idFields: Buffer = Buffer.alloc(0);
   private revision = -1;
   private raftTerm = -1;
   private field: Buffer = Buffer.alloc(0);
@@ -165,18 +172,22 @@ export class WatchHeaderEncoder {
   encode(header: ResponseHeader): Buffer {
     if (header.revision === this.revision && header.raftTerm === this.raftTerm &&
       header.clusterId === this.clusterId && header.memberId === this.memberId) return this.field;
-    const bodyBytes = int64FieldBytes(header.clusterId) + int64FieldBytes(header.memberId) +
-      int64FieldBytes(header.revision) + int64FieldBytes(header.raftTerm);
+    if (header.clusterId !== this.clusterId || header.memberId !== this.memberId) {
+      const idFields = Buffer.allocUnsafe(int64FieldBytes(header.clusterId) + int64FieldBytes(header.memberId));
+      writeInt64Field(idFields, writeInt64Field(idFields, 0, tag.headerClusterId, header.clusterId), tag.headerMemberId, header.memberId);
+      this.idFields = idFields;
+      this.clusterId = header.clusterId;
+      this.memberId = header.memberId;
+    }
+    const idFields = this.idFields;
+    const bodyBytes = idFields.length + int64FieldBytes(header.revision) + int64FieldBytes(header.raftTerm);
     const field = Buffer.allocUnsafe(1 + varintBytes(bodyBytes) + bodyBytes);
     let offset = 0;
     field[offset++] = tag.responseHeader;
     offset = writeVarint(field, offset, bodyBytes);
-    offset = writeInt64Field(field, offset, tag.headerClusterId, header.clusterId);
-    offset = writeInt64Field(field, offset, tag.headerMemberId, header.memberId);
+    offset += idFields.copy(field, offset);
     offset = writeInt64Field(field, offset, tag.headerRevision, header.revision);
     offset = writeInt64Field(field, offset, tag.headerRaftTerm, header.raftTerm);
-    this.clusterId = header.clusterId;
-    this.memberId = header.memberId;
     this.revision = header.revision;
     this.raftTerm = header.raftTerm;
     this.field = field;
