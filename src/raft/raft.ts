@@ -494,6 +494,24 @@ export class Raft {
     }
   }
 
+  /**
+   * A local proposal of one normal entry (every client write): on the leader what step(MsgProp)
+   * does, without the message and the copies of its entry that the general path makes; anywhere
+   * else the general path (a follower forwards it, a candidate drops it).
+   */
+  proposeNormal(data: Uint8Array): void {
+    if (this.role !== 'leader') {
+      const m = emptyMessage(MessageType.Prop, this.id, this.id, 0);
+      m.entries = [{ term: 0, index: 0, type: EntryType.Normal, data }];
+      this.step(m);
+      return;
+    }
+    if (!this.tracker.progress.has(this.id)) throw new RaftError('ProposalDropped'); // removed from the cluster
+    if (this.leadTransferee !== None) throw new RaftError('ProposalDropped');
+    this.raftLog.append([{ term: this.term, index: this.raftLog.lastIndex() + 1, type: EntryType.Normal, data }]);
+    this.bcastAppend();
+  }
+
   private handleProposal(m: Message): void {
     if (m.entries.length === 0) throw new Error('raft: stepped empty MsgProp');
     if (!this.tracker.progress.has(this.id)) throw new RaftError('ProposalDropped'); // removed from the cluster

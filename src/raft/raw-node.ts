@@ -65,9 +65,7 @@ export class RawNode {
 
   /** Throws RaftError('ProposalDropped') when there is no leader or a leader transfer is in progress. */
   propose(data: Uint8Array): void {
-    const m = emptyMessage(MessageType.Prop, this.raft.id, this.raft.id, 0);
-    m.entries = [{ term: 0, index: 0, type: EntryType.Normal, data }];
-    this.raft.step(m);
+    this.raft.proposeNormal(data);
   }
 
   proposeConfChange(cc: ConfChange): void {

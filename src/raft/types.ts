@@ -122,10 +122,16 @@ export interface RaftLogger {
 
 export const silentLogger: RaftLogger = { debug() {}, info() {}, warn() {} };
 
+/**
+ * The context of messages that carry none: one shared instance, as a zero-length array has nothing
+ * to change (a fresh one was a typed array and an ArrayBuffer per message, several per write).
+ */
+const noContext = new Uint8Array(0);
+
 export function emptyMessage(type: MessageType, to: NodeId, from: NodeId, term: number): Message {
   return {
     type, to, from, term, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0,
-    context: new Uint8Array(0),
+    context: noContext,
   };
 }
 
