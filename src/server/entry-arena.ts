@@ -17,18 +17,19 @@ export class EntryArena {
 
   /** A copy of `bytes` that pins nothing but entries proposed around the same time. */
   copy(bytes: Uint8Array): Buffer {
-    const length = bytes.length;
-    if (length >= OWN_BUFFER_BYTES) {
-      const own = Buffer.allocUnsafeSlow(length);
-      own.set(bytes);
-      return own;
-    }
+    const copy = this.allocate(bytes.length);
+    copy.set(bytes);
+    return copy;
+  }
+
+  /** `length` bytes (uninitialized) for an entry the caller writes in place, placed as copy() places. */
+  allocate(length: number): Buffer {
+    if (length >= OWN_BUFFER_BYTES) return Buffer.allocUnsafeSlow(length);
     if (this.used + length > this.chunk.length) {
       this.chunk = Buffer.allocUnsafeSlow(CHUNK_BYTES);
       this.used = 0;
     }
     const start = this.used;
-    this.chunk.set(bytes, start);
     this.used += length;
     return this.chunk.subarray(start, start + length);
   }

@@ -50,7 +50,7 @@ import { AuthOperations } from './auth-operations.js';
 import { ClusterOperations } from './cluster-operations.js';
 import { LeaseOperations } from './lease-operations.js';
 import { MaintenanceOperations } from './maintenance-operations.js';
-import { encodeInternalRequest } from './request-codec.js';
+import { encodeInternalRequest, exactEncodedBytes } from './request-codec.js';
 import type { InternalRequest } from './requests.js';
 import {
   AlarmAction, AlarmType, type AlarmMember, type EtcdServerApi, type LeaseTimeToLiveResult, type Member,
@@ -163,7 +163,8 @@ export class EtcdServer implements EtcdServerApi {
       bcryptCost: authConfig.bcryptCost,
     });
     this.requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
-    this.waits = new RequestWaits(PENDING_PROPOSALS_MAX, this.requestTimeoutMs);
+    const metrics = config.metrics;
+    this.waits = new RequestWaits(PENDING_PROPOSALS_MAX, this.requestTimeoutMs, metrics && ((failed) => metrics.proposalFinished(failed)));
     this.cluster = new ClusterOperations({
       memberId,
       logger,
@@ -619,23 +620,28 @@ export class EtcdServer implements EtcdServerApi {
     if (this.stopped) throw new EtcdError('Stopped');
     if (this.raftNode.rawNode.committedIndex - this.applier.appliedIndex > APPLY_GAP_MAX) throw new EtcdError('TooManyRequests');
     const requestId = request.requestId === 0n ? this.nextRequestId() : request.requestId;
-    const encoded = encodeInternalRequest({ ...request, requestId });
-    if (encoded.length > this.config.maxRequestBytes) throw new EtcdError('RequestTooLarge');
-    const data = this.entryArena.copy(encoded);
-    const result = this.waits.register(requestId);
-    const metrics = this.config.metrics;
-    metrics?.proposalStarted();
+    // A put is encoded in place in the arena (its size is known first); anything else is copied in.
+    const exactBytes = exactEncodedBytes(request);
+    let data: Buffer;
+    if (exactBytes !== undefined) {
+      if (exactBytes > this.config.maxRequestBytes) throw new EtcdError('RequestTooLarge');
+      data = this.entryArena.allocate(exactBytes);
+      encodeInternalRequest(request, requestId, data);
+    } else {
+      const encoded = encodeInternalRequest(request, requestId);
+      if (encoded.length > this.config.maxRequestBytes) throw new EtcdError('RequestTooLarge');
+      data = this.entryArena.copy(encoded);
+    }
+    // Counted as pending from here; the waits report its end (applied, failed or timed out).
+    this.config.metrics?.proposalStarted();
+    const result = this.waits.register(requestId, true);
     try {
       this.raftNode.propose(data);
     } catch (error) {
       const mapped = error instanceof RaftError ? new EtcdError('NoLeader') : error;
       this.waits.fail(requestId, mapped);
     }
-    if (!metrics) return result;
-    return result.then(
-      (applied) => { metrics.proposalFinished(false); return applied; },
-      (error: unknown) => { metrics.proposalFinished(true); throw error; },
-    );
+    return result;
   }
 
   private async linearizableRead(): Promise<void> {

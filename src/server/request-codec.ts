@@ -8,7 +8,8 @@
 // what the server's own requests use, and what logs written before auth existed hold. Numbers (revisions, TTLs, enums) are
 // float64 LE so any JS number round-trips exactly; lease ids are int64 LE, member ids and request
 // ids uint64 LE; byte strings are [length u32 LE][bytes]. Decoding checks every length against the
-// input and copies byte strings out, so decoded keys and values never pin a whole log entry in memory.
+// input and copies byte strings out, so decoded keys and values never pin a whole log entry in memory;
+// except a put's key and value, which apply only reads (see Reader.view).
 import type {
   Compare, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest,
 } from '../mvcc/types.js';
@@ -38,6 +39,15 @@ export const txnNestingDepthMax = 64;
 const elementCountMax = 1 << 24;
 
 const uint64Max = (1n << 64n) - 1n;
+const safeIntegerMax = BigInt(Number.MAX_SAFE_INTEGER);
+const twoToThe32 = 0x1_0000_0000;
+/** High 32-bit halves below this make a value below 2^53, exact as a number. */
+const safeHighMax = 0x20_0000;
+
+/** The bigint of a value below 2^53 from its 32-bit halves; 0n (most lease fields) makes none. */
+function smallBigint(high: number, low: number): bigint {
+  return high === 0 && low === 0 ? 0n : BigInt(high * twoToThe32 + low);
+}
 const int64Min = -(1n << 63n);
 const int64Max = (1n << 63n) - 1n;
 
@@ -51,13 +61,18 @@ export class RequestCodecError extends Error {
 class Writer {
   private buffer: Buffer;
   private offset = 0;
+  /** Writing into a caller's buffer of the exact size: it must not grow. */
+  private readonly fixed: boolean;
 
-  constructor(initialBytes: number) {
-    this.buffer = Buffer.allocUnsafe(initialBytes);
+  /** A buffer of its own, grown as needed; or `into`, which the encoding must fill exactly. */
+  constructor(initialBytes: number, into?: Buffer) {
+    this.fixed = into !== undefined;
+    this.buffer = into ?? Buffer.allocUnsafe(initialBytes);
   }
 
   private reserve(bytes: number): void {
     if (this.offset + bytes <= this.buffer.length) return;
+    if (this.fixed) throw new Error(`request codec: encoding overran its exact size of ${this.buffer.length} bytes`);
     let size = this.buffer.length * 2;
     while (size < this.offset + bytes) size *= 2;
     const grown = Buffer.allocUnsafe(size);
@@ -88,7 +103,8 @@ class Writer {
       throw new RequestCodecError(`int64 out of range: ${String(value)}`);
     }
     this.reserve(8);
-    this.buffer.writeBigInt64LE(value, this.offset);
+    if (value >= 0n && value <= safeIntegerMax) this.safeU64(Number(value));
+    else this.buffer.writeBigInt64LE(value, this.offset);
     this.offset += 8;
   }
 
@@ -97,8 +113,19 @@ class Writer {
       throw new RequestCodecError(`uint64 out of range: ${String(value)}`);
     }
     this.reserve(8);
-    this.buffer.writeBigUInt64LE(value, this.offset);
+    if (value <= safeIntegerMax) this.safeU64(Number(value));
+    else this.buffer.writeBigUInt64LE(value, this.offset);
     this.offset += 8;
+  }
+
+  /**
+   * A non-negative safe integer as 8 bytes LE, as two 32-bit halves: Node's writeBig(U)Int64LE
+   * makes several bigints per call, and every put writes two such fields (request id, lease).
+   */
+  private safeU64(value: number): void {
+    const low = value % twoToThe32;
+    this.buffer.writeUInt32LE(low, this.offset);
+    this.buffer.writeUInt32LE((value - low) / twoToThe32, this.offset + 4);
   }
 
   bool(value: boolean): void {
@@ -122,7 +149,10 @@ class Writer {
   }
 
   finish(): Uint8Array {
-    return this.buffer.subarray(0, this.offset);
+    if (this.fixed && this.offset !== this.buffer.length) {
+      throw new Error(`request codec: encoded ${this.offset} bytes into an exact size of ${this.buffer.length}`);
+    }
+    return this.offset === this.buffer.length ? this.buffer : this.buffer.subarray(0, this.offset);
   }
 }
 
@@ -163,14 +193,18 @@ class Reader {
 
   i64(): bigint {
     this.need(8);
-    const value = this.buffer.readBigInt64LE(this.offset);
+    const high = this.buffer.readUInt32LE(this.offset + 4);
+    // Below 2^53 (the sign bit clear) the value is one bigint from a number; Node's
+    // readBigInt64LE makes several per call.
+    const value = high < safeHighMax ? smallBigint(high, this.buffer.readUInt32LE(this.offset)) : this.buffer.readBigInt64LE(this.offset);
     this.offset += 8;
     return value;
   }
 
   u64(): bigint {
     this.need(8);
-    const value = this.buffer.readBigUInt64LE(this.offset);
+    const high = this.buffer.readUInt32LE(this.offset + 4);
+    const value = high < safeHighMax ? smallBigint(high, this.buffer.readUInt32LE(this.offset)) : this.buffer.readBigUInt64LE(this.offset);
     this.offset += 8;
     return value;
   }
@@ -185,6 +219,19 @@ class Reader {
     const length = this.u32();
     this.need(length);
     const value = Buffer.from(this.buffer.subarray(this.offset, this.offset + length));
+    this.offset += length;
+    return value;
+  }
+
+  /**
+   * Like bytes(), but a view of the entry instead of a copy: only for what apply never keeps, so
+   * that nothing pins the entry (a put's key and value: mvcc copies the value into its slabs and
+   * keeps the key as a string). Two Buffers and a copy less per put.
+   */
+  view(): Buffer {
+    const length = this.u32();
+    this.need(length);
+    const value = this.buffer.subarray(this.offset, this.offset + length);
     this.offset += length;
     return value;
   }
@@ -268,10 +315,26 @@ function estimateBytes(request: InternalRequest): number {
   return 256;
 }
 
-export function encodeInternalRequest(request: InternalRequest): Uint8Array {
-  const w = new Writer(estimateBytes(request));
+/**
+ * The exact size of the request's encoding when it is a put (every client write but txns and
+ * deletes), else undefined: a put is then encoded in place, in memory the caller provides.
+ */
+export function exactEncodedBytes(request: InternalRequest): number | undefined {
+  const put = request.put;
+  if (put === undefined) return undefined;
+  // format, request id, kind; key, value (each length-prefixed), lease, flags; auth identity
+  const body = 1 + 8 + 1 + 4 + put.key.length + 4 + put.value.length + 8 + 1;
+  return request.auth === undefined ? body : body + 4 + Buffer.byteLength(request.auth.user, 'utf8') + 8;
+}
+
+/**
+ * The request's bytes, with `requestId` in place of request.requestId when given (no copy of the
+ * request); written into `into` when given, which must be exactly exactEncodedBytes(request) long.
+ */
+export function encodeInternalRequest(request: InternalRequest, requestId = request.requestId, into?: Buffer): Uint8Array {
+  const w = new Writer(estimateBytes(request), into);
   w.u8(request.auth ? formatVersionWithAuth : formatVersion);
-  w.u64(request.requestId);
+  w.u64(requestId);
   let kinds = 0;
   if (request.put) { kinds++; w.u8(Kind.put); writePut(w, request.put); }
   if (request.deleteRange) { kinds++; w.u8(Kind.deleteRange); writeDeleteRange(w, request.deleteRange); }
@@ -369,8 +432,8 @@ function readRange(r: Reader): RangeRequest {
 }
 
 function readPut(r: Reader): PutRequest {
-  const key = r.bytes();
-  const value = r.bytes();
+  const key = r.view();
+  const value = r.view();
   const lease = r.i64();
   const flags = r.u8();
   return { key, value, lease, prevKv: (flags & 1) !== 0, ignoreValue: (flags & 2) !== 0, ignoreLease: (flags & 4) !== 0 };

@@ -15,7 +15,12 @@ interface Waiter {
   reject(error: unknown): void;
   /** performance.now() at which the caller is released with "request timed out". */
   deadlineMs: number;
+  /** Reported to onReleased when released (etcd's pending and failed proposal metrics). */
+  metered: boolean;
 }
+
+/** Told when a metered waiter is released: applied (failed false), or refused, failed or timed out. */
+export type WaiterReleased = (failed: boolean) => void;
 
 /**
  * Every waiter has the same timeout, so deadlines come in the order of registration, which is the
@@ -27,16 +32,24 @@ export class RequestWaits {
   private readonly waiters = new Map<bigint, Waiter>();
   private timer: NodeJS.Timeout | undefined = undefined;
 
-  constructor(private readonly pendingMax: number, private readonly timeoutMs: number) {}
+  constructor(private readonly pendingMax: number, private readonly timeoutMs: number, private readonly onReleased?: WaiterReleased) {}
 
   get size(): number {
     return this.waiters.size;
   }
 
-  register(requestId: bigint): Promise<Applied> {
-    if (this.waiters.size >= this.pendingMax) return Promise.reject(new EtcdError('TooManyRequests'));
+  /**
+   * A promise of the request's apply outcome. `metered` requests are reported to onReleased when
+   * released (here, not with a then() on the promise: that is two closures and a promise more per
+   * write); a refused one counts as failed, as it never reaches a waiter.
+   */
+  register(requestId: bigint, metered = false): Promise<Applied> {
+    if (this.waiters.size >= this.pendingMax) {
+      if (metered) this.onReleased?.(true);
+      return Promise.reject(new EtcdError('TooManyRequests'));
+    }
     return new Promise<Applied>((resolve, reject) => {
-      this.waiters.set(requestId, { resolve, reject, deadlineMs: performance.now() + this.timeoutMs });
+      this.waiters.set(requestId, { resolve, reject, deadlineMs: performance.now() + this.timeoutMs, metered });
       if (this.timer === undefined) this.armTimer(this.timeoutMs);
     });
   }
@@ -55,6 +68,7 @@ export class RequestWaits {
         return;
       }
       this.waiters.delete(requestId);
+      if (waiter.metered) this.onReleased?.(true);
       waiter.reject(new EtcdError('Timeout'));
     }
   }
@@ -63,6 +77,7 @@ export class RequestWaits {
     const waiter = this.waiters.get(requestId);
     if (!waiter) return; // Proposed by an earlier incarnation or timed out.
     this.waiters.delete(requestId);
+    if (waiter.metered) this.onReleased?.(!outcome.ok);
     if (outcome.ok) waiter.resolve({ value: outcome.value, revision: outcome.revision });
     else waiter.reject(outcome.error);
   }
@@ -71,6 +86,7 @@ export class RequestWaits {
     const waiter = this.waiters.get(requestId);
     if (!waiter) return;
     this.waiters.delete(requestId);
+    if (waiter.metered) this.onReleased?.(true);
     waiter.reject(error);
   }
 

@@ -46,6 +46,7 @@ export class EtcdMetrics implements ServerMetricsRecorder {
   private readonly healthFailures: Counter;
   private leaderChanges?: Counter;
   private proposalsPending?: Gauge;
+  private pendingProposals = 0;
   private proposalsFailed?: Counter;
   private walFsyncDuration?: Histogram;
   private backendCommitDuration?: Histogram;
@@ -94,12 +95,15 @@ export class EtcdMetrics implements ServerMetricsRecorder {
     this.leaderChanges.inc();
   }
 
+  // Two calls per write request: a plain count, read by the gauge at scrape time (prom-client's
+  // inc/dec hash a label set and allocate on every call).
   proposalStarted(): void {
-    this.pending().inc();
+    this.pending();
+    this.pendingProposals++;
   }
 
   proposalFinished(failed: boolean): void {
-    this.pending().dec();
+    this.pendingProposals--;
     if (!failed) return;
     this.proposalsFailed ??= new Counter({
       name: 'etcd_server_proposals_failed_total', help: 'The total number of failed proposals seen.', registers: [this.registry],
@@ -123,11 +127,13 @@ export class EtcdMetrics implements ServerMetricsRecorder {
     this.backendCommitDuration.observe(durationSeconds);
   }
 
-  private pending(): Gauge {
-    this.proposalsPending ??= new Gauge({
+  private pending(): void {
+    if (this.proposalsPending !== undefined) return;
+    const metrics = this;
+    this.proposalsPending = new Gauge({
       name: 'etcd_server_proposals_pending', help: 'The current number of pending proposals to commit.', registers: [this.registry],
+      collect() { this.set(metrics.pendingProposals); },
     });
-    return this.proposalsPending;
   }
 
   /** Reads the server's current state into the pulled gauges; a failed read leaves them unset. */

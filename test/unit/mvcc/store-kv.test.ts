@@ -36,6 +36,23 @@ describe('MvccStore put and delete', () => {
     expect(quiet.events[0].prevKv?.value).toEqual(b('2'));
   });
 
+  it("keeps nothing of a put's key and value buffers: apply gets them as views of a Raft entry", async () => {
+    // request-codec decodes a put's key and value as views of the log entry, which must not be
+    // pinned (or read after the entry's memory is reused): the store copies what it keeps.
+    const key = Buffer.from('key-a');
+    const value = Buffer.from('value-1');
+    const { events } = await h.write((batch) => h.store.put({ ...put('x', 'x'), key, value }, batch));
+    const txnKey = Buffer.from('key-b');
+    const txnValue = Buffer.from('value-2');
+    await h.write((batch) => h.store.txn({ compare: [], success: [{ put: { ...put('x', 'x'), key: txnKey, value: txnValue } }], failure: [] }, undefined as never, batch));
+    for (const bytes of [key, value, txnKey, txnValue]) bytes.fill(0x21);
+    expect((await h.store.range(get('key-a'))).kvs[0]?.value).toEqual(b('value-1'));
+    expect((await h.store.range(get('key-b'))).kvs[0]?.value).toEqual(b('value-2'));
+    expect(events[0]?.kv.key).toEqual(b('key-a'));
+    expect(events[0]?.kv.value).toEqual(b('value-1'));
+    expect(keysOf((await h.store.range(get('key-', 'key.'))).kvs)).toEqual(['key-a', 'key-b']);
+  });
+
   it('ignore_value and ignore_lease keep the old ones, and need the key', async () => {
     const batch: never[] = [];
     expect(() => h.store.put(put('a', '', { ignoreValue: true }), batch)).toThrow(new EtcdError('KeyNotFound'));

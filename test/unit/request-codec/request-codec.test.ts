@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  decodeInternalRequest, encodeInternalRequest, RequestCodecError, txnNestingDepthMax,
+  decodeInternalRequest, encodeInternalRequest, exactEncodedBytes, RequestCodecError, txnNestingDepthMax,
 } from '../../../src/server/request-codec.js';
 import type { InternalRequest } from '../../../src/server/requests.js';
 import type {
@@ -16,8 +16,11 @@ const uint64Max = (1n << 64n) - 1n;
 // fc.record builds null-prototype objects; the codec builds plain ones, which toStrictEqual tells apart.
 const record = { noNullPrototype: true } as const;
 const bytes = fc.uint8Array({ maxLength: 40 }).map((array) => Buffer.from(array));
-const leaseId = fc.oneof(fc.constantFrom(0n, int64Max, int64Min, 1n << 53n), fc.bigInt({ min: int64Min, max: int64Max }));
-const uint64 = fc.oneof(fc.constantFrom(0n, uint64Max, (1n << 53n) + 1n), fc.bigInt({ min: 0n, max: uint64Max }));
+// The codec takes a path without bigint arithmetic below 2^53: the edges around it, 2^32 and -1 too.
+const int64Edges = [0n, 1n, -1n, int64Max, int64Min, (1n << 32n) - 1n, 1n << 32n, (1n << 53n) - 1n, 1n << 53n, -(1n << 53n)];
+const uint64Edges = [0n, 1n, uint64Max, (1n << 32n) - 1n, 1n << 32n, (1n << 53n) - 1n, 1n << 53n, (1n << 53n) + 1n, 1n << 63n];
+const leaseId = fc.oneof(fc.constantFrom(...int64Edges), fc.bigInt({ min: -(1n << 54n), max: 1n << 54n }), fc.bigInt({ min: int64Min, max: int64Max }));
+const uint64 = fc.oneof(fc.constantFrom(...uint64Edges), fc.bigInt({ min: 0n, max: 1n << 54n }), fc.bigInt({ min: 0n, max: uint64Max }));
 // Any finite or special double must survive: revisions are JS numbers, and the codec is not the
 // place to reject odd ones.
 const number = fc.oneof(fc.integer(), fc.maxSafeInteger(), fc.double());
@@ -78,6 +81,39 @@ describe('request codec', () => {
     }), { numRuns: 500 });
   });
 
+  it('writes 64-bit fields as Node writes them: logs from every version decode alike', () => {
+    // Layout of a lease revoke: [format u8][requestId u64 LE][kind u8][id i64 LE].
+    fc.assert(fc.property(uint64, leaseId, (requestId, id) => {
+      const encoded = Buffer.from(encodeInternalRequest({ requestId, leaseRevoke: { id } }));
+      const expected = Buffer.alloc(8);
+      expected.writeBigUInt64LE(requestId);
+      expect(encoded.subarray(1, 9)).toStrictEqual(expected);
+      expected.writeBigInt64LE(id);
+      expect(encoded.subarray(10, 18)).toStrictEqual(expected);
+    }), { numRuns: 1000 });
+  });
+
+  it('knows the exact size of a put, encodes it in place to the same bytes, and refuses a wrong size', () => {
+    fc.assert(fc.property(request, fc.string({ maxLength: 20 }), (original, user) => {
+      for (const withAuth of [original, { ...original, auth: { user, revision: 3 } }]) {
+        const encoded = encodeInternalRequest(withAuth);
+        const exact = exactEncodedBytes(withAuth);
+        if (withAuth.put === undefined) {
+          expect(exact).toBeUndefined();
+          continue;
+        }
+        expect(exact).toBe(encoded.length);
+        const arena = Buffer.alloc(exact! + 6, 0xee);
+        const into = arena.subarray(3, 3 + exact!);
+        expect(encodeInternalRequest(withAuth, withAuth.requestId, into)).toBe(into);
+        expect(into).toStrictEqual(Buffer.from(encoded));
+        expect([...arena.subarray(0, 3), ...arena.subarray(3 + exact!)]).toEqual([0xee, 0xee, 0xee, 0xee, 0xee, 0xee]);
+        expect(() => encodeInternalRequest(withAuth, withAuth.requestId, Buffer.alloc(exact! - 1))).toThrow(/overran/);
+        expect(() => encodeInternalRequest(withAuth, withAuth.requestId, Buffer.alloc(exact! + 1))).toThrow(/exact size/);
+      }
+    }), { numRuns: 300 });
+  });
+
   it('decodes from a Uint8Array view at a non-zero offset', () => {
     const encoded = encodeInternalRequest({ requestId: 7n, leaseRevoke: { id: int64Max } });
     const padded = new Uint8Array(encoded.length + 5);
@@ -85,15 +121,22 @@ describe('request codec', () => {
     expect(decodeInternalRequest(padded.subarray(3, 3 + encoded.length))).toStrictEqual({ requestId: 7n, leaseRevoke: { id: int64Max } });
   });
 
-  it('copies decoded byte strings out of the entry', () => {
+  it("copies decoded byte strings out of the entry, except a put's key and value (apply copies those)", () => {
+    const compare = { result: 0, target: 3, key: Buffer.from('c'), rangeEnd: Buffer.alloc(0), number: 0, value: Buffer.from('cv'), lease: 0n };
+    const putOp = { key: Buffer.from('k'), value: Buffer.from('v'), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false };
     const encoded = encodeInternalRequest({
       requestId: 1n,
-      put: { key: Buffer.from('k'), value: Buffer.from('v'), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false },
+      txn: { compare: [compare], success: [{ put: putOp }, { deleteRange: { key: Buffer.from('d'), rangeEnd: Buffer.from('e'), prevKv: false } }], failure: [] },
     });
     const decoded = decodeInternalRequest(encoded);
     encoded.fill(0);
-    expect(decoded.put?.key.toString()).toBe('k');
-    expect(decoded.put?.value.toString()).toBe('v');
+    expect(decoded.txn?.compare[0]?.key.toString()).toBe('c');
+    expect(decoded.txn?.compare[0]?.value.toString()).toBe('cv');
+    const deleteOp = decoded.txn?.success[1];
+    expect(deleteOp && 'deleteRange' in deleteOp ? deleteOp.deleteRange.rangeEnd.toString() : undefined).toBe('e');
+    // Views: test/unit/mvcc/store-kv.test.ts checks that the store keeps nothing of them.
+    const putDecoded = decoded.txn?.success[0];
+    expect(putDecoded && 'put' in putDecoded ? putDecoded.put.value[0] : undefined).toBe(0);
   });
 
   it('rejects every truncation of a valid entry', () => {

@@ -52,6 +52,30 @@ describe('RequestWaits', () => {
     expect(errors.every((error) => error instanceof EtcdError && error.errorName === 'Stopped')).toBe(true);
   });
 
+  it('reports each metered waiter once when released, failed unless applied; unmetered ones never', async () => {
+    const released: boolean[] = [];
+    const waits = new RequestWaits(3, 1000, (failed) => released.push(failed));
+    const settle = (promise: Promise<unknown>): void => { promise.catch(() => undefined); };
+    settle(waits.register(1n, true));
+    settle(waits.register(2n, true));
+    settle(waits.register(3n)); // a conf change: not a proposal in etcd's metrics
+    settle(waits.register(4n, true)); // refused: pendingMax is 3
+    expect(released).toEqual([true]);
+    waits.settle(1n, { ok: true, value: 'x', revision: 5 });
+    waits.settle(1n, { ok: true, value: 'x', revision: 5 }); // already released: nothing more
+    waits.settle(3n, { ok: false, error: new EtcdError('Timeout') });
+    expect(released).toEqual([true, false]);
+    settle(waits.register(5n, true));
+    waits.settle(5n, { ok: false, error: new EtcdError('KeyNotFound') });
+    expect(released).toEqual([true, false, true]);
+    await vi.advanceTimersByTimeAsync(1000); // 2 times out
+    expect(released).toEqual([true, false, true, true]);
+    settle(waits.register(6n, true));
+    waits.failAll(new EtcdError('Stopped'));
+    expect(released).toEqual([true, false, true, true, true]);
+    expect(waits.size).toBe(0);
+  });
+
   it('refuses past pendingMax with TooManyRequests', async () => {
     const waits = new RequestWaits(1, 1000);
     void waits.register(1n).catch(() => undefined);
