@@ -79,6 +79,8 @@ export class Raft {
   leadTransferee: NodeId = None;
   /** Index of the latest conf change the leader appended; a new one waits until it is applied. */
   private pendingConfIndex = 0;
+  /** Proposals appended since the followers were last sent entries (see sendOwedAppends). */
+  private appendsOwed = false;
   private readonly readOnly = new ReadOnlyQueue();
   private pendingReadIndexMessages: Message[] = [];
 
@@ -225,6 +227,7 @@ export class Raft {
   // ---- role transitions ----
 
   private reset(term: number): void {
+    this.appendsOwed = false;
     if (this.term !== term) {
       this.term = term;
       this.vote = None;
@@ -509,7 +512,21 @@ export class Raft {
     if (!this.tracker.progress.has(this.id)) throw new RaftError('ProposalDropped'); // removed from the cluster
     if (this.leadTransferee !== None) throw new RaftError('ProposalDropped');
     this.raftLog.append([{ term: this.term, index: this.raftLog.lastIndex() + 1, type: EntryType.Normal, data }]);
-    this.bcastAppend();
+    this.appendsOwed = true;
+  }
+
+  /**
+   * Sends the followers the entries proposed since the last call, in one append each: the driver
+   * calls it as it takes a Ready, before reading the messages. A broadcast per proposal made one
+   * message per entry (1000 at 1000 clients, up to the inflight window) for each follower to step
+   * and ack, and the leader to count; the messages would have left with that same Ready anyway.
+   */
+  sendOwedAppends(): void {
+    if (!this.appendsOwed) return;
+    this.appendsOwed = false;
+    if (this.role !== 'leader') return;
+    // Without new entries for a follower (an ack's sendAppend shipped them meanwhile) nothing is sent.
+    this.forEachPeer((id) => { this.maybeSendAppend(id, false); });
   }
 
   private handleProposal(m: Message): void {
@@ -527,7 +544,7 @@ export class Raft {
       return entry;
     });
     this.appendEntries(entries);
-    this.bcastAppend();
+    this.appendsOwed = true;
   }
 
   private appendEntries(entries: Entry[]): void {

@@ -142,6 +142,7 @@ export class RawNode {
   ready(): Ready {
     if (this.outstanding) throw new Error('raft: ready() called again before advance()');
     const r = this.raft;
+    r.sendOwedAppends();
     const entries = r.raftLog.unstableEntries();
     const committedEntries = r.raftLog.nextCommittedEntries();
     const snapshot = r.raftLog.unstable.snapshot;

@@ -300,3 +300,28 @@ describe('leader transfer', () => {
     expect(() => c.get(1n).node.propose(text('c'))).not.toThrow();
   });
 });
+
+describe('proposal batching', () => {
+  it('sends each follower the proposals of one Ready in one append', () => {
+    const c = afterOneWrite();
+    const leader = c.get(1n);
+    for (const data of ['b', 'c', 'd']) leader.node.propose(text(data));
+    c.processReady(leader);
+    const appends = c.queue.filter((m) => m.type === MessageType.App);
+    expect(appends.map((m) => [m.to, dataOf(m.entries)])).toEqual([[2n, ['b', 'c', 'd']], [3n, ['b', 'c', 'd']]]);
+    c.stabilize();
+    // After it, only appends without entries (the commit index) go to the followers.
+    expect(c.delivered.filter((m) => m.type === MessageType.App && m.entries.length > 0).map((m) => m.to)).toEqual([2n, 3n]);
+    for (const id of [1n, 2n, 3n]) expect(dataOf(c.get(id).applied).slice(-3)).toEqual(['b', 'c', 'd']);
+  });
+
+  it('a leader that steps down before its Ready sends none of them', () => {
+    const c = afterOneWrite();
+    const leader = c.get(1n);
+    leader.node.propose(text('lost'));
+    leader.node.step({ ...emptyMessage(MessageType.Heartbeat, 1n, 2n, 5), commit: 0 });
+    expect(leader.node.status().role).toBe('follower');
+    c.processReady(leader);
+    expect(c.queue.filter((m) => m.type === MessageType.App)).toHaveLength(0);
+  });
+});
