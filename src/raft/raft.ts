@@ -81,6 +81,8 @@ export class Raft {
   private pendingConfIndex = 0;
   /** Proposals appended since the followers were last sent entries (see sendOwedAppends). */
   private appendsOwed = false;
+  /** A follower's latest forward of proposals to the leader, which later ones may join while unsent. */
+  private unsentForward: Message | undefined = undefined;
   private readonly readOnly = new ReadOnlyQueue();
   private pendingReadIndexMessages: Message[] = [];
 
@@ -228,6 +230,7 @@ export class Raft {
 
   private reset(term: number): void {
     this.appendsOwed = false;
+    this.unsentForward = undefined;
     if (this.term !== term) {
       this.term = term;
       this.vote = None;
@@ -504,9 +507,18 @@ export class Raft {
    */
   proposeNormal(data: Uint8Array): void {
     if (this.role !== 'leader') {
+      // A follower forwards to the leader. Proposals made one after another, with nothing sent in
+      // between, join the forward still last among the unsent messages: one message for the leader
+      // to step instead of one per write.
+      const last = this.msgs[this.msgs.length - 1];
+      if (this.role === 'follower' && last !== undefined && last === this.unsentForward && last.to === this.lead && this.lead !== None) {
+        last.entries.push({ term: 0, index: 0, type: EntryType.Normal, data });
+        return;
+      }
       const m = emptyMessage(MessageType.Prop, this.id, this.id, 0);
       m.entries = [{ term: 0, index: 0, type: EntryType.Normal, data }];
       this.step(m);
+      if (this.role === 'follower' && this.msgs[this.msgs.length - 1] === m) this.unsentForward = m;
       return;
     }
     if (!this.tracker.progress.has(this.id)) throw new RaftError('ProposalDropped'); // removed from the cluster

@@ -315,6 +315,20 @@ describe('proposal batching', () => {
     for (const id of [1n, 2n, 3n]) expect(dataOf(c.get(id).applied).slice(-3)).toEqual(['b', 'c', 'd']);
   });
 
+  it('a follower forwards the proposals of one Ready to the leader in one message', () => {
+    const c = afterOneWrite();
+    const follower = c.get(2n);
+    for (const data of ['b', 'c']) follower.node.propose(text(data));
+    follower.node.readIndex(text('r')); // sent between: the next proposal starts a new forward
+    follower.node.propose(text('d'));
+    c.processReady(follower);
+    expect(c.queue.map((m) => [m.type, m.to, dataOf(m.entries)])).toEqual([
+      [MessageType.Prop, 1n, ['b', 'c']], [MessageType.ReadIndex, 1n, ['r']], [MessageType.Prop, 1n, ['d']],
+    ]);
+    c.stabilize();
+    for (const id of [1n, 2n, 3n]) expect(dataOf(c.get(id).applied).slice(-3)).toEqual(['b', 'c', 'd']);
+  });
+
   it('a leader that steps down before its Ready sends none of them', () => {
     const c = afterOneWrite();
     const leader = c.get(1n);
