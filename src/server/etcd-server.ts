@@ -616,7 +616,20 @@ export class EtcdServer implements EtcdServerApi {
     return this.requestCounter;
   }
 
-  private async propose(request: InternalRequest): Promise<Applied> {
+  /**
+   * Proposes the request; settles with its apply outcome. Never throws: a refusal is a rejection.
+   * Not an async function: one returning the waiter's promise costs a promise of its own and the
+   * microtask jobs that adopt the one it returns, on every write.
+   */
+  private propose(request: InternalRequest): Promise<Applied> {
+    try {
+      return this.proposeOrThrow(request);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private proposeOrThrow(request: InternalRequest): Promise<Applied> {
     if (this.stopped) throw new EtcdError('Stopped');
     if (this.raftNode.rawNode.committedIndex - this.applier.appliedIndex > APPLY_GAP_MAX) throw new EtcdError('TooManyRequests');
     const requestId = request.requestId === 0n ? this.nextRequestId() : request.requestId;
