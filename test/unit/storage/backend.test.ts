@@ -24,6 +24,22 @@ async function openBackend(dir = mkdtempSync(join(tmpdir(), 'backend-')), option
 const key = (name: string) => Buffer.from(name);
 const text = (value: Buffer | undefined) => value?.toString('utf8');
 
+
+/** What LevelDB's write of one batch does: `native` is the real write. */
+type WriteHook = (native: () => Promise<void>) => Promise<void>;
+
+/** Puts `write` in place of LevelDB's write of every batch the Backend hands over from now on. */
+function interceptWrites(backend: Backend, write: WriteHook): void {
+  type NativeBatch = { _write(options: unknown): Promise<void> };
+  const db = (backend as unknown as { db: { _chainedBatch(): NativeBatch } }).db;
+  const make = db._chainedBatch.bind(db);
+  db._chainedBatch = () => {
+    const batch = make();
+    const native = batch._write.bind(batch);
+    batch._write = (options) => write(() => native(options));
+    return batch;
+  };
+}
 describe('backend', () => {
   it('reads see unsynced writes at once, in the order they were made', async () => {
     const { backend } = await openBackend();
@@ -60,27 +76,41 @@ describe('backend', () => {
 
   it('a held batch LevelDB refuses fails every later write and read', async () => {
     const { backend } = await openBackend();
-    const db = (backend as unknown as { db: { _batch: (...args: unknown[]) => Promise<void> } }).db;
-    db._batch = () => Promise.reject(new Error('disk gone'));
+    interceptWrites(backend, () => Promise.reject(new Error('disk gone')));
     await backend.write([{ type: 'put', key: key('x'), value: Buffer.from('1') }], false);
     await new Promise((resolve) => setTimeout(resolve, 250));
     await expect(backend.write([{ type: 'put', key: key('y'), value: Buffer.from('2') }], false)).rejects.toThrow('disk gone');
     await expect(backend.get(key('x'))).rejects.toThrow('disk gone');
   });
 
+  it('leaves no batch attached to the database after LevelDB wrote or refused it', async () => {
+    const { backend } = await openBackend();
+    const db = (backend as unknown as { db: { attachResource(r: unknown): void; detachResource(r: unknown): void } }).db;
+    const attached = new Set<unknown>();
+    const attach = db.attachResource.bind(db);
+    const detach = db.detachResource.bind(db);
+    db.attachResource = (resource) => { attached.add(resource); attach(resource); };
+    db.detachResource = (resource) => { attached.delete(resource); detach(resource); };
+    for (let i = 0; i < 20; i++) await backend.write([{ type: 'put', key: key(`r${i}`), value: Buffer.from('v') }], i % 4 === 0);
+    expect(text(await backend.get(key('r19')))).toBe('v');
+    interceptWrites(backend, () => Promise.reject(new Error('disk gone')));
+    await expect(backend.write([{ type: 'del', key: key('r1') }], true)).rejects.toThrow('disk gone');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(attached.size).toBe(0);
+  });
+
   describe('onCommit', () => {
     /** Counts the calls LevelDB gets, under the Backend, and records the callback's durations. */
-    async function observed(): Promise<{ backend: Backend; commits: number[]; nativeWrites: () => number }> {
+    async function observed(): Promise<{ backend: Backend; commits: number[]; nativeWrites: () => number; setWrite: (write: WriteHook) => void }> {
       const commits: number[] = [];
       const { backend } = await openBackend(undefined, { onCommit: (seconds) => commits.push(seconds) });
-      const db = (backend as unknown as { db: { _batch: (...args: unknown[]) => Promise<void> } }).db;
-      const native = db._batch.bind(db);
       let calls = 0;
-      db._batch = (...args: unknown[]) => {
+      let hook: WriteHook = (native) => native();
+      interceptWrites(backend, (native) => {
         calls += 1;
-        return native(...args);
-      };
-      return { backend, commits, nativeWrites: () => calls };
+        return hook(native);
+      });
+      return { backend, commits, nativeWrites: () => calls, setWrite: (write) => { hook = write; } };
     }
 
     it('is not called for held batches until LevelDB writes them, then once for all of them together', async () => {
@@ -118,17 +148,15 @@ describe('backend', () => {
     });
 
     it('times the LevelDB write itself, and reports no commit for a write LevelDB refused', async () => {
-      const { backend, commits } = await observed();
-      const db = (backend as unknown as { db: { _batch: (...args: unknown[]) => Promise<void> } }).db;
-      const counted = db._batch;
-      db._batch = async (...args: unknown[]) => {
+      const { backend, commits, setWrite } = await observed();
+      setWrite(async (native) => {
         await new Promise((resolve) => setTimeout(resolve, 60));
-        return counted(...args);
-      };
+        return native();
+      });
       await backend.write([{ type: 'put', key: key('slow'), value: Buffer.from('s') }], true);
       expect(commits).toHaveLength(1);
       expect(commits[0]).toBeGreaterThanOrEqual(0.05);
-      db._batch = () => Promise.reject(new Error('disk gone'));
+      setWrite(() => Promise.reject(new Error('disk gone')));
       await expect(backend.write([{ type: 'put', key: key('lost'), value: Buffer.from('l') }], true)).rejects.toThrow('disk gone');
       expect(commits).toHaveLength(1);
     });
