@@ -15,7 +15,7 @@ import { encodeConfChange } from './conf-change.js';
 import { Raft, type RaftConfig } from './raft.js';
 import {
   type ConfChange, type ConfState, type Entry, EntryType, type HardState, type Message, MessageType, type NodeId,
-  RaftError, type RaftRole, type Ready, type SoftState, emptyMessage, isLocalMessage, isResponseMessage, isSendableBeforePersist,
+  RaftError, type RaftRole, type Ready, type ReadState, type SoftState, emptyMessage, isLocalMessage, isResponseMessage, isSendableBeforePersist,
 } from './types.js';
 
 export type { RaftConfig } from './raft.js';
@@ -38,9 +38,9 @@ interface OutstandingReady {
   lastCommittedIndex?: number;
 }
 
-function hardStateEqual(a: HardState, b: HardState): boolean {
-  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
-}
+/** A Ready's messages or read states when it has none: shared, and frozen so that nobody adds to them. */
+const noMessages: Message[] = Object.freeze([]) as unknown as Message[];
+const noReadStates: ReadState[] = Object.freeze([]) as unknown as ReadState[];
 
 export class RawNode {
   private readonly raft: Raft;
@@ -127,12 +127,24 @@ export class RawNode {
     this.raft.step(m);
   }
 
+  // hasReady and ready run in every Raft cycle, several times per client write at low load: they
+  // compare the raft's fields in place and make soft and hard state objects only when they changed.
+  private softStateChanged(): boolean {
+    const r = this.raft;
+    return r.lead !== this.prevSoftState.lead || r.role !== this.prevSoftState.role;
+  }
+
+  private hardStateChanged(): boolean {
+    const r = this.raft;
+    const prev = this.prevHardState;
+    return r.term !== prev.term || r.vote !== prev.vote || r.raftLog.committed !== prev.commit;
+  }
+
   hasReady(): boolean {
     if (this.outstanding) return false;
     const r = this.raft;
-    const soft = r.softState();
-    if (soft.lead !== this.prevSoftState.lead || soft.role !== this.prevSoftState.role) return true;
-    if (!hardStateEqual(r.hardState(), this.prevHardState)) return true;
+    if (this.softStateChanged()) return true;
+    if (this.hardStateChanged()) return true;
     if (r.raftLog.hasPendingSnapshot()) return true;
     if (r.msgs.length > 0 || r.readStates.length > 0) return true;
     if (r.raftLog.unstable.entries.length > 0) return true;
@@ -146,33 +158,45 @@ export class RawNode {
     const entries = r.raftLog.unstableEntries();
     const committedEntries = r.raftLog.nextCommittedEntries();
     const snapshot = r.raftLog.unstable.snapshot;
-    const soft = r.softState();
-    const hard = r.hardState();
-    const termOrVoteChanged = hard.term !== this.prevHardState.term || hard.vote !== this.prevHardState.vote;
+    const termOrVoteChanged = r.term !== this.prevHardState.term || r.vote !== this.prevHardState.vote;
     // A leader's appends and heartbeats may leave before the write, but only when the term they
     // carry is already durable: a leader elected in this very Ready (a lone voter with learners)
     // could otherwise crash, come back in its old term, win the same term again and send different
     // entries under it.
-    const early = termOrVoteChanged ? [] : r.msgs.filter((m) => isSendableBeforePersist(m.type));
+    // The Ready owns its arrays: the raft gets new ones for what comes next, unless it has nothing
+    // to hand over (then the Ready gets a shared empty one, never the raft's own).
+    const msgs = r.msgs;
+    let early = noMessages;
+    let late = noMessages;
+    if (msgs.length > 0) {
+      early = termOrVoteChanged ? noMessages : msgs.filter((m) => isSendableBeforePersist(m.type));
+      late = early.length === 0 ? msgs : msgs.filter((m) => !isSendableBeforePersist(m.type));
+      r.msgs = [];
+    }
+    let readStates = noReadStates;
+    if (r.readStates.length > 0) {
+      readStates = r.readStates;
+      r.readStates = [];
+    }
     const rd: Ready = {
-      readStates: r.readStates,
+      readStates,
       entries,
       committedEntries,
       messagesBeforePersist: early,
-      messages: early.length === 0 ? r.msgs : r.msgs.filter((m) => !isSendableBeforePersist(m.type)),
+      messages: late,
       mustSync: entries.length > 0 || termOrVoteChanged,
     };
-    if (soft.lead !== this.prevSoftState.lead || soft.role !== this.prevSoftState.role) {
+    if (this.softStateChanged()) {
+      const soft = r.softState();
       rd.softState = soft;
       this.prevSoftState = soft;
     }
-    if (!hardStateEqual(hard, this.prevHardState)) {
+    if (this.hardStateChanged()) {
+      const hard = r.hardState();
       rd.hardState = hard;
       this.prevHardState = hard;
     }
     if (snapshot) rd.snapshot = snapshot;
-    r.msgs = [];
-    r.readStates = [];
     const last = entries[entries.length - 1];
     this.outstanding = {
       lastEntry: last ? { index: last.index, term: last.term } : undefined,

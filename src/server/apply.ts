@@ -21,6 +21,7 @@ import type { BatchOp } from '../storage/backend.js';
 import { prefix } from '../storage/keys.js';
 import type { AlarmStore } from './alarms.js';
 import type { Membership } from './membership.js';
+import { writeUint64BE } from './raft-log-store.js';
 import { decodeInternalRequest } from './request-codec.js';
 import type { InternalRequest } from './requests.js';
 import { AlarmType, type Member } from './server-api.js';
@@ -54,8 +55,8 @@ export interface ApplyDependencies {
 }
 
 export function encodeAppliedIndex(index: number): Buffer {
-  const out = Buffer.alloc(8);
-  out.writeBigUInt64BE(BigInt(index));
+  const out = Buffer.allocUnsafe(8);
+  writeUint64BE(out, 0, index);
   return out;
 }
 

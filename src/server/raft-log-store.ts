@@ -33,11 +33,37 @@ export function decodeEntry(index: number, bytes: Buffer): Entry {
 }
 
 export function encodeHardState(hardState: HardState): Buffer {
-  const out = Buffer.allocUnsafe(24);
-  out.writeBigUInt64BE(BigInt(hardState.term), 0);
-  out.writeBigUInt64BE(hardState.vote, 8);
-  out.writeBigUInt64BE(BigInt(hardState.commit), 16);
+  const out = Buffer.allocUnsafe(HARD_STATE_BYTES);
+  writeHardState(out, 0, hardState);
   return out;
+}
+
+const HARD_STATE_BYTES = 24;
+
+/**
+ * The hard state as three uint64 BE at `offset`: the log writes one per Raft cycle, so term and
+ * commit (numbers) take no bigints, and the vote's bytes are kept while it stays the same (Node's
+ * writeBigUInt64BE makes several bigints per call).
+ */
+export function writeHardState(out: Buffer, offset: number, hardState: HardState): void {
+  writeUint64BE(out, offset, hardState.term);
+  if (hardState.vote !== lastVote) {
+    lastVoteBytes.writeBigUInt64BE(hardState.vote);
+    lastVote = hardState.vote;
+  }
+  lastVoteBytes.copy(out, offset + 8);
+  writeUint64BE(out, offset + 16, hardState.commit);
+}
+
+let lastVote = 0n;
+const lastVoteBytes = Buffer.alloc(8);
+
+/** A non-negative safe integer as uint64 BE, from its 32-bit halves. */
+export function writeUint64BE(out: Buffer, offset: number, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`not a uint64 that a number holds exactly: ${value}`);
+  const low = value % 0x1_0000_0000;
+  out.writeUInt32BE((value - low) / 0x1_0000_0000, offset);
+  out.writeUInt32BE(low, offset + 4);
 }
 
 export function decodeHardState(bytes: Buffer): HardState {

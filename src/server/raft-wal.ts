@@ -18,7 +18,7 @@ import { prefixEnd } from '../storage/keys.js';
 import { SegmentedLog } from '../storage/segmented-log.js';
 import type { Entry, HardState, SnapshotMetadata } from '../raft/types.js';
 import {
-  decodeHardState, decodeSnapshotMetadata, encodeHardState, encodeSnapshotMetadata, loadRaftState, type PersistedRaftState,
+  decodeHardState, decodeSnapshotMetadata, encodeSnapshotMetadata, writeHardState, loadRaftState, type PersistedRaftState,
 } from './raft-log-store.js';
 
 /** Where data dirs written before the log existed keep their Raft state (raft-log-store.ts). */
@@ -58,7 +58,7 @@ export function encodeWalRecord(record: WalRecord): Buffer {
     offset += 4 + snapshotBytes.length;
   }
   if (record.hardState) {
-    encodeHardState(record.hardState).copy(out, offset);
+    writeHardState(out, offset, record.hardState);
     offset += 24;
   }
   out.writeUInt32LE(record.entries.length, offset);

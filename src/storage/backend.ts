@@ -41,6 +41,8 @@ export interface BackendOptions {
  * put is one op). A batch made this way is the database's resource until detached (abstract-level
  * closes open batches with the database); the native batch is freed when collected.
  */
+const settled: Promise<void> = Promise.resolve();
+
 interface NativeChainedBatch {
   _put(key: Buffer, value: Buffer): void;
   _del(key: Buffer): void;
@@ -74,18 +76,23 @@ export class Backend {
    * written before) are on disk when this resolves; without, they may be held up to
    * DEFERRED_WRITE_MS before LevelDB gets them (reads see them at once either way).
    */
-  async write(ops: BatchOp[], sync: boolean): Promise<void> {
-    this.throwIfFailed();
+  write(ops: BatchOp[], sync: boolean): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
     if (!sync) {
-      if (ops.length === 0) return;
+      // Every Raft cycle hands over a batch: one shared settled promise, not an async call's own.
+      if (ops.length === 0) return settled;
       for (const op of ops) {
         this.held.push(op);
         this.heldBytes += op.key.length + (op.type === 'put' ? op.value.length : 0) + OP_OVERHEAD_BYTES;
       }
       if (this.heldBytes >= DEFERRED_WRITE_BYTES_MAX) this.flushHeld();
       else this.flushTimer ??= setTimeout(() => this.flushHeld(), DEFERRED_WRITE_MS);
-      return;
+      return settled;
     }
+    return this.writeSynced(ops);
+  }
+
+  private async writeSynced(ops: BatchOp[]): Promise<void> {
     const held = this.takeHeld();
     // A sync write needs at least one op to force the fsync.
     const all = held.length + ops.length === 0 ? [{ type: 'put' as const, key: SYNC_MARK_KEY, value: EMPTY }] : held.concat(ops);

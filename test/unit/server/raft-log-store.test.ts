@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { encodeAppliedIndex } from '../../../src/server/apply.js';
 import { Backend, type BatchOp } from '../../../src/storage/backend.js';
 import {
   decodeEntry, decodeHardState, encodeEntry, entryKey, encodeHardState, loadRaftState, raftStateOps, snapshotOps,
@@ -24,6 +26,25 @@ describe('raft log store', () => {
     expect(decodeEntry(42, encodeEntry(entry))).toEqual({ ...entry, data: Buffer.from('payload') });
     const hardState = { term: 9, vote: 0xfedcba9876543210n, commit: 1234 };
     expect(decodeHardState(encodeHardState(hardState))).toEqual(hardState);
+  });
+
+  it('writes hard states and applied indexes as uint64 BE, byte for byte as before, whatever the vote did', () => {
+    const uint53 = fc.oneof(fc.constantFrom(0, 1, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER), fc.maxSafeNat());
+    const vote = fc.oneof(fc.constantFrom(0n, 1n, (1n << 64n) - 1n), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }));
+    // A sequence: the encoder keeps the last vote's bytes, so repeated and changed votes both matter.
+    fc.assert(fc.property(fc.array(fc.record({ term: uint53, vote, commit: uint53 }), { minLength: 1, maxLength: 8 }), (states) => {
+      for (const hardState of states) {
+        const expected = Buffer.alloc(24);
+        expected.writeBigUInt64BE(BigInt(hardState.term), 0);
+        expected.writeBigUInt64BE(hardState.vote, 8);
+        expected.writeBigUInt64BE(BigInt(hardState.commit), 16);
+        expect(encodeHardState(hardState)).toStrictEqual(expected);
+        const index = Buffer.alloc(8);
+        index.writeBigUInt64BE(BigInt(hardState.commit));
+        expect(encodeAppliedIndex(hardState.commit)).toStrictEqual(index);
+      }
+    }), { numRuns: 300 });
+    expect(() => encodeHardState({ term: -1, vote: 0n, commit: 0 })).toThrow(RangeError);
   });
 
   it('loads what was persisted: snapshot marker, hard state and the entries after the snapshot', async () => {
