@@ -81,8 +81,12 @@ export class Raft {
   private pendingConfIndex = 0;
   /** Proposals appended since the followers were last sent entries (see sendOwedAppends). */
   private appendsOwed = false;
-  /** A follower's latest forward of proposals to the leader, which later ones may join while unsent. */
+  /**
+   * A follower's latest forward of proposals to the leader, which later ones may join while unsent,
+   * up to maxSizePerMsgBytes of entry data (a message per write beyond that, as before).
+   */
   private unsentForward: Message | undefined = undefined;
+  private unsentForwardBytes = 0;
   private readonly readOnly = new ReadOnlyQueue();
   private pendingReadIndexMessages: Message[] = [];
 
@@ -511,14 +515,19 @@ export class Raft {
       // between, join the forward still last among the unsent messages: one message for the leader
       // to step instead of one per write.
       const last = this.msgs[this.msgs.length - 1];
-      if (this.role === 'follower' && last !== undefined && last === this.unsentForward && last.to === this.lead && this.lead !== None) {
+      if (this.role === 'follower' && last !== undefined && last === this.unsentForward && last.to === this.lead && this.lead !== None &&
+        this.unsentForwardBytes + data.length <= this.maxMsgSizeBytes) {
         last.entries.push({ term: 0, index: 0, type: EntryType.Normal, data });
+        this.unsentForwardBytes += data.length;
         return;
       }
       const m = emptyMessage(MessageType.Prop, this.id, this.id, 0);
       m.entries = [{ term: 0, index: 0, type: EntryType.Normal, data }];
       this.step(m);
-      if (this.role === 'follower' && this.msgs[this.msgs.length - 1] === m) this.unsentForward = m;
+      if (this.role === 'follower' && this.msgs[this.msgs.length - 1] === m) {
+        this.unsentForward = m;
+        this.unsentForwardBytes = data.length;
+      }
       return;
     }
     if (!this.tracker.progress.has(this.id)) throw new RaftError('ProposalDropped'); // removed from the cluster
@@ -537,8 +546,12 @@ export class Raft {
     if (!this.appendsOwed) return;
     this.appendsOwed = false;
     if (this.role !== 'leader') return;
-    // Without new entries for a follower (an ack's sendAppend shipped them meanwhile) nothing is sent.
-    this.forEachPeer((id) => { this.maybeSendAppend(id, false); });
+    // Without new entries for a follower (an ack's sendAppend shipped them meanwhile) nothing is
+    // sent. More than one append's worth (maxSizePerMsgBytes) goes out in several, as far as the
+    // follower's flow control lets it, as the broadcasts per proposal did.
+    this.forEachPeer((id) => {
+      while (this.maybeSendAppend(id, false)) { /* until nothing is left or the follower is paused */ }
+    });
   }
 
   private handleProposal(m: Message): void {

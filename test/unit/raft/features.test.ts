@@ -329,6 +329,34 @@ describe('proposal batching', () => {
     for (const id of [1n, 2n, 3n]) expect(dataOf(c.get(id).applied).slice(-3)).toEqual(['b', 'c', 'd']);
   });
 
+  it('sends more than one append of entries in several, as flow control allows', () => {
+    const c = elected([1n, 2n, 3n], { maxSizePerMsgBytes: 100 });
+    const leader = c.get(1n);
+    leader.node.propose(text('a'));
+    c.stabilize(); // the followers are in replicate state now
+    const payloads = ['b', 'c', 'd', 'e', 'f'].map((letter) => letter.repeat(60));
+    for (const payload of payloads) leader.node.propose(text(payload));
+    c.processReady(leader);
+    const toTwo = c.queue.filter((m) => m.type === MessageType.App && m.to === 2n);
+    expect(toTwo.length).toBeGreaterThan(1);
+    expect(toTwo.flatMap((m) => dataOf(m.entries))).toEqual(payloads);
+    c.stabilize();
+    for (const id of [1n, 2n, 3n]) expect(dataOf(c.get(id).applied).slice(-5)).toEqual(payloads);
+  });
+
+  it("a follower's forward holds at most one message's worth of entries", () => {
+    const c = elected([1n, 2n, 3n], { maxSizePerMsgBytes: 100 });
+    c.get(1n).node.propose(text('a'));
+    c.stabilize();
+    const follower = c.get(2n);
+    const payloads = ['b', 'c', 'd'].map((letter) => letter.repeat(40));
+    for (const payload of payloads) follower.node.propose(text(payload));
+    c.processReady(follower);
+    expect(c.queue.filter((m) => m.type === MessageType.Prop).map((m) => dataOf(m.entries))).toEqual([payloads.slice(0, 2), payloads.slice(2)]);
+    c.stabilize();
+    for (const id of [1n, 2n, 3n]) expect(dataOf(c.get(id).applied).slice(-3)).toEqual(payloads);
+  });
+
   it('a leader that steps down before its Ready sends none of them', () => {
     const c = afterOneWrite();
     const leader = c.get(1n);
