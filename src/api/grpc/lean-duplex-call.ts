@@ -12,6 +12,7 @@
 import { EventEmitter } from 'node:events';
 import { Metadata, status } from '@grpc/grpc-js';
 import type { GrpcError } from './errors.js';
+import { errorInternal } from '../h2/frame-types.js';
 import { encodeHeaderBlock } from '../h2/hpack-encoder.js';
 import { streamWritableHighWaterMark, type H2RequestHeaders, type H2Stream } from '../h2/h2-stream.js';
 
@@ -69,6 +70,9 @@ export function respondTrailersOnly(stream: H2Stream, error: GrpcError): void {
   ]), true);
 }
 
+/** Writes `value` (with its `aux`) at `offset` of `frame`; returns the offset after it. */
+export type FrameEncoder = (value: unknown, aux: unknown, frame: Buffer, offset: number) => number;
+
 export class LeanDuplexCall extends EventEmitter {
   private headersSent = false;
   private finished = false;
@@ -79,9 +83,16 @@ export class LeanDuplexCall extends EventEmitter {
   private pendingBytes = 0;
   /** The handler paused the call: no 'data' until resume(). */
   private paused = false;
-  /** Responses written since the last flush, without their length prefixes; batchBytes counts the prefixes. */
-  private batch: Buffer[] = [];
+  /**
+   * Responses written since the last flush, without their length prefixes (batchBytes counts the
+   * prefixes): an encoded message, or, from writeEncoded, a value with its `aux` and its length,
+   * encoded by the frame encoder straight into the flush's frame.
+   */
+  private batch: unknown[] = [];
+  private batchAux: unknown[] = [];
+  private batchLengths: number[] = [];
   private batchBytes = 0;
+  private frameEncoder?: FrameEncoder;
   private flushScheduled = false;
   /** A write returned false before its batch reached the stream: a 'drain' must follow. */
   private drainOwed = false;
@@ -144,8 +155,30 @@ export class LeanDuplexCall extends EventEmitter {
   write(value: unknown): boolean {
     if (this.finished || this.stream.closed) return false;
     const message = this.method.serialize(value);
-    this.batch.push(message);
-    this.batchBytes += messagePrefixBytes + message.length;
+    return this.queue(message, undefined, message.length);
+  }
+
+  /** The encoder of writeEncoded's values (one kind of response per call: a watch stream's). */
+  setFrameEncoder(encoder: FrameEncoder): void {
+    this.frameEncoder = encoder;
+  }
+
+  /**
+   * Like write, for a response that the frame encoder writes straight into the flush's frame, with
+   * `aux` (not undefined) and in exactly `length` bytes: no Buffer of its own and no copy of it. The
+   * value must not change until the flush (this turn's microtasks).
+   */
+  writeEncoded(value: unknown, aux: unknown, length: number): boolean {
+    if (this.finished || this.stream.closed) return false;
+    if (this.frameEncoder === undefined) throw new Error('writeEncoded without a frame encoder');
+    return this.queue(value, aux, length);
+  }
+
+  private queue(value: unknown, aux: unknown, length: number): boolean {
+    this.batch.push(value);
+    this.batchAux.push(aux);
+    this.batchLengths.push(length);
+    this.batchBytes += messagePrefixBytes + length;
     if (!this.flushScheduled) {
       // A microtask, not a later tick: a watch event goes out before the answer to the put that
       // caused it, whose promise settles after notify returned (etcd's watch-latency bench times that).
@@ -161,17 +194,32 @@ export class LeanDuplexCall extends EventEmitter {
   private flush(): void {
     this.flushScheduled = false;
     if (this.batch.length === 0) return;
-    const messages = this.batch;
+    const values = this.batch;
+    const auxes = this.batchAux;
+    const lengths = this.batchLengths;
     const frame = Buffer.allocUnsafe(this.batchBytes);
     this.batch = [];
+    this.batchAux = [];
+    this.batchLengths = [];
     this.batchBytes = 0;
     if (this.stream.closed) return;
     let offset = 0;
-    for (const message of messages) {
+    for (let i = 0; i < values.length; i++) {
+      const length = lengths[i]!;
       frame[offset] = 0;
-      frame.writeUInt32BE(message.length, offset + 1);
-      message.copy(frame, offset + messagePrefixBytes);
-      offset += messagePrefixBytes + message.length;
+      frame.writeUInt32BE(length, offset + 1);
+      offset += messagePrefixBytes;
+      const aux = auxes[i];
+      if (aux === undefined) {
+        (values[i] as Buffer).copy(frame, offset);
+      } else if (this.frameEncoder!(values[i], aux, frame, offset) !== offset + length) {
+        // A sizing bug would corrupt every later message of the stream: end it instead.
+        this.finished = true;
+        this.stream.reset(errorInternal);
+        this.emit('cancelled', 'cancelled');
+        return;
+      }
+      offset += length;
     }
     if (!this.headersSent) {
       this.headersSent = true;

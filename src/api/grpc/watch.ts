@@ -12,11 +12,15 @@ import type { Logger } from 'pino';
 import type { EtcdServerApi } from '../../server/server-api.js';
 import type { WatchStream, WatchStreamResponse } from '../../watch/types.js';
 import { watchRequestFromWire } from './translate/watch.js';
-import { encodeWatchResponse, WatchHeaderEncoder } from './translate/watch-encode.js';
+import { encodeWatchResponse, encodeWatchResponseInto, watchResponseMessageBytes, WatchHeaderEncoder } from './translate/watch-encode.js';
 import { failStream, malformedError } from './calls.js';
 import { contextOfCall } from './context.js';
 import { MalformedRequest } from './definitions.js';
 import { toGrpcError } from './errors.js';
+import { LeanDuplexCall } from './lean-duplex-call.js';
+
+const encodeIntoFrame = (response: unknown, headerField: unknown, frame: Buffer, offset: number): number =>
+  encodeWatchResponseInto(response as WatchStreamResponse, headerField as Buffer, frame, offset);
 
 function watch(server: EtcdServerApi, logger: Logger) {
   return (call: ServerDuplexStream<unknown, unknown>): void => {
@@ -54,10 +58,23 @@ function watch(server: EtcdServerApi, logger: Logger) {
     const open = (): void => {
       if (done) return;
       const header = new WatchHeaderEncoder();
-      const send = (response: WatchStreamResponse): boolean => {
-        if (done) return false;
-        return call.write(encodeWatchResponse(response, header.encode(server.responseHeader(response.revision))));
-      };
+      let send: (response: WatchStreamResponse) => boolean;
+      if (call instanceof LeanDuplexCall) {
+        // On our HTTP/2 path a response is encoded straight into the frame that carries it, at the
+        // flush: no Buffer of its own per watcher and no second copy (watch fan-out writes one per
+        // watcher and event). Its header is taken now, as the other path does.
+        call.setFrameEncoder(encodeIntoFrame);
+        send = (response) => {
+          if (done) return false;
+          const headerField = header.encode(server.responseHeader(response.revision));
+          return call.writeEncoded(response, headerField, watchResponseMessageBytes(response, headerField));
+        };
+      } else {
+        send = (response) => {
+          if (done) return false;
+          return call.write(encodeWatchResponse(response, header.encode(server.responseHeader(response.revision))));
+        };
+      }
       try {
         stream = server.openWatchStream(send, context, (reason) => finish(reason));
       } catch (error) {

@@ -111,6 +111,31 @@ describe('LeanDuplexCall on an H2Stream', () => {
     expect(sent[2]!.payload).toEqual(grpcMessages(Buffer.from('four')));
   });
 
+  it('responses encoded into the frame (writeEncoded) go out in order with written ones, as the same bytes', async () => {
+    const { call, streamWrites } = openCall();
+    // The encoder writes the value's text after its aux's: what an encoded Buffer of it would hold.
+    call.setFrameEncoder((value, aux, frame, offset) => offset + frame.write(`${aux as string}${value as string}`, offset, 'latin1'));
+    expect(call.write(Buffer.from('one'))).toBe(true);
+    expect(call.writeEncoded('two', '>', 4)).toBe(true);
+    expect(call.write(Buffer.from('three'))).toBe(true);
+    expect(call.writeEncoded('four', '>>', 6)).toBe(true);
+    await tick();
+    expect(streamWrites).toEqual([grpcMessages(Buffer.from('one'), Buffer.from('>two'), Buffer.from('three'), Buffer.from('>>four'))]);
+  });
+
+  it('an encoder that writes another length than declared ends the stream instead of sending it', async () => {
+    const { call, streamWrites, streamFrames } = openCall();
+    let cancelled = false;
+    call.on('cancelled', () => { cancelled = true; });
+    call.setFrameEncoder((value, _aux, frame, offset) => offset + frame.write(value as string, offset, 'latin1'));
+    expect(call.writeEncoded('shorter', 'x', 10)).toBe(true);
+    await tick();
+    expect(cancelled).toBe(true);
+    expect(streamWrites).toHaveLength(0);
+    expect(streamFrames().map((received) => received.type)).toEqual([frameRstStream]);
+    expect(call.write(Buffer.from('after'))).toBe(false);
+  });
+
   it('the status goes out after the responses written before it', async () => {
     const { call, streamFrames } = openCall();
     expect(call.write(Buffer.from('last words'))).toBe(true);

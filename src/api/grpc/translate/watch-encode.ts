@@ -195,31 +195,37 @@ export class WatchHeaderEncoder {
   }
 }
 
-/** The WatchResponse message (without gRPC's length prefix), its events from the per-event cache. */
-export function encodeWatchResponse(response: WatchStreamResponse, headerField: Buffer): Buffer {
-  const reason = response.cancelReason.length === 0 ? undefined : Buffer.from(response.cancelReason, 'utf8');
+/** Bytes of the WatchResponse message (without gRPC's length prefix) that carries `headerField`. */
+export function watchResponseMessageBytes(response: WatchStreamResponse, headerField: Buffer): number {
   let bytes = headerField.length + int64FieldBytes(response.watchId) + (response.created ? 2 : 0) +
     (response.canceled ? 2 : 0) + int64FieldBytes(response.compactRevision) +
-    (reason === undefined ? 0 : bytesFieldBytes(reason.length)) + (response.fragment ? 2 : 0);
-  const events = response.events;
-  const fields: Buffer[] = new Array(events.length);
-  for (let i = 0; i < events.length; i++) {
-    const field = eventField(events[i]!);
-    fields[i] = field;
-    bytes += field.length;
-  }
+    (response.cancelReason.length === 0 ? 0 : bytesFieldBytes(Buffer.byteLength(response.cancelReason, 'utf8'))) +
+    (response.fragment ? 2 : 0);
+  for (const event of response.events) bytes += eventField(event).length;
+  return bytes;
+}
+
+/**
+ * Writes the WatchResponse message at `offset` of `out` (which has watchResponseMessageBytes of room
+ * there), its events from the per-event cache; returns the offset after it.
+ */
+export function encodeWatchResponseInto(response: WatchStreamResponse, headerField: Buffer, out: Buffer, offset: number): number {
+  offset += headerField.copy(out, offset);
+  offset = writeInt64Field(out, offset, tag.responseWatchId, response.watchId);
+  if (response.created) { out[offset++] = tag.responseCreated; out[offset++] = 1; }
+  if (response.canceled) { out[offset++] = tag.responseCanceled; out[offset++] = 1; }
+  offset = writeInt64Field(out, offset, tag.responseCompactRevision, response.compactRevision);
+  if (response.cancelReason.length > 0) offset = writeBytesField(out, offset, tag.responseCancelReason, Buffer.from(response.cancelReason, 'utf8'));
+  if (response.fragment) { out[offset++] = tag.responseFragment; out[offset++] = 1; }
+  for (const event of response.events) offset += eventField(event).copy(out, offset);
+  return offset;
+}
+
+/** The WatchResponse message (without gRPC's length prefix) in a Buffer of its own. */
+export function encodeWatchResponse(response: WatchStreamResponse, headerField: Buffer): Buffer {
+  const bytes = watchResponseMessageBytes(response, headerField);
   const message = Buffer.allocUnsafe(bytes);
-  headerField.copy(message, 0);
-  let offset = writeInt64Field(message, headerField.length, tag.responseWatchId, response.watchId);
-  if (response.created) { message[offset++] = tag.responseCreated; message[offset++] = 1; }
-  if (response.canceled) { message[offset++] = tag.responseCanceled; message[offset++] = 1; }
-  offset = writeInt64Field(message, offset, tag.responseCompactRevision, response.compactRevision);
-  if (reason !== undefined) offset = writeBytesField(message, offset, tag.responseCancelReason, reason);
-  if (response.fragment) { message[offset++] = tag.responseFragment; message[offset++] = 1; }
-  for (const field of fields) {
-    field.copy(message, offset);
-    offset += field.length;
-  }
-  if (offset !== bytes) throw new Error(`watch-encode: response encoded to ${offset} bytes, sized ${bytes}`);
+  const end = encodeWatchResponseInto(response, headerField, message, 0);
+  if (end !== bytes) throw new Error(`watch-encode: response encoded to ${end} bytes, sized ${bytes}`);
   return message;
 }
