@@ -12,22 +12,13 @@
 //   25..32 lease             (int64 big-endian)
 //   33..36 key length        (uint32 big-endian)
 //   37..   key, then value (the rest)
+import { readUint53BE, writeUint53BE } from '../storage/uint53.js';
 import type { KeyValue } from './types.js';
 
 const FORMAT_TAG = 1;
 /** Bytes before the key in an encoded record: the value starts at KV_HEADER_BYTES + key length. */
 export const KV_HEADER_BYTES = 37;
 const HEADER_BYTES = KV_HEADER_BYTES;
-const UINT32_SPAN = 0x1_0000_0000;
-
-function writeUint53(target: Buffer, value: number, offset: number): void {
-  target.writeUInt32BE(Math.floor(value / UINT32_SPAN), offset);
-  target.writeUInt32BE(value % UINT32_SPAN, offset + 4);
-}
-
-function readUint53(source: Buffer, offset: number): number {
-  return source.readUInt32BE(offset) * UINT32_SPAN + source.readUInt32BE(offset + 4);
-}
 
 export function encodeKeyValue(kv: KeyValue): Buffer {
   const out = Buffer.allocUnsafe(encodedKeyValueLength(kv));
@@ -43,9 +34,9 @@ export function encodedKeyValueLength(kv: KeyValue): number {
 /** Writes encodeKeyValue(kv) into `target` at `offset` (which has room for encodedKeyValueLength(kv)). */
 export function encodeKeyValueInto(kv: KeyValue, target: Buffer, offset: number): void {
   target[offset] = FORMAT_TAG;
-  writeUint53(target, kv.createRevision, offset + 1);
-  writeUint53(target, kv.modRevision, offset + 9);
-  writeUint53(target, kv.version, offset + 17);
+  writeUint53BE(target, offset + 1, kv.createRevision);
+  writeUint53BE(target, offset + 9, kv.modRevision);
+  writeUint53BE(target, offset + 17, kv.version);
   target.writeBigInt64BE(kv.lease, offset + 25);
   target.writeUInt32BE(kv.key.length, offset + 33);
   kv.key.copy(target, offset + HEADER_BYTES);
@@ -66,9 +57,9 @@ export function decodeKeyValue(bytes: Buffer): KeyValue {
   const keyLength = checkedKeyLength(bytes);
   return {
     key: bytes.subarray(HEADER_BYTES, HEADER_BYTES + keyLength),
-    createRevision: readUint53(bytes, 1),
-    modRevision: readUint53(bytes, 9),
-    version: readUint53(bytes, 17),
+    createRevision: readUint53BE(bytes, 1),
+    modRevision: readUint53BE(bytes, 9),
+    version: readUint53BE(bytes, 17),
     lease: bytes.readBigInt64BE(25),
     value: bytes.subarray(HEADER_BYTES + keyLength),
   };

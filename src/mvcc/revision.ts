@@ -7,6 +7,7 @@
 // LevelDB scan of the history prefix visits revisions in the order they were written. The marker
 // sits last so it never influences the order; it lets a scan tell tombstones apart without
 // decoding the value.
+import { readUint53BE, writeUint53BE } from '../storage/uint53.js';
 
 export interface Revision {
   main: number;
@@ -16,19 +17,14 @@ export interface Revision {
 export const REVISION_BYTES = 17;
 export const RevisionMarker = { PUT: 0x70, TOMBSTONE: 0x74 } as const;
 
-const UINT32_SPAN = 0x1_0000_0000;
-
 function writeUint53(target: Buffer, value: number, offset: number): void {
   if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`revision part out of range: ${value}`);
-  // Two 32-bit halves: avoids BigInt on the write path of every change.
-  target.writeUInt32BE(Math.floor(value / UINT32_SPAN), offset);
-  target.writeUInt32BE(value % UINT32_SPAN, offset + 4);
+  writeUint53BE(target, offset, value);
 }
 
 function readUint53(source: Buffer, offset: number): number {
-  const high = source.readUInt32BE(offset);
-  if (high > 0x1f_ffff) throw new RangeError('revision part exceeds 2^53');
-  return high * UINT32_SPAN + source.readUInt32BE(offset + 4);
+  if (source.readUInt32BE(offset) > 0x1f_ffff) throw new RangeError('revision part exceeds 2^53');
+  return readUint53BE(source, offset);
 }
 
 /** Encodes a revision into `target` at `offset` (17 bytes). */

@@ -515,7 +515,7 @@ export class Raft {
       // between, join the forward still last among the unsent messages: one message for the leader
       // to step instead of one per write.
       const last = this.msgs[this.msgs.length - 1];
-      if (this.role === 'follower' && last !== undefined && last === this.unsentForward && last.to === this.lead && this.lead !== None &&
+      if (this.role === 'follower' && last !== undefined && last === this.unsentForward && last.to === this.lead &&
         this.unsentForwardBytes + data.length <= this.maxMsgSizeBytes) {
         last.entries.push({ term: 0, index: 0, type: EntryType.Normal, data });
         this.unsentForwardBytes += data.length;

@@ -9,6 +9,7 @@
 // that point: the state machine itself lives in LevelDB, so the marker carries no data.
 import type { Backend, BatchOp } from '../storage/backend.js';
 import { prefix, prefixEnd, uint64Key } from '../storage/keys.js';
+import { writeUint53BE } from '../storage/uint53.js';
 import type { ConfState, Entry, HardState, SnapshotMetadata } from '../raft/types.js';
 
 export function entryKey(index: number): Buffer {
@@ -58,12 +59,10 @@ export function writeHardState(out: Buffer, offset: number, hardState: HardState
 let lastVote = 0n;
 const lastVoteBytes = Buffer.alloc(8);
 
-/** A non-negative safe integer as uint64 BE, from its 32-bit halves. */
+/** A Raft index or term as uint64 BE: checked, as nothing else checks it before it is stored. */
 export function writeUint64BE(out: Buffer, offset: number, value: number): void {
   if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`not a uint64 that a number holds exactly: ${value}`);
-  const low = value % 0x1_0000_0000;
-  out.writeUInt32BE((value - low) / 0x1_0000_0000, offset);
-  out.writeUInt32BE(low, offset + 4);
+  writeUint53BE(out, offset, value);
 }
 
 export function decodeHardState(bytes: Buffer): HardState {

@@ -16,6 +16,7 @@
 import type { Backend, BatchOp } from '../storage/backend.js';
 import { prefixEnd } from '../storage/keys.js';
 import { SegmentedLog } from '../storage/segmented-log.js';
+import { readUint53LE, writeUint53LE } from '../storage/uint53.js';
 import type { Entry, HardState, SnapshotMetadata } from '../raft/types.js';
 import {
   decodeHardState, decodeSnapshotMetadata, encodeSnapshotMetadata, writeHardState, loadRaftState, type PersistedRaftState,
@@ -64,8 +65,8 @@ export function encodeWalRecord(record: WalRecord): Buffer {
   out.writeUInt32LE(record.entries.length, offset);
   offset += 4;
   for (const entry of record.entries) {
-    writeUint53(out, entry.index, offset);
-    writeUint53(out, entry.term, offset + 8);
+    writeUint53LE(out, offset, entry.index);
+    writeUint53LE(out, offset + 8, entry.term);
     out[offset + 16] = entry.type;
     out.writeUInt32LE(entry.data.length, offset + 17);
     out.set(entry.data, offset + ENTRY_HEADER_BYTES);
@@ -94,8 +95,8 @@ export function decodeWalRecord(bytes: Buffer): WalRecord {
     const dataLength = bytes.readUInt32LE(offset + 17);
     const dataStart = offset + ENTRY_HEADER_BYTES;
     record.entries.push({
-      index: readUint53(bytes, offset),
-      term: readUint53(bytes, offset + 8),
+      index: readUint53LE(bytes, offset),
+      term: readUint53LE(bytes, offset + 8),
       type: bytes[offset + 16]!,
       data: bytes.subarray(dataStart, dataStart + dataLength),
     });
@@ -279,19 +280,11 @@ function lastEntryIndex(bytes: Buffer): number {
   offset += 4;
   let index = 0;
   for (let i = 0; i < count; i++) {
-    index = readUint53(bytes, offset);
+    index = readUint53LE(bytes, offset);
     offset += ENTRY_HEADER_BYTES + bytes.readUInt32LE(offset + 17);
   }
   return index;
 }
 
-function writeUint53(out: Buffer, value: number, offset: number): void {
-  out.writeUInt32LE(value % 0x1_0000_0000, offset);
-  out.writeUInt32LE(Math.floor(value / 0x1_0000_0000), offset + 4);
-}
-
-function readUint53(bytes: Buffer, offset: number): number {
-  return bytes.readUInt32LE(offset) + bytes.readUInt32LE(offset + 4) * 0x1_0000_0000;
-}
 
 export type { PersistedRaftState };

@@ -15,6 +15,7 @@ import type {
 } from '../mvcc/types.js';
 import type { AuthManagementRequest } from '../auth/types.js';
 import type { PermissionTypeValue } from '../auth/permissions.js';
+import { readUint53LE, writeUint53LE } from '../storage/uint53.js';
 import type { InternalRequest } from './requests.js';
 
 const formatVersion = 1;
@@ -39,17 +40,17 @@ export const txnNestingDepthMax = 64;
 const elementCountMax = 1 << 24;
 
 const uint64Max = (1n << 64n) - 1n;
+const int64Min = -(1n << 63n);
+const int64Max = (1n << 63n) - 1n;
 const safeIntegerMax = BigInt(Number.MAX_SAFE_INTEGER);
-const twoToThe32 = 0x1_0000_0000;
 /** High 32-bit halves below this make a value below 2^53, exact as a number. */
 const safeHighMax = 0x20_0000;
 
-/** The bigint of a value below 2^53 from its 32-bit halves; 0n (most lease fields) makes none. */
-function smallBigint(high: number, low: number): bigint {
-  return high === 0 && low === 0 ? 0n : BigInt(high * twoToThe32 + low);
+/** The bigint of an 8-byte LE field below 2^53; 0n (most lease fields) makes none. */
+function smallBigint(buffer: Buffer, offset: number): bigint {
+  const value = readUint53LE(buffer, offset);
+  return value === 0 ? 0n : BigInt(value);
 }
-const int64Min = -(1n << 63n);
-const int64Max = (1n << 63n) - 1n;
 
 export class RequestCodecError extends Error {
   constructor(message: string) {
@@ -103,7 +104,8 @@ class Writer {
       throw new RequestCodecError(`int64 out of range: ${String(value)}`);
     }
     this.reserve(8);
-    if (value >= 0n && value <= safeIntegerMax) this.safeU64(Number(value));
+    // Below 2^53 without bigint arithmetic: every put writes two such fields (request id, lease).
+    if (value >= 0n && value <= safeIntegerMax) writeUint53LE(this.buffer, this.offset, Number(value));
     else this.buffer.writeBigInt64LE(value, this.offset);
     this.offset += 8;
   }
@@ -113,19 +115,9 @@ class Writer {
       throw new RequestCodecError(`uint64 out of range: ${String(value)}`);
     }
     this.reserve(8);
-    if (value <= safeIntegerMax) this.safeU64(Number(value));
+    if (value <= safeIntegerMax) writeUint53LE(this.buffer, this.offset, Number(value));
     else this.buffer.writeBigUInt64LE(value, this.offset);
     this.offset += 8;
-  }
-
-  /**
-   * A non-negative safe integer as 8 bytes LE, as two 32-bit halves: Node's writeBig(U)Int64LE
-   * makes several bigints per call, and every put writes two such fields (request id, lease).
-   */
-  private safeU64(value: number): void {
-    const low = value % twoToThe32;
-    this.buffer.writeUInt32LE(low, this.offset);
-    this.buffer.writeUInt32LE((value - low) / twoToThe32, this.offset + 4);
   }
 
   bool(value: boolean): void {
@@ -196,7 +188,7 @@ class Reader {
     const high = this.buffer.readUInt32LE(this.offset + 4);
     // Below 2^53 (the sign bit clear) the value is one bigint from a number; Node's
     // readBigInt64LE makes several per call.
-    const value = high < safeHighMax ? smallBigint(high, this.buffer.readUInt32LE(this.offset)) : this.buffer.readBigInt64LE(this.offset);
+    const value = high < safeHighMax ? smallBigint(this.buffer, this.offset) : this.buffer.readBigInt64LE(this.offset);
     this.offset += 8;
     return value;
   }
@@ -204,7 +196,7 @@ class Reader {
   u64(): bigint {
     this.need(8);
     const high = this.buffer.readUInt32LE(this.offset + 4);
-    const value = high < safeHighMax ? smallBigint(high, this.buffer.readUInt32LE(this.offset)) : this.buffer.readBigUInt64LE(this.offset);
+    const value = high < safeHighMax ? smallBigint(this.buffer, this.offset) : this.buffer.readBigUInt64LE(this.offset);
     this.offset += 8;
     return value;
   }

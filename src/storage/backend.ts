@@ -41,8 +41,6 @@ export interface BackendOptions {
  * put is one op). A batch made this way is the database's resource until detached (abstract-level
  * closes open batches with the database); the native batch is freed when collected.
  */
-const settled: Promise<void> = Promise.resolve();
-
 interface NativeChainedBatch {
   _put(key: Buffer, value: Buffer): void;
   _del(key: Buffer): void;
@@ -53,6 +51,9 @@ interface NativeDatabase {
   _chainedBatch(): NativeChainedBatch;
   detachResource(resource: unknown): void;
 }
+
+/** What a held (unsynced) write returns: one settled promise for all of them. */
+const settled: Promise<void> = Promise.resolve();
 
 export class Backend {
   /** Settles when every write started so far has finished (successfully or not). */
