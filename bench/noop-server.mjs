@@ -20,7 +20,7 @@ if (!Number.isInteger(port) || port <= 0 || port > 65535) {
 const etcdTsRoot = resolve(process.argv[3] ?? new URL('..', import.meta.url).pathname);
 const distModule = (...parts) => import(pathToFileURL(join(etcdTsRoot, 'dist', ...parts)).href);
 const { loadServiceDefinitions } = await distModule('api', 'grpc', 'definitions.js');
-const { unary } = await distModule('api', 'grpc', 'calls.js');
+const { unary, unaryWith } = await distModule('api', 'grpc', 'calls.js');
 const { addServiceWithFastPath, createGrpcConnectionHandler, enableLeanPath } = await distModule('api', 'grpc', 'lean-path.js');
 const definitions = loadServiceDefinitions();
 
@@ -42,8 +42,10 @@ enableLeanPath(grpcServer, { maxReceiveMessageBytes: 2 * 1024 * 1024, logger });
 const kv = definitions['etcdserverpb.KV'];
 const putBytes = kv.Put.responseSerialize(putResponse);
 const rangeBytes = kv.Range.responseSerialize(rangeResponse);
+// The handler form etcd-ts's Put uses: a callback where the transport has it (unaryWith), so the
+// ceiling is the transport's best; a promise on older checkouts measured with --worktree.
 addServiceWithFastPath(grpcServer, kv, {
-  Put: unary(logger, 'Put', () => Promise.resolve(putBytes)),
+  Put: unaryWith ? unaryWith(logger, 'Put', (_request, _context, done) => done(undefined, putBytes)) : unary(logger, 'Put', () => Promise.resolve(putBytes)),
   Range: unary(logger, 'Range', () => Promise.resolve(rangeBytes)),
 });
 const connections = createGrpcConnectionHandler(grpcServer, { logger });

@@ -53,11 +53,11 @@ import { MaintenanceOperations } from './maintenance-operations.js';
 import { encodeInternalRequest, exactEncodedBytes } from './request-codec.js';
 import type { InternalRequest } from './requests.js';
 import {
-  AlarmAction, AlarmType, type AlarmMember, type EtcdServerApi, type LeaseTimeToLiveResult, type Member,
+  AlarmAction, AlarmType, type AlarmMember, type Completion, type EtcdServerApi, type LeaseTimeToLiveResult, type Member,
   type RequestContext, type ResponseHeader, type StatusResult,
 } from './server-api.js';
 import type { ServerMetricsRecorder } from './server-metrics.js';
-import { type Applied, AppliedIndexWaits, RequestWaits } from './wait.js';
+import { type Applied, AppliedIndexWaits, RequestWaits, type SettledCallback } from './wait.js';
 
 export interface EtcdServerConfig {
   name: string;
@@ -164,7 +164,12 @@ export class EtcdServer implements EtcdServerApi {
     });
     this.requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
     const metrics = config.metrics;
-    this.waits = new RequestWaits(PENDING_PROPOSALS_MAX, this.requestTimeoutMs, metrics && ((failed) => metrics.proposalFinished(failed)));
+    this.waits = new RequestWaits(
+      PENDING_PROPOSALS_MAX,
+      this.requestTimeoutMs,
+      metrics && ((failed) => metrics.proposalFinished(failed)),
+      (error) => this.logger.error({ err: error }, 'a request\'s completion callback threw'),
+    );
     this.cluster = new ClusterOperations({
       memberId,
       logger,
@@ -616,45 +621,53 @@ export class EtcdServer implements EtcdServerApi {
     return this.requestCounter;
   }
 
-  /**
-   * Proposes the request; settles with its apply outcome. Never throws: a refusal is a rejection.
-   * Not an async function: one returning the waiter's promise costs a promise of its own and the
-   * microtask jobs that adopt the one it returns, on every write.
-   */
+  /** Proposes the request; settles with its apply outcome. Never throws: a refusal is a rejection. */
   private propose(request: InternalRequest): Promise<Applied> {
-    try {
-      return this.proposeOrThrow(request);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return new Promise<Applied>((resolve, reject) => {
+      this.proposeWith(request, (settled) => (settled.ok ? resolve(settled) : reject(settled.error)));
+    });
   }
 
-  private proposeOrThrow(request: InternalRequest): Promise<Applied> {
-    if (this.stopped) throw new EtcdError('Stopped');
-    if (this.raftNode.rawNode.committedIndex - this.applier.appliedIndex > APPLY_GAP_MAX) throw new EtcdError('TooManyRequests');
-    const requestId = request.requestId === 0n ? this.nextRequestId() : request.requestId;
-    // A put is encoded in place in the arena (its size is known first); anything else is copied in.
-    const exactBytes = exactEncodedBytes(request);
+  /**
+   * Proposes the request; `settled` gets its apply outcome, or the refusal, once. Never throws. The
+   * write path of the gRPC API answers through this: no promise, async frame or microtask per write.
+   */
+  private proposeWith(request: InternalRequest, settled: SettledCallback): void {
+    let requestId: bigint;
     let data: Buffer;
-    if (exactBytes !== undefined) {
-      if (exactBytes > this.config.maxRequestBytes) throw new EtcdError('RequestTooLarge');
-      data = this.entryArena.allocate(exactBytes);
-      encodeInternalRequest(request, requestId, data);
-    } else {
-      const encoded = encodeInternalRequest(request, requestId);
-      if (encoded.length > this.config.maxRequestBytes) throw new EtcdError('RequestTooLarge');
-      data = this.entryArena.copy(encoded);
+    try {
+      if (this.stopped) throw new EtcdError('Stopped');
+      if (this.raftNode.rawNode.committedIndex - this.applier.appliedIndex > APPLY_GAP_MAX) throw new EtcdError('TooManyRequests');
+      requestId = request.requestId === 0n ? this.nextRequestId() : request.requestId;
+      data = this.encodeProposal(request, requestId);
+      // Counted as pending from here; the waits report its end (applied, failed or timed out).
+      this.config.metrics?.proposalStarted();
+      this.waits.registerCallback(requestId, true, settled);
+    } catch (error) {
+      settled({ ok: false, error });
+      return;
     }
-    // Counted as pending from here; the waits report its end (applied, failed or timed out).
-    this.config.metrics?.proposalStarted();
-    const result = this.waits.register(requestId, true);
+    // From here the waiter alone releases the request.
     try {
       this.raftNode.propose(data);
     } catch (error) {
-      const mapped = error instanceof RaftError ? new EtcdError('NoLeader') : error;
-      this.waits.fail(requestId, mapped);
+      this.waits.fail(requestId, error instanceof RaftError ? new EtcdError('NoLeader') : error);
     }
-    return result;
+  }
+
+  /** The request as a log entry's data, in the entry arena; refuses one over --max-request-bytes. */
+  private encodeProposal(request: InternalRequest, requestId: bigint): Buffer {
+    // A put is encoded in place in the arena (its size is known first); anything else is copied in.
+    const exactBytes = exactEncodedBytes(request);
+    if (exactBytes !== undefined) {
+      if (exactBytes > this.config.maxRequestBytes) throw new EtcdError('RequestTooLarge');
+      const data = this.entryArena.allocate(exactBytes);
+      encodeInternalRequest(request, requestId, data);
+      return data;
+    }
+    const encoded = encodeInternalRequest(request, requestId);
+    if (encoded.length > this.config.maxRequestBytes) throw new EtcdError('RequestTooLarge');
+    return this.entryArena.copy(encoded);
   }
 
   private async linearizableRead(): Promise<void> {
@@ -731,13 +744,28 @@ export class EtcdServer implements EtcdServerApi {
   }
 
   async put(request: PutRequest, ctx?: RequestContext): Promise<{ header: ResponseHeader; result: PutResult }> {
-    this.checkRequireLeader(ctx);
-    validatePut(request);
-    const auth = this.identify(ctx);
-    this.gate.requireKeys(auth, () => putAccess(request, this.leaseKeys));
-    this.checkQuota(request.key.length + request.value.length);
-    const { value, revision } = await this.propose({ requestId: 0n, put: request, auth });
-    return { header: this.header(revision), result: value as PutResult };
+    return new Promise((resolve, reject) => {
+      this.putWith(request, ctx, (error, response) => (error === undefined ? resolve(response!) : reject(error)));
+    });
+  }
+
+  /** put(), answered through a callback (see proposeWith); `done` is called once and never throws. */
+  putWith(request: PutRequest, ctx: RequestContext | undefined, done: Completion<{ header: ResponseHeader; result: PutResult }>): void {
+    let auth: RequestAuth;
+    try {
+      this.checkRequireLeader(ctx);
+      validatePut(request);
+      auth = this.identify(ctx);
+      this.gate.requireKeys(auth, () => putAccess(request, this.leaseKeys));
+      this.checkQuota(request.key.length + request.value.length);
+    } catch (error) {
+      done(error);
+      return;
+    }
+    this.proposeWith({ requestId: 0n, put: request, auth }, (settled) => {
+      if (settled.ok) done(undefined, { header: this.header(settled.revision), result: settled.value as PutResult });
+      else done(settled.error);
+    });
   }
 
   async deleteRange(request: DeleteRangeRequest, ctx?: RequestContext): Promise<{ header: ResponseHeader; result: DeleteRangeResult }> {

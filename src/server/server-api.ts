@@ -66,9 +66,14 @@ export interface RequestContext {
   internal?: boolean;
 }
 
+/** A Node-style completion callback: `error` undefined on success, and then `value` is set. */
+export type Completion<T> = (error: unknown, value?: T) => void;
+
 export interface EtcdServerApi {
   range(req: RangeRequest, ctx?: RequestContext): Promise<{ header: ResponseHeader; result: RangeResult }>;
   put(req: PutRequest, ctx?: RequestContext): Promise<{ header: ResponseHeader; result: PutResult }>;
+  /** put() through a callback, for the gRPC write path: no promise per write. `done` is called once. */
+  putWith(req: PutRequest, ctx: RequestContext | undefined, done: Completion<{ header: ResponseHeader; result: PutResult }>): void;
   deleteRange(req: DeleteRangeRequest, ctx?: RequestContext): Promise<{ header: ResponseHeader; result: DeleteRangeResult }>;
   txn(req: TxnRequest, ctx?: RequestContext): Promise<{ header: ResponseHeader; result: TxnResult }>;
   compact(revision: number, physical: boolean, ctx?: RequestContext): Promise<{ header: ResponseHeader }>;

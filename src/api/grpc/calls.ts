@@ -3,7 +3,7 @@
 import { once } from 'node:events';
 import { status, type handleUnaryCall, type ServerWritableStream, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { RequestContext } from '../../server/server-api.js';
+import type { Completion, RequestContext } from '../../server/server-api.js';
 import { contextFromMetadata } from './context.js';
 import { MalformedRequest } from './definitions.js';
 import { toGrpcError, type GrpcError } from './errors.js';
@@ -13,16 +13,19 @@ export function malformedError(request: MalformedRequest): GrpcError {
   return { code: status.INTERNAL, details: `grpc: error unmarshalling request: ${request.reason}` };
 }
 
-/** What a unary method does, apart from the transport: the lean path (lean-path.ts) calls it too. */
+/**
+ * What a unary method does, apart from the transport: the lean path (lean-path.ts) calls it too.
+ * `handle` answers through `done`, called once; it never throws.
+ */
 export interface UnaryHandler<Response> {
   logger: Logger;
   method: string;
-  handle: (request: unknown, context: RequestContext) => Promise<Response>;
+  handle: (request: unknown, context: RequestContext, done: Completion<Response>) => void;
 }
 
 const unaryHandlerKey = Symbol('etcd-ts unary handler');
 
-/** The handler behind a grpc-js implementation built by `unary`, if it is one. */
+/** The handler behind a grpc-js implementation built by `unary` or `unaryWith`, if it is one. */
 export function unaryHandlerOf(implementation: unknown): UnaryHandler<unknown> | undefined {
   if (typeof implementation !== 'function') return undefined;
   return (implementation as { [unaryHandlerKey]?: UnaryHandler<unknown> })[unaryHandlerKey];
@@ -30,12 +33,34 @@ export function unaryHandlerOf(implementation: unknown): UnaryHandler<unknown> |
 
 /**
  * A unary handler: `handle` translates the wire request, calls the server and translates back;
- * whatever it throws (synchronously or not) is mapped once, here.
+ * whatever it throws (synchronously or not) is mapped once, where the call is answered.
  */
 export function unary<Response>(
   logger: Logger,
   method: string,
   handle: (request: unknown, context: RequestContext) => Promise<Response>,
+): handleUnaryCall<unknown, Response> {
+  return unaryWith<Response>(logger, method, (request, context, done) => {
+    let pending: Promise<Response>;
+    try {
+      pending = handle(request, context);
+    } catch (error) {
+      done(error);
+      return;
+    }
+    pending.then((response) => done(undefined, response), done);
+  });
+}
+
+/**
+ * A unary handler that answers through a callback: for the hot write path, where a promise and an
+ * async frame per layer were most of the garbage a put left behind (see RequestWaits).
+ * `handle` must call `done` exactly once and must not throw.
+ */
+export function unaryWith<Response>(
+  logger: Logger,
+  method: string,
+  handle: (request: unknown, context: RequestContext, done: Completion<Response>) => void,
 ): handleUnaryCall<unknown, Response> {
   const grpcHandler: handleUnaryCall<unknown, Response> = (call, callback) => {
     const request = call.request;
@@ -43,17 +68,10 @@ export function unary<Response>(
       callback(malformedError(request));
       return;
     }
-    let pending: Promise<Response>;
-    try {
-      pending = handle(request, contextFromMetadata(call.metadata));
-    } catch (error) {
-      callback(toGrpcError(error, logger, method));
-      return;
-    }
-    pending.then(
-      (response) => callback(null, response),
-      (error: unknown) => callback(toGrpcError(error, logger, method)),
-    );
+    handle(request, contextFromMetadata(call.metadata), (error, response) => {
+      if (error === undefined) callback(null, response);
+      else callback(toGrpcError(error, logger, method));
+    });
   };
   const handler: UnaryHandler<Response> = { logger, method, handle };
   return Object.assign(grpcHandler, { [unaryHandlerKey]: handler });

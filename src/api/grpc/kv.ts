@@ -9,7 +9,7 @@ import {
   rangeRequestFromWire, txnRequestFromWire, txnResponseToWire,
 } from './translate/kv.js';
 import { encodePutResponse, encodeRangeResponse } from './translate/kv-encode.js';
-import { unary } from './calls.js';
+import { unary, unaryWith } from './calls.js';
 
 export function kvService(server: EtcdServerApi, logger: Logger): UntypedServiceImplementation {
   return {
@@ -17,9 +17,29 @@ export function kvService(server: EtcdServerApi, logger: Logger): UntypedService
       const { header, result } = await server.range(rangeRequestFromWire(request), context);
       return encodeRangeResponse(header, result);
     }),
-    Put: unary(logger, 'Put', async (request, context) => {
-      const { header, result } = await server.put(putRequestFromWire(request), context);
-      return encodePutResponse(header, result);
+    // Through callbacks, not promises: a put is the write path under load (see RequestWaits).
+    Put: unaryWith(logger, 'Put', (request, context, done) => {
+      let put;
+      try {
+        put = putRequestFromWire(request);
+      } catch (error) {
+        done(error);
+        return;
+      }
+      server.putWith(put, context, (error, response) => {
+        if (error !== undefined) {
+          done(error);
+          return;
+        }
+        let encoded: Buffer;
+        try {
+          encoded = encodePutResponse(response!.header, response!.result);
+        } catch (encodeError) {
+          done(encodeError);
+          return;
+        }
+        done(undefined, encoded);
+      });
     }),
     DeleteRange: unary(logger, 'DeleteRange', async (request, context) => {
       const { header, result } = await server.deleteRange(deleteRangeRequestFromWire(request), context);

@@ -251,14 +251,10 @@ function serveUnary(stream: H2Stream, method: FastUnaryMethod, table: FastPathTa
       fail(malformedError(request));
       return;
     }
-    let pending: Promise<unknown>;
-    try {
-      pending = method.handler.handle(request, contextFromHttp2Headers(stream.headers));
-    } catch (error) {
-      fail(toGrpcError(error, method.handler.logger, method.handler.method));
-      return;
-    }
-    pending.then(succeed, (error: unknown) => fail(toGrpcError(error, method.handler.logger, method.handler.method)));
+    method.handler.handle(request, contextFromHttp2Headers(stream.headers), (error, response) => {
+      if (error === undefined) succeed(response);
+      else fail(toGrpcError(error, method.handler.logger, method.handler.method));
+    });
   });
 }
 

@@ -8,7 +8,8 @@ import pino from 'pino';
 import { bindGrpcServer, createGrpcServer } from '../../../src/api/grpc/index.js';
 import { protoFiles, protosDir } from '../../../src/api/grpc/definitions.js';
 import { createGrpcConnectionHandler } from '../../../src/api/grpc/lean-path.js';
-import type { EtcdServerApi, RequestContext, ResponseHeader } from '../../../src/server/server-api.js';
+import type { PutRequest, PutResult } from '../../../src/mvcc/types.js';
+import type { Completion, EtcdServerApi, RequestContext, ResponseHeader } from '../../../src/server/server-api.js';
 import type { WatchStream, WatchStreamResponse } from '../../../src/watch/types.js';
 
 export const bigClusterId = 0xfedcba9876543210n; // > 2^63: must survive as uint64
@@ -44,6 +45,9 @@ export class ScriptedServer implements EtcdServerApi {
 
   range(...args: unknown[]) { return this.answer('range', args, () => ({ header: header(5), result: { kvs: [], more: false, count: 0, revision: 5 } })); }
   put(...args: unknown[]) { return this.answer('put', args, () => ({ header: header(6), result: {} })); }
+  putWith(request: PutRequest, ctx: RequestContext | undefined, done: Completion<{ header: ResponseHeader; result: PutResult }>) {
+    this.put(request, ctx).then((response) => done(undefined, response as { header: ResponseHeader; result: PutResult }), done);
+  }
   deleteRange(...args: unknown[]) { return this.answer('deleteRange', args, () => ({ header: header(6), result: { deleted: 0, prevKvs: [] } })); }
   txn(...args: unknown[]) { return this.answer('txn', args, () => ({ header: header(6), result: { succeeded: true, responses: [] } })); }
   compact(...args: unknown[]) { return this.answer('compact', args, () => ({ header: header(6) })); }

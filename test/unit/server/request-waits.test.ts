@@ -76,6 +76,31 @@ describe('RequestWaits', () => {
     expect(waits.size).toBe(0);
   });
 
+  it('calls each callback once, and a throwing one stops neither the others nor the caller', () => {
+    const reported: unknown[] = [];
+    const waits = new RequestWaits(10, 1000, undefined, (error) => reported.push(error));
+    const seen: string[] = [];
+    waits.registerCallback(1n, false, () => { seen.push('1'); throw new Error('bug in 1'); });
+    waits.registerCallback(2n, false, (settled) => seen.push(`2:${settled.ok ? String(settled.value) : 'failed'}`));
+    waits.registerCallback(3n, false, (settled) => seen.push(`3:${settled.ok ? 'ok' : (settled.error as EtcdError).errorName}`));
+    expect(() => waits.settle(1n, { ok: true, value: 'a', revision: 2 })).not.toThrow();
+    waits.settle(2n, { ok: true, value: 'b', revision: 3 });
+    waits.settle(2n, { ok: true, value: 'again', revision: 4 });
+    waits.failAll(new EtcdError('Stopped'));
+    expect(seen).toEqual(['1', '2:b', '3:Stopped']);
+    expect(reported).toHaveLength(1);
+    expect((reported[0] as Error).message).toBe('bug in 1');
+  });
+
+  it('refuses a callback past pendingMax by throwing, and counts it as failed', () => {
+    const released: boolean[] = [];
+    const waits = new RequestWaits(1, 1000, (failed) => released.push(failed));
+    waits.registerCallback(1n, true, () => undefined);
+    expect(() => waits.registerCallback(2n, true, () => undefined)).toThrow(expect.objectContaining({ errorName: 'TooManyRequests' }));
+    expect(released).toEqual([true]);
+    waits.failAll(new EtcdError('Stopped'));
+  });
+
   it('refuses past pendingMax with TooManyRequests', async () => {
     const waits = new RequestWaits(1, 1000);
     void waits.register(1n).catch(() => undefined);
