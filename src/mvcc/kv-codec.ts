@@ -16,9 +16,8 @@ import { readUint53BE, writeUint53BE } from '../storage/uint53.js';
 import type { KeyValue } from './types.js';
 
 const FORMAT_TAG = 1;
-/** Bytes before the key in an encoded record: the value starts at KV_HEADER_BYTES + key length. */
-export const KV_HEADER_BYTES = 37;
-const HEADER_BYTES = KV_HEADER_BYTES;
+/** Bytes before the key in an encoded record: the value starts at HEADER_BYTES + key length. */
+const HEADER_BYTES = 37;
 
 export function encodeKeyValue(kv: KeyValue): Buffer {
   const out = Buffer.allocUnsafe(encodedKeyValueLength(kv));
@@ -37,7 +36,13 @@ export function encodeKeyValueInto(kv: KeyValue, target: Buffer, offset: number)
   writeUint53BE(target, offset + 1, kv.createRevision);
   writeUint53BE(target, offset + 9, kv.modRevision);
   writeUint53BE(target, offset + 17, kv.version);
-  target.writeBigInt64BE(kv.lease, offset + 25);
+  // No lease (nearly every put): zeros, where writeBigInt64BE makes bigints even for 0n.
+  if (kv.lease === 0n) {
+    target.writeUInt32BE(0, offset + 25);
+    target.writeUInt32BE(0, offset + 29);
+  } else {
+    target.writeBigInt64BE(kv.lease, offset + 25);
+  }
   target.writeUInt32BE(kv.key.length, offset + 33);
   kv.key.copy(target, offset + HEADER_BYTES);
   kv.value.copy(target, offset + HEADER_BYTES + kv.key.length);
@@ -72,6 +77,26 @@ export function decodeKeyValue(bytes: Buffer): KeyValue {
 export function decodeBinaryKey(bytes: Buffer): string {
   const keyLength = checkedKeyLength(bytes);
   return bytes.toString('latin1', HEADER_BYTES, HEADER_BYTES + keyLength);
+}
+
+/** A stored record's create_revision, without decoding the rest (a put reads it from the value it replaces). */
+export function storedCreateRevision(bytes: Buffer): number {
+  return readUint53BE(bytes, 1);
+}
+
+/** A stored record's version, without decoding the rest. */
+export function storedVersion(bytes: Buffer): number {
+  return readUint53BE(bytes, 17);
+}
+
+/** A stored record's lease id (0n for none, made without bigint arithmetic). */
+export function storedLease(bytes: Buffer): bigint {
+  return hasStoredLease(bytes) ? bytes.readBigInt64BE(25) : 0n;
+}
+
+/** A stored record's value: a view of it, no copy. */
+export function storedValue(bytes: Buffer): Buffer {
+  return bytes.subarray(HEADER_BYTES + checkedKeyLength(bytes));
 }
 
 /** Whether a stored record has a lease, without making the bigint. */

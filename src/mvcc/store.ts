@@ -13,7 +13,11 @@
 import { EtcdError } from '../errors.js';
 import type { Backend, BatchOp } from '../storage/backend.js';
 import { prefix } from '../storage/keys.js';
-import { KV_HEADER_BYTES, decodeBinaryKey, decodeKeyOnly, decodeKeyValue, encodeKeyValue, hasStoredLease } from './kv-codec.js';
+import {
+  decodeBinaryKey, decodeKeyOnly, decodeKeyValue, encodeKeyValue, hasStoredLease, storedCreateRevision, storedLease,
+  storedValue, storedVersion,
+} from './kv-codec.js';
+import { StoredPutEvent } from './stored-event.js';
 import { KeyIndex, KeyIndexLoader, type KeyRecord } from './key-index.js';
 import { ValueSlabs, type ValueSlabsOptions } from './value-slabs.js';
 import { fetchLimit, shapeRange } from './range-shape.js';
@@ -262,9 +266,9 @@ export class MvccStore {
       throw new EtcdError('KeyNotFound');
     }
     const context = this.beginWrite(batch);
-    const prevKv = this.writePut(context, request);
+    const prevStored = this.writePut(context, request);
     this.endWrite(context);
-    return { result: request.prevKv && prevKv ? { prevKv } : {}, events: context.events };
+    return { result: request.prevKv && prevStored ? { prevKv: decodeKeyValue(prevStored) } : {}, events: context.events };
   }
 
   deleteRange(request: DeleteRangeRequest, batch: BatchOp[]): { result: DeleteRangeResult; events: MvccEvent[] } {
@@ -491,36 +495,40 @@ export class MvccStore {
   }
 
   /** Writes one put; returns the previous live value. Checks were done by the caller. */
-  private writePut(context: WriteContext, request: PutRequest): KeyValue | undefined {
+  /**
+   * Writes a put; returns the stored form of the value it replaced (decoded only by a caller that
+   * asked for prev_kv: see StoredPutEvent).
+   */
+  private writePut(context: WriteContext, request: PutRequest): Buffer | undefined {
     const record = this.index.get(request.key);
-    const prev = record?.live;
+    const prevStored = record?.liveStored;
     const key = request.key;
+    const prevLease = prevStored === undefined ? 0n : storedLease(prevStored);
     // Only reachable when a "from key" delete earlier in the same txn removed the key (see
     // validate.ts); etcd panics there, we write an empty value / no lease instead.
-    const value = request.ignoreValue ? (prev?.value ?? EMPTY) : request.value;
-    const lease = request.ignoreLease ? (prev?.lease ?? 0n) : request.lease;
+    const value = request.ignoreValue ? (prevStored === undefined ? EMPTY : storedValue(prevStored)) : request.value;
+    const lease = request.ignoreLease ? prevLease : request.lease;
     const kv: KeyValue = {
       key,
-      createRevision: prev ? prev.createRevision : context.main,
+      createRevision: prevStored === undefined ? context.main : storedCreateRevision(prevStored),
       modRevision: context.main,
-      version: prev ? prev.version + 1 : 1,
+      version: prevStored === undefined ? 1 : storedVersion(prevStored) + 1,
       value,
       lease,
     };
     const indexed = record ? this.index.putRecord(record, context.main, context.sub) : this.index.put(key, context.main, context.sub);
-    if (record?.hasLive) this.slabs.release(record);
+    if (prevStored !== undefined) this.slabs.release(record!);
+    // `kv` holds views of the request's buffer: it is encoded here and not kept (the event reads the
+    // stored bytes).
     const encoded = this.slabs.placeNew(indexed, kv);
-    // The event's key-value shares the stored bytes: it holds no view of the request's buffer.
-    kv.key = encoded.subarray(KV_HEADER_BYTES, KV_HEADER_BYTES + key.length);
-    kv.value = encoded.subarray(KV_HEADER_BYTES + key.length);
     context.batch.push({ type: 'put', key: historyKey(context.main, context.sub, false), value: encoded });
-    if (prev && prev.lease !== 0n) this.leases.detach(prev.lease, prev.key);
+    if (prevLease !== 0n) this.leases.detach(prevLease, key);
     // The lessor keeps the key: a copy of its own, not a view that pins the encoded record.
     if (lease !== 0n) this.leases.attach(lease, indexed.key);
-    if (!prev) this.liveKeys++;
-    context.events.push(prev ? { type: EventType.PUT, kv, prevKv: prev } : { type: EventType.PUT, kv });
+    if (prevStored === undefined) this.liveKeys++;
+    context.events.push(new StoredPutEvent(encoded, prevStored));
     context.sub++;
-    return prev;
+    return prevStored;
   }
 
   /** Deletes the given live records in order; returns their previous values. */
@@ -596,8 +604,8 @@ export class MvccStore {
         const old = pinned.get(op.range);
         responses.push({ range: old ? { ...old, revision: viewRevision } : this.rangeLatest(op.range, viewRevision) });
       } else if ('put' in op) {
-        const prevKv = this.writePut(context, op.put);
-        responses.push({ put: op.put.prevKv && prevKv ? { prevKv, revision: context.main } : { revision: context.main } });
+        const prevStored = this.writePut(context, op.put);
+        responses.push({ put: op.put.prevKv && prevStored ? { prevKv: decodeKeyValue(prevStored), revision: context.main } : { revision: context.main } });
       } else if ('deleteRange' in op) {
         const prevKvs = this.writeDelete(context, this.liveRecords(op.deleteRange.key, op.deleteRange.rangeEnd));
         responses.push({

@@ -232,7 +232,9 @@ export class Applier {
 
   private emit(events: MvccEvent[]): void {
     if (events.length === 0) return;
-    this.deps.listener.onEvents(events[0].kv.modRevision, events);
+    // The write's revision is the store's now: reading it off an event would decode the event's
+    // key-value, which mvcc leaves to whoever reads it (StoredPutEvent).
+    this.deps.listener.onEvents(this.deps.mvcc.currentRevision, events);
   }
 }
 

@@ -165,13 +165,15 @@ export class WatchHub implements WatchHubContext {
     if (!(revision > this.lastNotifiedRevision)) {
       throw new Error(`WatchHub.notify: revision ${revision} after ${this.lastNotifiedRevision}: revisions must grow`);
     }
+    this.lastNotifiedRevision = revision;
+    // Before the events are read: mvcc decodes an event's key-value when it is first read (see
+    // StoredPutEvent), and with nobody watching nothing needs it.
+    if (this.singleKeyWatchers.size === 0 && this.rangeWatchers.size === 0) return;
     for (const event of events) {
       if (event.kv.modRevision !== revision) {
         throw new Error(`WatchHub.notify: event at revision ${event.kv.modRevision} notified as revision ${revision}`);
       }
     }
-    this.lastNotifiedRevision = revision;
-    if (this.singleKeyWatchers.size === 0 && this.rangeWatchers.size === 0) return;
 
     if (events.length === 1) {
       // The common case, one event per revision: every matching watcher gets the same list, with no

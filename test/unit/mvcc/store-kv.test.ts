@@ -36,6 +36,19 @@ describe('MvccStore put and delete', () => {
     expect(quiet.events[0].prevKv?.value).toEqual(b('2'));
   });
 
+  it('an event first read after later writes of its key still shows its own write and the one it replaced', async () => {
+    // A put's event decodes its key-values when first read (StoredPutEvent): the stored bytes it
+    // points at must stay as they were through overwrites, deletes and a txn of the same key.
+    const events = [];
+    events.push(...(await h.write((batch) => h.store.put(put('a', '1', { lease: 0n }), batch))).events);
+    events.push(...(await h.write((batch) => h.store.put(put('a', '2'), batch))).events);
+    events.push(...(await h.write((batch) => h.store.txn({ compare: [], success: [{ put: put('a', '3') }, { put: put('a', '4') }], failure: [] }, undefined as never, batch))).events);
+    await h.write((batch) => h.store.deleteRange(del('a'), batch));
+    for (let i = 0; i < 50; i++) await h.write((batch) => h.store.put(put('a', `later-${i}`), batch));
+    expect(events.map((e) => [e.kv.value.toString(), e.kv.modRevision, e.kv.createRevision, e.kv.version, e.prevKv?.value.toString(), e.prevKv?.version]))
+      .toEqual([['1', 2, 2, 1, undefined, undefined], ['2', 3, 2, 2, '1', 1], ['3', 4, 2, 3, '2', 2], ['4', 4, 2, 4, '3', 3]]);
+  });
+
   it("keeps nothing of a put's key and value buffers: apply gets them as views of a Raft entry", async () => {
     // request-codec decodes a put's key and value as views of the log entry, which must not be
     // pinned (or read after the entry's memory is reused): the store copies what it keeps.

@@ -438,8 +438,10 @@ describe('WatchHub notify checks', () => {
     expect(client.responses).toHaveLength(1);
   });
 
-  it('rejects revisions that do not grow and events of another revision', () => {
-    const { hub, history } = setup();
+  it('rejects revisions that do not grow and, with a watcher, events of another revision', () => {
+    const { hub, history, stream } = setup();
+    // Events are checked once someone watches: until then nothing reads them (see notify).
+    stream.create(createRequest({ key: 'zzz' }));
     history.write([{ put: 'a' }]);
     expect(() => hub.notify(2, [])).toThrow(/must grow/);
     const event = history.log[0];
