@@ -69,10 +69,19 @@ export class Applier {
     this.appliedIndex = appliedIndex;
   }
 
-  /** Applies entries (which must follow appliedIndex without a gap) and records the new applied index. */
-  async applyEntries(entries: Entry[], batch: BatchOp[]): Promise<AppliedRequest[]> {
-    const results: AppliedRequest[] = [];
-    for (const entry of entries) {
+  /**
+   * Applies entries (which must follow appliedIndex without a gap) and records the new applied
+   * index. Synchronous unless a txn is among them: its reads of old revisions come from disk first
+   * (mvcc.prefetchTxn), and the entries after it wait for them. A promise and an async frame per
+   * Raft cycle were ~1 KB of garbage per put at one client.
+   */
+  applyEntries(entries: Entry[], batch: BatchOp[]): AppliedRequest[] | Promise<AppliedRequest[]> {
+    return this.applyFrom(entries, 0, batch, []);
+  }
+
+  private applyFrom(entries: Entry[], start: number, batch: BatchOp[], results: AppliedRequest[]): AppliedRequest[] | Promise<AppliedRequest[]> {
+    for (let i = start; i < entries.length; i++) {
+      const entry = entries[i]!;
       if (entry.index <= this.appliedIndex) {
         // Already part of the state: an installed snapshot can be ahead of Raft's own snapshot
         // index. Its membership is in the state, but Raft's configuration still has to see the
@@ -92,14 +101,25 @@ export class Applier {
       } else if (entry.data.length > 0) {
         // An empty normal entry is the new leader's no-op: nothing to apply.
         const request = decodeInternalRequest(entry.data);
-        const prefetch = request.txn ? await this.deps.mvcc.prefetchTxn(request.txn) : undefined;
-        const outcome = this.applyRequest(request, batch, prefetch);
-        if (request.requestId !== 0n) results.push({ requestId: request.requestId, outcome });
+        if (request.txn) {
+          return this.deps.mvcc.prefetchTxn(request.txn).then((prefetch) => {
+            this.applyNormal(entry, request, batch, results, prefetch);
+            return this.applyFrom(entries, i + 1, batch, results);
+          });
+        }
+        this.applyNormal(entry, request, batch, results, undefined);
+        continue;
       }
       this.appliedIndex = entry.index;
     }
     if (entries.length > 0) batch.push({ type: 'put', key: APPLIED_INDEX_KEY, value: encodeAppliedIndex(this.appliedIndex) });
     return results;
+  }
+
+  private applyNormal(entry: Entry, request: InternalRequest, batch: BatchOp[], results: AppliedRequest[], prefetch: unknown): void {
+    const outcome = this.applyRequest(request, batch, prefetch);
+    if (request.requestId !== 0n) results.push({ requestId: request.requestId, outcome });
+    this.appliedIndex = entry.index;
   }
 
   /**

@@ -52,7 +52,7 @@ interface NativeDatabase {
   detachResource(resource: unknown): void;
 }
 
-/** What a held (unsynced) write returns: one settled promise for all of them. */
+/** What write() returns for a held (unsynced) batch: one settled promise for all of them. */
 const settled: Promise<void> = Promise.resolve();
 
 export class Backend {
@@ -78,19 +78,29 @@ export class Backend {
    * DEFERRED_WRITE_MS before LevelDB gets them (reads see them at once either way).
    */
   write(ops: BatchOp[], sync: boolean): Promise<void> {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
-    if (!sync) {
-      // Every Raft cycle hands over a batch: one shared settled promise, not an async call's own.
-      if (ops.length === 0) return settled;
-      for (const op of ops) {
-        this.held.push(op);
-        this.heldBytes += op.key.length + (op.type === 'put' ? op.value.length : 0) + OP_OVERHEAD_BYTES;
-      }
-      if (this.heldBytes >= DEFERRED_WRITE_BYTES_MAX) this.flushHeld();
-      else this.flushTimer ??= setTimeout(() => this.flushHeld(), DEFERRED_WRITE_MS);
-      return settled;
+    if (sync) return this.failure !== undefined ? Promise.reject(this.failure) : this.writeSynced(ops);
+    try {
+      this.hold(ops);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return this.writeSynced(ops);
+    return settled;
+  }
+
+  /**
+   * write(ops, false) without a promise, for the Raft cycle (every cycle hands over a batch): the
+   * ops are held for LevelDB, and reads see them at once. Throws the failure of an earlier held
+   * write, after which memory is ahead of disk.
+   */
+  hold(ops: BatchOp[]): void {
+    this.throwIfFailed();
+    if (ops.length === 0) return;
+    for (const op of ops) {
+      this.held.push(op);
+      this.heldBytes += op.key.length + (op.type === 'put' ? op.value.length : 0) + OP_OVERHEAD_BYTES;
+    }
+    if (this.heldBytes >= DEFERRED_WRITE_BYTES_MAX) this.flushHeld();
+    else this.flushTimer ??= setTimeout(() => this.flushHeld(), DEFERRED_WRITE_MS);
   }
 
   private async writeSynced(ops: BatchOp[]): Promise<void> {

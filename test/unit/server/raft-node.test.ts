@@ -19,7 +19,7 @@ function leaderWithDriver() {
   const driver = new RaftNode({
     rawNode: leader.node,
     memoryStorage: leader.storage,
-    backend: { write: async () => undefined } as never,
+    backend: { write: async () => undefined, hold: () => undefined } as never,
     wal: {
       save: (records: { entries: Entry[] }[]) => {
         events.push({ kind: 'log-write', entries: records.reduce((n, r) => n + r.entries.length, 0) });
