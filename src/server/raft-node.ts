@@ -297,8 +297,6 @@ export class RaftNode {
     })();
   }
 
-
-
   get failed(): unknown {
     return this.fatalError;
   }

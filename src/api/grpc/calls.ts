@@ -48,7 +48,8 @@ export function unary<Response>(
       done(error);
       return;
     }
-    pending.then((response) => done(undefined, response), done);
+    // A rejection always reaches `done` as an error, even one without a reason.
+    pending.then((response) => done(undefined, response), (error: unknown) => done(error ?? new Error('handler rejected without a reason')));
   });
 }
 

@@ -181,7 +181,8 @@ export class LeanDuplexCall extends EventEmitter {
     this.batchBytes += messagePrefixBytes + length;
     if (!this.flushScheduled) {
       // A microtask, not a later tick: a watch event goes out before the answer to the put that
-      // caused it, whose promise settles after notify returned (etcd's watch-latency bench times that).
+      // caused it, which the server settles in a microtask queued after apply's notify
+      // (EtcdServer.onApplied; etcd's watch-latency bench times that).
       this.flushScheduled = true;
       queueMicrotask(() => this.flush());
     }

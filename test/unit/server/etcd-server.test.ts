@@ -41,6 +41,25 @@ function put(key: string, value: string, extra: Partial<PutRequest> = {}): PutRe
 }
 
 describe('EtcdServer, one member', () => {
+  it('applies a txn among puts of one Raft cycle in log order, and answers putWith once, also when it refuses', async () => {
+    const server = await start(tempDir());
+    // Proposed in one turn: one Ready. Apply runs synchronously up to the txn, waits for its
+    // reads, then continues with the entries after it (apply.ts).
+    const txn = { compare: [], success: [{ put: put('b', 'in-txn') }], failure: [] };
+    const [a, t, c] = await Promise.all([server.put(put('a', '1')), server.txn(txn), server.put(put('c', '3'))]);
+    expect([a.header.revision, t.header.revision, c.header.revision]).toEqual([2, 3, 4]);
+    const viaCallback = await new Promise<{ header: { revision: number } }>((resolve, reject) => {
+      server.putWith(put('d', '4'), undefined, (error, response) => (error === undefined ? resolve(response!) : reject(error)));
+    });
+    expect(viaCallback.header.revision).toBe(5);
+    const refusals: unknown[] = [];
+    server.putWith(put('', 'x'), undefined, (error) => refusals.push(error));
+    expect(refusals).toHaveLength(1);
+    expect(isEtcdError(refusals[0]) && refusals[0].errorName).toBe('EmptyKey');
+    const all = await server.range({ ...emptyRangeRequest(Buffer.from('a')), rangeEnd: Buffer.from('z') });
+    expect(all.result.kvs.map((kv) => `${kv.key}=${kv.value}@${kv.modRevision}`)).toEqual(['a=1@2', 'b=in-txn@3', 'c=3@4', 'd=4@5']);
+  });
+
   it('starts at revision 1 with etcd default ids and answers puts with growing revisions', async () => {
     const server = await start(tempDir());
     const first = await server.range(emptyRangeRequest(Buffer.from('foo')));
@@ -176,6 +195,31 @@ describe('EtcdServer, one member', () => {
     const events = received.flatMap((r) => r.events);
     expect(events.map((e) => [e.type, e.kv.modRevision])).toEqual([[0, 2], [0, 3], [1, 4]]);
     expect(events[1].prevKv?.value.toString()).toBe('a');
+    stream.close();
+  });
+
+  it("answers a put only after the microtasks its watch events queued, so a watcher's event leaves first", async () => {
+    // The gRPC watch stream writes its batch in a microtask (lean-duplex-call.ts), its put's answer
+    // goes out when putWith's callback runs: that must come after, or the writer hears of its put
+    // before the watchers do (etcd's watch-latency bench times from the answer to the event).
+    const server = await start(tempDir());
+    const order: string[] = [];
+    const stream = server.openWatchStream((response) => {
+      if (response.events.length > 0) queueMicrotask(() => order.push(`event ${response.events[0]!.kv.modRevision}`));
+      return true;
+    });
+    stream.create({ key: Buffer.from('o'), rangeEnd: Buffer.alloc(0), startRevision: 0, progressNotify: false, filters: [], prevKv: false, watchId: 0, fragment: false });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    for (const value of ['1', '2']) {
+      await new Promise<void>((resolve, reject) => {
+        server.putWith(put('o', value), undefined, (error, response) => {
+          if (error !== undefined) { reject(error); return; }
+          order.push(`answer ${response!.header.revision}`);
+          resolve();
+        });
+      });
+    }
+    expect(order).toEqual(['event 2', 'answer 2', 'event 3', 'answer 3']);
     stream.close();
   });
 

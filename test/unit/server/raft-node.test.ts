@@ -9,7 +9,8 @@ import { TestCluster, text } from '../raft/helpers.js';
 
 type Event = { kind: 'send'; message: Message } | { kind: 'answered'; count: number } | { kind: 'log-write'; entries: number };
 
-function leaderWithDriver() {
+/** `save`: what the log write of a Ready with that many entries returns (default: done at once). */
+function leaderWithDriver(save: (entries: number) => Promise<void> | undefined = () => undefined) {
   const cluster = new TestCluster([1n, 2n, 3n]);
   cluster.get(1n).node.campaign();
   cluster.stabilize();
@@ -22,8 +23,9 @@ function leaderWithDriver() {
     backend: { write: async () => undefined, hold: () => undefined } as never,
     wal: {
       save: (records: { entries: Entry[] }[]) => {
-        events.push({ kind: 'log-write', entries: records.reduce((n, r) => n + r.entries.length, 0) });
-        return undefined;
+        const entries = records.reduce((n, r) => n + r.entries.length, 0);
+        events.push({ kind: 'log-write', entries });
+        return save(entries);
       },
       close: async () => undefined,
     } as never,
@@ -92,6 +94,27 @@ describe('RaftNode message order', () => {
       e.kind === 'send' && e.message.type === MessageType.App && e.message.entries.length === 0);
     expect(commitOnly.map((e) => e.message.to).sort()).toEqual([2n, 3n]);
     for (const e of commitOnly) expect(events.indexOf(e)).toBeLessThan(answered);
+    await driver.stop();
+  });
+
+  it('answers nothing before its own log write has finished, though both followers acked', async () => {
+    // A Ready's cycle runs synchronously unless a step waits (raft-node.ts): the log write of the
+    // proposal's Ready is held open here, and no later cycle may start, apply or answer meanwhile.
+    let finishWrite: (() => void) | undefined;
+    const { driver, events, deliver } = leaderWithDriver((entries) => (entries > 0 && finishWrite === undefined
+      ? new Promise<void>((resolve) => { finishWrite = resolve; })
+      : undefined));
+    driver.start();
+    driver.propose(text('put'));
+    await turn();
+    expect(finishWrite).toBeDefined();
+    deliver(); // the appends (sent before the log write) reach the followers, which ack
+    deliver(); // the acks reach the driver while its own write is still open
+    for (let i = 0; i < 5; i++) await turn();
+    expect(events.some((e) => e.kind === 'answered')).toBe(false);
+    finishWrite!();
+    for (let i = 0; i < 10 && !events.some((e) => e.kind === 'answered'); i++) await turn();
+    expect(events.some((e) => e.kind === 'answered')).toBe(true);
     await driver.stop();
   });
 });
