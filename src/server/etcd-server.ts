@@ -762,19 +762,34 @@ export class EtcdServer implements EtcdServerApi {
   putWith(request: PutRequest, ctx: RequestContext | undefined, done: Completion<{ header: ResponseHeader; result: PutResult }>): void {
     let auth: RequestAuth;
     try {
-      this.checkRequireLeader(ctx);
-      validatePut(request);
-      auth = this.identify(ctx);
-      this.gate.requireKeys(auth, () => putAccess(request, this.leaseKeys));
-      this.checkQuota(request.key.length + request.value.length);
+      auth = this.admitPut(request, ctx);
     } catch (error) {
       done(error);
       return;
     }
-    this.proposeWith({ requestId: 0n, put: request, auth }, (settled) => {
+    this.proposeWith({ requestId: 0n, put: request, auth }, this.answerPut(done));
+  }
+
+  /** put()'s checks before it is proposed; the request's auth. */
+  private admitPut(request: PutRequest, ctx: RequestContext | undefined): RequestAuth {
+    this.checkRequireLeader(ctx);
+    validatePut(request);
+    const auth = this.identify(ctx);
+    this.gate.requireKeys(auth, () => putAccess(request, this.leaseKeys));
+    this.checkQuota(request.key.length + request.value.length);
+    return auth;
+  }
+
+  /**
+   * The waiter's callback of a put, made apart from putWith so that its closure holds `done` only:
+   * one made in putWith would share a context with the access check's closure and keep the request
+   * (and the socket read its key and value are views of) alive until the answer.
+   */
+  private answerPut(done: Completion<{ header: ResponseHeader; result: PutResult }>): SettledCallback {
+    return (settled) => {
       if (settled.ok) done(undefined, { header: this.header(settled.revision), result: settled.value as PutResult });
       else done(settled.error);
-    });
+    };
   }
 
   async deleteRange(request: DeleteRangeRequest, ctx?: RequestContext): Promise<{ header: ResponseHeader; result: DeleteRangeResult }> {

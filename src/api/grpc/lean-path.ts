@@ -246,12 +246,17 @@ function serveUnary(stream: H2Stream, method: FastUnaryMethod, table: FastPathTa
       return;
     }
     const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, receivedBytes);
+    // The call's closures live until it is answered: what they share must not keep the request's
+    // bytes, nor (below) its headers, through the young-generation collections of that wait.
+    chunks.length = 0;
     const request = method.deserialize(body.subarray(messagePrefixBytes));
     if (request instanceof MalformedRequest) {
       fail(malformedError(request));
       return;
     }
-    method.handler.handle(request, contextFromHttp2Headers(stream.headers), (error, response) => {
+    const context = contextFromHttp2Headers(stream.headers);
+    stream.releaseHeaders();
+    method.handler.handle(request, context, (error, response) => {
       if (error === undefined) succeed(response);
       else fail(toGrpcError(error, method.handler.logger, method.handler.method));
     });
