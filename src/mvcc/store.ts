@@ -494,10 +494,9 @@ export class MvccStore {
     }
   }
 
-  /** Writes one put; returns the previous live value. Checks were done by the caller. */
   /**
-   * Writes a put; returns the stored form of the value it replaced (decoded only by a caller that
-   * asked for prev_kv: see StoredPutEvent).
+   * Writes one put (the caller made the checks); returns the stored form of the value it replaced,
+   * decoded only by a caller that asked for prev_kv (see StoredPutEvent).
    */
   private writePut(context: WriteContext, request: PutRequest): Buffer | undefined {
     const record = this.index.get(request.key);

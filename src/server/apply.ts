@@ -103,12 +103,12 @@ export class Applier {
         const request = decodeInternalRequest(entry.data);
         if (request.txn) {
           return this.deps.mvcc.prefetchTxn(request.txn).then((prefetch) => {
-            this.applyNormal(entry, request, batch, results, prefetch);
+            this.applyNormal(request, batch, results, prefetch);
+            this.appliedIndex = entry.index;
             return this.applyFrom(entries, i + 1, batch, results);
           });
         }
-        this.applyNormal(entry, request, batch, results, undefined);
-        continue;
+        this.applyNormal(request, batch, results, undefined);
       }
       this.appliedIndex = entry.index;
     }
@@ -116,10 +116,9 @@ export class Applier {
     return results;
   }
 
-  private applyNormal(entry: Entry, request: InternalRequest, batch: BatchOp[], results: AppliedRequest[], prefetch: unknown): void {
+  private applyNormal(request: InternalRequest, batch: BatchOp[], results: AppliedRequest[], prefetch: unknown): void {
     const outcome = this.applyRequest(request, batch, prefetch);
     if (request.requestId !== 0n) results.push({ requestId: request.requestId, outcome });
-    this.appliedIndex = entry.index;
   }
 
   /**

@@ -752,7 +752,7 @@ export class EtcdServer implements EtcdServerApi {
     return { header: this.header(), result };
   }
 
-  async put(request: PutRequest, ctx?: RequestContext): Promise<{ header: ResponseHeader; result: PutResult }> {
+  put(request: PutRequest, ctx?: RequestContext): Promise<{ header: ResponseHeader; result: PutResult }> {
     return new Promise((resolve, reject) => {
       this.putWith(request, ctx, (error, response) => (error === undefined ? resolve(response!) : reject(error)));
     });

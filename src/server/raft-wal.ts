@@ -286,5 +286,4 @@ function lastEntryIndex(bytes: Buffer): number {
   return index;
 }
 
-
 export type { PersistedRaftState };

@@ -3,6 +3,7 @@
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { EtcdServerApi } from '../../server/server-api.js';
+import type { PutRequest } from '../../mvcc/types.js';
 import { headerToWire } from './translate/common.js';
 import {
   compactionRequestFromWire, deleteRangeRequestFromWire, deleteRangeResponseToWire, putRequestFromWire,
@@ -19,7 +20,7 @@ export function kvService(server: EtcdServerApi, logger: Logger): UntypedService
     }),
     // Through callbacks, not promises: a put is the write path under load (see RequestWaits).
     Put: unaryWith(logger, 'Put', (request, context, done) => {
-      let put;
+      let put: PutRequest;
       try {
         put = putRequestFromWire(request);
       } catch (error) {

@@ -21,6 +21,8 @@ export class H2Stream {
   /** Response data that waited for the client's window has gone out; write() takes more. */
   ondrain?: () => void;
 
+  /** The request headers; empty after releaseHeaders(). */
+  headers: H2RequestHeaders;
   /** The client sent END_STREAM. */
   remoteEnded = false;
   /** We sent END_STREAM (or reset the stream). */
@@ -57,9 +59,6 @@ export class H2Stream {
     this.sendWindow = sendWindow;
     this.receiveWindow = receiveWindow;
   }
-
-  /** The request headers; empty after releaseHeaders(). */
-  headers: H2RequestHeaders;
 
   /**
    * Drops the request headers once the handler has read what it needs. A unary call answered later
