@@ -1,25 +1,40 @@
-// The Ready driver's ordering on a three-member leader: appends with entries leave before the log
-// write, and commit-only appends of a Ready that answers requests leave only after those answers,
-// on a later turn of the event loop (when Node has written the replies).
+// The Ready driver's message order in a three-member cluster. On the leader: appends with entries
+// leave before the log write, and the new commit index goes out in the cycle that answers. On a
+// follower: the ack of new entries leaves in their cycle, while the ack of a commit index waits
+// until the answers and watch events of that cycle have been written.
 import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { MessageType, type Entry, type Message } from '../../../src/raft/types.js';
 import { RaftNode } from '../../../src/server/raft-node.js';
 import { TestCluster, text } from '../raft/helpers.js';
 
-type Event = { kind: 'send'; message: Message } | { kind: 'answered'; count: number } | { kind: 'log-write'; entries: number };
+type Event =
+  | { kind: 'send'; message: Message }
+  | { kind: 'answered'; count: number }
+  | { kind: 'answers-written' }
+  | { kind: 'log-write'; entries: number };
 
 /** `save`: what the log write of a Ready with that many entries returns (default: done at once). */
 function leaderWithDriver(save: (entries: number) => Promise<void> | undefined = () => undefined) {
+  return memberWithDriver(1n, save);
+}
+
+/**
+ * Member 1 leads; `driven` runs under a RaftNode, the others are stepped directly. Answers are
+ * "written" as the servers do it: settled in a microtask after apply, their connection flushed
+ * in a tick (EtcdServer.onApplied, the h2 connection).
+ */
+function memberWithDriver(driven: bigint, save: (entries: number) => Promise<void> | undefined = () => undefined) {
   const cluster = new TestCluster([1n, 2n, 3n]);
   cluster.get(1n).node.campaign();
   cluster.stabilize();
-  const leader = cluster.get(1n);
+  const member = cluster.get(driven);
+  const others = [1n, 2n, 3n].filter((id) => id !== driven);
   const events: Event[] = [];
-  let appliedIndex = leader.storage.lastIndex();
+  let appliedIndex = member.storage.lastIndex();
   const driver = new RaftNode({
-    rawNode: leader.node,
-    memoryStorage: leader.storage,
+    rawNode: member.node,
+    memoryStorage: member.storage,
     backend: { write: async () => undefined, hold: () => undefined } as never,
     wal: {
       save: (records: { entries: Entry[] }[]) => {
@@ -47,7 +62,11 @@ function leaderWithDriver(save: (entries: number) => Promise<void> | undefined =
     tickIntervalMs: 60_000,
     unsafeNoFsync: true,
     hooks: {
-      onApplied: (results) => { if (results.length > 0) events.push({ kind: 'answered', count: results.length }); },
+      onApplied: (results) => {
+        if (results.length === 0) return;
+        events.push({ kind: 'answered', count: results.length });
+        queueMicrotask(() => process.nextTick(() => events.push({ kind: 'answers-written' })));
+      },
       onReadStates: () => undefined,
       onSoftState: () => undefined,
       onFlushed: () => undefined,
@@ -55,14 +74,14 @@ function leaderWithDriver(save: (entries: number) => Promise<void> | undefined =
     },
     logger: pino({ level: 'silent' }),
   });
-  /** Delivers queued messages: to the driven leader through the driver, to the others directly. */
+  /** Delivers queued messages: to the driven member through the driver, to the others directly. */
   const deliver = () => {
     const batch = cluster.queue;
     cluster.queue = [];
-    for (const m of batch) (m.to === 1n ? driver.step(m) : cluster.get(m.to).node.step(m));
-    for (const id of [2n, 3n]) while (cluster.processReady(cluster.get(id)));
+    for (const m of batch) (m.to === driven ? driver.step(m) : cluster.get(m.to).node.step(m));
+    for (const id of others) while (cluster.processReady(cluster.get(id)));
   };
-  return { driver, events, deliver };
+  return { driver, events, deliver, cluster };
 }
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -115,6 +134,42 @@ describe('RaftNode message order', () => {
     finishWrite!();
     for (let i = 0; i < 10 && !events.some((e) => e.kind === 'answered'); i++) await turn();
     expect(events.some((e) => e.kind === 'answered')).toBe(true);
+    await driver.stop();
+  });
+
+  it('on a follower, acks new entries in their cycle, and a commit index only after the answers it released are written', async () => {
+    const { driver, events, deliver, cluster } = memberWithDriver(2n);
+    driver.start();
+    const leader = cluster.get(1n);
+    // The put is proposed through this follower: its answer waits for this member's apply.
+    driver.propose(text('put'));
+    await turn();
+    deliver(); // the forwarded proposal reaches the leader, which appends and sends it out
+    while (cluster.processReady(leader));
+    events.length = 0;
+    deliver(); // the append reaches the driven follower
+    await turn();
+    const acks = () => events.filter((e): e is Extract<Event, { kind: 'send' }> => e.kind === 'send' && e.message.type === MessageType.AppResp);
+    // The ack of new entries is what commits them: it leaves in the cycle that wrote them.
+    expect(acks()).toHaveLength(1);
+    const writeAt = events.findIndex((e) => e.kind === 'log-write' && e.entries === 1);
+    expect(writeAt).toBeGreaterThanOrEqual(0);
+    expect(events.indexOf(acks()[0]!)).toBeGreaterThan(writeAt);
+
+    deliver(); // the ack reaches the leader, which commits
+    while (cluster.processReady(leader));
+    events.length = 0;
+    deliver(); // the commit index reaches the follower: it applies and answers
+    await turn();
+    const answered = events.findIndex((e) => e.kind === 'answered');
+    const written = events.findIndex((e) => e.kind === 'answers-written');
+    expect(answered).toBeGreaterThanOrEqual(0);
+    expect(written).toBeGreaterThan(answered);
+    // The leader waits for nothing from this ack: it leaves behind the answers' writes, still
+    // within the same turn of the event loop.
+    expect(acks()).toHaveLength(1);
+    expect(events.indexOf(acks()[0]!)).toBeGreaterThan(written);
+    expect(acks()[0]!.message.index).toBe(leader.storage.lastIndex());
     await driver.stop();
   });
 });
