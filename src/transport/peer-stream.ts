@@ -3,6 +3,7 @@
 // it breaks, and fed from a bounded queue. Raft tolerates loss, so this never blocks its caller: a
 // full queue or a broken stream drops the message and tells raft the peer is unreachable.
 import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { MessageType, type Message, type NodeId } from '../raft/types.js';
 import { BoundedQueue } from './bounded-queue.js';
@@ -49,6 +50,8 @@ export class PeerStream {
   private readonly queue: BoundedQueue<Buffer>;
   private queuedBytes = 0;
   private request?: ClientRequest;
+  /** The stream's socket once the peer accepted it: chunks are written to it directly (see writeChunk). */
+  private socket?: Socket;
   private waitingForDrain = false;
   private dialTimer?: NodeJS.Timeout;
   private backoffTimer?: NodeJS.Timeout;
@@ -124,7 +127,7 @@ export class PeerStream {
       return;
     }
     if (nowMs - this.lastWrittenMs >= this.options.timings.pingIntervalMs && !this.waitingForDrain) {
-      this.request!.write(EMPTY_FRAME);
+      this.writeChunk(EMPTY_FRAME);
       this.lastWrittenMs = nowMs;
     }
   }
@@ -135,6 +138,7 @@ export class PeerStream {
     this.clearTimers();
     this.request?.destroy();
     this.request = undefined;
+    this.socket = undefined;
     this.upSinceMs = undefined;
     this.clearQueue();
   }
@@ -204,6 +208,12 @@ export class PeerStream {
     this.failureLogged = false;
     this.dropLogged = false;
     this.options.logger.info({}, 'established TCP streaming connection with remote peer');
+    this.socket = request.socket ?? undefined;
+    this.socket?.on('drain', () => {
+      if (this.request !== request || !this.waitingForDrain) return;
+      this.waitingForDrain = false;
+      this.pump();
+    });
     response.on('data', () => {
       this.lastReceivedMs = this.options.nowMs();
     });
@@ -218,7 +228,6 @@ export class PeerStream {
 
   private pump(): void {
     if (this.state !== 'up' || this.waitingForDrain || this.queue.length === 0) return;
-    const request = this.request!;
     while (this.queue.length > 0) {
       const frames: Buffer[] = [];
       let batchBytes = 0;
@@ -229,17 +238,41 @@ export class PeerStream {
       }
       this.queuedBytes -= batchBytes;
       this.lastWrittenMs = this.options.nowMs();
-      const accepted = request.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames, batchBytes));
-      // A chunked write corks the socket until the next tick. The leader's appends are sent just
-      // before its own synchronous log fsync, so without this they would leave only after it and
-      // the followers' fsyncs would follow the leader's instead of overlapping it (strace showed
-      // the writev after the fdatasync; uncorking here made 3-member put 1/1 ~10% faster).
-      request.uncork();
+      const accepted = this.writeChunk(frames.length === 1 ? frames[0]! : frames, batchBytes);
       if (!accepted) {
         this.waitingForDrain = true;
         return;
       }
     }
+  }
+
+  /**
+   * Writes one HTTP/1.1 chunk of the request body: the frames, framed as chunked encoding, in one
+   * buffer and one socket write. ClientRequest.write would cork the socket until the next tick
+   * (the leader's appends must leave before its own synchronous log fsync, so they had to be
+   * uncorked by hand) and hand the socket three buffers through the stream machinery's writev.
+   * Profiled on a follower at 100 puts/s, that machinery cost about a third as much as the writev
+   * itself; on three members at put 1/1 the leader spent 5% less CPU per put without it (2 A/B
+   * pairs). The request's headers went out before the peer answered, and the body is never ended
+   * (the stream is destroyed), so nothing else writes to the socket.
+   */
+  private writeChunk(payload: Buffer | Buffer[], payloadBytes = (payload as Buffer).length): boolean {
+    const socket = this.socket;
+    const single = !Array.isArray(payload);
+    if (socket === undefined) {
+      const request = this.request!;
+      const accepted = request.write(single ? payload : Buffer.concat(payload, payloadBytes));
+      request.uncork();
+      return accepted;
+    }
+    const sizeLine = `${payloadBytes.toString(16)}\r\n`;
+    const chunk = Buffer.allocUnsafe(sizeLine.length + payloadBytes + 2);
+    let offset = chunk.write(sizeLine, 0, 'latin1');
+    if (single) offset += payload.copy(chunk, offset);
+    else for (const frame of payload) offset += frame.copy(chunk, offset);
+    chunk[offset] = 0x0d;
+    chunk[offset + 1] = 0x0a;
+    return socket.write(chunk);
   }
 
   private fail(reason: string, refused = false): void {
@@ -249,6 +282,7 @@ export class PeerStream {
     this.request = undefined;
     this.clearTimers();
     request?.destroy();
+    this.socket = undefined;
     this.upSinceMs = undefined;
     this.waitingForDrain = false;
     const dropped = this.queue.length;
