@@ -8,12 +8,14 @@
 // The Watch service, LeaseKeepAlive, Range and Put write their responses already encoded
 // (translate/watch-encode.ts, lease-encode.ts, kv-encode.ts): their response serializers pass a
 // Buffer through unchanged, on grpc-js's path and on the lean path alike. LeaseKeepAlive's
-// requests are decoded by hand too (after the same wire-type check), one int64 each.
+// requests are decoded by hand too (after the same wire-type check), one int64 each, and Put's
+// straight into the server's PutRequest, checking wire types as it goes (translate/put-decode.ts).
 import { fileURLToPath } from 'node:url';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 import { decodeLeaseKeepAliveRequest } from './translate/lease-encode.js';
+import { decodePutRequest } from './translate/put-decode.js';
 import { checkWireTypes } from './wire-check.js';
 
 export const protosDir = fileURLToPath(new URL('../../../protos/', import.meta.url));
@@ -45,6 +47,14 @@ export function loadProtobufRoot(): protobuf.Root {
   return root;
 }
 
+function decodePutRequestOrMalformed(bytes: Buffer): unknown {
+  try {
+    return decodePutRequest(bytes);
+  } catch (error) {
+    return new MalformedRequest(error instanceof Error ? error.message : String(error));
+  }
+}
+
 export type ServiceName =
   | 'etcdserverpb.KV' | 'etcdserverpb.Watch' | 'etcdserverpb.Lease' | 'etcdserverpb.Cluster'
   | 'etcdserverpb.Maintenance' | 'etcdserverpb.Auth' | 'v3lockpb.Lock' | 'v3electionpb.Election'
@@ -72,6 +82,7 @@ export function loadServiceDefinitions(): ServiceDefinitions {
     for (const [methodName, method] of Object.entries(loaded)) {
       const requestType = service.methods[methodName]!.resolvedRequestType!;
       const keepAlive = name === 'etcdserverpb.Lease' && methodName === 'LeaseKeepAlive';
+      const put = name === 'etcdserverpb.KV' && methodName === 'Put';
       const decode = keepAlive ? decodeLeaseKeepAliveRequest : method.requestDeserialize;
       const serialize = method.responseSerialize;
       wrapped[methodName] = {
@@ -79,7 +90,7 @@ export function loadServiceDefinitions(): ServiceDefinitions {
         ...(name === 'etcdserverpb.Watch' || keepAlive || (name === 'etcdserverpb.KV' && (methodName === 'Range' || methodName === 'Put'))
           ? { responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : serialize(value)) }
           : {}),
-        requestDeserialize: (bytes: Buffer) => {
+        requestDeserialize: put ? decodePutRequestOrMalformed : (bytes: Buffer) => {
           try {
             checkWireTypes(requestType, bytes);
             return decode(bytes);

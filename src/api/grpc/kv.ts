@@ -6,7 +6,7 @@ import type { EtcdServerApi } from '../../server/server-api.js';
 import type { PutRequest } from '../../mvcc/types.js';
 import { headerToWire } from './translate/common.js';
 import {
-  compactionRequestFromWire, deleteRangeRequestFromWire, deleteRangeResponseToWire, putRequestFromWire,
+  compactionRequestFromWire, deleteRangeRequestFromWire, deleteRangeResponseToWire,
   rangeRequestFromWire, txnRequestFromWire, txnResponseToWire,
 } from './translate/kv.js';
 import { encodePutResponse, encodeRangeResponse } from './translate/kv-encode.js';
@@ -18,16 +18,10 @@ export function kvService(server: EtcdServerApi, logger: Logger): UntypedService
       const { header, result } = await server.range(rangeRequestFromWire(request), context);
       return encodeRangeResponse(header, result);
     }),
-    // Through callbacks, not promises: a put is the write path under load (see RequestWaits).
+    // Through callbacks, not promises: a put is the write path under load (see RequestWaits). Its
+    // request arrives decoded into a PutRequest (definitions.ts, translate/put-decode.ts).
     Put: unaryWith(logger, 'Put', (request, context, done) => {
-      let put: PutRequest;
-      try {
-        put = putRequestFromWire(request);
-      } catch (error) {
-        done(error);
-        return;
-      }
-      server.putWith(put, context, (error, response) => {
+      server.putWith(request as PutRequest, context, (error, response) => {
         if (error !== undefined) {
           done(error);
           return;
