@@ -100,6 +100,15 @@ interface OpenHeaderBlock {
 
 export class H2Connection {
   private readonly decoder = new HpackDecoder();
+  /**
+   * The last request header block that left the HPACK table as it was, and its headers. A client
+   * that sends the same headers on every call (gRPC's, once its table holds them) sends the same
+   * bytes, all table indexes: while the table does not change, those bytes mean the same headers,
+   * so they are neither decoded nor built again. The headers are frozen: every stream shares them.
+   */
+  private repeatBlock?: Buffer;
+  private repeatTableChanges = -1;
+  private repeatHeaders?: H2RequestHeaders;
   private readonly streams = new Map<number, H2Stream>();
   /** Streams with response data waiting for window. */
   private readonly blocked = new Set<H2Stream>();
@@ -533,8 +542,11 @@ export class H2Connection {
   }
 
   private onHeaderBlock(streamId: number, endStream: boolean, block: Buffer): void {
-    // Decoded whatever becomes of the stream: the HPACK table must follow every block.
-    const fields = this.decoder.decode(block);
+    // Decoded whatever becomes of the stream: the HPACK table must follow every block (a repeat of
+    // the last block that changed nothing would change nothing again).
+    const tableChanges = this.decoder.tableChanges;
+    const repeated = tableChanges === this.repeatTableChanges && sameBytes(block, this.repeatBlock!) ? this.repeatHeaders : undefined;
+    const fields = repeated === undefined ? this.decoder.decode(block) : undefined;
     const existing = this.streams.get(streamId);
     if (existing !== undefined) {
       // Trailers from the client: gRPC sends none, but they must end the stream (§8.1).
@@ -558,13 +570,23 @@ export class H2Connection {
       this.refuse(streamId, endStream);
       return;
     }
-    const headers = requestHeaders(fields);
+    let headers = repeated;
     if (headers === undefined) {
-      this.queue(uint32Frame(frameRstStream, streamId, errorProtocol));
-      if (!endStream) this.rememberReset(streamId);
-      return;
+      headers = requestHeaders(fields!);
+      if (headers === undefined) {
+        this.queue(uint32Frame(frameRstStream, streamId, errorProtocol));
+        if (!endStream) this.rememberReset(streamId);
+        return;
+      }
+      // Once per connection's headers: what it adds (the client certificate's name) is the
+      // connection's, the same for every stream.
+      this.options.decorateHeaders?.(headers);
+      if (this.decoder.tableChanges === tableChanges) {
+        this.repeatBlock = Buffer.from(block);
+        this.repeatTableChanges = tableChanges;
+        this.repeatHeaders = Object.freeze(headers);
+      }
     }
-    this.options.decorateHeaders?.(headers);
     const stream = new H2Stream(streamId, headers, this, this.peerInitialWindow, streamReceiveWindowBytes);
     this.streams.set(streamId, stream);
     // Known before onStream: an answer given at once then closes the stream without a reset.
@@ -830,6 +852,12 @@ function isValidRegularField(field: HeaderField): boolean {
  * "trailers", no :method or :path. A plain object (its shape is the same request after request):
  * a header named like an Object.prototype member is not read by anything here.
  */
+function sameBytes(a: Buffer, b: Buffer): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function requestHeaders(fields: readonly HeaderField[]): H2RequestHeaders | undefined {
   const headers: H2RequestHeaders = {};
   let regularSeen = false;

@@ -35,6 +35,7 @@ export class HpackDecoder {
   private readonly entries: HeaderField[] = [];
   private sizeBytes = 0;
   private capacityBytes = hpackDefaultTableSizeBytes;
+  private changes = 0;
 
   /**
    * @param tableSizeMaxBytes the largest table size a size update may set: the server's
@@ -53,6 +54,14 @@ export class HpackDecoder {
 
   get tableCapacityBytes(): number {
     return this.capacityBytes;
+  }
+
+  /**
+   * Counts the blocks' changes to the dynamic table (insertions, size updates). A block whose
+   * decode left it unchanged decodes the same way again for as long as it stays unchanged.
+   */
+  get tableChanges(): number {
+    return this.changes;
   }
 
   get tableEntryCount(): number {
@@ -85,6 +94,7 @@ export class HpackDecoder {
           throw new Http2ParseError(`hpack: table size update to ${sizeBytes} exceeds ${this.tableSizeMaxBytes}`);
         }
         this.capacityBytes = sizeBytes;
+        this.changes++;
         this.evictToFit(0);
       } else {
         fields.push(this.readLiteral(block, cursor, 4, (first & 0x10) !== 0));
@@ -109,6 +119,7 @@ export class HpackDecoder {
   }
 
   private insert(field: HeaderField): void {
+    this.changes++;
     const entryBytes = field.name.length + field.value.length + hpackEntryOverheadBytes;
     // §4.4: an entry larger than the table empties it and is not added; that is not an error.
     this.evictToFit(entryBytes);

@@ -243,6 +243,37 @@ describe('the connection preface (§3.4)', () => {
 });
 
 describe('request framing', () => {
+  it('a repeated header block of table indexes is read once while the table stays as it was, and again once it changed', async () => {
+    // H2Connection keeps the headers of the last block that left the HPACK table unchanged and
+    // reuses them for the same bytes (gRPC clients send identical blocks). The same bytes mean other
+    // headers once a block has changed the table: they must be decoded again.
+    const recorder = streamRecorder();
+    const { client } = await rawSetup({ onStream: recorder.onStream });
+    const literal = (nameIndex: number, value: string) => Buffer.from([0x40 | nameIndex, value.length, ...Buffer.from(value)]);
+    const newLiteral = (name: string, value: string) => Buffer.from([0x40, name.length, ...Buffer.from(name), value.length, ...Buffer.from(value)]);
+    const post = Buffer.from([0x83, 0x86]); // :method POST, :scheme http (static table)
+    // Inserts `:path /t` and then `x-v 1`: the dynamic table holds 62 x-v 1, 63 :path /t.
+    const inserting = Buffer.concat([post, literal(4, '/t'), newLiteral('x-v', '1')]);
+    const indexesOnly = Buffer.concat([post, Buffer.from([0x80 | 63, 0x80 | 62])]);
+    const ended = (n: number) => () => recorder.taken.length >= n && recorder.taken.slice(0, n).every((t) => t.ended);
+    client.send(headersFrame(1, inserting, { endStream: true }), headersFrame(3, indexesOnly, { endStream: true }), headersFrame(5, indexesOnly, { endStream: true }));
+    await waitFor(ended(3), 'three requests');
+    const [first, second, third] = recorder.taken.map((t) => t.stream.headers);
+    for (const headers of [first, second, third]) expect(headers).toEqual({ ':method': 'POST', ':scheme': 'http', ':path': '/t', 'x-v': '1' });
+    expect(third).toBe(second);
+    expect(Object.isFrozen(third)).toBe(true);
+
+    // Inserts `x-v 2` as 62: now 63 is `x-v 1` and the same index-only bytes carry no :path at all.
+    client.send(headersFrame(7, Buffer.concat([post, Buffer.from([0x80 | 63]), newLiteral('x-v', '2')]), { endStream: true }));
+    await waitFor(ended(4), 'the fourth request');
+    expect(recorder.taken[3]!.stream.headers).toEqual({ ':method': 'POST', ':scheme': 'http', ':path': '/t', 'x-v': '2' });
+    client.send(headersFrame(9, indexesOnly, { endStream: true }));
+    const reset = await client.waitForFrame((f) => f.type === frameRstStream && f.streamId === 9, 'the reset of a request without :path');
+    expect(reset.payload.readUInt32BE(0)).toBe(errorProtocol);
+    expect(recorder.taken).toHaveLength(4);
+    await expectServing(client, 11);
+  });
+
   it('takes a header block split over HEADERS and CONTINUATION frames', async () => {
     const recorder = streamRecorder();
     const { client } = await rawSetup({ onStream: recorder.onStream });
