@@ -19,7 +19,7 @@ import { ServerCredentials, status, type Server as GrpcServer, type ServiceDefin
 import type { Logger } from 'pino';
 import { GrpcJsFallback, type ConnectionInjector } from '../h2/grpc-js-fallback.js';
 import { H2Connection, type H2KeepaliveOptions } from '../h2/h2-connection.js';
-import type { H2RequestHeaders, H2Stream } from '../h2/h2-stream.js';
+import type { H2RequestHeaders, H2Stream, H2StreamReceiver } from '../h2/h2-stream.js';
 import { verifiedCommonNameHeader } from '../listener/verified-identity.js';
 import { contextFromHttp2Headers } from './context.js';
 import { MalformedRequest } from './definitions.js';
@@ -184,83 +184,112 @@ function servesOnFastPath(headers: H2RequestHeaders): boolean {
 
 function serveUnary(stream: H2Stream, method: FastUnaryMethod, table: FastPathTable): void {
   fastCallCount++;
-  let finished = false;
-  let deadlineTimer: NodeJS.Timeout | undefined;
-
-  const finish = (): boolean => {
-    if (finished) return false;
-    finished = true;
-    if (deadlineTimer !== undefined) clearTimeout(deadlineTimer);
-    return !stream.closed;
-  };
-  const fail = (error: GrpcError): void => {
-    if (finish()) respondTrailersOnly(stream, error);
-  };
-  const succeed = (response: unknown): void => {
-    let message: Buffer;
-    try {
-      message = method.serialize(response);
-    } catch (error) {
-      table.logger.warn({ err: error, method: method.path }, 'response serialization failed');
-      fail({ code: status.INTERNAL, details: 'Error serializing response' });
-      return;
-    }
-    if (finish()) stream.respondGrpcUnary(grpcResponseHeaderBlock, message, grpcOkTrailerBlock);
-  };
-
   const timeoutMs = grpcTimeoutMs(stream.headers);
   if (typeof timeoutMs === 'object') {
-    fail(timeoutMs);
+    if (!stream.closed) respondTrailersOnly(stream, timeoutMs);
     return;
   }
-  if (timeoutMs !== undefined) deadlineTimer = setTimeout(() => fail(deadlineExceeded), timeoutMs);
-  stream.onclose = () => {
-    finished = true;
-    if (deadlineTimer !== undefined) clearTimeout(deadlineTimer);
-  };
+  const call = new LeanUnaryCall(stream, method, table);
+  if (timeoutMs !== undefined) call.startDeadline(timeoutMs);
+  stream.attachReceiver(call);
+}
 
-  // The request: one length-prefixed message. The compressed flag is ignored as grpc-js does when
-  // no grpc-encoding was sent (compressed requests never reach this path).
-  const chunks: Buffer[] = [];
-  let receivedBytes = 0;
-  let declaredBytes = -1;
-  stream.attach((chunk) => {
-    if (finished) return;
-    chunks.push(chunk);
-    receivedBytes += chunk.length;
-    if (declaredBytes < 0 && receivedBytes >= messagePrefixBytes) {
-      const head = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      declaredBytes = head.readUInt32BE(1);
-      if (declaredBytes > table.maxReceiveMessageBytes) {
-        fail({ code: status.RESOURCE_EXHAUSTED, details: `Received message larger than max (${declaredBytes} vs ${table.maxReceiveMessageBytes})` });
+/**
+ * One unary call on the lean path, from its request's bytes to its answer. A single object, the
+ * stream's receiver, with one closure (the handler's completion): a put waits for its Raft cycle
+ * with a thousand others at 100 conns/1000 clients, and what a waiting call holds is copied by
+ * every young-generation collection of the wait (as seven closures and their context it was ~300
+ * bytes a call).
+ */
+class LeanUnaryCall implements H2StreamReceiver {
+  private finished = false;
+  private deadlineTimer: NodeJS.Timeout | undefined = undefined;
+  /** The request's bytes: the first chunk alone (the common case), or every chunk. */
+  private firstChunk: Buffer | undefined = undefined;
+  private moreChunks: Buffer[] | undefined = undefined;
+  private receivedBytes = 0;
+  private declaredBytes = -1;
+
+  constructor(private readonly stream: H2Stream, private readonly method: FastUnaryMethod, private readonly table: FastPathTable) {}
+
+  startDeadline(timeoutMs: number): void {
+    this.deadlineTimer = setTimeout(() => this.fail(deadlineExceeded), timeoutMs);
+  }
+
+  streamData(chunk: Buffer): void {
+    if (this.finished) return;
+    if (this.firstChunk === undefined) this.firstChunk = chunk;
+    else (this.moreChunks ??= [this.firstChunk]).push(chunk);
+    this.receivedBytes += chunk.length;
+    if (this.declaredBytes < 0 && this.receivedBytes >= messagePrefixBytes) {
+      this.declaredBytes = this.body().readUInt32BE(1);
+      if (this.declaredBytes > this.table.maxReceiveMessageBytes) {
+        this.fail({ code: status.RESOURCE_EXHAUSTED, details: `Received message larger than max (${this.declaredBytes} vs ${this.table.maxReceiveMessageBytes})` });
       }
     }
-  }, () => {
-    if (finished) return;
-    if (receivedBytes < messagePrefixBytes || receivedBytes < messagePrefixBytes + declaredBytes) {
-      fail({ code: status.UNIMPLEMENTED, details: `Received no request message for server streaming method ${method.path}` });
+  }
+
+  streamEnd(): void {
+    if (this.finished) return;
+    const { method, stream } = this;
+    if (this.receivedBytes < messagePrefixBytes || this.receivedBytes < messagePrefixBytes + this.declaredBytes) {
+      this.fail({ code: status.UNIMPLEMENTED, details: `Received no request message for server streaming method ${method.path}` });
       return;
     }
-    if (receivedBytes > messagePrefixBytes + declaredBytes) {
-      fail({ code: status.UNIMPLEMENTED, details: `Received a second request message for server streaming method ${method.path}` });
+    if (this.receivedBytes > messagePrefixBytes + this.declaredBytes) {
+      this.fail({ code: status.UNIMPLEMENTED, details: `Received a second request message for server streaming method ${method.path}` });
       return;
     }
-    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, receivedBytes);
-    // The call's closures live until it is answered: what they share must not keep the request's
-    // bytes, nor (below) its headers, through the young-generation collections of that wait.
-    chunks.length = 0;
+    const body = this.body();
+    // The call lives until it is answered: it must not keep the request's bytes, nor (below) its
+    // headers, through the young-generation collections of that wait.
+    this.firstChunk = undefined;
+    this.moreChunks = undefined;
     const request = method.deserialize(body.subarray(messagePrefixBytes));
     if (request instanceof MalformedRequest) {
-      fail(malformedError(request));
+      this.fail(malformedError(request));
       return;
     }
     const context = contextFromHttp2Headers(stream.headers);
     stream.releaseHeaders();
     method.handler.handle(request, context, (error, response) => {
-      if (error === undefined) succeed(response);
-      else fail(toGrpcError(error, method.handler.logger, method.handler.method));
+      if (error === undefined) this.succeed(response);
+      else this.fail(toGrpcError(error, method.handler.logger, method.handler.method));
     });
-  });
+  }
+
+  streamClosed(): void {
+    this.finished = true;
+    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
+  }
+
+  private body(): Buffer {
+    return this.moreChunks === undefined ? this.firstChunk! : Buffer.concat(this.moreChunks, this.receivedBytes);
+  }
+
+  /** Marks the call answered; false when it already was or its stream is gone. */
+  private finish(): boolean {
+    if (this.finished) return false;
+    this.finished = true;
+    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
+    return !this.stream.closed;
+  }
+
+  private fail(error: GrpcError): void {
+    if (this.finish()) respondTrailersOnly(this.stream, error);
+  }
+
+  private succeed(response: unknown): void {
+    let message: Buffer;
+    try {
+      message = this.method.serialize(response);
+    } catch (error) {
+      this.table.logger.warn({ err: error, method: this.method.path }, 'response serialization failed');
+      this.fail({ code: status.INTERNAL, details: 'Error serializing response' });
+      return;
+    }
+    if (this.finish()) this.stream.respondGrpcUnary(grpcResponseHeaderBlock, message, grpcOkTrailerBlock);
+  }
 }
 
 function serveStream(stream: H2Stream, method: FastStreamMethod, table: FastPathTable): void {
