@@ -18,7 +18,7 @@ import {
 import {
   connectionReceiveWindowBytes, controlBacklogBytesMax, streamReceiveWindowBytes, unansweredResetBurst, unansweredResetsPerSecond,
 } from '../../../src/api/h2/h2-connection.js';
-import type { H2RequestHeaders, H2Stream } from '../../../src/api/h2/h2-stream.js';
+import type { H2RequestHeaders, H2Stream, H2StreamReceiver } from '../../../src/api/h2/h2-stream.js';
 import {
   answerAfterBody, clientHandshake, continuationFrame, dataFrame, echoStream, fieldsBlock, goawayFrameOf, headersFrame, linkedConnection,
   okHeaders, okTrailers, parseSettings, patternBytes, pingFrame, RawClient, requestFields, rstStreamFrame, settingsAckFrame, settingsFrame,
@@ -272,6 +272,34 @@ describe('request framing', () => {
     expect(reset.payload.readUInt32BE(0)).toBe(errorProtocol);
     expect(recorder.taken).toHaveLength(4);
     await expectServing(client, 11);
+  });
+
+  it('a receiver object attached late gets the data, the end and the close, in order', async () => {
+    // H2StreamReceiver (the lean path's unary call) in place of the three callbacks: what arrived
+    // before it was attached is delivered first, and a reset stream reports its close.
+    const events: string[] = [];
+    const streams: H2Stream[] = [];
+    const receiver = (id: number): H2StreamReceiver => ({
+      streamData: (chunk) => events.push(`${id} data ${chunk.toString()}`),
+      streamEnd: () => events.push(`${id} end`),
+      streamClosed: () => events.push(`${id} closed`),
+    });
+    const { client } = await rawSetup({ onStream: (stream) => void streams.push(stream) });
+    client.send(headersFrame(1, requestFields('/late')), dataFrame(1, 'a'), dataFrame(1, 'b', { endStream: true }));
+    await waitFor(() => streams.length === 1, 'the stream');
+    await sleep(20);
+    expect(events).toEqual([]);
+    streams[0]!.attachReceiver(receiver(1));
+    expect(events).toEqual(['1 data a', '1 data b', '1 end']);
+    streams[0]!.respondGrpcUnary(fieldsBlock(okHeaders), Buffer.alloc(0), fieldsBlock(okTrailers));
+    await waitFor(() => events.includes('1 closed'), 'the close after the answer');
+
+    client.send(headersFrame(3, requestFields('/late')));
+    await waitFor(() => streams.length === 2, 'the second stream');
+    streams[1]!.attachReceiver(receiver(3));
+    client.send(rstStreamFrame(3, errorCancel));
+    await waitFor(() => events.includes('3 closed'), 'the close after a reset');
+    expect(events.filter((e) => e.startsWith('3 '))).toEqual(['3 closed']);
   });
 
   it('takes a header block split over HEADERS and CONTINUATION frames', async () => {
