@@ -641,7 +641,7 @@ export class EtcdServer implements EtcdServerApi {
    * Proposes the request; `settled` gets its apply outcome, or the refusal, once. Never throws. The
    * write path of the gRPC API answers through this: no promise, async frame or microtask per write.
    */
-  private proposeWith(request: InternalRequest, settled: SettledCallback): void {
+  private proposeWith(request: InternalRequest, settled: SettledCallback, target?: unknown): void {
     let requestId: bigint;
     let data: Buffer;
     try {
@@ -651,9 +651,9 @@ export class EtcdServer implements EtcdServerApi {
       data = this.encodeProposal(request, requestId);
       // Counted as pending from here; the waits report its end (applied, failed or timed out).
       this.config.metrics?.proposalStarted();
-      this.waits.registerCallback(requestId, true, settled);
+      this.waits.registerCallback(requestId, true, settled, target);
     } catch (error) {
-      settled({ ok: false, error });
+      settled({ ok: false, error }, target);
       return;
     }
     // From here the waiter alone releases the request.
@@ -767,7 +767,7 @@ export class EtcdServer implements EtcdServerApi {
       done(error);
       return;
     }
-    this.proposeWith({ requestId: 0n, put: request, auth }, this.answerPut(done));
+    this.proposeWith({ requestId: 0n, put: request, auth }, this.answerPut, done);
   }
 
   /** put()'s checks before it is proposed; the request's auth. */
@@ -785,12 +785,16 @@ export class EtcdServer implements EtcdServerApi {
    * one made in putWith would share a context with the access check's closure and keep the request
    * (and the socket read its key and value are views of) alive until the answer.
    */
-  private answerPut(done: Completion<{ header: ResponseHeader; result: PutResult }>): SettledCallback {
-    return (settled) => {
-      if (settled.ok) done(undefined, { header: this.header(settled.revision), result: settled.value as PutResult });
-      else done(settled.error);
-    };
-  }
+  /**
+   * Answers a put: its waiter's target is the caller's completion. One function for every put: a
+   * put waits for its Raft cycle with up to a thousand others, and a closure per put (with its
+   * context) was copied by each young-generation collection of that wait.
+   */
+  private readonly answerPut: SettledCallback = (settled, target) => {
+    const done = target as Completion<{ header: ResponseHeader; result: PutResult }>;
+    if (settled.ok) done(undefined, { header: this.header(settled.revision), result: settled.value as PutResult });
+    else done(settled.error);
+  };
 
   async deleteRange(request: DeleteRangeRequest, ctx?: RequestContext): Promise<{ header: ResponseHeader; result: DeleteRangeResult }> {
     this.checkRequireLeader(ctx);

@@ -13,11 +13,16 @@ export interface Applied {
 /** How a waiter is released: apply's outcome, or the refusal, failure or timeout that came first. */
 export type Settled = { ok: true; value: unknown; revision: number } | { ok: false; error: unknown };
 
-/** Called once with the request's end. It runs inside the Raft cycle's apply hook: it must not throw. */
-export type SettledCallback = (settled: Settled) => void;
+/**
+ * Called once with the request's end, and the target it was registered with. It runs inside the
+ * Raft cycle's apply hook: it must not throw.
+ */
+export type SettledCallback = (settled: Settled, target: unknown) => void;
 
 interface Waiter {
   settled: SettledCallback;
+  /** Handed to `settled`: one function can then serve every request of a kind (see registerCallback). */
+  target: unknown;
   /** performance.now() at which the caller is released with "request timed out". */
   deadlineMs: number;
   /** Reported to onReleased when released (etcd's pending and failed proposal metrics). */
@@ -67,14 +72,15 @@ export class RequestWaits {
    * throws TooManyRequests instead. A write answered through a callback costs no promise, no async
    * frame and no microtask jobs: at 1000 clients those were ~1 KB of garbage per put. `metered`
    * requests are reported to onReleased when released; a refused one counts as failed, as it never
-   * reaches a waiter.
+   * reaches a waiter. `target` is passed to `settled`: a put registers its caller's completion there
+   * with one shared `settled`, so that a waiting put holds no closure of its own.
    */
-  registerCallback(requestId: bigint, metered: boolean, settled: SettledCallback): void {
+  registerCallback(requestId: bigint, metered: boolean, settled: SettledCallback, target?: unknown): void {
     if (this.waiters.size >= this.pendingMax) {
       if (metered) this.onReleased?.(true);
       throw new EtcdError('TooManyRequests');
     }
-    this.waiters.set(requestId, { settled, deadlineMs: performance.now() + this.timeoutMs, metered });
+    this.waiters.set(requestId, { settled, target, deadlineMs: performance.now() + this.timeoutMs, metered });
     if (this.timer === undefined) this.armTimer(this.timeoutMs);
   }
 
@@ -115,7 +121,7 @@ export class RequestWaits {
 
   private release(waiter: Waiter, settled: Settled): void {
     try {
-      waiter.settled(settled);
+      waiter.settled(settled, waiter.target);
     } catch (error) {
       this.onCallbackError(error);
     }

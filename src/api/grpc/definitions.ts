@@ -5,15 +5,17 @@
 // Every request deserializer is wrapped: a message that fails the wire-type check or protobufjs's
 // decode becomes a MalformedRequest value, which the handlers answer with INVALID_ARGUMENT; grpc-js
 // would otherwise answer INTERNAL for a throwing deserializer.
-// The Watch service, LeaseKeepAlive, Range and Put write their responses already encoded
+// The Watch service, LeaseKeepAlive and Range write their responses already encoded
 // (translate/watch-encode.ts, lease-encode.ts, kv-encode.ts): their response serializers pass a
-// Buffer through unchanged, on grpc-js's path and on the lean path alike. LeaseKeepAlive's
+// Buffer through unchanged, on grpc-js's path and on the lean path alike. Put's serializer encodes
+// the server's answer itself (kv-encode.ts's PutAnswer), and passes a Buffer through. LeaseKeepAlive's
 // requests are decoded by hand too (after the same wire-type check), one int64 each, and Put's
 // straight into the server's PutRequest, checking wire types as it goes (translate/put-decode.ts).
 import { fileURLToPath } from 'node:url';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
+import { encodePutResponse, isPutAnswer } from './translate/kv-encode.js';
 import { decodeLeaseKeepAliveRequest } from './translate/lease-encode.js';
 import { decodePutRequest } from './translate/put-decode.js';
 import { checkWireTypes } from './wire-check.js';
@@ -87,8 +89,11 @@ export function loadServiceDefinitions(): ServiceDefinitions {
       const serialize = method.responseSerialize;
       wrapped[methodName] = {
         ...method,
-        ...(name === 'etcdserverpb.Watch' || keepAlive || (name === 'etcdserverpb.KV' && (methodName === 'Range' || methodName === 'Put'))
+        ...(name === 'etcdserverpb.Watch' || keepAlive || (name === 'etcdserverpb.KV' && methodName === 'Range')
           ? { responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : serialize(value)) }
+          : {}),
+        ...(put
+          ? { responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : isPutAnswer(value) ? encodePutResponse(value.header, value.result) : serialize(value)) }
           : {}),
         requestDeserialize: put ? decodePutRequestOrMalformed : (bytes: Buffer) => {
           try {

@@ -9,7 +9,7 @@ import {
   compactionRequestFromWire, deleteRangeRequestFromWire, deleteRangeResponseToWire,
   rangeRequestFromWire, txnRequestFromWire, txnResponseToWire,
 } from './translate/kv.js';
-import { encodePutResponse, encodeRangeResponse } from './translate/kv-encode.js';
+import { encodeRangeResponse, type PutAnswer } from './translate/kv-encode.js';
 import { unary, unaryWith } from './calls.js';
 
 export function kvService(server: EtcdServerApi, logger: Logger): UntypedServiceImplementation {
@@ -19,22 +19,11 @@ export function kvService(server: EtcdServerApi, logger: Logger): UntypedService
       return encodeRangeResponse(header, result);
     }),
     // Through callbacks, not promises: a put is the write path under load (see RequestWaits). Its
-    // request arrives decoded into a PutRequest (definitions.ts, translate/put-decode.ts).
-    Put: unaryWith(logger, 'Put', (request, context, done) => {
-      server.putWith(request as PutRequest, context, (error, response) => {
-        if (error !== undefined) {
-          done(error);
-          return;
-        }
-        let encoded: Buffer;
-        try {
-          encoded = encodePutResponse(response!.header, response!.result);
-        } catch (encodeError) {
-          done(encodeError);
-          return;
-        }
-        done(undefined, encoded);
-      });
+    // request arrives decoded into a PutRequest (definitions.ts, translate/put-decode.ts), and the
+    // server's answer goes to the call as it is: the method's serializer encodes it (PutAnswer), so
+    // a waiting put holds no closure of this layer.
+    Put: unaryWith<PutAnswer>(logger, 'Put', (request, context, done) => {
+      server.putWith(request as PutRequest, context, done);
     }),
     DeleteRange: unary(logger, 'DeleteRange', async (request, context) => {
       const { header, result } = await server.deleteRange(deleteRangeRequestFromWire(request), context);

@@ -92,6 +92,21 @@ describe('RequestWaits', () => {
     expect((reported[0] as Error).message).toBe('bug in 1');
   });
 
+  it('hands each waiter its own target: one shared callback serves many requests', () => {
+    // EtcdServer.putWith registers every put with the same callback and the caller's completion as
+    // the target, so that a waiting put holds no closure of its own.
+    const waits = new RequestWaits(10, 1000);
+    const seen: string[] = [];
+    const shared = (settled: { ok: boolean }, target: unknown) => seen.push(`${String(target)}:${settled.ok ? 'ok' : 'failed'}`);
+    waits.registerCallback(1n, false, shared, 'first');
+    waits.registerCallback(2n, false, shared, 'second');
+    waits.registerCallback(3n, false, shared);
+    waits.settle(2n, { ok: true, value: 'b', revision: 3 });
+    waits.fail(1n, new EtcdError('Stopped'));
+    waits.failAll(new EtcdError('Stopped'));
+    expect(seen).toEqual(['second:ok', 'first:failed', 'undefined:failed']);
+  });
+
   it('refuses a callback past pendingMax by throwing, and counts it as failed', () => {
     const released: boolean[] = [];
     const waits = new RequestWaits(1, 1000, (failed) => released.push(failed));

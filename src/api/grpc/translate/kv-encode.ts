@@ -40,6 +40,17 @@ export function encodeRangeResponse(header: ResponseHeader, result: RangeResult)
   return out;
 }
 
+/** The server's answer to a put, as KV.Put's handler hands it to the call (definitions.ts encodes it). */
+export interface PutAnswer {
+  header: ResponseHeader;
+  result: PutResult;
+}
+
+/** The server's answer (it has `result`), not a wire PutResponse object (header and prev_kv). */
+export function isPutAnswer(value: unknown): value is PutAnswer {
+  return typeof value === 'object' && value !== null && 'result' in value;
+}
+
 export function encodePutResponse(header: ResponseHeader, result: PutResult): Buffer {
   const headerField = headerEncoder.encode(header);
   const prevKvBytes = result.prevKv === undefined ? -1 : keyValueBytes(result.prevKv);
