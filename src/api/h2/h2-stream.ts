@@ -12,6 +12,14 @@ export const streamWritableHighWaterMark = 64 * 1024;
 const releasedHeaders: H2RequestHeaders = Object.freeze({}) as H2RequestHeaders;
 
 /**
+ * Every stream's queues start as this empty array and get their own at the first push: a unary
+ * call's request comes while it is attached and its answer fits the window, so most streams never
+ * queue anything (two arrays fewer per request, which live as long as a put waits). Frozen: a push
+ * that missed its own array throws instead of sharing data between streams.
+ */
+const noBuffers: Buffer[] = Object.freeze([]) as unknown as Buffer[];
+
+/**
  * The request's side of a stream as one object, in place of the ondata/onend/onclose callbacks:
  * a unary call that waits for its answer (a put waits for its Raft cycle) is then one object in
  * the young generation instead of a closure per callback and their shared context.
@@ -55,10 +63,10 @@ export class H2Stream {
 
   private receiver?: H2StreamReceiver;
   private paused = false;
-  private inbound: Buffer[] = [];
+  private inbound: Buffer[] = noBuffers;
   private endPending = false;
   /** Response data waiting for window, and the trailers block (or null: end with an empty DATA) after it. */
-  private outbound: Buffer[] = [];
+  private outbound: Buffer[] = noBuffers;
   outboundBytes = 0;
   private trailers?: Buffer | null;
   private drainOwed = false;
@@ -93,7 +101,10 @@ export class H2Stream {
 
   /** Called by the connection for each DATA frame's content. */
   receiveData(chunk: Buffer): void {
-    if (this.paused || !this.attached) this.inbound.push(chunk);
+    if (this.paused || !this.attached) {
+      if (this.inbound === noBuffers) this.inbound = [];
+      this.inbound.push(chunk);
+    }
     else this.deliverData(chunk);
   }
 
@@ -198,6 +209,7 @@ export class H2Stream {
   write(data: Buffer): boolean {
     if (this.localEnded || this.closed) return false;
     if (data.length > 0) {
+      if (this.outbound === noBuffers) this.outbound = [];
       this.outbound.push(data);
       this.outboundBytes += data.length;
       this.connection.pump(this);
@@ -269,9 +281,9 @@ export class H2Stream {
     if (this.closed) return;
     this.closed = true;
     this.localEnded = true;
-    this.outbound = [];
+    this.outbound = noBuffers;
     this.outboundBytes = 0;
-    this.inbound = [];
+    this.inbound = noBuffers;
     if (this.receiver !== undefined) this.receiver.streamClosed();
     this.onclose?.();
   }
