@@ -781,14 +781,10 @@ export class EtcdServer implements EtcdServerApi {
   }
 
   /**
-   * The waiter's callback of a put, made apart from putWith so that its closure holds `done` only:
-   * one made in putWith would share a context with the access check's closure and keep the request
-   * (and the socket read its key and value are views of) alive until the answer.
-   */
-  /**
    * Answers a put: its waiter's target is the caller's completion. One function for every put: a
    * put waits for its Raft cycle with up to a thousand others, and a closure per put (with its
-   * context) was copied by each young-generation collection of that wait.
+   * context) was copied by each young-generation collection of that wait. Nothing here holds the
+   * request (or the socket read its key and value are views of) until the answer.
    */
   private readonly answerPut: SettledCallback = (settled, target) => {
     const done = target as Completion<{ header: ResponseHeader; result: PutResult }>;

@@ -845,6 +845,13 @@ function isValidRegularField(field: HeaderField): boolean {
   return true;
 }
 
+/** A header block that is the same bytes as the one kept (see H2Connection.repeatBlock). */
+function sameBytes(a: Buffer, b: Buffer): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /**
  * The request's header fields as an object, or undefined for a malformed request (§8.1.1): a name
  * that is not a lower-case token or is connection-specific, a value with NUL, CR, LF or outer
@@ -852,12 +859,6 @@ function isValidRegularField(field: HeaderField): boolean {
  * "trailers", no :method or :path. A plain object (its shape is the same request after request):
  * a header named like an Object.prototype member is not read by anything here.
  */
-function sameBytes(a: Buffer, b: Buffer): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 function requestHeaders(fields: readonly HeaderField[]): H2RequestHeaders | undefined {
   const headers: H2RequestHeaders = {};
   let regularSeen = false;
