@@ -7,10 +7,11 @@
 // would otherwise answer INTERNAL for a throwing deserializer.
 // The Watch service, LeaseKeepAlive and Range write their responses already encoded
 // (translate/watch-encode.ts, lease-encode.ts, kv-encode.ts): their response serializers pass a
-// Buffer through unchanged, on grpc-js's path and on the lean path alike. Put's serializer encodes
-// the server's answer itself (kv-encode.ts's PutAnswer), and passes a Buffer through. LeaseKeepAlive's
-// requests are decoded by hand too (after the same wire-type check), one int64 each, and Put's
-// straight into the server's PutRequest, checking wire types as it goes (translate/put-decode.ts).
+// Buffer through unchanged, on grpc-js's path and on the lean path alike. Put's serializer
+// encodes the server's answer itself (kv-encode.ts's PutAnswer) and passes a Buffer through.
+// LeaseKeepAlive's requests are decoded by hand too (after the same wire-type check), one int64
+// each, and Put's straight into the server's PutRequest, checking wire types as it goes
+// (translate/put-decode.ts).
 import { fileURLToPath } from 'node:url';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';

@@ -104,8 +104,9 @@ export class H2Stream {
     if (this.paused || !this.attached) {
       if (this.inbound === noBuffers) this.inbound = [];
       this.inbound.push(chunk);
+    } else {
+      this.deliverData(chunk);
     }
-    else this.deliverData(chunk);
   }
 
   private get attached(): boolean {
