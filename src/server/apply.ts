@@ -31,8 +31,9 @@ export const APPLIED_INDEX_KEY = Buffer.concat([prefix.server, Buffer.from('appl
 /** `revision`: the store's revision right after this request, which etcd reports in its header. */
 export type ApplyOutcome = { ok: true; value: unknown; revision: number } | { ok: false; error: EtcdError };
 
+/** The outcome of one of this member's own proposals (its request id: request-ids.ts). */
 export interface AppliedRequest {
-  requestId: bigint;
+  requestId: number;
   outcome: ApplyOutcome;
 }
 
@@ -61,7 +62,11 @@ export function encodeAppliedIndex(index: number): Buffer {
 }
 
 export class Applier {
-  constructor(private deps: ApplyDependencies, public appliedIndex: number) {}
+  /**
+   * `requestOrigin`: this member's (request-ids.ts). Only its own proposals' outcomes are reported:
+   * nobody here waits for another member's.
+   */
+  constructor(private deps: ApplyDependencies, public appliedIndex: number, private readonly requestOrigin: number) {}
 
   /** After a snapshot install: apply continues on the installed state, from its applied index. */
   replaceState(state: Omit<ApplyDependencies, 'listener'>, appliedIndex: number): void {
@@ -118,7 +123,7 @@ export class Applier {
 
   private applyNormal(request: InternalRequest, batch: BatchOp[], results: AppliedRequest[], prefetch: unknown): void {
     const outcome = this.applyRequest(request, batch, prefetch);
-    if (request.requestId !== 0n) results.push({ requestId: request.requestId, outcome });
+    if (request.requestId !== 0 && request.requestOrigin === this.requestOrigin) results.push({ requestId: request.requestId, outcome });
   }
 
   /**
@@ -128,10 +133,10 @@ export class Applier {
   private applyConfChange(entry: Entry, batch: BatchOp[]): AppliedRequest | undefined {
     const cc = decodeConfChange(entry.data);
     if (cc.context.length === 0) return undefined; // A conf change raft emptied (a second pending one).
-    const { requestId, member } = decodeConfChangeContext(cc.context);
+    const { requestId, requestOrigin, member } = decodeConfChangeContext(cc.context);
     const { membership, listener } = this.deps;
     const settle = (outcome: ApplyOutcome): AppliedRequest | undefined =>
-      (requestId === 0n ? undefined : { requestId, outcome });
+      (requestId === 0 || requestOrigin !== this.requestOrigin ? undefined : { requestId, outcome });
     try {
       const existing = membership.get(cc.nodeId);
       switch (cc.type) {

@@ -39,7 +39,7 @@ export class AuthOperations implements AuthServerApi {
   }
 
   private async change(auth: RequestAuth, change: AuthManagementRequest): Promise<{ header: ResponseHeader }> {
-    const { revision } = await this.host.propose({ requestId: 0n, auth, authManagement: change });
+    const { revision } = await this.host.propose({ requestId: 0, auth, authManagement: change });
     return { header: this.host.header(revision) };
   }
 

@@ -26,7 +26,9 @@ export interface ClusterHost {
   readonly waits: RequestWaits;
   readonly requestTimeoutMs: number;
   isStopped(): boolean;
-  nextRequestId(): bigint;
+  nextRequestId(): number;
+  /** This member's request origin (request-ids.ts). */
+  readonly requestOrigin: number;
   proposeRaftConfChange(cc: ConfChange): void;
   raftStatus(): RaftStatus;
   isLeader(): boolean;
@@ -138,7 +140,7 @@ export class ClusterOperations {
     const requestId = this.host.nextRequestId();
     const result = this.host.waits.register(requestId);
     try {
-      this.host.proposeRaftConfChange({ type, nodeId: member.id, context: encodeConfChangeContext({ requestId, member }) });
+      this.host.proposeRaftConfChange({ type, nodeId: member.id, context: encodeConfChangeContext({ requestId, requestOrigin: this.host.requestOrigin, member }) });
     } catch (error) {
       this.host.waits.fail(requestId, error instanceof RaftError ? new EtcdError('NoLeader') : error);
     }

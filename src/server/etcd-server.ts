@@ -51,6 +51,7 @@ import { ClusterOperations } from './cluster-operations.js';
 import { LeaseOperations } from './lease-operations.js';
 import { MaintenanceOperations } from './maintenance-operations.js';
 import { encodeInternalRequest, exactEncodedBytes } from './request-codec.js';
+import { RequestIdCounter, requestOriginOf } from './request-ids.js';
 import type { InternalRequest } from './requests.js';
 import {
   AlarmAction, AlarmType, type AlarmMember, type Completion, type EtcdServerApi, type LeaseTimeToLiveResult, type Member,
@@ -113,7 +114,9 @@ export class EtcdServer implements EtcdServerApi {
   private readonly requestTimeoutMs: number;
   private readonly dbSize: DbSizeMeter;
   private readonly autoCompactor: AutoCompactor;
-  private requestCounter: bigint;
+  private readonly requestIds = new RequestIdCounter();
+  /** The top 16 bits of this member's request ids (request-ids.ts). */
+  private readonly requestOrigin: number;
   private softState: SoftState = { lead: 0n, role: 'follower' };
   private snapshotIndex: number;
   private stopped = false;
@@ -179,7 +182,8 @@ export class EtcdServer implements EtcdServerApi {
       waits: this.waits,
       requestTimeoutMs: this.requestTimeoutMs,
       isStopped: () => this.stopped,
-      nextRequestId: () => this.nextRequestId(),
+      nextRequestId: () => this.requestIds.next(),
+      requestOrigin: requestOriginOf(memberId),
       proposeRaftConfChange: (cc) => this.raftNode.proposeConfChange(cc),
       raftStatus: () => this.raftNode.rawNode.status(),
       isLeader: () => this.isLeader(),
@@ -207,9 +211,7 @@ export class EtcdServer implements EtcdServerApi {
       checkQuota: (costBytes) => this.checkQuota(costBytes),
     });
     this.readRounds = new ReadIndexRounds((context) => this.raftNode.readIndex(context), this.requestTimeoutMs, memberId);
-    // Request ids: the member id's low 16 bits, then a counter seeded from the clock so that ids of
-    // this incarnation never repeat those of an earlier one still in the log.
-    this.requestCounter = ((memberId & 0xffffn) << 48n) | ((BigInt(Date.now()) & 0xffffffffffn) << 8n);
+    this.requestOrigin = requestOriginOf(memberId);
     this.dbSize = new DbSizeMeter(join(memberDir, 'db'), DB_SIZE_REFRESH_INTERVAL_MS);
     this.snapshotIndex = memoryStorage.snapshot().metadata.index;
     this.autoCompactor = new AutoCompactor(config.autoCompaction, {
@@ -345,7 +347,7 @@ export class EtcdServer implements EtcdServerApi {
       },
       onMembershipChanged: (cc, member) => holder.server?.cluster.onMembershipChanged(cc, member),
     };
-    const applier = new Applier({ ...state, listener }, appliedIndex);
+    const applier = new Applier({ ...state, listener }, appliedIndex, requestOriginOf(memberId));
     const rawNode = new RawNode({
       id: memberId,
       electionTick: Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs)),
@@ -537,7 +539,7 @@ export class EtcdServer implements EtcdServerApi {
       if (this.softState.lead !== 0n) {
         try {
           await this.propose({
-            requestId: 0n,
+            requestId: 0,
             memberAttributes: { memberId: this.memberId, name: this.config.name, clientUrls: this.config.advertiseClientUrls },
           });
           this.published = true;
@@ -625,11 +627,6 @@ export class EtcdServer implements EtcdServerApi {
 
   // ---- Proposals and reads ----
 
-  private nextRequestId(): bigint {
-    this.requestCounter = (this.requestCounter + 1n) & 0xffffffffffffffffn;
-    return this.requestCounter;
-  }
-
   /** Proposes the request; settles with its apply outcome. Never throws: a refusal is a rejection. */
   private propose(request: InternalRequest): Promise<Applied> {
     return new Promise<Applied>((resolve, reject) => {
@@ -642,12 +639,12 @@ export class EtcdServer implements EtcdServerApi {
    * write path of the gRPC API answers through this: no promise, async frame or microtask per write.
    */
   private proposeWith(request: InternalRequest, settled: SettledCallback, target?: unknown): void {
-    let requestId: bigint;
+    let requestId: number;
     let data: Buffer;
     try {
       if (this.stopped) throw new EtcdError('Stopped');
       if (this.raftNode.rawNode.committedIndex - this.applier.appliedIndex > APPLY_GAP_MAX) throw new EtcdError('TooManyRequests');
-      requestId = request.requestId === 0n ? this.nextRequestId() : request.requestId;
+      requestId = this.requestIds.next();
       data = this.encodeProposal(request, requestId);
       // Counted as pending from here; the waits report its end (applied, failed or timed out).
       this.config.metrics?.proposalStarted();
@@ -665,16 +662,16 @@ export class EtcdServer implements EtcdServerApi {
   }
 
   /** The request as a log entry's data, in the entry arena; refuses one over --max-request-bytes. */
-  private encodeProposal(request: InternalRequest, requestId: bigint): Buffer {
+  private encodeProposal(request: InternalRequest, requestId: number): Buffer {
     // A put is encoded in place in the arena (its size is known first); anything else is copied in.
     const exactBytes = exactEncodedBytes(request);
     if (exactBytes !== undefined) {
       if (exactBytes > this.config.maxRequestBytes) throw new EtcdError('RequestTooLarge');
       const data = this.entryArena.allocate(exactBytes);
-      encodeInternalRequest(request, requestId, data);
+      encodeInternalRequest(request, requestId, this.requestOrigin, data);
       return data;
     }
-    const encoded = encodeInternalRequest(request, requestId);
+    const encoded = encodeInternalRequest(request, requestId, this.requestOrigin);
     if (encoded.length > this.config.maxRequestBytes) throw new EtcdError('RequestTooLarge');
     return this.entryArena.copy(encoded);
   }
@@ -733,7 +730,7 @@ export class EtcdServer implements EtcdServerApi {
   private checkQuota(costBytes: number): void {
     if (this.alarms.has(AlarmType.NOSPACE)) throw new EtcdError('NoSpace');
     if (this.dbSize.cachedBytes + costBytes <= this.config.quotaBackendBytes) return;
-    void this.propose({ requestId: 0n, alarm: { action: AlarmAction.ACTIVATE, memberId: this.memberId, alarm: AlarmType.NOSPACE } })
+    void this.propose({ requestId: 0, alarm: { action: AlarmAction.ACTIVATE, memberId: this.memberId, alarm: AlarmType.NOSPACE } })
       .catch((error) => this.logger.warn({ err: error }, 'raising the NOSPACE alarm failed'));
     this.logger.warn({ quotaBytes: this.config.quotaBackendBytes, dbSizeBytes: this.dbSize.cachedBytes }, 'database space exceeded; NOSPACE alarm raised');
     throw new EtcdError('NoSpace');
@@ -767,7 +764,7 @@ export class EtcdServer implements EtcdServerApi {
       done(error);
       return;
     }
-    this.proposeWith({ requestId: 0n, put: request, auth }, this.answerPut, done);
+    this.proposeWith({ requestId: 0, put: request, auth }, this.answerPut, done);
   }
 
   /** put()'s checks before it is proposed; the request's auth. */
@@ -797,7 +794,7 @@ export class EtcdServer implements EtcdServerApi {
     validateDeleteRange(request);
     const auth = this.identify(ctx);
     this.gate.requireKeys(auth, () => deleteRangeAccess(request));
-    const { value, revision } = await this.propose({ requestId: 0n, deleteRange: request, auth });
+    const { value, revision } = await this.propose({ requestId: 0, deleteRange: request, auth });
     return { header: this.header(revision), result: value as DeleteRangeResult };
   }
 
@@ -817,7 +814,7 @@ export class EtcdServer implements EtcdServerApi {
     }
     this.gate.requireKeys(auth, () => txnAccess(request, this.leaseKeys));
     if (txnPutBytes(request) > 0) this.checkQuota(txnPutBytes(request));
-    const { value, revision } = await this.propose({ requestId: 0n, txn: request, auth });
+    const { value, revision } = await this.propose({ requestId: 0, txn: request, auth });
     return { header: this.header(revision), result: value as TxnResult };
   }
 
@@ -828,7 +825,7 @@ export class EtcdServer implements EtcdServerApi {
 
   /** `auth` undefined: the server's own compaction (auto-compaction), which no user asked for. */
   private async proposeCompaction(revision: number, physical: boolean, auth: RequestAuth | undefined): Promise<{ header: ResponseHeader }> {
-    const applied = await this.propose({ requestId: 0n, compaction: { revision, physical }, ...(auth ? { auth } : {}) });
+    const applied = await this.propose({ requestId: 0, compaction: { revision, physical }, ...(auth ? { auth } : {}) });
     if (physical) await (applied.value as { physicalDone: Promise<void> }).physicalDone;
     return { header: this.header(applied.revision) };
   }

@@ -51,7 +51,7 @@ export class LeaseOperations {
     const leaseId = id === 0n ? pickLeaseId(Math.random, (candidate) => this.host.lessor().exists(candidate)) : id;
     this.host.lessor().checkGrant(leaseId, ttlSeconds);
     this.host.checkQuota(0);
-    const applied = await this.host.propose({ requestId: 0n, leaseGrant: { id: leaseId, ttlSeconds } });
+    const applied = await this.host.propose({ requestId: 0, leaseGrant: { id: leaseId, ttlSeconds } });
     const granted = applied.value as { id: bigint; ttlSeconds: number };
     return { header: this.host.header(applied.revision), id: granted.id, ttl: granted.ttlSeconds };
   }
@@ -60,7 +60,7 @@ export class LeaseOperations {
     this.host.checkRequireLeader(ctx);
     const auth = this.host.identify(ctx);
     this.host.gate.requireKeys(auth, () => leaseRevokeAccess(this.host.lessor().timeToLive(id)?.keys ?? []));
-    const { revision } = await this.host.propose({ requestId: 0n, leaseRevoke: { id }, auth });
+    const { revision } = await this.host.propose({ requestId: 0, leaseRevoke: { id }, auth });
     return { header: this.host.header(revision) };
   }
 
@@ -123,13 +123,13 @@ export class LeaseOperations {
     if (!this.host.isLeader() || this.host.isStopped()) return;
     const checkpoints = this.host.lessor().checkpointsDue(LEASE_CHECKPOINTS_PER_PROPOSAL_MAX);
     if (checkpoints.length > 0) {
-      this.host.propose({ requestId: 0n, leaseCheckpoint: { checkpoints } })
+      this.host.propose({ requestId: 0, leaseCheckpoint: { checkpoints } })
         .catch((error) => this.host.logger.warn({ err: error }, 'lease checkpoint failed'));
     }
     for (const id of this.host.lessor().expiredLeases(LEASE_REVOKES_PER_CHECK_MAX)) {
       if (this.revokesInFlight.has(id)) continue;
       this.revokesInFlight.add(id);
-      this.host.propose({ requestId: 0n, leaseRevoke: { id } })
+      this.host.propose({ requestId: 0, leaseRevoke: { id } })
         .catch((error) => {
           if (!isEtcdError(error, 'LeaseNotFound')) this.host.logger.warn({ err: error, lease: id.toString(16) }, 'revoking an expired lease failed');
         })

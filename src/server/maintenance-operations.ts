@@ -90,7 +90,7 @@ export class MaintenanceOperations {
 
   async alarm(action: number, memberId: bigint, alarm: number, ctx?: RequestContext): Promise<{ header: ResponseHeader; alarms: AlarmMember[] }> {
     const auth = this.host.requireAdmin(ctx);
-    const { value, revision } = await this.host.propose({ requestId: 0n, alarm: { action, memberId, alarm }, auth });
+    const { value, revision } = await this.host.propose({ requestId: 0, alarm: { action, memberId, alarm }, auth });
     return { header: this.host.header(revision), alarms: value as AlarmMember[] };
   }
 

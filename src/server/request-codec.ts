@@ -6,8 +6,8 @@
 // Layout: [formatVersion u8][requestId u64 LE][kind u8][body], and with format 2 a trailer with the
 // auth identity the proposer checked: [user string][auth revision f64]. Format 1 (no identity) is
 // what the server's own requests use, and what logs written before auth existed hold. Numbers (revisions, TTLs, enums) are
-// float64 LE so any JS number round-trips exactly; lease ids are int64 LE, member ids and request
-// ids uint64 LE; byte strings are [length u32 LE][bytes]. Decoding checks every length against the
+// float64 LE so any JS number round-trips exactly; lease ids are int64 LE, member ids uint64 LE,
+// request ids uint64 LE with the proposer's origin in the top 16 bits (request-ids.ts); byte strings are [length u32 LE][bytes]. Decoding checks every length against the
 // input and copies byte strings out, so decoded keys and values never pin a whole log entry in memory;
 // except a put's key and value, which apply only reads (see Reader.view).
 import type {
@@ -16,6 +16,7 @@ import type {
 import type { AuthManagementRequest } from '../auth/types.js';
 import type { PermissionTypeValue } from '../auth/permissions.js';
 import { readUint53LE, writeUint53LE } from '../storage/uint53.js';
+import { isRequestId } from './request-ids.js';
 import type { InternalRequest } from './requests.js';
 
 const formatVersion = 1;
@@ -120,6 +121,16 @@ class Writer {
     this.offset += 8;
   }
 
+  /** A request id: the counter in the low 48 bits, the origin above it; no bigint. */
+  requestId(id: number, origin: number): void {
+    if (!isRequestId(id, origin)) throw new RequestCodecError(`request id out of range: ${id} from ${origin}`);
+    this.reserve(8);
+    const high = Math.floor(id / 0x1_0000_0000);
+    this.buffer.writeUInt32LE(id - high * 0x1_0000_0000, this.offset);
+    this.buffer.writeUInt32LE(origin * 0x1_0000 + high, this.offset + 4);
+    this.offset += 8;
+  }
+
   bool(value: boolean): void {
     this.u8(value ? 1 : 0);
   }
@@ -199,6 +210,16 @@ class Reader {
     const value = high < safeHighMax ? smallBigint(this.buffer, this.offset) : this.buffer.readBigUInt64LE(this.offset);
     this.offset += 8;
     return value;
+  }
+
+  /** A request id into `request`'s requestId and requestOrigin. */
+  requestId(request: InternalRequest): void {
+    this.need(8);
+    const low = this.buffer.readUInt32LE(this.offset);
+    const high = this.buffer.readUInt32LE(this.offset + 4);
+    request.requestId = (high & 0xffff) * 0x1_0000_0000 + low;
+    request.requestOrigin = high >>> 16;
+    this.offset += 8;
   }
 
   bool(): boolean {
@@ -320,13 +341,16 @@ export function exactEncodedBytes(request: InternalRequest): number | undefined 
 }
 
 /**
- * The request's bytes, with `requestId` in place of request.requestId when given (no copy of the
- * request); written into `into` when given, which must be exactly exactEncodedBytes(request) long.
+ * The request's bytes, with `requestId` and `requestOrigin` in place of the request's own when given
+ * (no copy of the request); written into `into` when given, which must be exactly
+ * exactEncodedBytes(request) long.
  */
-export function encodeInternalRequest(request: InternalRequest, requestId = request.requestId, into?: Buffer): Uint8Array {
+export function encodeInternalRequest(
+  request: InternalRequest, requestId = request.requestId, requestOrigin = request.requestOrigin ?? 0, into?: Buffer,
+): Uint8Array {
   const w = new Writer(estimateBytes(request), into);
   w.u8(request.auth ? formatVersionWithAuth : formatVersion);
-  w.u64(requestId);
+  w.requestId(requestId, requestOrigin);
   let kinds = 0;
   if (request.put) { kinds++; w.u8(Kind.put); writePut(w, request.put); }
   if (request.deleteRange) { kinds++; w.u8(Kind.deleteRange); writeDeleteRange(w, request.deleteRange); }
@@ -506,7 +530,8 @@ export function decodeInternalRequest(bytes: Uint8Array): InternalRequest {
   const r = new Reader(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   const version = r.u8();
   if (version !== formatVersion && version !== formatVersionWithAuth) throw new RequestCodecError(`unknown format version ${version}`);
-  const request: InternalRequest = { requestId: r.u64() };
+  const request: InternalRequest = { requestId: 0, requestOrigin: 0 };
+  r.requestId(request);
   const kind = r.u8();
   switch (kind) {
     case Kind.put: request.put = readPut(r); break;

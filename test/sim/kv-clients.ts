@@ -18,7 +18,7 @@ export interface PendingOperation {
   operation: KvOperation;
   memberId: NodeId;
   /** Writes: the id the proposing member waits on. */
-  requestId: bigint | undefined;
+  requestId: number | undefined;
   /** Reads: the read-index context, and the index once the member has it. */
   readContext: string | undefined;
   readIndex: number | undefined;
@@ -44,7 +44,7 @@ function casTxn(key: string, expected: string | null, value: string): TxnRequest
 }
 
 /** The request a member proposes for a write operation. */
-export function encodeWrite(requestId: bigint, key: string, input: KvInput): InternalRequest {
+export function encodeWrite(requestId: number, key: string, input: KvInput): InternalRequest {
   const keyBytes = Buffer.from(key);
   switch (input.kind) {
     case 'put':

@@ -9,7 +9,7 @@ import { KvStateMachine } from './kv-state.js';
 import { MemoryBackend } from './memory-backend.js';
 
 function entry(index: number, key: string, input: Parameters<typeof encodeWrite>[2]): Entry {
-  return { index, term: 1, type: EntryType.Normal, data: encodeInternalRequest(encodeWrite(BigInt(index), key, input)) };
+  return { index, term: 1, type: EntryType.Normal, data: encodeInternalRequest(encodeWrite(index, key, input)) };
 }
 
 const script = (): Entry[] => [

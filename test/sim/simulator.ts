@@ -145,7 +145,7 @@ export class Simulation {
   /** index -> mvcc revision after applying it (first member to apply it sets it). */
   private readonly revisionAtIndex = new Map<number, number>();
   private readonly clients: SimClients;
-  private nextRequestId = 1n;
+  private nextRequestId = 1;
   readonly totals: SimTotals = {
     steps: 0, faults: 0, violations: 0, commits: 0, leaderElections: 0, crashes: 0, confChangesApplied: 0, snapshotsRestored: 0,
     readStates: 0, clientOps: 0, clientOpsUnknown: 0, hashComparisons: 0,
@@ -466,8 +466,8 @@ export class Simulation {
     if (!member) return;
     const n = this.proposalCounter++;
     const request = n % 5 === 4
-      ? { requestId: 0n, deleteRange: { key: Buffer.from('load/'), rangeEnd: Buffer.from('load0'), prevKv: false } }
-      : { requestId: 0n, put: { key: Buffer.from(`load/${n % 7}`), value: Buffer.from(`p${n}`), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false } };
+      ? { requestId: 0, deleteRange: { key: Buffer.from('load/'), rangeEnd: Buffer.from('load0'), prevKv: false } }
+      : { requestId: 0, put: { key: Buffer.from(`load/${n % 7}`), value: Buffer.from(`p${n}`), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false } };
     try {
       member.node!.propose(encodeInternalRequest(request));
     } catch (err) {
@@ -477,7 +477,7 @@ export class Simulation {
 
   private settleProposal(): Uint8Array {
     return encodeInternalRequest({
-      requestId: 0n,
+      requestId: 0,
       put: { key: Buffer.from(settleKey), value: Buffer.from(`settle-${this.options.seed}`), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false },
     });
   }

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { AuthManagementRequest } from '../../../src/auth/types.js';
 import { RequestCodecError, decodeInternalRequest, encodeInternalRequest } from '../../../src/server/request-codec.js';
+import { requestIdFromBigint } from '../../../src/server/request-ids.js';
 import type { InternalRequest } from '../../../src/server/requests.js';
 
 const record = { noNullPrototype: true } as const;
@@ -31,26 +32,26 @@ const identity = fc.option(fc.record({ user: name, revision: fc.nat() }, record)
 describe('request codec: auth', () => {
   it('round-trips auth management requests with and without an identity', () => {
     fc.assert(fc.property(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), authOp, identity, (requestId, authManagement, auth) => {
-      const request: InternalRequest = { requestId, authManagement, ...(auth ? { auth } : {}) };
+      const request: InternalRequest = { ...requestIdFromBigint(requestId), authManagement, ...(auth ? { auth } : {}) };
       expect(decodeInternalRequest(encodeInternalRequest(request))).toStrictEqual(request);
     }), { numRuns: 500 });
   });
 
   it('carries the identity on KV requests and keeps format 1 for requests without one', () => {
     const put = { key: Buffer.from('k'), value: Buffer.from('v'), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false };
-    const withAuth: InternalRequest = { requestId: 5n, put, auth: { user: 'alice', revision: 9 } };
+    const withAuth: InternalRequest = { requestId: 5, requestOrigin: 0, put, auth: { user: 'alice', revision: 9 } };
     const encoded = encodeInternalRequest(withAuth);
     expect(encoded[0]).toBe(2);
     expect(decodeInternalRequest(encoded)).toStrictEqual(withAuth);
-    const plain = encodeInternalRequest({ requestId: 5n, put });
+    const plain = encodeInternalRequest({ requestId: 5, put });
     expect(plain[0]).toBe(1);
     expect(decodeInternalRequest(plain).auth).toBeUndefined();
   });
 
   it('refuses a truncated identity and an unknown auth op', () => {
-    const encoded = Buffer.from(encodeInternalRequest({ requestId: 1n, authManagement: { op: 'roleAdd', name: 'r' }, auth: { user: 'u', revision: 3 } }));
+    const encoded = Buffer.from(encodeInternalRequest({ requestId: 1, authManagement: { op: 'roleAdd', name: 'r' }, auth: { user: 'u', revision: 3 } }));
     expect(() => decodeInternalRequest(encoded.subarray(0, encoded.length - 1))).toThrow(RequestCodecError);
-    const bad = Buffer.from(encodeInternalRequest({ requestId: 1n, authManagement: { op: 'authDisable' } }));
+    const bad = Buffer.from(encodeInternalRequest({ requestId: 1, authManagement: { op: 'authDisable' } }));
     bad[bad.length - 1] = 200;
     expect(() => decodeInternalRequest(bad)).toThrow(/unknown auth op/);
   });

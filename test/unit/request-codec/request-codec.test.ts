@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import {
   decodeInternalRequest, encodeInternalRequest, exactEncodedBytes, RequestCodecError, txnNestingDepthMax,
 } from '../../../src/server/request-codec.js';
+import { requestIdFromBigint } from '../../../src/server/request-ids.js';
 import type { InternalRequest } from '../../../src/server/requests.js';
 import type {
   Compare, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest,
@@ -21,6 +22,8 @@ const int64Edges = [0n, 1n, -1n, int64Max, int64Min, (1n << 32n) - 1n, 1n << 32n
 const uint64Edges = [0n, 1n, uint64Max, (1n << 32n) - 1n, 1n << 32n, (1n << 53n) - 1n, 1n << 53n, (1n << 53n) + 1n, 1n << 63n];
 const leaseId = fc.oneof(fc.constantFrom(...int64Edges), fc.bigInt({ min: -(1n << 54n), max: 1n << 54n }), fc.bigInt({ min: int64Min, max: int64Max }));
 const uint64 = fc.oneof(fc.constantFrom(...uint64Edges), fc.bigInt({ min: 0n, max: 1n << 54n }), fc.bigInt({ min: 0n, max: uint64Max }));
+// A request id is any 64-bit value split into its origin (top 16 bits) and counter (request-ids.ts).
+const requestIdHalves = uint64.map(requestIdFromBigint);
 // Any finite or special double must survive: revisions are JS numbers, and the codec is not the
 // place to reject odd ones.
 const number = fc.oneof(fc.integer(), fc.maxSafeInteger(), fc.double());
@@ -56,7 +59,7 @@ const { txn } = fc.letrec<{ txn: TxnRequest; op: RequestOp }>((tie) => ({
 }));
 
 const request: fc.Arbitrary<InternalRequest> = fc.tuple(
-  uint64,
+  requestIdHalves,
   fc.oneof(
     put.map((p) => ({ put: p })),
     deleteRange.map((d) => ({ deleteRange: d })),
@@ -71,7 +74,7 @@ const request: fc.Arbitrary<InternalRequest> = fc.tuple(
     fc.record({ memberId: uint64, name: fc.string({ unit: 'binary' }), clientUrls: fc.array(fc.webUrl(), { maxLength: 3 }) }, record)
       .map((m) => ({ memberAttributes: m })),
   ),
-).map(([requestId, body]) => ({ requestId, ...body }));
+).map(([id, body]) => ({ ...id, ...body }));
 
 describe('request codec', () => {
   it('round-trips every request kind, nested txns and extreme 64-bit ids', () => {
@@ -84,7 +87,7 @@ describe('request codec', () => {
   it('writes 64-bit fields as Node writes them: logs from every version decode alike', () => {
     // Layout of a lease revoke: [format u8][requestId u64 LE][kind u8][id i64 LE].
     fc.assert(fc.property(uint64, leaseId, (requestId, id) => {
-      const encoded = Buffer.from(encodeInternalRequest({ requestId, leaseRevoke: { id } }));
+      const encoded = Buffer.from(encodeInternalRequest({ ...requestIdFromBigint(requestId), leaseRevoke: { id } }));
       const expected = Buffer.alloc(8);
       expected.writeBigUInt64LE(requestId);
       expect(encoded.subarray(1, 9)).toStrictEqual(expected);
@@ -105,27 +108,27 @@ describe('request codec', () => {
         expect(exact).toBe(encoded.length);
         const arena = Buffer.alloc(exact! + 6, 0xee);
         const into = arena.subarray(3, 3 + exact!);
-        expect(encodeInternalRequest(withAuth, withAuth.requestId, into)).toBe(into);
+        expect(encodeInternalRequest(withAuth, withAuth.requestId, withAuth.requestOrigin, into)).toBe(into);
         expect(into).toStrictEqual(Buffer.from(encoded));
         expect([...arena.subarray(0, 3), ...arena.subarray(3 + exact!)]).toEqual([0xee, 0xee, 0xee, 0xee, 0xee, 0xee]);
-        expect(() => encodeInternalRequest(withAuth, withAuth.requestId, Buffer.alloc(exact! - 1))).toThrow(/overran/);
-        expect(() => encodeInternalRequest(withAuth, withAuth.requestId, Buffer.alloc(exact! + 1))).toThrow(/exact size/);
+        expect(() => encodeInternalRequest(withAuth, withAuth.requestId, withAuth.requestOrigin, Buffer.alloc(exact! - 1))).toThrow(/overran/);
+        expect(() => encodeInternalRequest(withAuth, withAuth.requestId, withAuth.requestOrigin, Buffer.alloc(exact! + 1))).toThrow(/exact size/);
       }
     }), { numRuns: 300 });
   });
 
   it('decodes from a Uint8Array view at a non-zero offset', () => {
-    const encoded = encodeInternalRequest({ requestId: 7n, leaseRevoke: { id: int64Max } });
+    const encoded = encodeInternalRequest({ requestId: 7, leaseRevoke: { id: int64Max } });
     const padded = new Uint8Array(encoded.length + 5);
     padded.set(encoded, 3);
-    expect(decodeInternalRequest(padded.subarray(3, 3 + encoded.length))).toStrictEqual({ requestId: 7n, leaseRevoke: { id: int64Max } });
+    expect(decodeInternalRequest(padded.subarray(3, 3 + encoded.length))).toStrictEqual({ requestId: 7, requestOrigin: 0, leaseRevoke: { id: int64Max } });
   });
 
   it("copies decoded byte strings out of the entry, except a put's key and value (apply copies those)", () => {
     const compare = { result: 0, target: 3, key: Buffer.from('c'), rangeEnd: Buffer.alloc(0), number: 0, value: Buffer.from('cv'), lease: 0n };
     const putOp = { key: Buffer.from('k'), value: Buffer.from('v'), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false };
     const encoded = encodeInternalRequest({
-      requestId: 1n,
+      requestId: 1,
       txn: { compare: [compare], success: [{ put: putOp }, { deleteRange: { key: Buffer.from('d'), rangeEnd: Buffer.from('e'), prevKv: false } }], failure: [] },
     });
     const decoded = decodeInternalRequest(encoded);
@@ -149,7 +152,7 @@ describe('request codec', () => {
   });
 
   it('rejects trailing bytes, unknown versions and unknown kinds', () => {
-    const encoded = encodeInternalRequest({ requestId: 1n, leaseRevoke: { id: 5n } });
+    const encoded = encodeInternalRequest({ requestId: 1, leaseRevoke: { id: 5n } });
     expect(() => decodeInternalRequest(Buffer.concat([encoded, Buffer.from([0])]))).toThrow(/trailing/);
     const badVersion = Buffer.from(encoded);
     badVersion[0] = 99;
@@ -170,18 +173,21 @@ describe('request codec', () => {
   });
 
   it('refuses requests with zero or two bodies and out-of-range ids', () => {
-    expect(() => encodeInternalRequest({ requestId: 1n })).toThrow(/exactly one body/);
-    expect(() => encodeInternalRequest({ requestId: 1n, leaseRevoke: { id: 1n }, compaction: { revision: 1, physical: false } }))
+    expect(() => encodeInternalRequest({ requestId: 1 })).toThrow(/exactly one body/);
+    expect(() => encodeInternalRequest({ requestId: 1, leaseRevoke: { id: 1n }, compaction: { revision: 1, physical: false } }))
       .toThrow(/exactly one body/);
-    expect(() => encodeInternalRequest({ requestId: -1n, leaseRevoke: { id: 1n } })).toThrow(/uint64/);
-    expect(() => encodeInternalRequest({ requestId: 1n, leaseRevoke: { id: int64Max + 1n } })).toThrow(/int64/);
+    expect(() => encodeInternalRequest({ requestId: -1, leaseRevoke: { id: 1n } })).toThrow(/request id out of range/);
+    expect(() => encodeInternalRequest({ requestId: 2 ** 48, leaseRevoke: { id: 1n } })).toThrow(/request id out of range/);
+    expect(() => encodeInternalRequest({ requestId: 1.5, leaseRevoke: { id: 1n } })).toThrow(/request id out of range/);
+    expect(() => encodeInternalRequest({ requestId: 1, requestOrigin: 2 ** 16, leaseRevoke: { id: 1n } })).toThrow(/request id out of range/);
+    expect(() => encodeInternalRequest({ requestId: 1, leaseRevoke: { id: int64Max + 1n } })).toThrow(/int64/);
   });
 
   it('bounds txn nesting depth', () => {
     let nested: TxnRequest = { compare: [], success: [], failure: [] };
     for (let depth = 1; depth < txnNestingDepthMax; depth++) nested = { compare: [], success: [{ txn: nested }], failure: [] };
-    expect(decodeInternalRequest(encodeInternalRequest({ requestId: 1n, txn: nested })).txn).toStrictEqual(nested);
+    expect(decodeInternalRequest(encodeInternalRequest({ requestId: 1, txn: nested })).txn).toStrictEqual(nested);
     const tooDeep: TxnRequest = { compare: [], success: [{ txn: nested }], failure: [] };
-    expect(() => encodeInternalRequest({ requestId: 1n, txn: tooDeep })).toThrow(/nested deeper/);
+    expect(() => encodeInternalRequest({ requestId: 1, txn: tooDeep })).toThrow(/nested deeper/);
   });
 });

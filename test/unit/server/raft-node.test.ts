@@ -48,7 +48,7 @@ function memberWithDriver(driven: bigint, save: (entries: number) => Promise<voi
       get appliedIndex() { return appliedIndex; },
       applyEntries: async (entries: Entry[]) => {
         appliedIndex = entries[entries.length - 1]!.index;
-        return entries.filter((e) => e.data.length > 0).map((_, i) => ({ requestId: BigInt(i + 1), outcome: {} }));
+        return entries.filter((e) => e.data.length > 0).map((_, i) => ({ requestId: i + 1, outcome: {} }));
       },
     } as never,
     transport: {
