@@ -22,6 +22,7 @@ import { KeyIndex, KeyIndexLoader, type KeyRecord } from './key-index.js';
 import { ValueSlabs, type ValueSlabsOptions } from './value-slabs.js';
 import { fetchLimit, shapeRange } from './range-shape.js';
 import { REVISION_BYTES, decodeRevision, writeRevision, type Revision } from './revision.js';
+import { RevisionWindow } from './revision-window.js';
 import { chooseTxnPath, type TxnPath } from './txn.js';
 import {
   EventType, type DeleteRangeRequest, type DeleteRangeResult, type KeyValue, type MvccEvent, type PutRequest,
@@ -118,9 +119,8 @@ export class MvccStore {
   private index = new KeyIndex();
   private readonly leases: LeaseAttachments;
   private readonly historyCacheMaxRevisions: number;
-  /** Events of revisions [historyCacheLow, currentRev], contiguous; events[i] has sub i. */
-  private readonly historyCache = new Map<number, MvccEvent[]>();
-  private historyCacheLow = 2;
+  /** Events of revisions [historyCache.low, currentRev], contiguous; events[i] has sub i. */
+  private readonly historyCache = new RevisionWindow<MvccEvent[]>(2);
   private currentRev = 1;
   /** -1 until the first compaction: etcd accepts "compact 0" on a store never compacted. */
   private compactRev = -1;
@@ -198,9 +198,9 @@ export class MvccStore {
     const from = Math.max(fromRevision, 1);
     const upper = Math.min(toRevision, this.currentRev);
     if (from > upper) return [];
-    // Snapshot the cached part now: revisions below historyCacheLow are on disk, those at or
+    // Snapshot the cached part now: revisions below historyCache.low are on disk, those at or
     // above may not be yet, and the cache may evict while we read the disk.
-    const cacheLow = this.historyCacheLow;
+    const cacheLow = this.historyCache.low;
     const cached: MvccEvent[][] = [];
     for (let revision = Math.max(from, cacheLow); revision <= upper; revision++) {
       const events = this.historyCache.get(revision);
@@ -225,7 +225,7 @@ export class MvccStore {
     if (revision > 0 && revision <= compactRevision) throw new EtcdError('Compacted');
     if (revision > this.currentRev) throw new EtcdError('FutureRev');
     const hashRevision = revision > 0 ? revision : this.currentRev;
-    const cacheLow = this.historyCacheLow;
+    const cacheLow = this.historyCache.low;
     const cached: Array<[number, MvccEvent[]]> = [];
     for (let main = cacheLow; main <= hashRevision; main++) cached.push([main, this.historyCache.get(main) ?? []]);
 
@@ -455,7 +455,7 @@ export class MvccStore {
   private endWrite(context: WriteContext): void {
     if (context.sub === 0) return;
     this.currentRev = context.main;
-    this.historyCache.set(context.main, context.events);
+    this.historyCache.push(context.main, context.events);
     this.evictHistory();
     this.repackStep();
   }
@@ -487,10 +487,8 @@ export class MvccStore {
   }
 
   private evictHistory(): void {
-    while (this.currentRev - this.historyCacheLow + 1 > this.historyCacheMaxRevisions
-      && this.historyCacheLow <= this.flushedRev) {
-      this.historyCache.delete(this.historyCacheLow);
-      this.historyCacheLow++;
+    while (this.historyCache.size > this.historyCacheMaxRevisions && this.historyCache.low <= this.flushedRev) {
+      this.historyCache.shift();
     }
   }
 
@@ -695,7 +693,7 @@ export class MvccStore {
     this.currentRev = Math.max(1, lastMain, scheduled);
     this.compactRev = scheduledBytes === undefined ? -1 : scheduled;
     this.flushedRev = this.currentRev;
-    this.historyCacheLow = this.currentRev + 1;
+    this.historyCache.reset(this.currentRev + 1);
     this.liveKeys = liveKeys;
     // In key order, as a walk of the index would attach them.
     const attached: Array<{ record: KeyRecord; lease: bigint }> = [];
