@@ -3,7 +3,7 @@
 // after taking application snapshots; the core only reads. Also the documented way to bootstrap a member.
 
 import {
-  type ConfState, type Entry, type HardState, type Snapshot, None, RaftError, entrySizeBytes,
+  type ConfState, type Entry, type HardState, type Snapshot, ENTRY_OVERHEAD_BYTES, None, RaftError, entrySizeBytes,
 } from './types.js';
 
 export function limitSize(entries: Entry[], maxSizeBytes: number): Entry[] {
@@ -23,11 +23,27 @@ function cloneConfState(cs: ConfState): ConfState {
   return { voters: [...cs.voters], learners: [...cs.learners] };
 }
 
+const EMPTY_BYTES = new ArrayBuffer(0);
+
+/**
+ * The log entries after the snapshot are kept column by column (term, type, and where the data
+ * lies), not as Entry objects: the log holds up to --snapshot-count entries (100,000 by default),
+ * and an Entry plus its Buffer view per entry (~150 B) lived long enough to be promoted to V8's old
+ * generation, copied twice on the way and walked by every mark-compact after. entries() makes
+ * Entry objects when asked; those die young.
+ */
 export class MemoryStorage {
   private hardState: HardState = { term: 0, vote: None, commit: 0 };
   private snap: Snapshot = { metadata: { index: 0, term: 0, confState: { voters: [], learners: [] } }, data: new Uint8Array(0) };
-  // Invariant: ents[0] is a dummy entry standing for the snapshot (its index and term); ents are contiguous.
-  private ents: Entry[] = [{ term: 0, index: 0, type: 0, data: new Uint8Array(0) }];
+  // Position 0 is a dummy entry standing for the snapshot (its index and term); the rest are the
+  // entries dummyIndex + 1, dummyIndex + 2, ..., contiguous.
+  private dummyIndex = 0;
+  private terms: number[] = [0];
+  private types: number[] = [0];
+  /** Each entry's data: the ArrayBuffer it lies in, and where (an object of its own per entry is what this avoids). */
+  private dataBuffers: ArrayBufferLike[] = [EMPTY_BYTES];
+  private dataOffsets: number[] = [0];
+  private dataLengths: number[] = [0];
 
   /**
    * Bootstraps a brand-new member of a new cluster. Every initial member calls this with the same voters,
@@ -53,26 +69,39 @@ export class MemoryStorage {
 
   /** Entries in [lo, hi), at most maxSizeBytes in total but always at least one. */
   entries(lo: number, hi: number, maxSizeBytes: number): Entry[] {
-    const offset = this.ents[0]!.index;
+    const offset = this.dummyIndex;
     if (lo <= offset) throw new RaftError('Compacted');
     if (hi > this.lastIndex() + 1) throw new Error(`raft: entries hi ${hi} is out of bound lastIndex ${this.lastIndex()}`);
-    if (lo >= hi) return [];
-    return limitSize(this.ents.slice(lo - offset, hi - offset), maxSizeBytes);
+    const out: Entry[] = [];
+    // The same bound as limitSize: the first entry always, then while the total stays within it.
+    let size = 0;
+    for (let index = lo; index < hi; index++) {
+      const position = index - offset;
+      size += this.dataLengths[position]! + ENTRY_OVERHEAD_BYTES;
+      if (out.length > 0 && size > maxSizeBytes) break;
+      out.push({
+        term: this.terms[position]!,
+        index,
+        type: this.types[position]!,
+        data: new Uint8Array(this.dataBuffers[position]!, this.dataOffsets[position]!, this.dataLengths[position]!),
+      });
+    }
+    return out;
   }
 
   term(index: number): number {
-    const offset = this.ents[0]!.index;
+    const offset = this.dummyIndex;
     if (index < offset) throw new RaftError('Compacted');
-    if (index - offset >= this.ents.length) throw new RaftError('Unavailable');
-    return this.ents[index - offset]!.term;
+    if (index - offset >= this.terms.length) throw new RaftError('Unavailable');
+    return this.terms[index - offset]!;
   }
 
   firstIndex(): number {
-    return this.ents[0]!.index + 1;
+    return this.dummyIndex + 1;
   }
 
   lastIndex(): number {
-    return this.ents[0]!.index + this.ents.length - 1;
+    return this.dummyIndex + this.terms.length - 1;
   }
 
   snapshot(): Snapshot {
@@ -83,25 +112,34 @@ export class MemoryStorage {
   applySnapshot(snapshot: Snapshot): void {
     if (snapshot.metadata.index <= this.snap.metadata.index) throw new RaftError('SnapOutOfDate');
     this.snap = { metadata: { ...snapshot.metadata, confState: cloneConfState(snapshot.metadata.confState) }, data: snapshot.data };
-    this.ents = [{ term: snapshot.metadata.term, index: snapshot.metadata.index, type: 0, data: new Uint8Array(0) }];
+    this.dummyIndex = snapshot.metadata.index;
+    this.terms = [snapshot.metadata.term];
+    this.types = [0];
+    this.dataBuffers = [EMPTY_BYTES];
+    this.dataOffsets = [0];
+    this.dataLengths = [0];
   }
 
   /** Records an application snapshot taken at `index` (which must be applied); does not drop entries. */
   createSnapshot(index: number, confState: ConfState, data: Uint8Array): Snapshot {
     if (index <= this.snap.metadata.index) throw new RaftError('SnapOutOfDate');
     if (index > this.lastIndex()) throw new Error(`raft: snapshot ${index} is out of bound lastIndex ${this.lastIndex()}`);
-    const offset = this.ents[0]!.index;
-    this.snap = { metadata: { index, term: this.ents[index - offset]!.term, confState: cloneConfState(confState) }, data };
+    this.snap = { metadata: { index, term: this.terms[index - this.dummyIndex]!, confState: cloneConfState(confState) }, data };
     return this.snap;
   }
 
   /** Drops the entries before `index`; `index` becomes the dummy entry. The caller keeps a snapshot covering them. */
   compact(index: number): void {
-    const offset = this.ents[0]!.index;
+    const offset = this.dummyIndex;
     if (index <= offset) throw new RaftError('Compacted');
     if (index > this.lastIndex()) throw new Error(`raft: compact ${index} is out of bound lastIndex ${this.lastIndex()}`);
-    const dummy = this.ents[index - offset]!;
-    this.ents = [{ term: dummy.term, index: dummy.index, type: 0, data: new Uint8Array(0) }, ...this.ents.slice(index - offset + 1)];
+    const dropped = index - offset;
+    this.dummyIndex = index;
+    this.terms = this.terms.slice(dropped);
+    this.types = [0, ...this.types.slice(dropped + 1)];
+    this.dataBuffers = [EMPTY_BYTES, ...this.dataBuffers.slice(dropped + 1)];
+    this.dataOffsets = [0, ...this.dataOffsets.slice(dropped + 1)];
+    this.dataLengths = [0, ...this.dataLengths.slice(dropped + 1)];
   }
 
   /** Appends persisted entries; entries overlapping the log replace it from the first one on (a conflict). */
@@ -110,14 +148,28 @@ export class MemoryStorage {
     const first = this.firstIndex();
     const last = entries[0]!.index + entries.length - 1;
     if (last < first) return; // all already compacted
-    const kept = first > entries[0]!.index ? entries.slice(first - entries[0]!.index) : entries;
-    const offset = kept[0]!.index - this.ents[0]!.index;
-    if (offset > this.ents.length) {
-      throw new Error(`raft: missing log entry [last: ${this.lastIndex()}, append at: ${kept[0]!.index}]`);
+    const skip = first > entries[0]!.index ? first - entries[0]!.index : 0;
+    const offset = entries[skip]!.index - this.dummyIndex;
+    if (offset > this.terms.length) {
+      throw new Error(`raft: missing log entry [last: ${this.lastIndex()}, append at: ${entries[skip]!.index}]`);
     }
-    // In place (entries() hands out copies): this runs for every Ready, and rebuilding an array of
-    // up to --snapshot-count entries each time made appends quadratic in the log's length.
-    if (offset < this.ents.length) this.ents.length = offset;
-    for (const entry of kept) this.ents.push(entry);
+    // In place: this runs for every Ready, and rebuilding the columns of up to --snapshot-count
+    // entries each time would make appends quadratic in the log's length.
+    if (offset < this.terms.length) {
+      this.terms.length = offset;
+      this.types.length = offset;
+      this.dataBuffers.length = offset;
+      this.dataOffsets.length = offset;
+      this.dataLengths.length = offset;
+    }
+    for (let i = skip; i < entries.length; i++) {
+      const entry = entries[i]!;
+      const data = entry.data;
+      this.terms.push(entry.term);
+      this.types.push(entry.type);
+      this.dataBuffers.push(data.buffer);
+      this.dataOffsets.push(data.byteOffset);
+      this.dataLengths.push(data.byteLength);
+    }
   }
 }

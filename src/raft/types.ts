@@ -139,9 +139,12 @@ export function isEmptySnapshot(snapshot: Snapshot | undefined): boolean {
   return snapshot === undefined || snapshot.metadata.index === 0;
 }
 
+/** What entrySizeBytes adds to an entry's data. */
+export const ENTRY_OVERHEAD_BYTES = 24;
+
 export function entrySizeBytes(entry: Entry): number {
   // Approximates the protobuf size; only used to bound messages, so exactness does not matter.
-  return entry.data.length + 24;
+  return entry.data.length + ENTRY_OVERHEAD_BYTES;
 }
 
 export function isLocalMessage(type: MessageType): boolean {
