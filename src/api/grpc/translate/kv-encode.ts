@@ -53,6 +53,9 @@ export function isPutAnswer(value: unknown): value is PutAnswer {
 
 export function encodePutResponse(header: ResponseHeader, result: PutResult): Buffer {
   const headerField = headerEncoder.encode(header);
+  // Without prev_kv the response is its header field alone. The encoder's field is a buffer of its
+  // own that nothing writes to after encode(), so it is the answer as it is: no copy per put.
+  if (result.prevKv === undefined) return headerField;
   const prevKvBytes = result.prevKv === undefined ? -1 : keyValueBytes(result.prevKv);
   const size = headerField.length + (prevKvBytes < 0 ? 0 : messageFieldBytes(prevKvBytes));
   const out = Buffer.allocUnsafe(size);
