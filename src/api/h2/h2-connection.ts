@@ -20,6 +20,7 @@ import {
   settingHeaderTableSize, settingMaxConcurrentStreams, settingMaxFrameSize, uint32Frame, windowSizeMax, writeFrameHeader,
 } from './frame-types.js';
 import { H2Stream, type H2RequestHeaders } from './h2-stream.js';
+import { StreamTable } from './stream-table.js';
 import { ClientPingPolicy, ServerPinger, tooManyPingsDebugData } from './keepalive.js';
 import { TokenBucket } from './token-bucket.js';
 
@@ -109,7 +110,7 @@ export class H2Connection {
   private repeatBlock?: Buffer;
   private repeatTableChanges = -1;
   private repeatHeaders?: H2RequestHeaders;
-  private readonly streams = new Map<number, H2Stream>();
+  private readonly streams = new StreamTable<H2Stream>();
   /** Streams with response data waiting for window. */
   private readonly blocked = new Set<H2Stream>();
   private lastStreamId = 0;
@@ -335,7 +336,7 @@ export class H2Connection {
         // §6.9.2: the change applies to every open stream's window, which may go negative.
         const delta = value - this.peerInitialWindow;
         this.peerInitialWindow = value;
-        for (const stream of this.streams.values()) {
+        for (const stream of this.streams.valuesSnapshot()) {
           stream.sendWindow += delta;
           if (stream.sendWindow > windowSizeMax) {
             this.connectionError(errorFlowControl, 'SETTINGS_INITIAL_WINDOW_SIZE took a stream window above 2^31-1');
@@ -782,7 +783,7 @@ export class H2Connection {
       clearTimeout(this.endTimer);
       clearTimeout(this.graceTimer);
     }
-    const open = [...this.streams.values()];
+    const open = this.streams.valuesSnapshot();
     this.streams.clear();
     this.blocked.clear();
     for (const stream of open) stream.closedByConnection();
