@@ -13,7 +13,8 @@ export class DbSizeMeter {
 
   /** The last measured size, refreshed in the background when stale. */
   get cachedBytes(): number {
-    if (Date.now() - this.measuredAtMs > this.refreshIntervalMs) void this.measure();
+    // Not while a measure runs: calling measure() then made a promise per call (per put).
+    if (this.measuring === undefined && Date.now() - this.measuredAtMs > this.refreshIntervalMs) void this.measure();
     return this.sizeBytes;
   }
 
