@@ -35,6 +35,25 @@ export function contextFromHttp2Headers(headers: IncomingHttpHeaders): RequestCo
   });
 }
 
+/**
+ * Contexts of header objects that are shared between streams: a connection hands every stream
+ * whose header block repeats the last one the same frozen headers (h2-connection.ts), which at
+ * etcd's benchmark load is nearly every request. Their context is made once and frozen, not per
+ * request (an object and a closure each time).
+ */
+const sharedHeaderContexts = new WeakMap<IncomingHttpHeaders, Readonly<RequestContext>>();
+
+/** contextFromHttp2Headers, made once for frozen (shared) headers. */
+export function contextOfHttp2Headers(headers: IncomingHttpHeaders): RequestContext {
+  if (!Object.isFrozen(headers)) return contextFromHttp2Headers(headers);
+  let context = sharedHeaderContexts.get(headers);
+  if (context === undefined) {
+    context = Object.freeze(contextFromHttp2Headers(headers));
+    sharedHeaderContexts.set(headers, context);
+  }
+  return context;
+}
+
 function contextFrom(firstString: (key: string) => string | undefined): RequestContext {
   const context: RequestContext = {};
   const token = firstString('token') ?? firstString('authorization');

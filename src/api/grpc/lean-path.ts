@@ -21,7 +21,7 @@ import { GrpcJsFallback, type ConnectionInjector } from '../h2/grpc-js-fallback.
 import { H2Connection, type H2KeepaliveOptions } from '../h2/h2-connection.js';
 import type { H2RequestHeaders, H2Stream, H2StreamReceiver } from '../h2/h2-stream.js';
 import { verifiedCommonNameHeader } from '../listener/verified-identity.js';
-import { contextFromHttp2Headers } from './context.js';
+import { contextOfHttp2Headers } from './context.js';
 import { MalformedRequest } from './definitions.js';
 import { malformedError, unaryHandlerOf, type UnaryHandler } from './calls.js';
 import { toGrpcError, type GrpcError } from './errors.js';
@@ -250,7 +250,7 @@ class LeanUnaryCall implements H2StreamReceiver {
       this.fail(malformedError(request));
       return;
     }
-    const context = contextFromHttp2Headers(stream.headers);
+    const context = contextOfHttp2Headers(stream.headers);
     stream.releaseHeaders();
     method.handler.handle(request, context, (error, response) => {
       if (error === undefined) this.succeed(response);
