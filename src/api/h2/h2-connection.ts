@@ -262,9 +262,13 @@ export class H2Connection {
         const type = data[offset + 3]!;
         const flags = data[offset + 4]!;
         const streamId = data.readUInt32BE(offset + 5) & 0x7fffffff;
-        const payload = data.subarray(offset + frameHeaderBytes, offset + frameHeaderBytes + lengthBytes);
-        offset += frameHeaderBytes + lengthBytes;
-        this.handleFrame(type, flags, streamId, payload);
+        const payloadStart = offset + frameHeaderBytes;
+        offset = payloadStart + lengthBytes;
+        if (type === frameHeaders && this.isRepeatedHeadersFrame(data, payloadStart, lengthBytes, flags, streamId)) {
+          this.onStreamHeaders(streamId, (flags & flagEndStream) !== 0, undefined, this.repeatTableChanges, this.repeatHeaders, undefined);
+          continue;
+        }
+        this.handleFrame(type, flags, streamId, data.subarray(payloadStart, offset));
       }
     } catch (error) {
       if (error instanceof Http2ParseError) {
@@ -514,7 +518,7 @@ export class H2Connection {
       this.connectionError(errorProtocol, 'HEADERS padding exceeds the payload');
       return;
     }
-    const fragment = payload.subarray(start, end);
+    const fragment = start === 0 && end === payload.length ? payload : payload.subarray(start, end);
     const endStream = (flags & flagEndStream) !== 0;
     if (flags & flagEndHeaders) {
       this.onHeaderBlock(streamId, endStream, fragment);
@@ -548,6 +552,29 @@ export class H2Connection {
     const tableChanges = this.decoder.tableChanges;
     const repeated = tableChanges === this.repeatTableChanges && sameBytes(block, this.repeatBlock!) ? this.repeatHeaders : undefined;
     const fields = repeated === undefined ? this.decoder.decode(block) : undefined;
+    this.onStreamHeaders(streamId, endStream, block, tableChanges, repeated, fields);
+  }
+
+  /**
+   * A HEADERS frame that is a whole header block (no padding, no priority, END_HEADERS) repeating
+   * the last one kept (see repeatBlock), found in the read buffer itself: no view of its payload is
+   * made. Any other frame, or any state in which a HEADERS frame is an error, takes the full path.
+   */
+  private isRepeatedHeadersFrame(data: Buffer, payloadStart: number, payloadBytes: number, flags: number, streamId: number): boolean {
+    const block = this.repeatBlock;
+    return block !== undefined && payloadBytes === block.length && (flags & ~flagEndStream) === flagEndHeaders
+      && (streamId & 1) === 1 && this.settingsSeen && this.openBlock === undefined
+      && this.decoder.tableChanges === this.repeatTableChanges && sameBytesAt(data, payloadStart, block);
+  }
+
+  /**
+   * A header block's outcome: the headers of a repeated block, or the decoded `fields` of `block`
+   * (the table at `tableChanges` before it was decoded).
+   */
+  private onStreamHeaders(
+    streamId: number, endStream: boolean, block: Buffer | undefined, tableChanges: number,
+    repeated: H2RequestHeaders | undefined, fields: HeaderField[] | undefined,
+  ): void {
     const existing = this.streams.get(streamId);
     if (existing !== undefined) {
       // Trailers from the client: gRPC sends none, but they must end the stream (§8.1).
@@ -583,7 +610,7 @@ export class H2Connection {
       // connection's, the same for every stream.
       this.options.decorateHeaders?.(headers);
       if (this.decoder.tableChanges === tableChanges) {
-        this.repeatBlock = Buffer.from(block);
+        this.repeatBlock = Buffer.from(block!);
         this.repeatTableChanges = tableChanges;
         this.repeatHeaders = Object.freeze(headers);
       }
@@ -850,6 +877,13 @@ function isValidRegularField(field: HeaderField): boolean {
 function sameBytes(a: Buffer, b: Buffer): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Whether `data` holds `block`'s bytes from `start` on. */
+function sameBytesAt(data: Buffer, start: number, block: Buffer): boolean {
+  if (start + block.length > data.length) return false;
+  for (let i = 0; i < block.length; i++) if (data[start + i] !== block[i]) return false;
   return true;
 }
 

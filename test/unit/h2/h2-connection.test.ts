@@ -274,6 +274,32 @@ describe('request framing', () => {
     await expectServing(client, 11);
   });
 
+  it('a repeated header block reads the same whether padded, with priority, split or whole', async () => {
+    // A whole repeated block is matched in the read buffer itself (isRepeatedHeadersFrame); padded,
+    // prioritized and split ones take the full path. All must yield the same headers.
+    const recorder = streamRecorder();
+    const { client } = await rawSetup({ onStream: recorder.onStream });
+    const block = fieldsBlock(requestFields('/r', [['x-k', 'v']]));
+    const ended = (n: number) => () => recorder.taken.length >= n && recorder.taken.slice(0, n).every((t) => t.ended);
+    client.send(
+      headersFrame(1, block, { endStream: true }),
+      headersFrame(3, block, { endStream: true }),
+      headersFrame(5, block, { endStream: true, padLength: 4 }),
+      headersFrame(7, block, { endStream: true, dependsOn: 0 }),
+      headersFrame(9, block.subarray(0, 3), { endStream: true, endHeaders: false }),
+      continuationFrame(9, block.subarray(3), true),
+      headersFrame(11, block, { endStream: true }),
+    );
+    await waitFor(ended(6), 'six requests');
+    const headers = recorder.taken.map((t) => t.stream.headers);
+    for (const h of headers) expect(h).toEqual(headers[0]);
+    expect(headers[0]![':path']).toBe('/r');
+    expect(headers[0]!['x-k']).toBe('v');
+    // A repeat on an even stream id is still the protocol error it always was.
+    client.send(headersFrame(12, block, { endStream: true }));
+    await expectConnectionError(client, errorProtocol);
+  });
+
   it('a receiver object attached late gets the data, the end and the close, in order', async () => {
     // H2StreamReceiver (the lean path's unary call) in place of the three callbacks: what arrived
     // before it was attached is delivered first, and a reset stream reports its close.
