@@ -44,8 +44,9 @@ export function encodeKeyValueInto(kv: KeyValue, target: Buffer, offset: number)
     target.writeBigInt64BE(kv.lease, offset + 25);
   }
   target.writeUInt32BE(kv.key.length, offset + 33);
-  kv.key.copy(target, offset + HEADER_BYTES);
-  kv.value.copy(target, offset + HEADER_BYTES + kv.key.length);
+  // TypedArray set: Buffer's copy() checks its arguments in JS first, for no gain here.
+  target.set(kv.key, offset + HEADER_BYTES);
+  target.set(kv.value, offset + HEADER_BYTES + kv.key.length);
 }
 
 /** Checks the header of a stored record; returns its key length. */

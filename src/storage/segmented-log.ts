@@ -257,7 +257,7 @@ function frame(records: Buffer[]): Buffer {
     if (record.length === 0) throw new Error('write-ahead log records are never empty');
     out.writeUInt32LE(record.length, offset);
     out.writeUInt32LE(crc32(record), offset + 4);
-    record.copy(out, offset + FRAME_HEADER_BYTES);
+    out.set(record, offset + FRAME_HEADER_BYTES);
     offset += FRAME_HEADER_BYTES + record.length;
   }
   return out;

@@ -685,16 +685,19 @@ export class H2Connection {
     let offset = 0;
     headersFrameHeader(bytes, offset, stream.id, headerBlock.length, false);
     offset += frameHeaderBytes;
-    offset += headerBlock.copy(bytes, offset);
+    // TypedArray set rather than Buffer's copy(), which checks its arguments in JS first.
+    bytes.set(headerBlock, offset);
+    offset += headerBlock.length;
     writeFrameHeader(bytes, offset, dataBytes, frameData, 0, stream.id);
     offset += frameHeaderBytes;
     bytes[offset] = 0;
     bytes.writeUInt32BE(message.length, offset + 1);
     offset += 5;
-    offset += message.copy(bytes, offset);
+    bytes.set(message, offset);
+    offset += message.length;
     headersFrameHeader(bytes, offset, stream.id, trailerBlock.length, true);
     offset += frameHeaderBytes;
-    trailerBlock.copy(bytes, offset);
+    bytes.set(trailerBlock, offset);
     stream.sendWindow -= dataBytes;
     this.sendWindow -= dataBytes;
     this.queue(bytes);
