@@ -91,6 +91,26 @@ describe('MemoryStorage', () => {
     }), { numRuns: 300 });
   });
 
+  it('keeps every entry through growth past its first columns, compactions and a conflict', () => {
+    const storage = new MemoryStorage();
+    for (let start = 1; start <= 5000; start += 250) {
+      storage.append(Array.from({ length: 250 }, (_, i) => entryAt(start + i, 1 + Math.floor((start + i) / 1000), (start + i) % 17)));
+    }
+    storage.compact(1200);
+    // A new leader replaces the tail from 4500 on, from term 9.
+    storage.append(Array.from({ length: 1000 }, (_, i) => entryAt(4500 + i, 9, i % 5)));
+    expect(storage.firstIndex()).toBe(1201);
+    expect(storage.lastIndex()).toBe(5499);
+    expect(storage.term(1200)).toBe(2);
+    const all = storage.entries(1201, 5500, Number.MAX_SAFE_INTEGER);
+    expect(all).toHaveLength(4299);
+    all.forEach((entry, i) => {
+      const index = 1201 + i;
+      const expected = index >= 4500 ? entryAt(index, 9, (index - 4500) % 5) : entryAt(index, 1 + Math.floor(index / 1000), index % 17);
+      expect(plain(entry)).toEqual(plain(expected));
+    });
+  });
+
   it('hands out entries whose data are views of the appended bytes, not copies', () => {
     const storage = new MemoryStorage();
     const entry = entryAt(1, 1, 8);
