@@ -20,8 +20,8 @@ import {
   settingHeaderTableSize, settingMaxConcurrentStreams, settingMaxFrameSize, uint32Frame, windowSizeMax, writeFrameHeader,
 } from './frame-types.js';
 import { H2Stream, type H2RequestHeaders } from './h2-stream.js';
-import { StreamTable } from './stream-table.js';
 import { ClientPingPolicy, ServerPinger, tooManyPingsDebugData } from './keepalive.js';
+import { StreamTable } from './stream-table.js';
 import { TokenBucket } from './token-bucket.js';
 
 /** Each stream may send this much before we return window: big enough for a large put in one go. */
