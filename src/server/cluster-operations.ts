@@ -140,7 +140,8 @@ export class ClusterOperations {
     const requestId = this.host.nextRequestId();
     const result = this.host.waits.register(requestId);
     try {
-      this.host.proposeRaftConfChange({ type, nodeId: member.id, context: encodeConfChangeContext({ requestId, requestOrigin: this.host.requestOrigin, member }) });
+      const context = encodeConfChangeContext({ requestId, requestOrigin: this.host.requestOrigin, member });
+      this.host.proposeRaftConfChange({ type, nodeId: member.id, context });
     } catch (error) {
       this.host.waits.fail(requestId, error instanceof RaftError ? new EtcdError('NoLeader') : error);
     }

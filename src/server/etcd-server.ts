@@ -167,6 +167,7 @@ export class EtcdServer implements EtcdServerApi {
     });
     this.requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
     const metrics = config.metrics;
+    this.requestOrigin = requestOriginOf(memberId);
     this.waits = new RequestWaits(
       PENDING_PROPOSALS_MAX,
       this.requestTimeoutMs,
@@ -183,7 +184,7 @@ export class EtcdServer implements EtcdServerApi {
       requestTimeoutMs: this.requestTimeoutMs,
       isStopped: () => this.stopped,
       nextRequestId: () => this.requestIds.next(),
-      requestOrigin: requestOriginOf(memberId),
+      requestOrigin: this.requestOrigin,
       proposeRaftConfChange: (cc) => this.raftNode.proposeConfChange(cc),
       raftStatus: () => this.raftNode.rawNode.status(),
       isLeader: () => this.isLeader(),
@@ -211,7 +212,6 @@ export class EtcdServer implements EtcdServerApi {
       checkQuota: (costBytes) => this.checkQuota(costBytes),
     });
     this.readRounds = new ReadIndexRounds((context) => this.raftNode.readIndex(context), this.requestTimeoutMs, memberId);
-    this.requestOrigin = requestOriginOf(memberId);
     this.dbSize = new DbSizeMeter(join(memberDir, 'db'), DB_SIZE_REFRESH_INTERVAL_MS);
     this.snapshotIndex = memoryStorage.snapshot().metadata.index;
     this.autoCompactor = new AutoCompactor(config.autoCompaction, {

@@ -5,11 +5,12 @@
 //
 // Layout: [formatVersion u8][requestId u64 LE][kind u8][body], and with format 2 a trailer with the
 // auth identity the proposer checked: [user string][auth revision f64]. Format 1 (no identity) is
-// what the server's own requests use, and what logs written before auth existed hold. Numbers (revisions, TTLs, enums) are
-// float64 LE so any JS number round-trips exactly; lease ids are int64 LE, member ids uint64 LE,
-// request ids uint64 LE with the proposer's origin in the top 16 bits (request-ids.ts); byte strings are [length u32 LE][bytes]. Decoding checks every length against the
-// input and copies byte strings out, so decoded keys and values never pin a whole log entry in memory;
-// except a put's key and value, which apply only reads (see Reader.view).
+// what the server's own requests use, and what logs written before auth existed hold. Numbers
+// (revisions, TTLs, enums) are float64 LE so any JS number round-trips exactly; lease ids are int64
+// LE, member ids uint64 LE, request ids uint64 LE with the proposer's origin in the top 16 bits
+// (request-ids.ts); byte strings are [length u32 LE][bytes]. Decoding checks every length against
+// the input and copies byte strings out, so decoded keys and values never pin a whole log entry in
+// memory; except a put's key and value, which apply only reads (see Reader.view).
 import type {
   Compare, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest,
 } from '../mvcc/types.js';

@@ -94,7 +94,10 @@ export function loadServiceDefinitions(): ServiceDefinitions {
           ? { responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : serialize(value)) }
           : {}),
         ...(put
-          ? { responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : isPutAnswer(value) ? encodePutResponse(value.header, value.result) : serialize(value)) }
+          ? {
+            responseSerialize: (value: unknown) =>
+              (Buffer.isBuffer(value) ? value : isPutAnswer(value) ? encodePutResponse(value.header, value.result) : serialize(value)),
+          }
           : {}),
         requestDeserialize: put ? decodePutRequestOrMalformed : (bytes: Buffer) => {
           try {

@@ -55,13 +55,13 @@ export function encodePutResponse(header: ResponseHeader, result: PutResult): Bu
   const headerField = headerEncoder.encode(header);
   // Without prev_kv the response is its header field alone. The encoder's field is a buffer of its
   // own that nothing writes to after encode(), so it is the answer as it is: no copy per put.
-  if (result.prevKv === undefined) return headerField;
-  const prevKvBytes = result.prevKv === undefined ? -1 : keyValueBytes(result.prevKv);
-  const size = headerField.length + (prevKvBytes < 0 ? 0 : messageFieldBytes(prevKvBytes));
+  const prevKv = result.prevKv;
+  if (prevKv === undefined) return headerField;
+  const prevKvBytes = keyValueBytes(prevKv);
+  const size = headerField.length + messageFieldBytes(prevKvBytes);
   const out = Buffer.allocUnsafe(size);
   headerField.copy(out, 0);
-  let offset = headerField.length;
-  if (result.prevKv !== undefined) offset = writeMessageField(out, offset, tag.prevKv, result.prevKv, prevKvBytes);
+  const offset = writeMessageField(out, headerField.length, tag.prevKv, prevKv, prevKvBytes);
   if (offset !== size) throw new Error(`kv-encode: put response encoded to ${offset} bytes, sized ${size}`);
   return out;
 }
