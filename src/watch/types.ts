@@ -75,8 +75,10 @@ export interface WatchableHistory {
   history(fromRevision: number, toRevision: number, maxEvents: number): Promise<MvccEvent[]>;
 }
 
-/** Interval timers, injectable so that tests drive progress notifications by hand. */
+/** Interval timers and a clock, injectable so that tests drive progress notifications and pacing by hand. */
 export interface WatchTimer {
   setInterval(callback: () => void, intervalMs: number): unknown;
   clearInterval(handle: unknown): void;
+  /** Milliseconds on a monotonic clock. */
+  now(): number;
 }

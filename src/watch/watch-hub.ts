@@ -25,6 +25,11 @@ export interface WatchHubOptions {
   congestedFlushIntervalMs?: number;
   /** A congested stream whose transport stayed unfull this long sends at once again. */
   congestionQuietMs?: number;
+  /**
+   * A stream offered more responses than this within one pacing interval is congested too, though
+   * its transport never filled (see HubWatchStream.countOffered).
+   */
+  congestionResponsesPerTick?: number;
   /** Events read from history per catch-up round. */
   catchUpBatchEventsMax?: number;
   /** Events of one revision read at once when a single revision outgrows a catch-up batch. */
@@ -42,6 +47,9 @@ const defaults = {
   // etcd retries its slow ("victim") watchers every 10 ms and syncs lagging ones every 100 ms.
   congestedFlushIntervalMs: 10,
   congestionQuietMs: 100,
+  // etcd's watch stream queues 128 responses for its sender; the watchers it cannot queue for wait
+  // as victims and get their events together later.
+  congestionResponsesPerTick: 128,
   catchUpBatchEventsMax: 1000,
   revisionEventsMax: 1_000_000,
   watchersPerStreamMax: 100_000,
@@ -55,6 +63,7 @@ const globalTimer: WatchTimer = {
     return handle;
   },
   clearInterval: (handle) => clearInterval(handle as NodeJS.Timeout),
+  now: () => performance.now(),
 };
 
 export class WatchHub implements WatchHubContext {
@@ -62,7 +71,10 @@ export class WatchHub implements WatchHubContext {
   readonly streamQueuedEventsMax: number;
   readonly watchersPerStreamMax: number;
   readonly congestionQuietTicks: number;
-  private readonly congestedFlushIntervalMs: number;
+  readonly congestionResponsesPerTick: number;
+  readonly congestedFlushIntervalMs: number;
+  /** Pacing ticks so far: a congested stream gives each watcher one response per tick. */
+  private pacingTickCount = 0;
   private readonly history: WatchableHistory;
   private readonly progressNotifyIntervalMs: number;
   private readonly timer: WatchTimer;
@@ -89,6 +101,7 @@ export class WatchHub implements WatchHubContext {
     this.congestedFlushIntervalMs = options.congestedFlushIntervalMs ?? defaults.congestedFlushIntervalMs;
     const congestionQuietMs = options.congestionQuietMs ?? defaults.congestionQuietMs;
     this.congestionQuietTicks = this.congestedFlushIntervalMs > 0 ? Math.max(1, Math.ceil(congestionQuietMs / this.congestedFlushIntervalMs)) : 0;
+    this.congestionResponsesPerTick = options.congestionResponsesPerTick ?? defaults.congestionResponsesPerTick;
     this.catchUpBatchEventsMax = options.catchUpBatchEventsMax ?? defaults.catchUpBatchEventsMax;
     this.revisionEventsMax = options.revisionEventsMax ?? defaults.revisionEventsMax;
     this.watchersPerStreamMax = options.watchersPerStreamMax ?? defaults.watchersPerStreamMax;
@@ -258,12 +271,25 @@ export class WatchHub implements WatchHubContext {
     this.timer.clearInterval(handle);
   }
 
+  get pacingTicks(): number {
+    return this.pacingTickCount;
+  }
+
+  now(): number {
+    return this.timer.now();
+  }
+
   startPacing(stream: HubWatchStream): boolean {
     if (this.congestedFlushIntervalMs <= 0) return false;
     this.pacedStreams.add(stream);
-    this.pacingTimer ??= this.timer.setInterval(() => {
-      for (const paced of [...this.pacedStreams]) paced.pacingTick();
-    }, this.congestedFlushIntervalMs);
+    if (this.pacingTimer === undefined) {
+      // A new interval: what watchers got before the timer stopped does not count against it.
+      this.pacingTickCount++;
+      this.pacingTimer = this.timer.setInterval(() => {
+        this.pacingTickCount++;
+        for (const paced of [...this.pacedStreams]) paced.pacingTick();
+      }, this.congestedFlushIntervalMs);
+    }
     return true;
   }
 

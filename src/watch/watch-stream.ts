@@ -1,10 +1,13 @@
 // One client watch stream inside the WatchHub: its watchers, the queue of responses held back while
 // the transport is full, and the catch-up of its unsynced watchers from history.
 //
-// A stream whose transport filled up is congested: its client reads slower than events come. Until
-// it has kept up for a while, its responses wait in the queue and go out on a pacing tick, and a
-// watcher's later events join its response still waiting there. The client then reads one response
-// per watcher per tick instead of one per watcher per revision, as etcd's slow watchers get theirs.
+// A stream whose transport filled up is congested: its client reads slower than events come. So is
+// one offered more responses in a pacing interval than etcd's stream queues for its sender (its
+// watchers get revisions faster than a client takes one response per revision: each costs the
+// client more than its events do). Until it has been quiet for a while, a congested stream gives
+// each watcher one response per pacing tick: the first at once when nothing waits before it, later
+// revisions joining the watcher's response held back for the next tick, as etcd's slow watchers get
+// theirs.
 //
 // A watcher is either *synced* (it gets events live from notify, for revisions >= nextRevision) or
 // *unsynced* (it needs history from nextRevision on). Every change of nextRevision and of the synced
@@ -45,6 +48,11 @@ export interface Watcher {
   queuedResponse: WatchStreamResponse | undefined;
   queuedIndex: number;
   queuedBytes: number;
+  /**
+   * The pacing tick whose interval holds this watcher's last response: sent at once in it, or held
+   * back during the interval before it and sent at its start.
+   */
+  responseTick: number;
   /** queuedResponse.events is this stream's own list (not one shared with other watchers): it may grow in place. */
   queuedEventsOwned: boolean;
 }
@@ -70,6 +78,12 @@ export interface WatchHubContext {
   stopPacing(stream: HubWatchStream): void;
   /** A congested stream goes back to sending at once after this many quiet pacing ticks. */
   readonly congestionQuietTicks: number;
+  /** More responses offered in one pacing interval than this make a stream congested. */
+  readonly congestionResponsesPerTick: number;
+  readonly congestedFlushIntervalMs: number;
+  /** Counts pacing ticks; it moves only while some stream is paced. */
+  readonly pacingTicks: number;
+  now(): number;
   streamClosed(stream: HubWatchStream): void;
 }
 
@@ -101,8 +115,13 @@ export class HubWatchStream implements WatchStream {
    * one response per revision). Ends after congestionQuietTicks ticks without a full transport.
    */
   private paced = false;
-  /** Pacing ticks since the transport was last full. */
+  /** Pacing ticks since the transport was last full or the stream was last offered too much. */
   private quietTicks = 0;
+  /** The transport was full in this pacing interval: everything waits for the tick, even once it drained. */
+  private fullThisTick = false;
+  /** Responses offered (before any joining) since `offeredSinceMs`, or, while paced, since the last tick. */
+  private offered = 0;
+  private offeredSinceMs: number;
   private closed = false;
   private catchingUp = false;
   private deferredProgress = false;
@@ -112,7 +131,9 @@ export class HubWatchStream implements WatchStream {
     private readonly hub: WatchHubContext,
     private readonly send: (response: WatchStreamResponse) => boolean,
     private readonly options: WatchStreamOptions = {},
-  ) {}
+  ) {
+    this.offeredSinceMs = hub.now();
+  }
 
   /** The owner sent etcd's `hasleader` metadata: the hub ends this stream when the member loses its leader. */
   get requiresLeader(): boolean {
@@ -158,7 +179,7 @@ export class HubWatchStream implements WatchStream {
       selection: selectionOf(range, filterPut, filterDelete),
       prevKv: request.prevKv, fragment: request.fragment, progressNotify: request.progressNotify,
       nextRevision: startRevision, synced: startRevision > currentRevision, sentEventsSinceTick: false,
-      queuedResponse: undefined, queuedIndex: 0, queuedBytes: 0, queuedEventsOwned: false,
+      queuedResponse: undefined, queuedIndex: 0, queuedBytes: 0, queuedEventsOwned: false, responseTick: -1,
     };
     this.watchers.set(id, watcher);
     this.hub.register(watcher);
@@ -190,12 +211,20 @@ export class HubWatchStream implements WatchStream {
   /** The pacing tick of a congested stream: send what waits, and leave pacing once the client keeps up. */
   pacingTick(): void {
     if (this.closed || !this.paced || this.blocked) return;
+    const busy = this.offered > this.hub.congestionResponsesPerTick;
+    this.offered = 0;
+    this.fullThisTick = false;
     this.flush();
     if (this.blocked) return; // full again: transmit restarted the quiet count
+    if (busy) {
+      this.quietTicks = 0;
+      return;
+    }
     this.quietTicks++;
     if (this.queueHead === this.queue.length && this.quietTicks >= this.hub.congestionQuietTicks) {
       this.paced = false;
       this.hub.stopPacing(this);
+      this.offeredSinceMs = this.hub.now();
     }
   }
 
@@ -285,6 +314,7 @@ export class HubWatchStream implements WatchStream {
   private sendEvents(watcher: Watcher, revision: number, events: MvccEvent[]): void {
     const shaped = watcher.prevKv ? events : eventsWithoutPrevKv(events);
     watcher.sentEventsSinceTick = true;
+    this.countOffered();
     if (this.holding && !watcher.fragment && this.merge(watcher, revision, shaped)) return;
     const full: WatchStreamResponse = {
       revision, watchId: watcher.id, created: false, canceled: false, compactRevision: 0, cancelReason: '', fragment: false,
@@ -294,6 +324,13 @@ export class HubWatchStream implements WatchStream {
       for (const part of fragmentResponse(full, this.hub.maxRequestBytes)) this.enqueue(part);
       return;
     }
+    const tick = this.hub.pacingTicks;
+    if (this.paced && !this.fullThisTick && !this.blocked && this.queueHead === this.queue.length && watcher.responseTick < tick) {
+      // The watcher's one response of this interval, and nothing waits that it could overtake.
+      watcher.responseTick = tick;
+      this.transmit(full);
+      return;
+    }
     this.enqueue(full);
     const index = this.queue.length - 1;
     if (this.queue[index] === full) {
@@ -301,6 +338,25 @@ export class HubWatchStream implements WatchStream {
       watcher.queuedIndex = index;
       watcher.queuedBytes = -1; // measured at the first merge: most responses never see one
       watcher.queuedEventsOwned = false;
+      // It goes out at the next tick: that interval's response.
+      watcher.responseTick = tick + 1;
+    }
+  }
+
+  /**
+   * Counts a response offered. A stream not paced reads the clock once per congestionResponsesPerTick
+   * responses: that many within one pacing interval make it congested. A paced stream's count is
+   * judged at each tick (pacingTick).
+   */
+  private countOffered(): void {
+    if (++this.offered < this.hub.congestionResponsesPerTick || this.paced || this.hub.congestedFlushIntervalMs <= 0) return;
+    const now = this.hub.now();
+    const congested = now - this.offeredSinceMs < this.hub.congestedFlushIntervalMs;
+    this.offered = 0;
+    this.offeredSinceMs = now;
+    if (congested && !this.closed) {
+      this.quietTicks = 0;
+      this.paced = this.hub.startPacing(this);
     }
   }
 
@@ -375,6 +431,7 @@ export class HubWatchStream implements WatchStream {
     }
     if (accepted) return;
     this.blocked = true;
+    this.fullThisTick = true;
     this.quietTicks = 0;
     if (!this.paced && !this.closed) this.paced = this.hub.startPacing(this);
   }

@@ -4,6 +4,12 @@ import type { WatchTimer } from '../../../src/watch/types.js';
 export class ManualTimer implements WatchTimer {
   readonly callbacks = new Map<number, { callback: () => void; intervalMs: number }>();
   private next = 1;
+  /** The clock: moves only when the test moves it (fireEvery moves it by the interval first). */
+  nowMs = 0;
+
+  now(): number {
+    return this.nowMs;
+  }
 
   setInterval(callback: () => void, intervalMs: number): unknown {
     this.callbacks.set(this.next, { callback, intervalMs });
@@ -21,6 +27,7 @@ export class ManualTimer implements WatchTimer {
 
   /** Fires once the intervals registered with `intervalMs`. */
   fireEvery(intervalMs: number): void {
+    this.nowMs += intervalMs;
     for (const entry of [...this.callbacks.values()]) if (entry.intervalMs === intervalMs) entry.callback();
   }
 }

@@ -428,6 +428,64 @@ describe('WatchHub pacing of congested streams', () => {
   });
 });
 
+describe('WatchHub pacing of streams offered many responses', () => {
+  /** Each response of `watchId` as the list of revisions it carries. */
+  const responsesOf = (client: RecordingClient, watchId: number) =>
+    client.responses.filter((r) => r.watchId === watchId && !r.created).map((r) => r.events.map((e) => e.kv.modRevision));
+
+  it('paces a stream offered more responses in one interval than the limit: one response per watcher per tick, the first at once', () => {
+    const timer = new ManualTimer();
+    const { history, client, stream } = setup({ timer, congestedFlushIntervalMs: 10, congestionQuietMs: 20, congestionResponsesPerTick: 3 });
+    stream.create(createRequest({ key: 'a' }));
+    stream.create(createRequest({ key: 'a' }));
+    history.write([{ put: 'a' }]); // 2 responses offered
+    expect(timer.callbacks.size).toBe(0);
+    history.write([{ put: 'a' }]); // the 3rd within the interval: paced, yet revision 3 is the watchers' first response in it
+    expect(timer.callbacks.size).toBe(1);
+    history.write([{ put: 'a' }]);
+    history.write([{ put: 'a' }]);
+    expect(responsesOf(client, 0)).toEqual([[2], [3]]);
+    timer.fireEvery(10);
+    expect(responsesOf(client, 0)).toEqual([[2], [3], [4, 5]]);
+    expect(responsesOf(client, 1)).toEqual([[2], [3], [4, 5]]);
+    // The tick's response was this interval's: later revisions wait for the next tick.
+    history.write([{ put: 'a' }]);
+    expect(responsesOf(client, 0)).toHaveLength(3);
+    timer.fireEvery(10);
+    expect(responsesOf(client, 0)).toEqual([[2], [3], [4, 5], [6]]);
+  });
+
+  it('sends a burst of one revision whole at once, though the stream is paced in its middle', () => {
+    const timer = new ManualTimer();
+    const { history, client, stream } = setup({ timer, congestedFlushIntervalMs: 10, congestionResponsesPerTick: 3 });
+    for (let i = 0; i < 6; i++) stream.create(createRequest({ key: 'a' }));
+    history.write([{ put: 'a' }]);
+    expect(timer.callbacks.size).toBe(1);
+    for (let id = 0; id < 6; id++) expect(responsesOf(client, id)).toEqual([[2]]);
+  });
+
+  it('busy ticks keep the pacing, quiet ones end it; responses spread wider than the limit never start it', () => {
+    const timer = new ManualTimer();
+    const { history, client, stream } = setup({ timer, congestedFlushIntervalMs: 10, congestionQuietMs: 20, congestionResponsesPerTick: 2 });
+    stream.create(createRequest({ key: 'a' }));
+    for (let i = 0; i < 3; i++) history.write([{ put: 'a' }]); // revisions 2..4: paced at 3
+    for (let i = 0; i < 3; i++) history.write([{ put: 'a' }]); // 5..7 offered in this interval
+    timer.fireEvery(10); // busy: 4 offered since the pacing began
+    timer.fireEvery(10); // quiet 1
+    expect(timer.callbacks.size).toBe(1);
+    timer.fireEvery(10); // quiet 2 = congestionQuietMs: sending at once again
+    expect(timer.callbacks.size).toBe(0);
+    expect(responsesOf(client, 0)).toEqual([[2], [3], [4, 5, 6, 7]]);
+    // Two responses per interval at most (the limit): each goes at once.
+    for (let i = 0; i < 6; i++) {
+      timer.nowMs += 6;
+      history.write([{ put: 'a' }]);
+    }
+    expect(timer.callbacks.size).toBe(0);
+    expect(responsesOf(client, 0).slice(3)).toEqual([[8], [9], [10], [11], [12], [13]]);
+  });
+});
+
 describe('WatchHub notify checks', () => {
   it('close ends every stream', () => {
     const { hub, history, client, stream } = setup();

@@ -3,8 +3,9 @@
 // while. Every watcher must receive exactly the events of its range from its start revision on, in
 // revision order, each revision in one response (or a prefix of them, then a compacted cancel or its
 // own cancel); and a progress response must never be followed by an older event. Streams run both
-// ways: sending on every drain, and paced while congested (held-back events joined per watcher); a
-// second mix of commands keeps streams congested with live watchers, where events get joined.
+// ways: sending on every drain, and paced while congested (held-back events joined per watcher, a
+// stream paced also when offered many responses between ticks); a second mix of commands keeps
+// streams congested with live watchers, where events get joined.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EventType, type MvccEvent } from '../../../src/mvcc/types.js';
@@ -79,6 +80,8 @@ interface ScenarioOptions {
   readDelays: number[];
   paced: boolean;
   maxRequestBytes: number;
+  /** Responses per pacing interval beyond which a stream is paced though its transport never filled. */
+  responsesPerTick: number;
 }
 
 async function runScenario(commands: Command[], options: ScenarioOptions): Promise<void> {
@@ -87,6 +90,7 @@ async function runScenario(commands: Command[], options: ScenarioOptions): Promi
   const hub = new WatchHub({
     history, streamQueuedEventsMax: options.queueMax, catchUpBatchEventsMax: options.batchMax,
     maxRequestBytes: options.maxRequestBytes, timer, congestedFlushIntervalMs: options.paced ? 10 : 0, congestionQuietMs: 20,
+    congestionResponsesPerTick: options.responsesPerTick,
   });
   const fullLog: MvccEvent[] = [];
   history.onWrite = (revision, events) => {
@@ -219,6 +223,7 @@ const scenarioOptionsArb = fc.record({
   readDelays: fc.array(fc.nat(3), { minLength: 1, maxLength: 5 }),
   paced: fc.boolean(),
   maxRequestBytes: fc.constantFrom(120, 400),
+  responsesPerTick: fc.constantFrom(1, 2, 5, 128),
 });
 
 describe('watch ordering invariant (property)', () => {
