@@ -87,6 +87,8 @@ export class Raft {
    */
   private unsentForward: Message | undefined = undefined;
   private unsentForwardBytes = 0;
+  /** The highest index this member acknowledged, as a follower, to the leader of this term (see handleAppendEntries). */
+  private ackedIndex = 0;
   private readonly readOnly = new ReadOnlyQueue();
   private pendingReadIndexMessages: Message[] = [];
 
@@ -235,6 +237,7 @@ export class Raft {
   private reset(term: number): void {
     this.appendsOwed = false;
     this.unsentForward = undefined;
+    this.ackedIndex = 0;
     if (this.term !== term) {
       this.term = term;
       this.vote = None;
@@ -823,8 +826,16 @@ export class Raft {
       this.send(resp);
       return;
     }
+    const committedBefore = this.raftLog.committed;
     const lastNewIndex = this.raftLog.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
     if (lastNewIndex !== undefined) {
+      // An append without entries that moved our commit index, at an index already acknowledged to
+      // this leader: the leader sends one after each commit, and an answer at or below the follower's
+      // match changes nothing there, so none goes (one message less each way per write). When the
+      // commit index did not move, it is answered: a leader whose ack got lost asks with such an
+      // append on a heartbeat's answer, and must hear back.
+      if (m.entries.length === 0 && lastNewIndex <= this.ackedIndex && this.raftLog.committed > committedBefore) return;
+      if (lastNewIndex > this.ackedIndex) this.ackedIndex = lastNewIndex;
       resp.index = lastNewIndex;
       this.send(resp);
       return;

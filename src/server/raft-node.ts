@@ -309,8 +309,9 @@ export class RaftNode {
 
   /**
    * A Ready that appended nothing but applied entries is, on a follower, the leader's commit
-   * index arriving: its ack tells the leader nothing it waits for, while this member's watchers
-   * and writers wait for what apply just queued. A socket write to a peer costs 40-70 us here
+   * index arriving (in a heartbeat; an append that brings only that is not answered at all, see
+   * raft.ts handleAppendEntries): the answer tells the leader nothing it waits for, while this
+   * member's watchers and writers wait for what apply just queued. A socket write to a peer costs 40-70 us here
    * (more when the kernel hands the core to the woken peer), so the ack goes after the answers and
    * watch events of this turn: apply queued their writes as microtasks, which queue their
    * connections' flushes as ticks; a microtask queued now queues the ack as a tick behind those.

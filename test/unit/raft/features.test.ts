@@ -301,6 +301,35 @@ describe('leader transfer', () => {
   });
 });
 
+describe('acknowledgements', () => {
+  const acksFrom = (c: TestCluster, id: NodeId) =>
+    c.delivered.filter((m) => m.type === MessageType.AppResp && m.from === id && !m.reject).map((m) => m.index);
+
+  it("a follower does not answer an append that only moves its commit index to what it had acknowledged", () => {
+    const c = afterOneWrite();
+    c.get(1n).node.propose(text('b'));
+    c.stabilize();
+    for (const id of [2n, 3n]) {
+      // The entry's ack, then the commit index arrives in an append without entries: no answer.
+      expect(acksFrom(c, id)).toEqual([4]);
+      expect(c.delivered.filter((m) => m.type === MessageType.App && m.to === id).map((m) => [m.entries.length, m.commit])).toEqual([[1, 3], [0, 4]]);
+    }
+    for (const id of [1n, 2n, 3n]) expect(dataOf(c.get(id).applied).slice(-1)).toEqual(['b']);
+  });
+
+  it('a leader whose acks got lost hears back on the empty append a heartbeat answer brings', () => {
+    const c = afterOneWrite();
+    let dropAcks = true;
+    c.filter = (m) => !(dropAcks && m.type === MessageType.AppResp);
+    c.get(1n).node.propose(text('b'));
+    c.stabilize();
+    expect(dataOf(c.get(1n).applied).slice(-1)).toEqual(['a']);
+    dropAcks = false;
+    c.tickAll(3);
+    for (const id of [1n, 2n, 3n]) expect(dataOf(c.get(id).applied).slice(-1)).toEqual(['b']);
+  });
+});
+
 describe('proposal batching', () => {
   it('sends each follower the proposals of one Ready in one append', () => {
     const c = afterOneWrite();

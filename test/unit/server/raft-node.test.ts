@@ -1,7 +1,8 @@
 // The Ready driver's message order in a three-member cluster. On the leader: appends with entries
 // leave before the log write, and the new commit index goes out in the cycle that answers. On a
-// follower: the ack of new entries leaves in their cycle, while the ack of a commit index waits
-// until the answers and watch events of that cycle have been written.
+// follower: the ack of new entries leaves in their cycle, an append that only brings the commit
+// index is not acked, and the answer to a heartbeat that brought one waits until the answers and
+// watch events of that cycle have been written.
 import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { MessageType, type Entry, type Message } from '../../../src/raft/types.js';
@@ -137,39 +138,56 @@ describe('RaftNode message order', () => {
     await driver.stop();
   });
 
-  it('on a follower, acks new entries in their cycle, and a commit index only after the answers it released are written', async () => {
+  it('on a follower, acks new entries in their cycle; a commit index in an append is not acked, in a heartbeat its answer leaves after the answers', async () => {
     const { driver, events, deliver, cluster } = memberWithDriver(2n);
     driver.start();
     const leader = cluster.get(1n);
-    // The put is proposed through this follower: its answer waits for this member's apply.
-    driver.propose(text('put'));
-    await turn();
-    deliver(); // the forwarded proposal reaches the leader, which appends and sends it out
-    while (cluster.processReady(leader));
-    events.length = 0;
-    deliver(); // the append reaches the driven follower
-    await turn();
     const acks = () => events.filter((e): e is Extract<Event, { kind: 'send' }> => e.kind === 'send' && e.message.type === MessageType.AppResp);
-    // The ack of new entries is what commits them: it leaves in the cycle that wrote them.
-    expect(acks()).toHaveLength(1);
-    const writeAt = events.findIndex((e) => e.kind === 'log-write' && e.entries === 1);
-    expect(writeAt).toBeGreaterThanOrEqual(0);
-    expect(events.indexOf(acks()[0]!)).toBeGreaterThan(writeAt);
+    /** A put proposed through this follower, acked: its answer waits for this member's apply. */
+    const putUntilCommitted = async () => {
+      driver.propose(text('put'));
+      await turn();
+      deliver(); // the forwarded proposal reaches the leader, which appends and sends it out
+      while (cluster.processReady(leader));
+      events.length = 0;
+      deliver(); // the append reaches the driven follower
+      await turn();
+      // The ack of new entries is what commits them: it leaves in the cycle that wrote them.
+      expect(acks()).toHaveLength(1);
+      const writeAt = events.findIndex((e) => e.kind === 'log-write' && e.entries === 1);
+      expect(writeAt).toBeGreaterThanOrEqual(0);
+      expect(events.indexOf(acks()[0]!)).toBeGreaterThan(writeAt);
+      deliver(); // the ack reaches the leader, which commits
+      while (cluster.processReady(leader));
+      events.length = 0;
+    };
 
-    deliver(); // the ack reaches the leader, which commits
-    while (cluster.processReady(leader));
-    events.length = 0;
-    deliver(); // the commit index reaches the follower: it applies and answers
+    await putUntilCommitted();
+    deliver(); // the commit index reaches the follower in an append without entries: it applies and answers
     await turn();
     const answered = events.findIndex((e) => e.kind === 'answered');
-    const written = events.findIndex((e) => e.kind === 'answers-written');
     expect(answered).toBeGreaterThanOrEqual(0);
-    expect(written).toBeGreaterThan(answered);
-    // The leader waits for nothing from this ack: it leaves behind the answers' writes, still
-    // within the same turn of the event loop.
-    expect(acks()).toHaveLength(1);
-    expect(events.indexOf(acks()[0]!)).toBeGreaterThan(written);
-    expect(acks()[0]!.message.index).toBe(leader.storage.lastIndex());
+    expect(events.findIndex((e) => e.kind === 'answers-written')).toBeGreaterThan(answered);
+    // It had acked that index already: the leader would learn nothing (raft.ts handleAppendEntries).
+    expect(acks()).toHaveLength(0);
+
+    await putUntilCommitted();
+    // This time the commit index comes with a heartbeat: its answer waits for nothing on the leader,
+    // so it leaves behind the answers' writes, still within the same turn of the event loop.
+    cluster.queue = cluster.queue.filter((m) => !(m.type === MessageType.App && m.to === 2n));
+    leader.node.tick();
+    while (cluster.processReady(leader));
+    cluster.queue = cluster.queue.filter((m) => m.to === 2n);
+    expect(cluster.queue.map((m) => [m.type, m.commit])).toEqual([[MessageType.Heartbeat, leader.storage.lastIndex()]]);
+    deliver();
+    await turn();
+    const answeredAgain = events.findIndex((e) => e.kind === 'answered');
+    const written = events.findIndex((e) => e.kind === 'answers-written');
+    expect(answeredAgain).toBeGreaterThanOrEqual(0);
+    expect(written).toBeGreaterThan(answeredAgain);
+    const heartbeatAnswers = events.filter((e) => e.kind === 'send' && e.message.type === MessageType.HeartbeatResp);
+    expect(heartbeatAnswers).toHaveLength(1);
+    expect(events.indexOf(heartbeatAnswers[0]!)).toBeGreaterThan(written);
     await driver.stop();
   });
 });
