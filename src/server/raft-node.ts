@@ -2,13 +2,14 @@
 //   1. take a Ready; apply its committed entries in memory (apply collects its LevelDB ops);
 //   2. append its entries, hard state and any snapshot marker to the write-ahead log in one write,
 //      synced when the Ready says so (group commit: every proposal that arrived while the previous
-//      cycle was writing is in this one Ready); a leader's appends (messagesBeforePersist) leave
-//      just before it, and so do its commit-only appends and heartbeats unless the Ready answers
-//      requests (then they leave after the answers);
+//      cycle was writing is in this one Ready); a leader's appends and heartbeats
+//      (messagesBeforePersist), those that only carry the commit index included, leave just
+//      before it;
 //   3. once the log write is durable: hand apply's ops to LevelDB without sync (the log is the
 //      durable copy; the Backend holds them up to 10 ms), send the other messages (a vote or an
 //      append ack must not leave before the log write), and answer the requests whose entries
-//      were applied; then advance.
+//      were applied (a follower's answers to a Ready that only applied leave after those, see
+//      sendAfterAnswers); then advance.
 // Cycles never overlap; proposals made during a cycle are picked up by the next.
 import type { Logger } from 'pino';
 import type { MemoryStorage } from '../raft/storage.js';
