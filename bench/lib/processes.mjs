@@ -52,15 +52,40 @@ export function installCleanupHandlers() {
   });
 }
 
-/** A port that was free on 127.0.0.1 a moment ago (the kernel picks it; we release it at once). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
+/**
+ * Ports are handed out from below the kernel's ephemeral range (net.ipv4.ip_local_port_range): a
+ * port the kernel picked from that range and we released could be taken, before a member listens
+ * on it, as the source port of another member's outgoing connection. A 3-member start-up failed
+ * that way once with EADDRINUSE on a peer port (2026-11-27, txn-put 3 members, run 3).
+ */
+const firstBenchPort = 12_000;
+let nextBenchPort = firstBenchPort;
+
+function ephemeralLow() {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > firstBenchPort + 1000 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+const benchPortEnd = ephemeralLow();
+
+/** A port free on 127.0.0.1 now, below the ephemeral range, not handed out lately by this process. */
+export async function freePort() {
+  for (let attempt = 0; attempt < benchPortEnd - firstBenchPort; attempt++) {
+    const port = nextBenchPort;
+    nextBenchPort = nextBenchPort + 1 >= benchPortEnd ? firstBenchPort : nextBenchPort + 1;
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`freePort: no free port in ${firstBenchPort}-${benchPortEnd - 1}`);
+}
+
+function canListen(port) {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => server.close(() => resolve(true)));
   });
 }
 
