@@ -97,7 +97,9 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
     metrics,
   }, logger.child({ component: 'server' }));
 
-  const grpcServer = createGrpcServer({ server, maxRequestBytes: config.maxRequestBytes, logger: logger.child({ component: 'grpc' }) });
+  const grpcServer = createGrpcServer({
+    server, maxRequestBytes: config.maxRequestBytes, logger: logger.child({ component: 'grpc' }), handledCounts: metrics.grpcHandledCounts,
+  });
   registerAuthService(grpcServer, server.auth, logger.child({ component: 'grpc' }));
   const httpApp = createHttpApp({
     server, auth: server.auth, maxRequestBytes: config.maxRequestBytes, logger, etcdVersion: config.etcdVersion, enableV2: config.enableV2, metrics,

@@ -12,6 +12,7 @@
 import { EventEmitter } from 'node:events';
 import { Metadata, status } from '@grpc/grpc-js';
 import type { GrpcError } from './errors.js';
+import { countHandled, type MethodHandledCounts } from './handled-counts.js';
 import { errorInternal } from '../h2/frame-types.js';
 import { encodeHeaderBlock } from '../h2/hpack-encoder.js';
 import { streamWritableHighWaterMark, type H2RequestHeaders, type H2Stream } from '../h2/h2-stream.js';
@@ -20,6 +21,8 @@ export interface LeanStreamMethod {
   path: string;
   deserialize(bytes: Buffer): unknown;
   serialize(value: unknown): Buffer;
+  /** Where the call's end is counted for /metrics (handled-counts.ts), if anywhere. */
+  handled?: MethodHandledCounts;
 }
 
 /** gRPC's length prefix: a compressed flag and a 4-byte length. */
@@ -113,6 +116,7 @@ export class LeanDuplexCall extends EventEmitter {
       if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
       if (!this.finished) {
         this.finished = true;
+        countHandled(this.method.handled, status.CANCELLED);
         this.emit('cancelled', 'cancelled');
       }
       this.emit('close');
@@ -215,6 +219,7 @@ export class LeanDuplexCall extends EventEmitter {
         (values[i] as Buffer).copy(frame, offset);
       } else if (this.frameEncoder!(values[i], aux, frame, offset) !== offset + length) {
         // A sizing bug would corrupt every later message of the stream: end it instead.
+        if (!this.finished) countHandled(this.method.handled, status.INTERNAL);
         this.finished = true;
         this.stream.reset(errorInternal);
         this.emit('cancelled', 'cancelled');
@@ -303,6 +308,7 @@ export class LeanDuplexCall extends EventEmitter {
     this.flush();
     this.finished = true;
     if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
+    countHandled(this.method.handled, this.stream.closed ? status.CANCELLED : error.code);
     if (this.stream.closed) return;
     if (!this.headersSent) {
       respondTrailersOnly(this.stream, error);

@@ -25,6 +25,7 @@ import { contextOfHttp2Headers } from './context.js';
 import { MalformedRequest } from './definitions.js';
 import { malformedError, unaryHandlerOf, type UnaryHandler } from './calls.js';
 import { toGrpcError, type GrpcError } from './errors.js';
+import { countHandled, type GrpcHandledCounts, type MethodHandledCounts } from './handled-counts.js';
 import {
   deadlineExceeded, grpcOkTrailerBlock, grpcResponseHeaderBlock, grpcTimeoutMs, LeanDuplexCall, messagePrefixBytes, respondTrailersOnly, type LeanStreamMethod,
 } from './lean-duplex-call.js';
@@ -35,6 +36,7 @@ interface FastUnaryMethod {
   deserialize(bytes: Buffer): unknown;
   serialize(value: unknown): Buffer;
   handler: UnaryHandler<unknown>;
+  handled: MethodHandledCounts | undefined;
 }
 
 /** A bidi-streaming method served on the lean path, by its grpc-js handler on a LeanDuplexCall. */
@@ -47,6 +49,7 @@ interface FastPathTable {
   streams: Map<string, FastStreamMethod>;
   maxReceiveMessageBytes: number;
   logger: Logger;
+  handledCounts: GrpcHandledCounts | undefined;
 }
 
 const tables = new WeakMap<GrpcServer, FastPathTable>();
@@ -62,8 +65,13 @@ export function leanPathCallCount(): number {
  * Enables the lean path for a server: `maxReceiveMessageBytes` must be the server's
  * grpc.max_receive_message_length. Call before addServiceWithFastPath.
  */
-export function enableLeanPath(grpcServer: GrpcServer, options: { maxReceiveMessageBytes: number; logger: Logger }): void {
-  tables.set(grpcServer, { methods: new Map(), streams: new Map(), maxReceiveMessageBytes: options.maxReceiveMessageBytes, logger: options.logger });
+export function enableLeanPath(
+  grpcServer: GrpcServer, options: { maxReceiveMessageBytes: number; logger: Logger; handledCounts?: GrpcHandledCounts },
+): void {
+  tables.set(grpcServer, {
+    methods: new Map(), streams: new Map(), maxReceiveMessageBytes: options.maxReceiveMessageBytes, logger: options.logger,
+    handledCounts: options.handledCounts,
+  });
 }
 
 /**
@@ -75,6 +83,8 @@ export function addServiceWithFastPath(grpcServer: GrpcServer, definition: Servi
   const table = tables.get(grpcServer);
   if (table === undefined) return;
   for (const [name, method] of Object.entries(definition)) {
+    // Every method is listed in the metrics; those relayed to grpc-js (server streams) are not counted yet.
+    const handled = table.handledCounts?.method(method.path, methodType(method.requestStream, method.responseStream));
     if (method.requestStream && method.responseStream) {
       // Our bidi handlers (Watch, LeaseKeepAlive) use only what LeanDuplexCall provides.
       const handler = implementation[name];
@@ -84,6 +94,7 @@ export function addServiceWithFastPath(grpcServer: GrpcServer, definition: Servi
         deserialize: method.requestDeserialize,
         serialize: method.responseSerialize as (value: unknown) => Buffer,
         handler: handler as unknown as (call: LeanDuplexCall) => void,
+        handled,
       });
       continue;
     }
@@ -95,8 +106,14 @@ export function addServiceWithFastPath(grpcServer: GrpcServer, definition: Servi
       deserialize: method.requestDeserialize,
       serialize: method.responseSerialize as (value: unknown) => Buffer,
       handler,
+      handled,
     });
   }
+}
+
+function methodType(requestStream: boolean, responseStream: boolean): 'unary' | 'client_stream' | 'server_stream' | 'bidi_stream' {
+  if (requestStream) return responseStream ? 'bidi_stream' : 'client_stream';
+  return responseStream ? 'server_stream' : 'unary';
 }
 
 /** Serves client HTTP/2 connections: the lean path's methods here, every other stream by grpc-js. */
@@ -186,6 +203,7 @@ function serveUnary(stream: H2Stream, method: FastUnaryMethod, table: FastPathTa
   fastCallCount++;
   const timeoutMs = grpcTimeoutMs(stream.headers);
   if (typeof timeoutMs === 'object') {
+    countHandled(method.handled, timeoutMs.code);
     if (!stream.closed) respondTrailersOnly(stream, timeoutMs);
     return;
   }
@@ -259,6 +277,8 @@ class LeanUnaryCall implements H2StreamReceiver {
   }
 
   streamClosed(): void {
+    // Closed before its answer: the client went away (grpc-go's server ends such a call Canceled).
+    if (!this.finished) countHandled(this.method.handled, status.CANCELLED);
     this.finished = true;
     if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
   }
@@ -267,16 +287,17 @@ class LeanUnaryCall implements H2StreamReceiver {
     return this.moreChunks === undefined ? this.firstChunk! : Buffer.concat(this.moreChunks, this.receivedBytes);
   }
 
-  /** Marks the call answered; false when it already was or its stream is gone. */
-  private finish(): boolean {
+  /** Marks the call answered with `code`; false when it already was or its stream is gone. */
+  private finish(code: number): boolean {
     if (this.finished) return false;
     this.finished = true;
     if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
+    countHandled(this.method.handled, this.stream.closed ? status.CANCELLED : code);
     return !this.stream.closed;
   }
 
   private fail(error: GrpcError): void {
-    if (this.finish()) respondTrailersOnly(this.stream, error);
+    if (this.finish(error.code)) respondTrailersOnly(this.stream, error);
   }
 
   private succeed(response: unknown): void {
@@ -288,7 +309,7 @@ class LeanUnaryCall implements H2StreamReceiver {
       this.fail({ code: status.INTERNAL, details: 'Error serializing response' });
       return;
     }
-    if (this.finish()) this.stream.respondGrpcUnary(grpcResponseHeaderBlock, message, grpcOkTrailerBlock);
+    if (this.finish(status.OK)) this.stream.respondGrpcUnary(grpcResponseHeaderBlock, message, grpcOkTrailerBlock);
   }
 }
 

@@ -14,6 +14,7 @@ import { leaseService } from './lease.js';
 import { lockService } from './lock.js';
 import { maintenanceService } from './maintenance.js';
 import { watchService } from './watch.js';
+import type { GrpcHandledCounts } from './handled-counts.js';
 import { addServiceWithFastPath, enableLeanPath } from './lean-path.js';
 
 /** etcd lets a gRPC message exceed --max-request-bytes by this much (room for the envelope). */
@@ -23,6 +24,8 @@ export interface GrpcServerOptions {
   server: EtcdServerApi;
   maxRequestBytes: number;
   logger: Logger;
+  /** Where finished calls are counted for /metrics (EtcdMetrics.grpcHandledCounts). */
+  handledCounts?: GrpcHandledCounts;
 }
 
 export function createGrpcServer(options: GrpcServerOptions): Server {
@@ -34,7 +37,7 @@ export function createGrpcServer(options: GrpcServerOptions): Server {
     'grpc.max_receive_message_length': options.maxRequestBytes + receiveMessageSlackBytes,
     'grpc.max_send_message_length': -1,
   });
-  enableLeanPath(grpcServer, { maxReceiveMessageBytes: options.maxRequestBytes + receiveMessageSlackBytes, logger });
+  enableLeanPath(grpcServer, { maxReceiveMessageBytes: options.maxRequestBytes + receiveMessageSlackBytes, logger, handledCounts: options.handledCounts });
   const definitions = loadServiceDefinitions();
   const server = options.server;
   addServiceWithFastPath(grpcServer, definitions['etcdserverpb.KV'], kvService(server, logger));

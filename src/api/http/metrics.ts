@@ -1,13 +1,14 @@
 // etcd's Prometheus metrics for /metrics, with etcd's names and help texts. Two sources:
 // - pulled at scrape time from EtcdServerApi (leader, raft indexes, db size, key count, revision),
 //   so they are exactly what the server reports at that moment;
-// - pushed by whoever observes the event: the gateway (and the gRPC layer, if it reports) counts
-//   handled calls; the server's raft driver reports through ServerMetricsRecorder; the client
+// - pushed by whoever observes the event: the gateway counts handled calls, and the gRPC layer
+//   counts them in arrays (grpcHandledCounts) read at scrape time; the server's raft driver reports through ServerMetricsRecorder; the client
 //   listener reports which path each HTTP/2 connection took. A pushed metric is created on its
 //   first report, so a hook nobody wired never shows up as a made-up zero.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
 import type { EtcdServerApi } from '../../server/server-api.js';
+import { GrpcHandledCounts, grpcStatusCodeCount } from '../grpc/handled-counts.js';
 
 // What the server reports is declared on the server's side (the server never imports this layer).
 import type { ServerMetricsRecorder } from '../../server/server-metrics.js';
@@ -32,6 +33,10 @@ export interface EtcdMetricsOptions {
 
 export class EtcdMetrics implements ServerMetricsRecorder {
   readonly registry = new Registry();
+  /** Native gRPC calls, counted by the gRPC layer (api/grpc/lean-path.ts) and read at each scrape. */
+  readonly grpcHandledCounts = new GrpcHandledCounts();
+  /** What grpcHandledCounts had at the last scrape, per method: the counter gets the difference. */
+  private readonly grpcHandledReported = new Map<object, Float64Array>();
   private readonly hasLeader: Gauge;
   private readonly isLeader: Gauge;
   private readonly serverId: Gauge;
@@ -68,15 +73,40 @@ export class EtcdMetrics implements ServerMetricsRecorder {
       .set({ server_version: options.etcdVersion }, 1);
     gauge('etcd_cluster_version', "Which version is running. 1 for 'cluster_version' label with current cluster version", ['cluster_version'])
       .set({ cluster_version: majorMinor }, 1);
+    const metrics = this;
     this.grpcHandledTotal = new Counter({
       name: 'grpc_server_handled_total',
       help: 'Total number of RPCs completed on the server, regardless of success or failure.',
       labelNames: ['grpc_type', 'grpc_service', 'grpc_method', 'grpc_code'],
       registers,
+      collect() {
+        metrics.collectGrpcHandled(this);
+      },
     });
     this.healthSuccess = new Counter({ name: 'etcd_server_health_success', help: 'The total number of successful health checks', registers });
     this.healthFailures = new Counter({ name: 'etcd_server_health_failures', help: 'The total number of failed health checks', registers });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * Adds what the gRPC layer counted since the last scrape. A method seen for the first time has
+   * all its codes listed, at 0 when none ended so, as etcd's grpc-prometheus lists them.
+   */
+  private collectGrpcHandled(counter: Counter): void {
+    for (const counts of this.grpcHandledCounts.methods()) {
+      let reported = this.grpcHandledReported.get(counts);
+      const first = reported === undefined;
+      if (reported === undefined) {
+        reported = new Float64Array(grpcStatusCodeCount);
+        this.grpcHandledReported.set(counts, reported);
+      }
+      for (let code = 0; code < grpcStatusCodeCount; code++) {
+        const delta = counts.byCode[code]! - reported[code]!;
+        if (delta === 0 && !first) continue;
+        reported[code] = counts.byCode[code]!;
+        counter.inc({ grpc_type: counts.type, grpc_service: counts.service, grpc_method: counts.method, grpc_code: grpcCodeNames[code]! }, delta);
+      }
+    }
   }
 
   /** One finished gRPC call (or gateway call, which etcd serves through gRPC). */

@@ -117,4 +117,27 @@ describe(`HTTP on the client port (${selfCheck ? 'real etcd' : 'etcd-ts'})`, () 
     expect(sample('etcd_server_proposals_applied_total')).toBeGreaterThan(0);
     expect(metrics).toMatch(/^grpc_server_handled_total\{.*grpc_method="Put".*\} \d+$/m);
   });
+
+  test('grpc_server_handled_total counts native gRPC calls by method and code, every method listed from the start', async () => {
+    /** service/method/code → count, whatever the order of the labels. */
+    const handled = async (): Promise<Map<string, number>> => {
+      const text = await (await fetch(`${server.clientUrl}/metrics`)).text();
+      const counts = new Map<string, number>();
+      for (const line of text.split('\n')) {
+        if (!line.startsWith('grpc_server_handled_total{')) continue;
+        const label = (name: string) => new RegExp(`${name}="([^"]*)"`).exec(line)?.[1];
+        counts.set(`${label('grpc_service')}/${label('grpc_method')}/${label('grpc_code')}`, Number(line.slice(line.lastIndexOf(' ') + 1)));
+      }
+      return counts;
+    };
+    const before = await handled();
+    // Listed before any call of theirs, at 0 for a code nothing ended with.
+    expect(before.get('etcdserverpb.Maintenance/Defragment/DataLoss')).toBe(0);
+    expect(before.get('etcdserverpb.Lease/LeaseRevoke/NotFound')).toBe(0);
+    expect((await etcdctl(server.clientUrl, ['put', 'handled/a', 'x'])).exitCode).toBe(0);
+    expect((await etcdctl(server.clientUrl, ['lease', 'revoke', '1234'])).exitCode).not.toBe(0); // an unknown lease: NotFound
+    const after = await handled();
+    expect(after.get('etcdserverpb.KV/Put/OK')! - (before.get('etcdserverpb.KV/Put/OK') ?? 0)).toBe(1);
+    expect(after.get('etcdserverpb.Lease/LeaseRevoke/NotFound')).toBe(1);
+  });
 });
