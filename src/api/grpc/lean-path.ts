@@ -25,7 +25,7 @@ import { contextOfHttp2Headers } from './context.js';
 import { MalformedRequest } from './definitions.js';
 import { malformedError, unaryHandlerOf, type UnaryHandler } from './calls.js';
 import { toGrpcError, type GrpcError } from './errors.js';
-import { countHandled, type GrpcHandledCounts, type MethodHandledCounts } from './handled-counts.js';
+import { countHandled, type GrpcHandledCounts, type GrpcMethodType, type MethodHandledCounts } from './handled-counts.js';
 import {
   deadlineExceeded, grpcOkTrailerBlock, grpcResponseHeaderBlock, grpcTimeoutMs, LeanDuplexCall, messagePrefixBytes, respondTrailersOnly, type LeanStreamMethod,
 } from './lean-duplex-call.js';
@@ -111,7 +111,7 @@ export function addServiceWithFastPath(grpcServer: GrpcServer, definition: Servi
   }
 }
 
-function methodType(requestStream: boolean, responseStream: boolean): 'unary' | 'client_stream' | 'server_stream' | 'bidi_stream' {
+function methodType(requestStream: boolean, responseStream: boolean): GrpcMethodType {
   if (requestStream) return responseStream ? 'bidi_stream' : 'client_stream';
   return responseStream ? 'server_stream' : 'unary';
 }

@@ -11,13 +11,12 @@ import { ConcurrencyError, ServerElections, ServerLocks } from '../../concurrenc
 import type { AuthServerApi, EtcdServerApi, RequestContext } from '../../server/server-api.js';
 import { loadProtobufRoot } from '../grpc/definitions.js';
 import { GrpcStatusError } from '../grpc/errors.js';
+import type { GrpcMethodType } from '../grpc/handled-counts.js';
 import { httpStatusFromGrpcCode, toGatewayStatus, unaryErrorBody } from './gateway-errors.js';
 import { unaryRoutes, type UnaryRoute } from './gateway-routes.js';
 import { responseSink, serveElectionObserve, serveLeaseKeepAlive, serveSnapshot, serveWatch, type StreamContext, type StreamSink } from './gateway-streams.js';
 import { parseJsonText } from './json-text.js';
 import { messageFromJson, messageToJson } from './proto-json.js';
-
-export type GrpcMethodType = 'unary' | 'server_stream' | 'bidi_stream';
 
 /** Reports each finished call the way grpc_server_handled_total counts it. */
 export type HandledObserver = (service: string, method: string, type: GrpcMethodType, code: number) => void;

@@ -2,13 +2,14 @@
 // - pulled at scrape time from EtcdServerApi (leader, raft indexes, db size, key count, revision),
 //   so they are exactly what the server reports at that moment;
 // - pushed by whoever observes the event: the gateway counts handled calls, and the gRPC layer
-//   counts them in arrays (grpcHandledCounts) read at scrape time; the server's raft driver reports through ServerMetricsRecorder; the client
-//   listener reports which path each HTTP/2 connection took. A pushed metric is created on its
-//   first report, so a hook nobody wired never shows up as a made-up zero.
+//   counts them in arrays (grpcHandledCounts) read at scrape time; the server's raft driver
+//   reports through ServerMetricsRecorder; the client listener reports which path each HTTP/2
+//   connection took. A pushed metric is created on its first report, so a hook nobody wired never
+//   shows up as a made-up zero.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
 import type { EtcdServerApi } from '../../server/server-api.js';
-import { GrpcHandledCounts, grpcStatusCodeCount } from '../grpc/handled-counts.js';
+import { GrpcHandledCounts, grpcStatusCodeCount, type MethodHandledCounts } from '../grpc/handled-counts.js';
 
 // What the server reports is declared on the server's side (the server never imports this layer).
 import type { ServerMetricsRecorder } from '../../server/server-metrics.js';
@@ -36,7 +37,7 @@ export class EtcdMetrics implements ServerMetricsRecorder {
   /** Native gRPC calls, counted by the gRPC layer (api/grpc/lean-path.ts) and read at each scrape. */
   readonly grpcHandledCounts = new GrpcHandledCounts();
   /** What grpcHandledCounts had at the last scrape, per method: the counter gets the difference. */
-  private readonly grpcHandledReported = new Map<object, Float64Array>();
+  private readonly grpcHandledReported = new Map<MethodHandledCounts, Float64Array>();
   private readonly hasLeader: Gauge;
   private readonly isLeader: Gauge;
   private readonly serverId: Gauge;
