@@ -1,5 +1,6 @@
 // The Ready driver's message order in a three-member cluster. On the leader: appends with entries
-// leave before the log write, and the new commit index goes out in the cycle that answers. On a
+// leave before the log write, and the new commit index goes out in the cycle that answers, before
+// that cycle applies. On a
 // follower: the ack of new entries leaves in their cycle, an append that only brings the commit
 // index is not acked, and the answer to a heartbeat that brought one waits until the answers and
 // watch events of that cycle have been written.
@@ -13,6 +14,7 @@ type Event =
   | { kind: 'send'; message: Message }
   | { kind: 'answered'; count: number }
   | { kind: 'answers-written' }
+  | { kind: 'applied'; index: number }
   | { kind: 'log-write'; entries: number };
 
 /** `save`: what the log write of a Ready with that many entries returns (default: done at once). */
@@ -49,6 +51,7 @@ function memberWithDriver(driven: bigint, save: (entries: number) => Promise<voi
       get appliedIndex() { return appliedIndex; },
       applyEntries: async (entries: Entry[]) => {
         appliedIndex = entries[entries.length - 1]!.index;
+        events.push({ kind: 'applied', index: appliedIndex });
         return entries.filter((e) => e.data.length > 0).map((_, i) => ({ requestId: i + 1, outcome: {} }));
       },
     } as never,
@@ -114,6 +117,10 @@ describe('RaftNode message order', () => {
       e.kind === 'send' && e.message.type === MessageType.App && e.message.entries.length === 0);
     expect(commitOnly.map((e) => e.message.to).sort()).toEqual([2n, 3n]);
     for (const e of commitOnly) expect(events.indexOf(e)).toBeLessThan(answered);
+    // Before this member applies the entry, too: the followers apply in parallel with it.
+    const applied = events.findIndex((e) => e.kind === 'applied');
+    expect(applied).toBeGreaterThanOrEqual(0);
+    for (const e of commitOnly) expect(events.indexOf(e)).toBeLessThan(applied);
     await driver.stop();
   });
 
