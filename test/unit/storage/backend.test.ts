@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Backend, type BackendOptions } from '../../../src/storage/backend.js';
+import { Backend, HANDOVER_OPS, type BackendOptions } from '../../../src/storage/backend.js';
 
 const dirs: string[] = [];
 const open: Backend[] = [];
@@ -123,6 +123,31 @@ describe('backend', () => {
       expect(nativeWrites()).toBe(1);
       expect(commits).toHaveLength(1);
       expect(commits[0]).toBeGreaterThanOrEqual(0);
+    });
+
+    it('hands held ops over right after the turn once HANDOVER_OPS are held; fewer wait for the interval', async () => {
+      const { backend, nativeWrites } = await observed();
+      const turn = () => new Promise((resolve) => setImmediate(resolve));
+      const put = (name: string) => ({ type: 'put' as const, key: key(name), value: Buffer.from('v') });
+      await backend.write(Array.from({ length: HANDOVER_OPS - 2 }, (_, i) => put(`a${i}`)), false);
+      await backend.write([put('b')], false);
+      await turn();
+      await turn();
+      expect(nativeWrites()).toBe(0);
+      await backend.write([put('c'), put('d')], false);
+      expect(nativeWrites()).toBe(0);
+      await turn();
+      expect(nativeWrites()).toBe(1);
+      // The ops past the threshold went with it; one more op waits for the interval again.
+      await backend.write([put('e')], false);
+      await turn();
+      await turn();
+      expect(nativeWrites()).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      expect(nativeWrites()).toBe(2);
+      const db = (backend as unknown as { db: { get(k: Buffer): Promise<Buffer | undefined> } }).db;
+      expect(text(await db.get(key('d')))).toBe('v');
+      expect(text(await db.get(key('e')))).toBe('v');
     });
 
     it('fires once per synced write, which carries the held batches in the same LevelDB write', async () => {
