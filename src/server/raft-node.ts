@@ -6,7 +6,7 @@
 //      synced when the Ready says so (group commit: every proposal that arrived while the previous
 //      cycle was writing is in this one Ready);
 //   3. once the log write is durable: hand apply's ops to LevelDB without sync (the log is the
-//      durable copy; the Backend holds them up to 10 ms), send the other messages (a vote or an
+//      durable copy; the Backend holds them up to 100 ms), send the other messages (a vote or an
 //      append ack must not leave before the log write), and answer the requests whose entries
 //      were applied (a follower's answers to a Ready that only applied leave after those, see
 //      sendAfterAnswers); then advance.
