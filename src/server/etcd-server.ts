@@ -742,8 +742,11 @@ export class EtcdServer implements EtcdServerApi {
     this.checkRequireLeader(ctx);
     this.checkCorrupt();
     validateRange(request);
-    const auth = this.identify(ctx);
+    // The token is looked up after the read-index wait, as etcd does: a linearizable read sees the
+    // auth changes applied before it, so a token a password change or a user deletion dropped is
+    // "invalid auth token", not "revision of auth store is old" for the revision it was read at.
     if (!request.serializable) await this.linearizableRead();
+    const auth = this.identify(ctx);
     this.gate.requireKeys(auth, () => rangeAccess(request));
     const result = await this.mvcc.range(request);
     return { header: this.header(), result };
@@ -801,17 +804,18 @@ export class EtcdServer implements EtcdServerApi {
   async txn(request: TxnRequest, ctx?: RequestContext): Promise<{ header: ResponseHeader; result: TxnResult }> {
     this.checkRequireLeader(ctx);
     validateTxn(request, this.config.maxTxnOps);
-    const auth = this.identify(ctx);
     if (isReadOnlyTxn(request)) {
-      // etcd serves a read-only txn like a read: no log entry, no new revision.
+      // etcd serves a read-only txn like a read: no log entry, no new revision. Its token is looked
+      // up after the read-index wait, as range's.
       if (!isSerializableTxn(request)) await this.linearizableRead();
-      this.gate.requireKeys(auth, () => txnAccess(request, this.leaseKeys));
+      this.gate.requireKeys(this.identify(ctx), () => txnAccess(request, this.leaseKeys));
       const prefetch = await this.mvcc.prefetchTxn(request);
       const batch: BatchOp[] = [];
       const { result } = this.mvcc.txn(request, prefetch, batch);
       if (batch.length !== 0) throw new Error('read-only txn produced writes');
       return { header: this.header(), result };
     }
+    const auth = this.identify(ctx);
     this.gate.requireKeys(auth, () => txnAccess(request, this.leaseKeys));
     if (txnPutBytes(request) > 0) this.checkQuota(txnPutBytes(request));
     const { value, revision } = await this.propose({ requestId: 0, txn: request, auth });

@@ -223,6 +223,28 @@ describe('EtcdServer, one member', () => {
     stream.close();
   });
 
+  it('looks up the token of a linearizable read after its read-index wait: a user deleted in that wait makes it invalid, as in etcd', async () => {
+    const server = await start(tempDir());
+    const noPassword = { noPassword: false, hashedPassword: '' };
+    await server.auth.userAdd('root', 'rootpw', noPassword);
+    await server.auth.userGrantRole('root', 'root');
+    await server.auth.userAdd('alice', 'alicepw', noPassword);
+    await server.auth.authEnable();
+    const root = { token: (await server.auth.authenticate('root', 'rootpw')).token };
+    const alice = { token: (await server.auth.authenticate('alice', 'alicepw')).token };
+    const errorName = (settled: PromiseSettledResult<unknown>) =>
+      (settled.status === 'rejected' && isEtcdError(settled.reason) ? settled.reason.errorName : settled.status);
+    // Proposed in one turn with both reads, while alice's token is still valid: the deletion is
+    // applied in the cycle that ends the reads' wait (etcd drops a deleted user's simple tokens).
+    const deleted = server.auth.userDelete('alice', root);
+    const ranged = server.range(emptyRangeRequest(Buffer.from('a')), alice);
+    const readOnlyTxn = server.txn({ compare: [], success: [{ range: emptyRangeRequest(Buffer.from('a')) }], failure: [] }, alice);
+    const [range, txn] = await Promise.allSettled([ranged, readOnlyTxn]);
+    await deleted;
+    expect(errorName(range)).toBe('InvalidAuthToken');
+    expect(errorName(txn)).toBe('InvalidAuthToken');
+  });
+
   it('compacts: reads below the compaction revision fail with etcd errors, reads at it succeed', async () => {
     const server = await start(tempDir());
     for (let i = 0; i < 5; i++) await server.put(put('c', String(i)));
