@@ -54,8 +54,8 @@ export class EtcdMetrics implements ServerMetricsRecorder {
   private proposalsPending?: Gauge;
   private pendingProposals = 0;
   private proposalsFailed?: Counter;
-  private walFsyncDuration?: Histogram;
-  private backendCommitDuration?: Histogram;
+  private walFsyncDuration?: DeferredHistogram;
+  private backendCommitDuration?: DeferredHistogram;
 
   constructor(options: EtcdMetricsOptions) {
     const registers = [this.registry];
@@ -143,18 +143,14 @@ export class EtcdMetrics implements ServerMetricsRecorder {
   }
 
   walFsyncObserved(durationSeconds: number): void {
-    this.walFsyncDuration ??= new Histogram({
-      name: 'etcd_disk_wal_fsync_duration_seconds', help: 'The latency distributions of fsync called by WAL.',
-      buckets: diskDurationBucketsSeconds, registers: [this.registry],
-    });
+    this.walFsyncDuration ??= new DeferredHistogram(this.registry, 'etcd_disk_wal_fsync_duration_seconds',
+      'The latency distributions of fsync called by WAL.', diskDurationBucketsSeconds);
     this.walFsyncDuration.observe(durationSeconds);
   }
 
   backendCommitObserved(durationSeconds: number): void {
-    this.backendCommitDuration ??= new Histogram({
-      name: 'etcd_disk_backend_commit_duration_seconds', help: 'The latency distributions of commit called by backend.',
-      buckets: diskDurationBucketsSeconds, registers: [this.registry],
-    });
+    this.backendCommitDuration ??= new DeferredHistogram(this.registry, 'etcd_disk_backend_commit_duration_seconds',
+      'The latency distributions of commit called by backend.', diskDurationBucketsSeconds);
     this.backendCommitDuration.observe(durationSeconds);
   }
 
@@ -199,3 +195,32 @@ export class EtcdMetrics implements ServerMetricsRecorder {
     }
   }
 }
+
+/**
+ * A histogram observed on the request path, fed to prom-client in batches. prom-client's observe()
+ * checks and hashes a label set on every call: 8-20 us per put on each member at 100 puts/s (where
+ * every put runs after an idle spell), and the WAL fsync's observation comes before a follower's
+ * ack leaves. Observations wait in a small array; a full array, and every scrape, feeds them in.
+ */
+class DeferredHistogram {
+  private readonly pending = new Float64Array(DEFERRED_OBSERVATIONS_MAX);
+  private pendingCount = 0;
+  private readonly histogram: Histogram;
+
+  constructor(registry: Registry, name: string, help: string, buckets: number[]) {
+    const deferred = this;
+    this.histogram = new Histogram({ name, help, buckets, registers: [registry], collect() { deferred.feed(); } });
+  }
+
+  observe(value: number): void {
+    this.pending[this.pendingCount++] = value;
+    if (this.pendingCount === DEFERRED_OBSERVATIONS_MAX) this.feed();
+  }
+
+  private feed(): void {
+    for (let i = 0; i < this.pendingCount; i++) this.histogram.observe(this.pending[i]!);
+    this.pendingCount = 0;
+  }
+}
+
+const DEFERRED_OBSERVATIONS_MAX = 256;

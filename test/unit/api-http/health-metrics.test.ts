@@ -168,5 +168,12 @@ describe('/metrics', () => {
     expect(after.get('etcd_disk_wal_fsync_duration_seconds_count')).toBe(2);
     expect(after.get('etcd_disk_wal_fsync_duration_seconds_bucket{le="0.001"}')).toBe(1);
     expect(after.get('etcd_disk_wal_fsync_duration_seconds_bucket{le="0.004"}')).toBe(2);
+    // Observations are fed to the histogram in batches: a scrape sees every one, across batches.
+    for (let i = 0; i < 600; i++) metrics.walFsyncObserved(i < 300 ? 0.0005 : 0.02);
+    const later = parsePrometheus((await app.inject({ method: 'GET', url: '/metrics' })).body);
+    expect(later.get('etcd_disk_wal_fsync_duration_seconds_count')).toBe(602);
+    expect(later.get('etcd_disk_wal_fsync_duration_seconds_bucket{le="0.001"}')).toBe(301);
+    expect(later.get('etcd_disk_wal_fsync_duration_seconds_bucket{le="0.032"}')).toBe(602);
+    expect(later.get('etcd_disk_wal_fsync_duration_seconds_sum')).toBeCloseTo(0.0033 + 300 * 0.0005 + 300 * 0.02, 6);
   });
 });
