@@ -7,8 +7,8 @@
 // Since LevelDB has one write-ahead log, a synced batch also makes every earlier batch durable.
 //
 // Unsynced batches are held and handed to LevelDB together: once HANDOVER_OPS ops are held, right
-// after the current turn of the event loop, else at most DEFERRED_WRITE_MS later (etcd commits its
-// bbolt batch every 100 ms in the same spirit). The Raft log, not LevelDB, makes a write durable,
+// after the current turn of the event loop (at most every HANDOVER_INTERVAL_MIN_MS), else at most
+// DEFERRED_WRITE_MS later (etcd commits its bbolt batch every 100 ms in the same spirit). The Raft log, not LevelDB, makes a write durable,
 // and replay covers what a crash drops. One LevelDB write per many Raft cycles instead of one per
 // cycle saves a put a native call and a thread-pool round trip. Every read, and every synced write,
 // first hands the held batches over, so readers see every earlier write.
@@ -65,6 +65,8 @@ export class Backend {
   private flushTimer?: NodeJS.Timeout;
   /** A hand-over is queued with setImmediate (see scheduleHandover). */
   private handoverScheduled = false;
+  /** performance.now() at the last hand-over of held ops. */
+  private lastHandoverMs = -Infinity;
   private failure?: unknown;
 
   private constructor(private readonly db: Level<Buffer, Buffer>, readonly path: string, private readonly onCommit?: (durationSeconds: number) => void) {}
@@ -103,7 +105,7 @@ export class Backend {
       this.heldBytes += op.key.length + (op.type === 'put' ? op.value.length : 0) + OP_OVERHEAD_BYTES;
     }
     if (this.heldBytes >= DEFERRED_WRITE_BYTES_MAX) this.flushHeld();
-    else if (this.held.length >= HANDOVER_OPS) this.scheduleHandover();
+    else if (this.held.length >= HANDOVER_OPS && performance.now() - this.lastHandoverMs >= HANDOVER_INTERVAL_MIN_MS) this.scheduleHandover();
     else this.flushTimer ??= setTimeout(this.flushHeld, DEFERRED_WRITE_MS);
   }
 
@@ -129,6 +131,7 @@ export class Backend {
     this.handoverScheduled = false;
     const held = this.takeHeld();
     if (held.length === 0) return;
+    this.lastHandoverMs = performance.now();
     this.writeNow(held, false).catch((error: unknown) => {
       this.failure ??= error;
     });
@@ -249,6 +252,12 @@ const DEFERRED_WRITE_MS = 100;
  * (against a 10 ms timer: 4 and 3 A/B pairs).
  */
 export const HANDOVER_OPS = 64;
+/**
+ * ...but not sooner than this after the last hand-over: under load (100 conns/1000 clients, a Raft
+ * cycle every 1-2 ms with 100+ ops) the hand-overs then come as often as with the 10 ms timer
+ * before, not one per cycle, each a native call and a thread-pool round trip.
+ */
+export const HANDOVER_INTERVAL_MIN_MS = 10;
 /** Held batches are handed over sooner past about this much (a snapshot install, a fast load). */
 const DEFERRED_WRITE_BYTES_MAX = 4 * 1024 * 1024;
 /** What a batch adds per op, roughly: LevelDB's varint lengths and tag, our op object. */

@@ -4,8 +4,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { Backend, HANDOVER_OPS, type BackendOptions } from '../../../src/storage/backend.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { Backend, HANDOVER_INTERVAL_MIN_MS, HANDOVER_OPS, type BackendOptions } from '../../../src/storage/backend.js';
 
 const dirs: string[] = [];
 const open: Backend[] = [];
@@ -148,6 +148,32 @@ describe('backend', () => {
       const db = (backend as unknown as { db: { get(k: Buffer): Promise<Buffer | undefined> } }).db;
       expect(text(await db.get(key('d')))).toBe('v');
       expect(text(await db.get(key('e')))).toBe('v');
+    });
+
+    it('hands over at the threshold no sooner than HANDOVER_INTERVAL_MIN_MS after the last hand-over', async () => {
+      const { backend, nativeWrites } = await observed();
+      let nowMs = 1_000_000;
+      const clock = vi.spyOn(performance, 'now').mockImplementation(() => nowMs);
+      try {
+        const turn = () => new Promise((resolve) => setImmediate(resolve));
+        const batch = (tag: string) => Array.from({ length: HANDOVER_OPS }, (_, i) => ({ type: 'put' as const, key: key(`${tag}${i}`), value: Buffer.from('v') }));
+        await backend.write(batch('a'), false);
+        await turn();
+        expect(nativeWrites()).toBe(1);
+        // Under load the next cycle's ops reach the threshold at once: they wait for the interval.
+        nowMs += HANDOVER_INTERVAL_MIN_MS - 1;
+        await backend.write(batch('b'), false);
+        await turn();
+        expect(nativeWrites()).toBe(1);
+        nowMs += 1;
+        await backend.write(batch('c'), false);
+        await turn();
+        expect(nativeWrites()).toBe(2);
+      } finally {
+        clock.mockRestore();
+      }
+      const db = (backend as unknown as { db: { get(k: Buffer): Promise<Buffer | undefined> } }).db;
+      expect(text(await db.get(key('b0')))).toBe('v');
     });
 
     it('fires once per synced write, which carries the held batches in the same LevelDB write', async () => {
