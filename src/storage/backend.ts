@@ -8,10 +8,11 @@
 //
 // Unsynced batches are held and handed to LevelDB together: once HANDOVER_OPS ops are held, right
 // after the current turn of the event loop (at most every HANDOVER_INTERVAL_MIN_MS), else at most
-// DEFERRED_WRITE_MS later (etcd commits its bbolt batch every 100 ms in the same spirit). The Raft log, not LevelDB, makes a write durable,
-// and replay covers what a crash drops. One LevelDB write per many Raft cycles instead of one per
-// cycle saves a put a native call and a thread-pool round trip. Every read, and every synced write,
-// first hands the held batches over, so readers see every earlier write.
+// DEFERRED_WRITE_MS later (etcd commits its bbolt batch every 100 ms in the same spirit). The Raft
+// log, not LevelDB, makes a write durable, and replay covers what a crash drops. One LevelDB write
+// per many Raft cycles instead of one per cycle saves a put a native call and a thread-pool round
+// trip. Every read, and every synced write, first hands the held batches over, so readers see every
+// earlier write.
 import { Level } from 'level';
 
 export type BatchOp =

@@ -31,18 +31,15 @@ const windowIndex = Number.isInteger(poolId) && poolId >= 1 && poolId <= RESERVE
 const windowStart = FIRST_PORT + windowIndex * WINDOW_PORTS;
 let nextOffset = 0;
 
-/** Ports this process has handed out, until the walk wraps around its window. */
-const handedOut = new Set<number>();
-
-/** A free port on 127.0.0.1, below the ephemeral range, that no recent call in this process returned. */
+/**
+ * A free port on 127.0.0.1, below the ephemeral range. The walk visits each port of the window once
+ * before it wraps, so no call returns a port an earlier one did within the last WINDOW_PORTS.
+ */
 export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < WINDOW_PORTS; attempt++) {
     const port = windowStart + nextOffset;
     nextOffset = (nextOffset + 1) % WINDOW_PORTS;
-    if (nextOffset === 0) handedOut.clear();
-    if (handedOut.has(port) || !(await isPortFree(port))) continue;
-    handedOut.add(port);
-    return port;
+    if (await isPortFree(port)) return port;
   }
   throw new Error(`freePort: no free port in ${windowStart}-${windowStart + WINDOW_PORTS - 1}`);
 }
