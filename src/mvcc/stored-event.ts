@@ -18,6 +18,10 @@ export class StoredPutEvent implements MvccEvent {
     return (this.decodedKv ??= decodeKeyValue(this.stored));
   }
 
+  get hasPrevKv(): boolean {
+    return this.prevStored !== undefined;
+  }
+
   get prevKv(): KeyValue | undefined {
     if (this.prevStored === undefined) return undefined;
     return (this.decodedPrevKv ??= decodeKeyValue(this.prevStored));

@@ -26,6 +26,11 @@ export interface MvccEvent {
   /** For DELETE: key and modRevision (the delete revision) only, other fields zero/empty. */
   kv: KeyValue;
   prevKv?: KeyValue;
+  /**
+   * Whether prevKv is there, for events that decode it only when read (stored-event.ts): a
+   * watcher without prev_kv asks only this. Absent: look at prevKv.
+   */
+  readonly hasPrevKv?: boolean;
 }
 
 export const SortOrder = { NONE: 0, ASCEND: 1, DESCEND: 2 } as const;

@@ -560,8 +560,13 @@ function isProgressResponse(r: WatchStreamResponse): boolean {
 const withoutPrevKvCopies = new WeakMap<MvccEvent, MvccEvent>();
 const listsWithoutPrevKv = new WeakMap<MvccEvent[], MvccEvent[]>();
 
+/** Without decoding a lazily decoded prevKv (stored-event.ts): it would then live in the history cache. */
+function carriesPrevKv(event: MvccEvent): boolean {
+  return event.hasPrevKv ?? event.prevKv !== undefined;
+}
+
 function withoutPrevKv(event: MvccEvent): MvccEvent {
-  if (event.prevKv === undefined) return event;
+  if (!carriesPrevKv(event)) return event;
   let copy = withoutPrevKvCopies.get(event);
   if (copy === undefined) {
     copy = { type: event.type, kv: event.kv };
@@ -573,7 +578,7 @@ function withoutPrevKv(event: MvccEvent): MvccEvent {
 function eventsWithoutPrevKv(events: MvccEvent[]): MvccEvent[] {
   let copy = listsWithoutPrevKv.get(events);
   if (copy === undefined) {
-    copy = events.some((event) => event.prevKv !== undefined) ? events.map(withoutPrevKv) : events;
+    copy = events.some(carriesPrevKv) ? events.map(withoutPrevKv) : events;
     listsWithoutPrevKv.set(events, copy);
   }
   return copy;

@@ -75,6 +75,29 @@ describe('WatchHub create', () => {
     expect(plain.every((e) => e.prevKv === undefined)).toBe(true);
   });
 
+  it('strips prevKv without reading it when the event says it has one, as a stored event that decodes on read does', () => {
+    const { hub, client, stream } = setup();
+    stream.create(createRequest({ key: 'a' }));
+    const revision = hub.notifiedRevision + 1;
+    const kv = { key: Buffer.from('a'), createRevision: 1, modRevision: revision, version: 2, value: Buffer.from('new'), lease: 0n };
+    let prevKvReads = 0;
+    const event = {
+      type: EventType.PUT, kv, hasPrevKv: true,
+      get prevKv() { prevKvReads++; return { ...kv, modRevision: 0, value: Buffer.from('old') }; },
+    };
+    hub.notify(revision, [event]);
+    const sent = client.responses.filter((r) => r.events.length > 0);
+    expect(sent).toHaveLength(1);
+    expect(sent[0].events[0].kv.value.toString()).toBe('new');
+    expect(sent[0].events[0].prevKv).toBeUndefined();
+    // A decoded prevKv would stay with the event in the history cache, for no watcher.
+    expect(prevKvReads).toBe(0);
+
+    stream.create(createRequest({ key: 'a', prevKv: true }));
+    hub.notify(revision + 1, [{ ...event, kv: { ...kv, modRevision: revision + 1 }, get prevKv() { return { ...kv, value: Buffer.from('old') }; } }]);
+    expect(client.responses.at(-1)?.events[0].prevKv?.value.toString()).toBe('old');
+  });
+
   it('waits for a future start revision', () => {
     const { history, client, stream } = setup();
     stream.create(createRequest({ key: 'a', startRevision: 4 }));
