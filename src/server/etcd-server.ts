@@ -30,7 +30,7 @@ import { RaftError } from '../raft/types.js';
 import { Backend, type BatchOp } from '../storage/backend.js';
 import { WatchHub } from '../watch/watch-hub.js';
 import type { WatchStream, WatchStreamResponse } from '../watch/types.js';
-import { EntryArena } from './entry-arena.js';
+import { ByteArena } from '../byte-arena.js';
 import { AlarmStore } from './alarms.js';
 import { APPLIED_INDEX_KEY, Applier, type AppliedRequest, type ApplyListener } from './apply.js';
 import { AutoCompactor, type AutoCompactionRetention } from './auto-compactor.js';
@@ -108,7 +108,7 @@ const PUBLISH_RETRY_MS = 20;
 export class EtcdServer implements EtcdServerApi {
   private readonly waits: RequestWaits;
   /** Holds the bytes of the entries this member proposes while the in-memory log keeps them. */
-  private readonly entryArena = new EntryArena();
+  private readonly entryArena = new ByteArena();
   private readonly appliedWaits = new AppliedIndexWaits();
   private readonly readRounds: ReadIndexRounds;
   private readonly requestTimeoutMs: number;

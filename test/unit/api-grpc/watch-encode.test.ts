@@ -121,4 +121,17 @@ describe('WatchResponse encoder', () => {
       for (const header of headers) expect(reused.encode(header).equals(new WatchHeaderEncoder().encode(header))).toBe(true);
     }), { numRuns: 300 });
   });
+
+  it("keeps events' encoded fields together in chunks of their own, not in Node's shared buffer pool", () => {
+    // A field lives as long as its event (the history cache's last ~500 revisions): from the pool,
+    // each would pin an 8 KiB slab shared with short-lived buffers.
+    const fields = Array.from({ length: 50 }, (_, i) => eventField({
+      type: EventType.PUT,
+      kv: { key: Buffer.from(`k${i}`), createRevision: 1, modRevision: i + 1, version: 1, value: Buffer.alloc(256, i), lease: 0n },
+    }));
+    const chunks = new Set(fields.map((field) => field.buffer));
+    expect(chunks.size).toBeLessThanOrEqual(2);
+    for (const chunk of chunks) expect(chunk.byteLength).toBe(64 * 1024);
+    fields.forEach((field, i) => expect(field.includes(Buffer.alloc(256, i))).toBe(true));
+  });
 });

@@ -4,6 +4,7 @@
 // every response that carries it, and a stream's header is re-encoded only when revision or term
 // change. Zero values are left out, as etcd's Go encoder does (proto3); the JSON gateway keeps
 // using watchResponseToWire.
+import { ByteArena } from '../../../byte-arena.js';
 import type { KeyValue, MvccEvent } from '../../../mvcc/types.js';
 import type { ResponseHeader } from '../../../server/server-api.js';
 import type { WatchStreamResponse } from '../../../watch/types.js';
@@ -114,6 +115,12 @@ export function writeKeyValue(buffer: Buffer, offset: number, kv: KeyValue): num
   return writeInt64Field(buffer, offset, tag.kvLease, kv.lease);
 }
 
+/**
+ * Where encoded event fields live: each stays as long as its event, in the history cache for ~500
+ * revisions, and from Node's buffer pool each would pin an 8 KiB slab of its own (byte-arena.ts).
+ */
+const eventFieldArena = new ByteArena(64 * 1024);
+
 /** The `events` field (tag, length, Event message) for one event. */
 function encodeEventField(event: MvccEvent): Buffer {
   const kvBytes = keyValueBytes(event.kv);
@@ -121,7 +128,7 @@ function encodeEventField(event: MvccEvent): Buffer {
   // kv is always written, even when empty, as etcd's events always carry one.
   let bodyBytes = int64FieldBytes(event.type) + 1 + varintBytes(kvBytes) + kvBytes;
   if (prevKvBytes >= 0) bodyBytes += 1 + varintBytes(prevKvBytes) + prevKvBytes;
-  const field = Buffer.allocUnsafe(1 + varintBytes(bodyBytes) + bodyBytes);
+  const field = eventFieldArena.allocate(1 + varintBytes(bodyBytes) + bodyBytes);
   let offset = 0;
   field[offset++] = tag.responseEvents;
   offset = writeVarint(field, offset, bodyBytes);

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { EntryArena } from '../../../src/server/entry-arena.js';
+import { ByteArena } from '../../src/byte-arena.js';
 
-describe('EntryArena', () => {
+describe('ByteArena', () => {
   it('returns copies that keep their bytes when the source changes, packed in shared chunks', () => {
-    const arena = new EntryArena();
+    const arena = new ByteArena();
     const copies: Buffer[] = [];
     const source = Buffer.alloc(300);
     for (let i = 0; i < 2000; i++) {
@@ -20,7 +20,7 @@ describe('EntryArena', () => {
   });
 
   it('gives a large entry a Buffer of its own', () => {
-    const arena = new EntryArena();
+    const arena = new ByteArena();
     const small = arena.copy(Buffer.alloc(10, 1));
     const large = arena.copy(Buffer.alloc(64 * 1024, 2));
     expect(large.byteOffset).toBe(0);
