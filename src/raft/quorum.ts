@@ -10,12 +10,21 @@ import { type NodeId } from './types.js';
 export function majorityCommittedIndex(voters: ReadonlySet<NodeId>, acked: (id: NodeId) => number | undefined): number {
   const count = voters.size;
   if (count === 0) return 0;
-  const indexes: number[] = [];
-  for (const id of voters) indexes.push(acked(id) ?? 0);
-  indexes.sort((a, b) => b - a);
+  // A leader asks at every ack. Array sort allocated ~1 KB per call (its work copies and the
+  // comparator); an insertion sort of a handful of voters into a kept array allocates nothing.
+  const indexes = sortScratch;
+  let sorted = 0;
+  for (const id of voters) {
+    const index = acked(id) ?? 0;
+    let at = sorted++;
+    for (; at > 0 && indexes[at - 1]! < index; at--) indexes[at] = indexes[at - 1]!;
+    indexes[at] = index;
+  }
   // With indexes sorted descending, the (majority)-th one is held by a majority.
   return indexes[Math.floor(count / 2)]!;
 }
+
+const sortScratch: number[] = [];
 
 export type VoteResult = 'won' | 'lost' | 'pending';
 
