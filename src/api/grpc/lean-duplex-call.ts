@@ -86,15 +86,10 @@ export class LeanDuplexCall extends EventEmitter {
   private pendingBytes = 0;
   /** The handler paused the call: no 'data' until resume(). */
   private paused = false;
-  /**
-   * Responses written since the last flush, without their length prefixes (batchBytes counts the
-   * prefixes): an encoded message, or, from writeEncoded, a value with its `aux` and its length,
-   * encoded by the frame encoder straight into the flush's frame.
-   */
-  private batch: unknown[] = [];
-  private batchAux: unknown[] = [];
-  private batchLengths: number[] = [];
-  private batchBytes = 0;
+  /** Responses written since the last flush (see ResponseBatch). */
+  private batch = new ResponseBatch();
+  /** The emptied batch of the last flush, for the next one: a watch stream flushes per event. */
+  private spareBatch = new ResponseBatch();
   private frameEncoder?: FrameEncoder;
   private flushScheduled = false;
   /** A write returned false before its batch reached the stream: a 'drain' must follow. */
@@ -179,37 +174,41 @@ export class LeanDuplexCall extends EventEmitter {
   }
 
   private queue(value: unknown, aux: unknown, length: number): boolean {
-    this.batch.push(value);
-    this.batchAux.push(aux);
-    this.batchLengths.push(length);
-    this.batchBytes += messagePrefixBytes + length;
+    this.batch.add(value, aux, length);
     if (!this.flushScheduled) {
       // A microtask, not a later tick: a watch event goes out before the answer to the put that
       // caused it, which the server settles in a microtask queued after apply's notify
       // (EtcdServer.onApplied; etcd's watch-latency bench times that).
       this.flushScheduled = true;
-      queueMicrotask(() => this.flush());
+      queueMicrotask(this.flushNow);
     }
-    if (this.stream.writableLength + this.batchBytes < streamWritableHighWaterMark) return true;
+    if (this.stream.writableLength + this.batch.bytes < streamWritableHighWaterMark) return true;
     this.drainOwed = true;
     return false;
   }
 
+  private readonly flushNow = (): void => this.flush();
+
   /** Writes the batched responses, each with its length prefix, as one buffer. */
   private flush(): void {
     this.flushScheduled = false;
-    if (this.batch.length === 0) return;
-    const values = this.batch;
-    const auxes = this.batchAux;
-    const lengths = this.batchLengths;
-    const frame = Buffer.allocUnsafe(this.batchBytes);
-    this.batch = [];
-    this.batchAux = [];
-    this.batchLengths = [];
-    this.batchBytes = 0;
-    if (this.stream.closed) return;
+    const batch = this.batch;
+    if (batch.count === 0) return;
+    // Writes made while this one goes out (a 'drain' listener) start the next batch.
+    this.batch = this.spareBatch;
+    try {
+      if (!this.stream.closed) this.writeBatch(batch);
+    } finally {
+      batch.clear();
+      this.spareBatch = batch;
+    }
+  }
+
+  private writeBatch(batch: ResponseBatch): void {
+    const { values, auxes, lengths, count } = batch;
+    const frame = Buffer.allocUnsafe(batch.bytes);
     let offset = 0;
-    for (let i = 0; i < values.length; i++) {
+    for (let i = 0; i < count; i++) {
       const length = lengths[i]!;
       frame[offset] = 0;
       frame.writeUInt32BE(length, offset + 1);
@@ -315,5 +314,47 @@ export class LeanDuplexCall extends EventEmitter {
       return;
     }
     this.stream.end(grpcTrailerBlock(error));
+  }
+}
+
+const responseBatchSlotsKept = 1024;
+
+/**
+ * A call's responses since its last flush: an encoded message, or, from writeEncoded, a value with
+ * its `aux`, encoded by the frame encoder straight into the flush's frame; `bytes` counts their
+ * length prefixes too. The arrays are kept and refilled: a fresh set per flush (one per watch event
+ * on a watch stream) was a tenth of what a watched put allocated on a member.
+ */
+class ResponseBatch {
+  values: unknown[] = [];
+  auxes: unknown[] = [];
+  lengths: number[] = [];
+  count = 0;
+  bytes = 0;
+
+  add(value: unknown, aux: unknown, length: number): void {
+    // Assigned, not pushed: past `count` the slots of an earlier batch are reused.
+    this.values[this.count] = value;
+    this.auxes[this.count] = aux;
+    this.lengths[this.count] = length;
+    this.count++;
+    this.bytes += messagePrefixBytes + length;
+  }
+
+  /**
+   * Lets go of the responses, keeping the arrays' room (setting length 0 would free it) unless a
+   * catch-up made them large.
+   */
+  clear(): void {
+    if (this.values.length > responseBatchSlotsKept) {
+      this.values = [];
+      this.auxes = [];
+      this.lengths = [];
+    } else {
+      this.values.fill(undefined, 0, this.count);
+      this.auxes.fill(undefined, 0, this.count);
+    }
+    this.count = 0;
+    this.bytes = 0;
   }
 }

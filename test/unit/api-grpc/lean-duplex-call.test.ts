@@ -111,6 +111,33 @@ describe('LeanDuplexCall on an H2Stream', () => {
     expect(sent[2]!.payload).toEqual(grpcMessages(Buffer.from('four')));
   });
 
+  it('a batch after a larger one carries only its own responses; one written while a batch goes out joins the next', async () => {
+    const { call, stream, streamWrites } = openCall();
+    const round = (name: string, count: number) => Array.from({ length: count }, (_, i) => Buffer.from(`${name}${i}`));
+    const rounds = [round('a', 5), round('b', 1), round('c', 3)];
+    for (const messages of rounds) {
+      for (const message of messages) expect(call.write(message)).toBe(true);
+      await tick();
+    }
+    expect(streamWrites).toEqual(rounds.map((messages) => grpcMessages(...messages)));
+
+    // A handler may write from inside the stream's write (a 'drain' listener does).
+    const write = stream.write.bind(stream);
+    let wroteDuring = false;
+    stream.write = (data: Buffer) => {
+      const accepted = write(data);
+      if (!wroteDuring) {
+        wroteDuring = true;
+        call.write(Buffer.from('during'));
+      }
+      return accepted;
+    };
+    call.write(Buffer.from('before'));
+    await tick();
+    await tick();
+    expect(streamWrites.slice(3)).toEqual([grpcMessages(Buffer.from('before')), grpcMessages(Buffer.from('during'))]);
+  });
+
   it('responses encoded into the frame (writeEncoded) go out in order with written ones, as the same bytes', async () => {
     const { call, streamWrites } = openCall();
     // The encoder writes the value's text after its aux's: what an encoded Buffer of it would hold.
