@@ -25,7 +25,9 @@ import { contextOfHttp2Headers } from './context.js';
 import { MalformedRequest } from './definitions.js';
 import { malformedError, unaryHandlerOf, type UnaryHandler } from './calls.js';
 import { toGrpcError, type GrpcError } from './errors.js';
-import { countHandled, type GrpcHandledCounts, type GrpcMethodType, type MethodHandledCounts } from './handled-counts.js';
+import {
+  countHandled, countReceived, countSent, countStarted, methodType, type GrpcHandledCounts, type MethodHandledCounts,
+} from './handled-counts.js';
 import {
   deadlineExceeded, grpcOkTrailerBlock, grpcResponseHeaderBlock, grpcTimeoutMs, LeanDuplexCall, messagePrefixBytes, respondTrailersOnly, type LeanStreamMethod,
 } from './lean-duplex-call.js';
@@ -83,7 +85,7 @@ export function addServiceWithFastPath(grpcServer: GrpcServer, definition: Servi
   const table = tables.get(grpcServer);
   if (table === undefined) return;
   for (const [name, method] of Object.entries(definition)) {
-    // Every method is listed in the metrics; those relayed to grpc-js (server streams) are not counted yet.
+    // Every method is listed in the metrics; calls relayed to grpc-js are counted by its interceptor.
     const handled = table.handledCounts?.method(method.path, methodType(method.requestStream, method.responseStream));
     if (method.requestStream && method.responseStream) {
       // Our bidi handlers (Watch, LeaseKeepAlive) use only what LeanDuplexCall provides.
@@ -109,11 +111,6 @@ export function addServiceWithFastPath(grpcServer: GrpcServer, definition: Servi
       handled,
     });
   }
-}
-
-function methodType(requestStream: boolean, responseStream: boolean): GrpcMethodType {
-  if (requestStream) return responseStream ? 'bidi_stream' : 'client_stream';
-  return responseStream ? 'server_stream' : 'unary';
 }
 
 /** Serves client HTTP/2 connections: the lean path's methods here, every other stream by grpc-js. */
@@ -201,6 +198,8 @@ function servesOnFastPath(headers: H2RequestHeaders): boolean {
 
 function serveUnary(stream: H2Stream, method: FastUnaryMethod, table: FastPathTable): void {
   fastCallCount++;
+  countStarted(method.handled);
+  countReceived(method.handled);
   const timeoutMs = grpcTimeoutMs(stream.headers);
   if (typeof timeoutMs === 'object') {
     countHandled(method.handled, timeoutMs.code);
@@ -309,12 +308,15 @@ class LeanUnaryCall implements H2StreamReceiver {
       this.fail({ code: status.INTERNAL, details: 'Error serializing response' });
       return;
     }
-    if (this.finish(status.OK)) this.stream.respondGrpcUnary(grpcResponseHeaderBlock, message, grpcOkTrailerBlock);
+    if (!this.finish(status.OK)) return;
+    countSent(this.method.handled);
+    this.stream.respondGrpcUnary(grpcResponseHeaderBlock, message, grpcOkTrailerBlock);
   }
 }
 
 function serveStream(stream: H2Stream, method: FastStreamMethod, table: FastPathTable): void {
   fastCallCount++;
+  countStarted(method.handled);
   const call = new LeanDuplexCall(stream, stream.headers, method, table.maxReceiveMessageBytes);
   try {
     method.handler(call);

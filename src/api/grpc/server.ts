@@ -14,6 +14,7 @@ import { leaseService } from './lease.js';
 import { lockService } from './lock.js';
 import { maintenanceService } from './maintenance.js';
 import { watchService } from './watch.js';
+import { countingInterceptor } from './counting-interceptor.js';
 import type { GrpcHandledCounts } from './handled-counts.js';
 import { addServiceWithFastPath, enableLeanPath } from './lean-path.js';
 
@@ -36,6 +37,7 @@ export function createGrpcServer(options: GrpcServerOptions): Server {
   const grpcServer = new Server({
     'grpc.max_receive_message_length': options.maxRequestBytes + receiveMessageSlackBytes,
     'grpc.max_send_message_length': -1,
+    interceptors: options.handledCounts === undefined ? [] : [countingInterceptor(options.handledCounts)],
   });
   enableLeanPath(grpcServer, { maxReceiveMessageBytes: options.maxRequestBytes + receiveMessageSlackBytes, logger, handledCounts: options.handledCounts });
   const definitions = loadServiceDefinitions();

@@ -135,7 +135,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
 
   const gatewayCalls = registerGateway(app, {
     server: options.server, auth: options.auth, logger, commonHeaders: corsHeaders, failedPreconditionStatus,
-    onHandled: (service, method, type, code) => metrics.grpcHandled(service, method, type, code),
+    calls: metrics.grpcHandledCounts,
   });
   attachGatewayWebSocket(app.server, { calls: gatewayCalls, logger, maxPayloadBytes: gatewayBodyLimitBytes(options.maxRequestBytes) });
 

@@ -11,15 +11,15 @@ import { ConcurrencyError, ServerElections, ServerLocks } from '../../concurrenc
 import type { AuthServerApi, EtcdServerApi, RequestContext } from '../../server/server-api.js';
 import { loadProtobufRoot } from '../grpc/definitions.js';
 import { GrpcStatusError } from '../grpc/errors.js';
-import type { GrpcMethodType } from '../grpc/handled-counts.js';
+import {
+  countHandled, countReceived, countSent, countStarted, type GrpcHandledCounts, type GrpcMethodType, type MethodHandledCounts,
+} from '../grpc/handled-counts.js';
 import { httpStatusFromGrpcCode, toGatewayStatus, unaryErrorBody } from './gateway-errors.js';
 import { unaryRoutes, type UnaryRoute } from './gateway-routes.js';
 import { responseSink, serveElectionObserve, serveLeaseKeepAlive, serveSnapshot, serveWatch, type StreamContext, type StreamSink } from './gateway-streams.js';
 import { parseJsonText } from './json-text.js';
 import { messageFromJson, messageToJson } from './proto-json.js';
 
-/** Reports each finished call the way grpc_server_handled_total counts it. */
-export type HandledObserver = (service: string, method: string, type: GrpcMethodType, code: number) => void;
 
 export interface GatewayOptions {
   server: EtcdServerApi;
@@ -29,7 +29,11 @@ export interface GatewayOptions {
   /** Headers every answer carries (etcd's CORS headers); streams write them by hand. */
   commonHeaders: Record<string, string>;
   failedPreconditionStatus: 400 | 412;
-  onHandled?: HandledObserver;
+  /**
+   * Where gateway calls are counted for /metrics' grpc_server_* series: etcd's gateway makes each
+   * one a gRPC call of its own server, and grpc-prometheus counts it there.
+   */
+  calls?: GrpcHandledCounts;
 }
 
 export interface StreamRoute {
@@ -133,23 +137,28 @@ function clientGoneSignal(reply: FastifyReply): { signal: AbortSignal; release: 
 }
 
 export function registerGateway(app: FastifyInstance, options: GatewayOptions): GatewayCalls {
-  const { server, auth, logger, onHandled } = options;
+  const { server, auth, logger, calls } = options;
+  const countsOf = (route: { service: string; method: string }, type: GrpcMethodType) => calls?.method(`/${route.service}/${route.method}`, type);
   // Stateless over the server API: one of each serves every request.
   const locks = new ServerLocks(server);
   const elections = new ServerElections(server);
 
   const callUnary = async (route: UnaryRoute, body: string, requestContext: RequestContext, signal: AbortSignal): Promise<{ status: number; text: string }> => {
     const { requestType, responseType } = methodTypes(route.service, route.method);
+    const counts = countsOf(route, 'unary');
+    countStarted(counts);
+    countReceived(counts);
     try {
       const wire = decodeRequest(requestType, body);
       if (!route.handle) throw unimplemented(route);
       const response = await route.handle(server, wire, requestContext, { auth, locks, elections, signal });
-      onHandled?.(route.service, route.method, 'unary', GrpcCode.OK);
+      countSent(counts);
+      countHandled(counts, GrpcCode.OK);
       return { status: 200, text: JSON.stringify(messageToJson(responseType, response as Record<string, unknown>)) };
     } catch (error) {
       const status = toGatewayStatus(error, logger, route.method);
       // Counted as gRPC counts a call its client cancelled; the answer goes nowhere.
-      onHandled?.(route.service, route.method, 'unary', signal.aborted ? GrpcCode.CANCELLED : status.code);
+      countHandled(counts, signal.aborted ? GrpcCode.CANCELLED : status.code);
       return { status: httpStatusFromGrpcCode(status.code, options.failedPreconditionStatus), text: JSON.stringify(unaryErrorBody(status)) };
     }
   };
@@ -173,6 +182,8 @@ export function registerGateway(app: FastifyInstance, options: GatewayOptions): 
   const startStream = async (route: StreamRoute, body: string, requestContext: RequestContext, sink: StreamSink,
     laterRequests: StreamContext['laterRequests'], onStarting?: () => void): Promise<{ status: number; text: string } | undefined> => {
     const { responseType } = methodTypes(route.service, route.method);
+    const counts = countsOf(route, route.type);
+    countStarted(counts);
     let wire: Record<string, unknown>;
     try {
       wire = decodeStreamRequest(route, body);
@@ -182,14 +193,19 @@ export function registerGateway(app: FastifyInstance, options: GatewayOptions): 
       // A bidi stream's gateway decodes the body in its sending goroutine, whose error comes back
       // as UNKNOWN (500); a server stream decodes before the call (INVALID_ARGUMENT, 400).
       if (route.type === 'bidi_stream' && status.code === GrpcCode.INVALID_ARGUMENT) status = { ...status, code: GrpcCode.UNKNOWN };
-      onHandled?.(route.service, route.method, route.type, status.code);
+      countHandled(counts, status.code);
       return { status: httpStatusFromGrpcCode(status.code, options.failedPreconditionStatus), text: JSON.stringify(unaryErrorBody(status)) };
     }
     onStarting?.();
+    countReceived(counts);
     await route.serve({
-      server, elections, logger, sink, request: wire, requestContext, responseType, laterRequests,
+      server, elections, logger, sink: countingSink(sink, counts), request: wire, requestContext, responseType,
+      laterRequests: laterRequests && ((handle) => laterRequests((request) => {
+        if (request !== undefined) countReceived(counts);
+        handle(request);
+      })),
       headers: options.commonHeaders, failedPreconditionStatus: options.failedPreconditionStatus,
-      onEnd: (code) => onHandled?.(route.service, route.method, route.type, code),
+      onEnd: (code) => countHandled(counts, code),
     });
     return undefined;
   };
@@ -229,5 +245,21 @@ export function registerGateway(app: FastifyInstance, options: GatewayOptions): 
     serveStream: async (route, body, requestContext, sink, laterRequests) =>
       (await startStream(route, body, requestContext, sink, laterRequests))?.text,
     decodeStreamRequest,
+  };
+}
+
+/** Each line a stream writes is one response message of the gRPC call behind it. */
+function countingSink(sink: StreamSink, counts: MethodHandledCounts | undefined): StreamSink {
+  if (counts === undefined) return sink;
+  return {
+    start: (status, headers) => sink.start(status, headers),
+    writeLine: (line) => {
+      countSent(counts);
+      return sink.writeLine(line);
+    },
+    end: (lastChunk) => sink.end(lastChunk),
+    get gone() { return sink.gone; },
+    onClose: (listener) => sink.onClose(listener),
+    onDrain: (listener) => sink.onDrain(listener),
   };
 }

@@ -9,7 +9,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
 import type { EtcdServerApi } from '../../server/server-api.js';
-import { GrpcHandledCounts, grpcStatusCodeCount, type MethodHandledCounts } from '../grpc/handled-counts.js';
+import { flowSlot, GrpcHandledCounts, grpcStatusCodeCount, type MethodHandledCounts } from '../grpc/handled-counts.js';
 
 // What the server reports is declared on the server's side (the server never imports this layer).
 import type { ServerMetricsRecorder } from '../../server/server-metrics.js';
@@ -34,10 +34,14 @@ export interface EtcdMetricsOptions {
 
 export class EtcdMetrics implements ServerMetricsRecorder {
   readonly registry = new Registry();
-  /** Native gRPC calls, counted by the gRPC layer (api/grpc/lean-path.ts) and read at each scrape. */
+  /**
+   * gRPC calls, counted by the gRPC layer (api/grpc/lean-path.ts, counting-interceptor.ts) and the
+   * gateway, and read at each scrape.
+   */
   readonly grpcHandledCounts = new GrpcHandledCounts();
-  /** What grpcHandledCounts had at the last scrape, per method: the counter gets the difference. */
+  /** What grpcHandledCounts had at the last scrape, per method: the counters get the difference. */
   private readonly grpcHandledReported = new Map<MethodHandledCounts, Float64Array>();
+  private readonly grpcFlowReported = new Map<MethodHandledCounts, Float64Array>();
   private readonly hasLeader: Gauge;
   private readonly isLeader: Gauge;
   private readonly serverId: Gauge;
@@ -47,7 +51,6 @@ export class EtcdMetrics implements ServerMetricsRecorder {
   private readonly dbTotalSizeInUse: Gauge;
   private readonly keysTotal: Gauge;
   private readonly currentRevision: Gauge;
-  private readonly grpcHandledTotal: Counter;
   private readonly healthSuccess: Counter;
   private readonly healthFailures: Counter;
   private leaderChanges?: Counter;
@@ -75,15 +78,26 @@ export class EtcdMetrics implements ServerMetricsRecorder {
     gauge('etcd_cluster_version', "Which version is running. 1 for 'cluster_version' label with current cluster version", ['cluster_version'])
       .set({ cluster_version: majorMinor }, 1);
     const metrics = this;
-    this.grpcHandledTotal = new Counter({
+    new Counter({
       name: 'grpc_server_handled_total',
       help: 'Total number of RPCs completed on the server, regardless of success or failure.',
-      labelNames: ['grpc_type', 'grpc_service', 'grpc_method', 'grpc_code'],
+      labelNames: ['grpc_code', 'grpc_method', 'grpc_service', 'grpc_type'],
       registers,
       collect() {
         metrics.collectGrpcHandled(this);
       },
     });
+    // grpc-prometheus's other series, listed and counted alike (etcd's Grafana dashboard reads
+    // started minus handled as the streams open).
+    const flowCounter = (name: string, help: string, slot: number) => new Counter({
+      name, help, labelNames: ['grpc_method', 'grpc_service', 'grpc_type'], registers,
+      collect() {
+        metrics.collectGrpcFlow(this, slot);
+      },
+    });
+    flowCounter('grpc_server_started_total', 'Total number of RPCs started on the server.', flowSlot.started);
+    flowCounter('grpc_server_msg_received_total', 'Total number of RPC stream messages received on the server.', flowSlot.received);
+    flowCounter('grpc_server_msg_sent_total', 'Total number of gRPC stream messages sent by the server.', flowSlot.sent);
     this.healthSuccess = new Counter({ name: 'etcd_server_health_success', help: 'The total number of successful health checks', registers });
     this.healthFailures = new Counter({ name: 'etcd_server_health_failures', help: 'The total number of failed health checks', registers });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
@@ -105,14 +119,26 @@ export class EtcdMetrics implements ServerMetricsRecorder {
         const delta = counts.byCode[code]! - reported[code]!;
         if (delta === 0 && !first) continue;
         reported[code] = counts.byCode[code]!;
-        counter.inc({ grpc_type: counts.type, grpc_service: counts.service, grpc_method: counts.method, grpc_code: grpcCodeNames[code]! }, delta);
+        counter.inc({ grpc_code: grpcCodeNames[code]!, grpc_method: counts.method, grpc_service: counts.service, grpc_type: counts.type }, delta);
       }
     }
   }
 
-  /** One finished gRPC call (or gateway call, which etcd serves through gRPC). */
-  grpcHandled(service: string, method: string, type: string, code: number): void {
-    this.grpcHandledTotal.inc({ grpc_type: type, grpc_service: service, grpc_method: method, grpc_code: grpcCodeNames[code] ?? String(code) });
+  /** Like collectGrpcHandled, for one slot of the methods' flow counts (started, received, sent). */
+  private collectGrpcFlow(counter: Counter, slot: number): void {
+    for (const counts of this.grpcHandledCounts.methods()) {
+      let reported = this.grpcFlowReported.get(counts);
+      if (reported === undefined) {
+        // -1: never reported, so listed even at 0.
+        reported = new Float64Array(3).fill(-1);
+        this.grpcFlowReported.set(counts, reported);
+      }
+      const value = counts.flow[slot]!;
+      if (value === reported[slot]) continue;
+      const delta = reported[slot]! < 0 ? value : value - reported[slot]!;
+      reported[slot] = value;
+      counter.inc({ grpc_method: counts.method, grpc_service: counts.service, grpc_type: counts.type }, delta);
+    }
   }
 
   healthChecked(healthy: boolean): void {

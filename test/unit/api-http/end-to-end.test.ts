@@ -1,8 +1,11 @@
 // The HTTP side of the real server (bin/etcd-ts, or etcd 3.4 with COMPAT_SELF_CHECK=1) with plain
 // HTTP requests as curl sends them: put/range/txn, a watch held open, lease grant + keepalive,
 // /health, /version and /metrics, all on the same client port that serves gRPC.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { etcdctl, selfCheck, startServerUnderTest, type EtcdProcess } from '../../helpers/index.js';
+import { etcdctl, selfCheck, spawnWatch, startServerUnderTest, type EtcdProcess } from '../../helpers/index.js';
 import { openStream } from './harness.js';
 
 let server: EtcdProcess;
@@ -118,26 +121,56 @@ describe(`HTTP on the client port (${selfCheck ? 'real etcd' : 'etcd-ts'})`, () 
     expect(metrics).toMatch(/^grpc_server_handled_total\{.*grpc_method="Put".*\} \d+$/m);
   });
 
-  test('grpc_server_handled_total counts native gRPC calls by method and code, every method listed from the start', async () => {
-    /** service/method/code → count, whatever the order of the labels. */
-    const handled = async (): Promise<Map<string, number>> => {
+  test("grpc-prometheus's series count native gRPC calls by method (and code), every method listed from the start", async () => {
+    /** series/service/method[/code] → count, whatever the order of the labels. */
+    const grpcSeries = async (): Promise<Map<string, number>> => {
       const text = await (await fetch(`${server.clientUrl}/metrics`)).text();
       const counts = new Map<string, number>();
       for (const line of text.split('\n')) {
-        if (!line.startsWith('grpc_server_handled_total{')) continue;
+        const series = /^grpc_server_(handled|started|msg_received|msg_sent)_total\{/.exec(line)?.[1];
+        if (series === undefined) continue;
         const label = (name: string) => new RegExp(`${name}="([^"]*)"`).exec(line)?.[1];
-        counts.set(`${label('grpc_service')}/${label('grpc_method')}/${label('grpc_code')}`, Number(line.slice(line.lastIndexOf(' ') + 1)));
+        const code = series === 'handled' ? `/${label('grpc_code')}` : '';
+        counts.set(`${series}/${label('grpc_service')}/${label('grpc_method')}${code}`, Number(line.slice(line.lastIndexOf(' ') + 1)));
       }
       return counts;
     };
-    const before = await handled();
+    const before = await grpcSeries();
     // Listed before any call of theirs, at 0 for a code nothing ended with.
-    expect(before.get('etcdserverpb.Maintenance/Defragment/DataLoss')).toBe(0);
-    expect(before.get('etcdserverpb.Lease/LeaseRevoke/NotFound')).toBe(0);
+    expect(before.get('handled/etcdserverpb.Maintenance/Defragment/DataLoss')).toBe(0);
+    expect(before.get('handled/etcdserverpb.Lease/LeaseRevoke/NotFound')).toBe(0);
+    expect(before.get('started/etcdserverpb.Maintenance/Snapshot')).toBe(0);
+    expect(before.get('msg_sent/etcdserverpb.Watch/Watch')).toBeDefined();
     expect((await etcdctl(server.clientUrl, ['put', 'handled/a', 'x'])).exitCode).toBe(0);
     expect((await etcdctl(server.clientUrl, ['lease', 'revoke', '1234'])).exitCode).not.toBe(0); // an unknown lease: NotFound
-    const after = await handled();
-    expect(after.get('etcdserverpb.KV/Put/OK')! - (before.get('etcdserverpb.KV/Put/OK') ?? 0)).toBe(1);
-    expect(after.get('etcdserverpb.Lease/LeaseRevoke/NotFound')).toBe(1);
+    // Snapshot is a server stream: relayed to grpc-js, and counted by its interceptor.
+    const snapshotDir = mkdtempSync(join(tmpdir(), 'etcd-ts-metrics-'));
+    try {
+      expect((await etcdctl(server.clientUrl, ['snapshot', 'save', join(snapshotDir, 'snapshot.db')])).exitCode).toBe(0);
+    } finally {
+      rmSync(snapshotDir, { recursive: true, force: true });
+    }
+    // Watch is a bidi stream on our HTTP/2 path: its create request in, created and the event out.
+    const got = await etcdctl(server.clientUrl, ['get', 'handled/a', '-w', 'json']);
+    const putRevision = (JSON.parse(got.stdout) as { kvs: Array<{ mod_revision: number }> }).kvs[0]!.mod_revision;
+    const watch = spawnWatch(server.clientUrl, [`--rev=${putRevision}`, 'handled/a']);
+    try {
+      await watch.waitForLines(3);
+    } finally {
+      await watch.stop();
+    }
+    const after = await grpcSeries();
+    const delta = (key: string) => after.get(key)! - (before.get(key) ?? 0);
+    expect([delta('started/etcdserverpb.Watch/Watch'), delta('msg_received/etcdserverpb.Watch/Watch')]).toEqual([1, 1]);
+    expect(delta('msg_sent/etcdserverpb.Watch/Watch')).toBe(2);
+    expect(delta('handled/etcdserverpb.KV/Put/OK')).toBe(1);
+    expect([delta('started/etcdserverpb.KV/Put'), delta('msg_received/etcdserverpb.KV/Put'), delta('msg_sent/etcdserverpb.KV/Put')]).toEqual([1, 1, 1]);
+    expect(after.get('handled/etcdserverpb.Lease/LeaseRevoke/NotFound')).toBe(1);
+    // A failed unary call sends no message.
+    expect([delta('started/etcdserverpb.Lease/LeaseRevoke'), delta('msg_sent/etcdserverpb.Lease/LeaseRevoke')]).toEqual([1, 0]);
+    expect(delta('handled/etcdserverpb.Maintenance/Snapshot/OK')).toBe(1);
+    expect([delta('started/etcdserverpb.Maintenance/Snapshot'), delta('msg_received/etcdserverpb.Maintenance/Snapshot')]).toEqual([1, 1]);
+    expect(delta('msg_sent/etcdserverpb.Maintenance/Snapshot')).toBeGreaterThanOrEqual(1);
   });
+
 });

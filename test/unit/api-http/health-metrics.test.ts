@@ -144,9 +144,15 @@ describe('/metrics', () => {
     await app.inject({ method: 'POST', url: '/v3/kv/put', payload: '{}' });
     await app.inject({ method: 'GET', url: '/health' });
     const samples = parsePrometheus((await app.inject({ method: 'GET', url: '/metrics' })).body);
-    const labels = (code: string) => `grpc_server_handled_total{grpc_type="unary",grpc_service="etcdserverpb.KV",grpc_method="Put",grpc_code="${code}"}`;
+    // Labels in etcd's order (client_golang sorts them).
+    const labels = (code: string) => `grpc_server_handled_total{grpc_code="${code}",grpc_method="Put",grpc_service="etcdserverpb.KV",grpc_type="unary"}`;
     expect(samples.get(labels('OK'))).toBe(1);
     expect(samples.get(labels('InvalidArgument'))).toBe(2);
+    // A gateway call is a gRPC call in etcd: started, its request received, its answer sent when it succeeded.
+    const put = (series: string) => samples.get(`${series}{grpc_method="Put",grpc_service="etcdserverpb.KV",grpc_type="unary"}`);
+    expect(put('grpc_server_started_total')).toBe(3);
+    expect(put('grpc_server_msg_received_total')).toBe(3);
+    expect(put('grpc_server_msg_sent_total')).toBe(1);
     expect(samples.get('etcd_server_health_success')).toBe(1);
   });
 
