@@ -20,7 +20,6 @@ import { responseSink, serveElectionObserve, serveLeaseKeepAlive, serveSnapshot,
 import { parseJsonText } from './json-text.js';
 import { messageFromJson, messageToJson } from './proto-json.js';
 
-
 export interface GatewayOptions {
   server: EtcdServerApi;
   /** EtcdServer.auth; without it the /v3/auth/* paths answer "unknown service etcdserverpb.Auth". */
