@@ -4,10 +4,7 @@
 import { ServerInterceptingCall, status, type ServerInterceptor } from '@grpc/grpc-js';
 import { countHandled, countReceived, countSent, countStarted, methodType, type GrpcHandledCounts } from './handled-counts.js';
 
-/**
- * Counts the calls grpc-js serves itself: those our HTTP/2 path relays to it. A call ends once,
- * with the status grpc-js sends or, when the client goes first, as Canceled.
- */
+/** A call ends once: with the status grpc-js sends or, when the client goes first, as Canceled. */
 export function countingInterceptor(calls: GrpcHandledCounts): ServerInterceptor {
   return (descriptor, next) => {
     const counts = calls.method(descriptor.path, methodType(descriptor.requestStream, descriptor.responseStream));

@@ -324,8 +324,9 @@ const responseBatchSlotsKept = 1024;
 /**
  * A call's responses since its last flush: an encoded message, or, from writeEncoded, a value with
  * its `aux`, encoded by the frame encoder straight into the flush's frame; `bytes` counts their
- * length prefixes too. The arrays are kept and refilled: a fresh set per flush (one per watch event
- * on a watch stream) was a tenth of what a watched put allocated on a member.
+ * length prefixes too. The arrays are kept and refilled: a watch stream flushes once per event, and
+ * in a sampled profile of a follower over 1,000 watched puts this site allocated 3.5 of 39 MB with
+ * a fresh set per flush, 1.8 MB after (the rest is the flush's closure and microtask).
  */
 class ResponseBatch {
   values: unknown[] = [];
