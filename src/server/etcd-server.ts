@@ -55,7 +55,7 @@ import { RequestIdCounter, requestOriginOf } from './request-ids.js';
 import type { InternalRequest } from './requests.js';
 import {
   AlarmAction, AlarmType, type AlarmMember, type Completion, type EtcdServerApi, type LeaseTimeToLiveResult, type Member,
-  type RequestContext, type ResponseHeader, type StatusResult,
+  type RequestContext, type ResponseHeader, type StatusResult, type MvccMetrics,
 } from './server-api.js';
 import type { ServerMetricsRecorder } from './server-metrics.js';
 import { type Applied, AppliedIndexWaits, RequestWaits, type SettledCallback } from './wait.js';
@@ -919,6 +919,14 @@ export class EtcdServer implements EtcdServerApi {
 
   status(ctx?: RequestContext): Promise<StatusResult> {
     return this.maintenance.status(ctx);
+  }
+
+  mvccMetrics(): MvccMetrics {
+    const hub = this.watchHub;
+    return {
+      compactRevision: this.mvcc.compactRevision, watchStreams: hub.streamCount, watchers: hub.watcherCount,
+      slowWatchers: hub.unsyncedWatcherCount, eventsSent: hub.eventsSent,
+    };
   }
 
   hash(ctx?: RequestContext): Promise<{ header: ResponseHeader; hash: number }> {

@@ -31,6 +31,17 @@ export interface AlarmMember {
   alarm: number;
 }
 
+/** What etcd's etcd_debugging_mvcc_* gauges and events counter show: read at each scrape, no raft round. */
+export interface MvccMetrics {
+  compactRevision: number;
+  watchStreams: number;
+  watchers: number;
+  /** Watchers catching up from history rather than getting events live. */
+  slowWatchers: number;
+  /** Events handed to watch streams' transports since start, each watcher's copy counted. */
+  eventsSent: number;
+}
+
 export interface StatusResult {
   header: ResponseHeader;
   version: string;
@@ -98,6 +109,8 @@ export interface EtcdServerApi {
   memberPromote(id: bigint, ctx?: RequestContext): Promise<{ header: ResponseHeader; members: Member[] }>;
 
   status(ctx?: RequestContext): Promise<StatusResult>;
+  /** For /metrics; a server without it lists none of those series. */
+  mvccMetrics?(): MvccMetrics;
   hash(ctx?: RequestContext): Promise<{ header: ResponseHeader; hash: number }>;
   hashKv(revision: number, ctx?: RequestContext): Promise<{ header: ResponseHeader; hash: number; compactRevision: number; hashRevision: number }>;
   alarm(action: number, memberId: bigint, alarm: number, ctx?: RequestContext): Promise<{ header: ResponseHeader; alarms: AlarmMember[] }>;

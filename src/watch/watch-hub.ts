@@ -82,6 +82,7 @@ export class WatchHub implements WatchHubContext {
   private readonly revisionEventsMax: number;
   private readonly streamCountMax: number;
   private lastNotifiedRevision: number;
+  private sentEvents = 0;
   private readonly streams = new Set<HubWatchStream>();
   /** Single-key watchers by their key in latin1 (a lossless byte-to-char mapping). */
   private readonly singleKeyWatchers = new Map<string, Set<Watcher>>();
@@ -126,6 +127,15 @@ export class WatchHub implements WatchHubContext {
     let count = 0;
     for (const stream of this.streams) count += stream.unsyncedWatcherCount;
     return count;
+  }
+
+  /** Events handed to the streams' transports so far, each watcher's copy counted (etcd's events_total). */
+  get eventsSent(): number {
+    return this.sentEvents;
+  }
+
+  countSentEvents(count: number): void {
+    this.sentEvents += count;
   }
 
   get watcherCount(): number {

@@ -60,6 +60,8 @@ export interface Watcher {
 /** What a stream needs from its hub. */
 export interface WatchHubContext {
   readonly notifiedRevision: number;
+  /** A response with `count` events went to a stream's transport (etcd_debugging_mvcc_events_total). */
+  countSentEvents(count: number): void;
   readonly maxRequestBytes: number;
   readonly streamQueuedEventsMax: number;
   readonly watchersPerStreamMax: number;
@@ -424,6 +426,8 @@ export class HubWatchStream implements WatchStream {
     let accepted: boolean;
     try {
       accepted = this.send(r);
+      // Taken either way: false only says the transport is full now.
+      if (r.events.length > 0) this.hub.countSentEvents(r.events.length);
     } catch (error) {
       // A transport that throws is gone; the stream must not take apply (our caller) down with it.
       this.end(error instanceof Error ? error : new Error(String(error)));

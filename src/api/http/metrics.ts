@@ -8,7 +8,7 @@
 //   shows up as a made-up zero.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
-import type { EtcdServerApi } from '../../server/server-api.js';
+import type { EtcdServerApi, MvccMetrics } from '../../server/server-api.js';
 import { flowSlot, GrpcHandledCounts, grpcStatusCodeCount, type MethodHandledCounts } from '../grpc/handled-counts.js';
 
 // What the server reports is declared on the server's side (the server never imports this layer).
@@ -54,6 +54,7 @@ export class EtcdMetrics implements ServerMetricsRecorder {
   private readonly healthSuccess: Counter;
   private readonly healthFailures: Counter;
   private leaderChanges?: Counter;
+  private mvccSeries?: MvccSeries;
   private proposalsPending?: Gauge;
   private pendingProposals = 0;
   private proposalsFailed?: Counter;
@@ -162,10 +163,8 @@ export class EtcdMetrics implements ServerMetricsRecorder {
   proposalFinished(failed: boolean): void {
     this.pendingProposals--;
     if (!failed) return;
-    this.proposalsFailed ??= new Counter({
-      name: 'etcd_server_proposals_failed_total', help: 'The total number of failed proposals seen.', registers: [this.registry],
-    });
-    this.proposalsFailed.inc();
+    this.pending();
+    this.proposalsFailed!.inc();
   }
 
   walFsyncObserved(durationSeconds: number): void {
@@ -182,6 +181,10 @@ export class EtcdMetrics implements ServerMetricsRecorder {
 
   private pending(): void {
     if (this.proposalsPending !== undefined) return;
+    // Listed at 0 from the first proposal on, as etcd lists it from the start (a rate over it needs the series).
+    this.proposalsFailed = new Counter({
+      name: 'etcd_server_proposals_failed_total', help: 'The total number of failed proposals seen.', registers: [this.registry],
+    });
     const metrics = this;
     this.proposalsPending = new Gauge({
       name: 'etcd_server_proposals_pending', help: 'The current number of pending proposals to commit.', registers: [this.registry],
@@ -191,6 +194,11 @@ export class EtcdMetrics implements ServerMetricsRecorder {
 
   /** Reads the server's current state into the pulled gauges; a failed read leaves them unset. */
   async refreshFrom(server: EtcdServerApi, logger: Logger): Promise<void> {
+    const mvcc = server.mvccMetrics?.();
+    if (mvcc !== undefined) {
+      this.mvccSeries ??= new MvccSeries(this.registry);
+      this.mvccSeries.set(mvcc);
+    }
     try {
       const status = await server.status({ internal: true });
       this.hasLeader.set(status.leader !== 0n ? 1 : 0);
@@ -219,6 +227,35 @@ export class EtcdMetrics implements ServerMetricsRecorder {
       this.keysTotal.reset();
       this.currentRevision.reset();
     }
+  }
+}
+
+/** etcd's etcd_debugging_mvcc_* series of the watch hub and the compaction point. */
+class MvccSeries {
+  private readonly compactRevision: Gauge;
+  private readonly watchStreams: Gauge;
+  private readonly watchers: Gauge;
+  private readonly slowWatchers: Gauge;
+  private readonly events: Counter;
+  private eventsReported = 0;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    const gauge = (name: string, help: string) => new Gauge({ name: `etcd_debugging_mvcc_${name}`, help, registers });
+    this.compactRevision = gauge('compact_revision', 'The revision of the last compaction in store.');
+    this.watchStreams = gauge('watch_stream_total', 'Total number of watch streams.');
+    this.watchers = gauge('watcher_total', 'Total number of watchers.');
+    this.slowWatchers = gauge('slow_watcher_total', 'Total number of unsynced slow watchers.');
+    this.events = new Counter({ name: 'etcd_debugging_mvcc_events_total', help: 'Total number of events sent by this member.', registers });
+  }
+
+  set(mvcc: MvccMetrics): void {
+    this.compactRevision.set(mvcc.compactRevision);
+    this.watchStreams.set(mvcc.watchStreams);
+    this.watchers.set(mvcc.watchers);
+    this.slowWatchers.set(mvcc.slowWatchers);
+    this.events.inc(mvcc.eventsSent - this.eventsReported);
+    this.eventsReported = mvcc.eventsSent;
   }
 }
 

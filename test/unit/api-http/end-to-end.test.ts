@@ -173,4 +173,49 @@ describe(`HTTP on the client port (${selfCheck ? 'real etcd' : 'etcd-ts'})`, () 
     expect(delta('msg_sent/etcdserverpb.Maintenance/Snapshot')).toBeGreaterThanOrEqual(1);
   });
 
+  // Last in this file: it compacts the store.
+  test("etcd_debugging_mvcc's watch series and compact revision; etcd_server_proposals_failed_total listed", async () => {
+    const scrape = async (): Promise<(name: string) => number> => {
+      const text = await (await fetch(`${server.clientUrl}/metrics`)).text();
+      return (name) => {
+        const line = text.split('\n').find((candidate) => candidate.startsWith(`${name} `));
+        if (!line) throw new Error(`${name} missing from /metrics`);
+        return Number(line.slice(name.length + 1));
+      };
+    };
+    const revisionOf = async (key: string): Promise<number> => {
+      const got = await etcdctl(server.clientUrl, ['get', key, '-w', 'json']);
+      return (JSON.parse(got.stdout) as { kvs: Array<{ mod_revision: number }> }).kvs[0]!.mod_revision;
+    };
+    const before = await scrape();
+    expect(before('etcd_server_proposals_failed_total')).toBeGreaterThanOrEqual(0);
+    const series = ['watch_stream_total', 'watcher_total', 'slow_watcher_total', 'events_total'].map((name) => `etcd_debugging_mvcc_${name}`);
+    const [streams0, watchers0, , events0] = series.map(before);
+
+    expect((await etcdctl(server.clientUrl, ['put', 'mvcc-metrics/a', '1'])).exitCode).toBe(0);
+    const first = await revisionOf('mvcc-metrics/a');
+    expect((await etcdctl(server.clientUrl, ['put', 'mvcc-metrics/a', '2'])).exitCode).toBe(0);
+    // From an old revision: the watcher catches up from history, then gets events live.
+    const watch = spawnWatch(server.clientUrl, [`--rev=${first}`, 'mvcc-metrics/a']);
+    try {
+      await watch.waitForLines(6);
+      expect((await etcdctl(server.clientUrl, ['put', 'mvcc-metrics/a', '3'])).exitCode).toBe(0);
+      await watch.waitForLines(9);
+      const during = await scrape();
+      expect(series.map(during)).toEqual([streams0! + 1, watchers0! + 1, 0, events0! + 3]);
+    } finally {
+      await watch.stop();
+    }
+    let after = await scrape();
+    for (let attempt = 0; attempt < 50 && after('etcd_debugging_mvcc_watcher_total') !== watchers0; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      after = await scrape();
+    }
+    expect([after('etcd_debugging_mvcc_watch_stream_total'), after('etcd_debugging_mvcc_watcher_total')]).toEqual([streams0, watchers0]);
+
+    const head = await revisionOf('mvcc-metrics/a');
+    expect((await etcdctl(server.clientUrl, ['compaction', String(head)])).exitCode).toBe(0);
+    expect((await scrape())('etcd_debugging_mvcc_compact_revision')).toBe(head);
+  });
+
 });

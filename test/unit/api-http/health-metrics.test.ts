@@ -163,6 +163,9 @@ describe('/metrics', () => {
     expect(before.has('etcd_disk_wal_fsync_duration_seconds_count')).toBe(false);
     metrics.leaderChanged();
     metrics.proposalStarted();
+    // A server that proposes lists its failures from the first proposal on, at 0 (etcd lists it from the start).
+    const proposing = parsePrometheus((await app.inject({ method: 'GET', url: '/metrics' })).body);
+    expect(proposing.get('etcd_server_proposals_failed_total')).toBe(0);
     metrics.proposalStarted();
     metrics.proposalFinished(true);
     metrics.walFsyncObserved(0.0003);

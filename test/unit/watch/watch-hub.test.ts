@@ -281,6 +281,23 @@ describe.each(deliveryModes)('WatchHub slow streams ($mode)', ({ options }) => {
     expect(client.eventsOf(0).map((e) => e.revision)).toEqual([2, 3, 4]);
   });
 
+  it('counts events as they reach the transport, each watcher its own copy (etcd_debugging_mvcc_events_total)', () => {
+    const { history, hub, client, stream, drain } = slowSetup();
+    const eventsReceived = () => client.responses.reduce((sum, r) => sum + r.events.length, 0);
+    stream.create(createRequest({ key: 'a' }));
+    stream.create(createRequest({ key: 'a' }));
+    history.write([{ put: 'a' }]);
+    expect(hub.eventsSent).toBe(2);
+    client.full = true;
+    history.write([{ put: 'a' }, { put: 'a' }]);
+    history.write([{ put: 'a' }]);
+    // Held-back events are not sent yet.
+    expect(hub.eventsSent).toBe(eventsReceived());
+    expect(hub.eventsSent).toBeLessThan(8);
+    drain();
+    expect([hub.eventsSent, eventsReceived()]).toEqual([8, 8]);
+  });
+
   it("each watcher's held-back revisions go out in one response, whole and in order, with the newest revision", () => {
     const { history, client, stream, drain } = slowSetup();
     stream.create(createRequest({ key: 'a' }));
