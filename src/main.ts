@@ -103,6 +103,7 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
   registerAuthService(grpcServer, server.auth, logger.child({ component: 'grpc' }));
   const httpApp = createHttpApp({
     server, auth: server.auth, maxRequestBytes: config.maxRequestBytes, logger, etcdVersion: config.etcdVersion, enableV2: config.enableV2, metrics,
+    cors: config.cors, hostWhitelist: config.hostWhitelist,
   });
   await httpApp.ready();
   // With --listen-client-http-urls, HTTP moves there and the client URLs serve gRPC only (etcd 3.5.10+/3.6).

@@ -11,6 +11,8 @@ export type FlagKind =
   | 'duration'
   | 'urls'
   | 'strings'
+  /** --cors: "*" or URLs by etcd's rules, kept as written (an Origin header is matched against them). */
+  | 'origins'
   | 'choice'
   | 'ignored';
 
@@ -152,8 +154,8 @@ export const flagTable: readonly FlagSpec[] = [
   flag(S, 'peer-crl-file', 'string', '', 'core', '3.4', 'Path to the peer certificate revocation list file.'),
   flag(S, 'self-signed-cert-validity', 'uint', '1', 'core', '3.5', 'Validity in years of the certificates made by --auto-tls / --peer-auto-tls.'),
   flag(S, 'cipher-suites', 'strings', '', 'core', '3.4', 'Comma-separated list of supported TLS cipher suites.'),
-  flag(S, 'cors', 'strings', '*', 'later', '3.4', 'Comma-separated whitelist of origins for CORS (empty or * means allow all).'),
-  flag(S, 'host-whitelist', 'strings', '*', 'later', '3.4', 'Acceptable hostnames from HTTP client requests, if server is not secure (* means allow all).'),
+  flag(S, 'cors', 'origins', '*', 'core', '3.4', 'Comma-separated whitelist of origins for CORS (empty or * means allow all).'),
+  flag(S, 'host-whitelist', 'strings', '*', 'core', '3.4', 'Acceptable hostnames from HTTP client requests, if server is not secure (* means allow all).'),
   flag(S, 'tls-min-version', 'choice', 'TLS1.2', 'core', '3.5', 'Minimum TLS version supported.', ['TLS1.2', 'TLS1.3']),
   flag(S, 'tls-max-version', 'choice', '', 'core', '3.5', 'Maximum TLS version supported (empty: no maximum).', ['', 'TLS1.2', 'TLS1.3']),
   flag(E, 'experimental-peer-skip-client-san-verification', 'bool', 'false', 'core', '3.4', 'Skip verification of SAN field in client certificate for peer connections.'),

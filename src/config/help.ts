@@ -29,7 +29,7 @@ const supportNote: Record<FlagSpec['support'], string> = {
 
 function defaultShown(spec: FlagSpec): string {
   if (spec.name === 'data-dir') return "'${name}.etcd'";
-  if (spec.kind === 'bool' || spec.kind === 'string' || spec.kind === 'choice' || spec.kind === 'urls' || spec.kind === 'strings' || spec.kind === 'duration') {
+  if (spec.kind === 'bool' || spec.kind === 'string' || spec.kind === 'choice' || spec.kind === 'urls' || spec.kind === 'strings' || spec.kind === 'origins' || spec.kind === 'duration') {
     return `'${spec.defaultText}'`;
   }
   return spec.defaultText;

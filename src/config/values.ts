@@ -1,7 +1,7 @@
 // Owns turning one flag's raw text into a typed value by the flag's kind, with Go's parse rules
 // (strconv.ParseBool, ParseInt/ParseUint base 0, time.ParseDuration) and etcd's URL rules.
 import { parseGoDurationMs } from './duration.js';
-import { parseUrlList } from './urls.js';
+import { parseEtcdUrl, parseUrlList } from './urls.js';
 import type { FlagSpec } from './flag-table.js';
 
 export type FlagValue = string | boolean | number | string[] | URL[];
@@ -58,6 +58,16 @@ export function parseFlagValue(spec: FlagSpec, text: string): FlagValue {
       return text === '' ? [] : parseUrlList(text);
     case 'strings':
       return splitList(text);
+    case 'origins':
+      // etcd's UniqueURLs with "*" as the one exception: anything else must be URLs by its rules.
+      if (text === '*') return ['*'];
+      return text.split(',').map((part) => {
+        parseEtcdUrl(part);
+        const trimmed = part.trim();
+        // As Go's url.URL prints it: the scheme lower-cased, the rest as written.
+        const schemeEnd = trimmed.indexOf(':');
+        return trimmed.slice(0, schemeEnd).toLowerCase() + trimmed.slice(schemeEnd);
+      });
     case 'choice': {
       const choices = spec.choices ?? [];
       if (!choices.includes(text)) {

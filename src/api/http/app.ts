@@ -2,13 +2,15 @@
 // WebSocket upgrades on its paths), /version,
 // /health, /livez, /readyz and /metrics. The app never listens: its node:http server receives
 // connections from the client listener (http1HandlerFor(app.server)), or from app.inject() in tests.
-// Answers carry etcd's CORS headers and Go's plain-text 404/405s, so curl sees what etcd answers.
+// Answers carry etcd's CORS headers and Go's plain-text 404/405s, so curl sees what etcd answers;
+// --host-whitelist and --cors apply as etcd applies them (access-control.ts).
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AuthServerApi, EtcdServerApi } from '../../server/server-api.js';
 import { receiveMessageSlackBytes } from '../grpc/server.js';
+import { AccessControl, dnsRebindingRefusal } from './access-control.js';
 import { registerGateway } from './gateway.js';
 import { attachGatewayWebSocket } from './gateway-websocket.js';
 import { registerHealth } from './health.js';
@@ -30,14 +32,11 @@ export interface HttpAppOptions {
   healthCheckTimeoutMs?: number;
   /** --enable-v2: serve /v2/keys, /v2/members, /v2/stats, /v2/machines and the discovery /new. */
   enableV2?: boolean;
+  /** --cors: origins answered with CORS headers (etcd's default ["*"]: every origin). */
+  cors?: readonly string[];
+  /** --host-whitelist: hosts a plain-HTTP request may name (etcd's default ["*"]: any). */
+  hostWhitelist?: readonly string[];
 }
-
-/** etcd 3.4/3.5 answer every client-port HTTP request with these (its default --cors=*). */
-export const corsHeaders: Readonly<Record<string, string>> = {
-  'Access-Control-Allow-Headers': 'accept, content-type, authorization',
-  'Access-Control-Allow-Methods': 'POST, GET, OPTIONS, PUT, DELETE',
-  'Access-Control-Allow-Origin': '*',
-};
 
 /** etcd's request timeout with its default election timeout: 5 s + 2 × 1 s. */
 export const healthCheckTimeoutMsDefault = 7_000;
@@ -84,11 +83,6 @@ function createBaseApp(options: HttpAppOptions, logger: Logger): FastifyInstance
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
 
-  app.addHook('onRequest', async (request, reply) => {
-    reply.headers(corsHeaders);
-    if (request.method === 'OPTIONS') await reply.code(200).send();
-  });
-
   app.setNotFoundHandler(async (_request, reply) => {
     await reply.code(404).type('text/plain; charset=utf-8').header('X-Content-Type-Options', 'nosniff').send('404 page not found\n');
   });
@@ -133,15 +127,36 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   const failedPreconditionStatus = options.etcdVersion.startsWith('3.4.') ? 412 : 400;
   const app = createBaseApp(options, logger);
 
-  const gatewayCalls = registerGateway(app, {
-    server: options.server, auth: options.auth, logger, commonHeaders: corsHeaders, failedPreconditionStatus,
-    calls: metrics.grpcHandledCounts,
+  // Every answer of the client port, also a stream written by hand: CORS headers go on the raw
+  // response, whose writeHead merges them with its own.
+  const access = new AccessControl(options.cors, options.hostWhitelist);
+  app.addHook('onRequest', async (request, reply) => {
+    const refusedHost = access.refusedHost(request.raw);
+    if (refusedHost !== undefined) {
+      logger.warn({ host: refusedHost }, 'rejecting HTTP request to prevent DNS rebinding attacks');
+      await reply.code(421).type('text/plain; charset=utf-8').header('X-Content-Type-Options', 'nosniff')
+        .send(dnsRebindingRefusal(refusedHost));
+      return reply;
+    }
+    const cors = access.corsHeaders(request.headers.origin);
+    for (const name in cors) reply.raw.setHeader(name, cors[name]!);
+    if (request.method === 'OPTIONS') {
+      await reply.code(200).send();
+      return reply;
+    }
+    return undefined;
   });
-  attachGatewayWebSocket(app.server, { calls: gatewayCalls, logger, maxPayloadBytes: gatewayBodyLimitBytes(options.maxRequestBytes) });
+
+  const gatewayCalls = registerGateway(app, {
+    server: options.server, auth: options.auth, logger, failedPreconditionStatus, calls: metrics.grpcHandledCounts,
+  });
+  attachGatewayWebSocket(app.server, {
+    calls: gatewayCalls, logger, maxPayloadBytes: gatewayBodyLimitBytes(options.maxRequestBytes), access,
+  });
 
   registerHealthAndMetrics(app, options, metrics, logger);
 
-  if (options.enableV2) registerV2Api(app, { server: options.server, logger, commonHeaders: corsHeaders });
+  if (options.enableV2) registerV2Api(app, { server: options.server, logger });
 
   app.get('/version', async (_request, reply) => {
     await reply.header('Content-Type', 'application/json').send(JSON.stringify({
@@ -155,7 +170,8 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
 
 /**
  * The app of a --listen-metrics-urls listener: /metrics, /health, /livez and /readyz only, as
- * etcd's metrics mux; everything else is Go's 404.
+ * etcd's metrics mux; everything else is Go's 404. etcd serves that mux as it is: no CORS headers,
+ * no --host-whitelist.
  */
 export function createMetricsHttpApp(options: HttpAppOptions): FastifyInstance {
   checkOptions(options);

@@ -27,8 +27,11 @@ import { messageToJson } from './proto-json.js';
 
 /** Where a stream's lines go: an HTTP response body, or a WebSocket's text messages. */
 export interface StreamSink {
-  /** Called once before the first line: HTTP writes its status line and headers. */
-  start(status: number, headers: Record<string, string>): void;
+  /**
+   * Called once before the first line: HTTP writes its status line and headers (with those already
+   * set on the response: CORS, see app.ts).
+   */
+  start(status: number): void;
   /** Returns false when the transport buffer is full: wait for onDrain before writing more. */
   writeLine(line: string): boolean;
   /** Ends the stream, with a last chunk (the error) when given. */
@@ -47,7 +50,7 @@ export function responseSink(response: ServerResponse): StreamSink {
     return () => response.off(event, listener);
   };
   return {
-    start: (status, headers) => response.writeHead(status, { ...headers, 'Content-Type': 'application/json' }),
+    start: (status) => response.writeHead(status, { 'Content-Type': 'application/json' }),
     writeLine: (line) => response.write(`${line}\n`),
     end: (lastChunk) => (lastChunk === undefined ? response.end() : response.end(lastChunk)),
     get gone() { return response.destroyed || response.writableEnded; },
@@ -71,7 +74,6 @@ export interface StreamContext {
   laterRequests?: (handle: (request: Record<string, unknown> | undefined) => void) => void;
   requestContext: RequestContext;
   responseType: protobuf.Type;
-  headers: Record<string, string>;
   failedPreconditionStatus: 400 | 412;
   /** Called once when the stream ends, with the gRPC code it ended with (metrics). */
   onEnd: (code: number) => void;
@@ -105,7 +107,7 @@ class ResultWriter {
   private start(status: number): void {
     if (this.started) return;
     this.started = true;
-    this.context.sink.start(status, this.context.headers);
+    this.context.sink.start(status);
   }
 
   /** Returns false when the socket buffer is full: wait for 'drain' before writing more. */

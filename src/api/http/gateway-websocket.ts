@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { ConcurrencyError } from '../../concurrency/index.js';
 import type { RequestContext } from '../../server/server-api.js';
+import { dnsRebindingRefusal, type AccessControl } from './access-control.js';
 import { gatewayPathOf, type GatewayCalls } from './gateway.js';
 import type { StreamSink } from './gateway-streams.js';
 
@@ -26,6 +27,8 @@ export interface GatewayWebSocketOptions {
   logger: Logger;
   /** The largest message accepted, the same bound as a gateway request body. */
   maxPayloadBytes: number;
+  /** --host-whitelist holds for upgrades too (etcd checks before its WebSocket proxy sees them). */
+  access?: AccessControl;
 }
 
 /** The proxy's rewrite of the sub-protocol header: "Bearer, <token>" ⇒ "Bearer <token>". */
@@ -206,6 +209,14 @@ export function attachGatewayWebSocket(httpServer: http.Server, options: Gateway
     handleProtocols: (protocols) => (protocols.has('Bearer') ? 'Bearer' : false),
   });
   httpServer.on('upgrade', (request: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    const refusedHost = options.access?.refusedHost(request);
+    if (refusedHost !== undefined) {
+      options.logger.warn({ host: refusedHost }, 'rejecting HTTP request to prevent DNS rebinding attacks');
+      const body = Buffer.from(dnsRebindingRefusal(refusedHost));
+      socket.end(`HTTP/1.1 421 Misdirected Request\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n` +
+        `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString()}`);
+      return;
+    }
     const url = new URL(request.url ?? '/', 'http://localhost');
     const path = gatewayPathOf(url.pathname);
     if (path === undefined || (request.headers.upgrade ?? '').toLowerCase() !== 'websocket') {

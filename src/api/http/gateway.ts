@@ -25,8 +25,6 @@ export interface GatewayOptions {
   /** EtcdServer.auth; without it the /v3/auth/* paths answer "unknown service etcdserverpb.Auth". */
   auth?: AuthServerApi;
   logger: Logger;
-  /** Headers every answer carries (etcd's CORS headers); streams write them by hand. */
-  commonHeaders: Record<string, string>;
   failedPreconditionStatus: 400 | 412;
   /**
    * Where gateway calls are counted for /metrics' grpc_server_* series: etcd's gateway makes each
@@ -203,7 +201,7 @@ export function registerGateway(app: FastifyInstance, options: GatewayOptions): 
         if (request !== undefined) countReceived(counts);
         handle(request);
       })),
-      headers: options.commonHeaders, failedPreconditionStatus: options.failedPreconditionStatus,
+      failedPreconditionStatus: options.failedPreconditionStatus,
       onEnd: (code) => countHandled(counts, code),
     });
     return undefined;
@@ -251,7 +249,7 @@ export function registerGateway(app: FastifyInstance, options: GatewayOptions): 
 function countingSink(sink: StreamSink, counts: MethodHandledCounts | undefined): StreamSink {
   if (counts === undefined) return sink;
   return {
-    start: (status, headers) => sink.start(status, headers),
+    start: (status) => sink.start(status),
     writeLine: (line) => {
       countSent(counts);
       return sink.writeLine(line);

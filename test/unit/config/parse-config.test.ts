@@ -197,6 +197,16 @@ describe('validation at start', () => {
     expect(hrefs(config.listenPeerUrls)).toEqual(['http://0.0.0.0:2380', 'http://[::1]:2381']);
   });
 
+  it('takes --cors as "*" or URLs by etcd\'s rules, and --host-whitelist as names', () => {
+    expect(errorOf(() => parse(['--cors', 'http://a.example']))).toBe(
+      'invalid value "http://a.example" for flag -cors: URL address does not have the form "host:port": http://a.example',
+    );
+    expect(parse([]).config.cors).toEqual(['*']);
+    expect(parse(['--cors', 'HTTP://a.example:8080,https://b.example:443']).config.cors).toEqual(['http://a.example:8080', 'https://b.example:443']);
+    expect(parse(['--host-whitelist', 'example.com,127.0.0.1']).config.hostWhitelist).toEqual(['example.com', '127.0.0.1']);
+    expect(parse([]).config.hostWhitelist).toEqual(['*']);
+  });
+
   it('parses --initial-cluster with several URLs for one name and checks our own entry', () => {
     const cluster = 'a=http://10.0.0.1:2380,a=http://10.0.0.1:2390,b=http://10.0.0.2:2380';
     const { config } = parse([

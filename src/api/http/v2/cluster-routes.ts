@@ -9,7 +9,6 @@ import type { V2Store } from './store.js';
 export interface V2ClusterContext {
   server: EtcdServerApi;
   store: V2Store;
-  commonHeaders: Readonly<Record<string, string>>;
   /** When this member's HTTP side started (stats/self startTime). */
   startedAt: Date;
 }
@@ -20,7 +19,7 @@ function memberJson(member: Member): Record<string, unknown> {
 
 async function sendJson(reply: FastifyReply, context: V2ClusterContext, status: number, body: unknown): Promise<void> {
   const clusterId = context.server.responseHeader(0).clusterId.toString(16);
-  await reply.code(status).headers({ ...context.commonHeaders, 'Content-Type': 'application/json', 'X-Etcd-Cluster-Id': clusterId })
+  await reply.code(status).headers({ 'Content-Type': 'application/json', 'X-Etcd-Cluster-Id': clusterId })
     .send(Buffer.from(`${JSON.stringify(body)}\n`));
 }
 
@@ -82,7 +81,7 @@ export function registerV2Cluster(app: FastifyInstance, context: V2ClusterContex
     if (id === undefined) return sendJson(reply, context, 404, { message: `No such member: ${request.params.id}` });
     try {
       await server.memberRemove(id);
-      return await reply.code(204).headers(context.commonHeaders).send();
+      return await reply.code(204).send();
     } catch (error) {
       return sendMemberError(reply, context, error, request.params.id);
     }
@@ -94,14 +93,14 @@ export function registerV2Cluster(app: FastifyInstance, context: V2ClusterContex
     if (!peerUrls) return sendJson(reply, context, 400, { message: 'Unable to decode JSON: peerURLs required' });
     try {
       await server.memberUpdate(id, peerUrls);
-      return await reply.code(204).headers(context.commonHeaders).send();
+      return await reply.code(204).send();
     } catch (error) {
       return sendMemberError(reply, context, error, request.params.id);
     }
   });
   app.get('/v2/machines', async (_request, reply) => {
     const { members } = await server.memberList(false);
-    await reply.headers(context.commonHeaders).type('text/plain; charset=utf-8').send(members.flatMap((m) => m.clientUrls).join(', '));
+    await reply.type('text/plain; charset=utf-8').send(members.flatMap((m) => m.clientUrls).join(', '));
   });
   app.get('/v2/stats/self', async (_request, reply) => {
     const status = await server.status();

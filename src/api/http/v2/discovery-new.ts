@@ -10,18 +10,18 @@ export const discoveryRegistryPath = '/_etcd/registry';
 export const discoverySizeMax = 64;
 const discoverySizeDefault = 3;
 
-export function registerDiscoveryNew(app: FastifyInstance, options: { store: V2Store; commonHeaders: Readonly<Record<string, string>> }): void {
+export function registerDiscoveryNew(app: FastifyInstance, options: { store: V2Store }): void {
   app.get<{ Querystring: { size?: string } }>('/new', async (request, reply) => {
     const rawSize = request.query.size ?? String(discoverySizeDefault);
     const size = Number(rawSize);
     if (!/^\d+$/.test(rawSize) || size < 1 || size > discoverySizeMax) {
-      return reply.code(400).headers(options.commonHeaders).type('text/plain; charset=utf-8')
+      return reply.code(400).type('text/plain; charset=utf-8')
         .send(`invalid size: must be an integer from 1 to ${discoverySizeMax}\n`);
     }
     const token = randomBytes(16).toString('hex');
     const tokenPath = `${discoveryRegistryPath}/${token}`;
     await options.store.set(`${tokenPath}/_config/size`, { value: String(size), dir: false, prevExist: false, refresh: false });
     const host = request.headers.host ?? `${request.hostname}`;
-    return reply.headers(options.commonHeaders).type('text/plain; charset=utf-8').send(`http://${host}/v2/keys${tokenPath}`);
+    return reply.type('text/plain; charset=utf-8').send(`http://${host}/v2/keys${tokenPath}`);
   });
 }

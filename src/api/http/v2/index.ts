@@ -12,15 +12,14 @@ import { V2Store } from './store.js';
 export interface V2ApiOptions {
   server: EtcdServerApi;
   logger: Logger;
-  commonHeaders: Readonly<Record<string, string>>;
 }
 
 export function registerV2Api(app: FastifyInstance, options: V2ApiOptions): V2Store {
   const store = new V2Store(options.server);
-  const context = { server: options.server, store, logger: options.logger.child({ component: 'v2' }), commonHeaders: options.commonHeaders };
+  const context = { server: options.server, store, logger: options.logger.child({ component: 'v2' }) };
   registerV2Keys(app, context);
   registerV2Cluster(app, { ...context, startedAt: new Date() });
-  registerDiscoveryNew(app, { store, commonHeaders: options.commonHeaders });
+  registerDiscoveryNew(app, { store });
   return store;
 }
 

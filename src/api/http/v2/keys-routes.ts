@@ -17,7 +17,6 @@ export interface V2RouteContext {
   server: EtcdServerApi;
   store: V2Store;
   logger: Logger;
-  commonHeaders: Readonly<Record<string, string>>;
 }
 
 type Form = Map<string, string[]>;
@@ -165,7 +164,6 @@ async function runKeyRequest(context: V2RouteContext, method: string, parsed: Pa
 export async function v2Headers(context: V2RouteContext, etcdIndex: number): Promise<Record<string, string>> {
   const header = context.server.responseHeader(etcdIndex);
   const headers: Record<string, string> = {
-    ...context.commonHeaders,
     'Content-Type': 'application/json',
     'X-Etcd-Cluster-Id': header.clusterId.toString(16),
     'X-Etcd-Index': String(etcdIndex),
@@ -198,7 +196,6 @@ export async function sendError(context: V2RouteContext, reply: FastifyReply, er
   }
   const header = context.server.responseHeader(v2Error.index);
   await reply.code(v2Error.httpStatus).headers({
-    ...context.commonHeaders,
     'Content-Type': 'application/json',
     'X-Etcd-Cluster-Id': header.clusterId.toString(16),
     'X-Etcd-Index': String(v2Error.index),
