@@ -76,6 +76,7 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
     initialCluster: bootstrap.initialCluster,
     initialClusterState: config.initialClusterState,
     initialClusterToken: bootstrap.initialClusterToken,
+    forceNewCluster: config.forceNewCluster,
     advertiseClientUrls: config.advertiseClientUrls.map(formatEtcdUrl),
     listenPeerUrls: config.listenPeerUrls,
     initialAdvertisePeerUrls: config.initialAdvertisePeerUrls.map(formatEtcdUrl),

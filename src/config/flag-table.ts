@@ -219,7 +219,7 @@ export const flagTable: readonly FlagSpec[] = [
   flag(E, 'experimental-wait-cluster-ready-timeout', 'duration', '5s', 'later', '3.5', 'Maximum time to wait for the cluster to be ready at boot.'),
   flag(E, 'feature-gates', 'string', '', 'later', '3.6', 'Comma-separated Name=true|false feature gates (e.g. LeaseCheckpoint=true).'),
 
-  flag(U, 'force-new-cluster', 'bool', 'false', 'later', '3.4', 'Force to create a new one-member cluster.'),
+  flag(U, 'force-new-cluster', 'bool', 'false', 'core', '3.4', 'Force to create a new one-member cluster.'),
   flag(U, 'unsafe-no-fsync', 'bool', 'false', 'core', '3.5', 'Disables fsync, unsafe, will cause data loss.'),
 
   flag(O, 'config-file', 'string', '', 'core', '3.4', 'Path to a YAML configuration file with etcd\'s keys; other flags and ETCD_* variables are then ignored.'),

@@ -41,6 +41,7 @@ import { PeerLinks } from './peer-links.js';
 import { KeepAliveForwarder } from './keep-alive-forwarder.js';
 import { MEMBER_ID_KEY, RESTORE_MARKER_KEY, installBackendSnapshot } from './snapshot-install.js';
 import { type ReplicatedState, loadReplicatedState } from './replicated-state.js';
+import { forceNewCluster } from './force-new-cluster.js';
 import { fetchClusterMembership } from './join-cluster.js';
 import { PeerTransport } from '../transport/peer-transport.js';
 import { type MemberLinks, RaftNode, SingleMemberTransport } from './raft-node.js';
@@ -68,6 +69,8 @@ export interface EtcdServerConfig {
   initialCluster: Array<{ name: string; peerUrls: string[] }>;
   initialClusterState: 'new' | 'existing';
   initialClusterToken: string;
+  /** --force-new-cluster: a restart drops the other members (force-new-cluster.ts). */
+  forceNewCluster?: boolean;
   advertiseClientUrls: string[];
   /** Where to serve peers; empty for a one-member server with no peer listener (tests). */
   listenPeerUrls: URL[];
@@ -323,6 +326,9 @@ export class EtcdServer implements EtcdServerApi {
         logger.info({ 'logged-commit': persisted.hardState.commit, commit: recovered.commit }, 'commit index taken from the applied index');
         memoryStorage.setHardState(recovered);
       }
+    }
+    if (restarted && config.forceNewCluster) {
+      await forceNewCluster({ memoryStorage, wal, membership, appliedIndex, memberId, logger: logger.child({ component: 'server' }) });
     }
 
     // The callbacks below need the server, which needs everything else: tie the knot via a holder.

@@ -199,7 +199,7 @@ export class TestCluster {
     };
   }
 
-  private launch(member: ClusterMember, initialCluster: string, state: 'new' | 'existing'): void {
+  private launch(member: ClusterMember, initialCluster: string, state: 'new' | 'existing', moreArgs: readonly string[] = []): void {
     const args = [
       `--name=${member.name}`,
       `--data-dir=${member.dataDir}`,
@@ -211,6 +211,7 @@ export class TestCluster {
       `--initial-cluster-state=${state}`,
       '--initial-cluster-token=test-cluster',
       ...this.extraArgs,
+      ...moreArgs,
     ];
     member.process = spawnMember(this.kind, args, this.baseDir);
     member.paused = false;
@@ -330,12 +331,15 @@ export class TestCluster {
     return status;
   }
 
-  /** Starts a stopped or killed member again on its data dir and URLs (the flags a restart gets). */
-  async restart(member: ClusterMember, check: 'health' | 'status' = 'health'): Promise<void> {
+  /**
+   * Starts a stopped or killed member again on its data dir and URLs (the flags a restart gets),
+   * with `moreArgs` added (e.g. --force-new-cluster).
+   */
+  async restart(member: ClusterMember, check: 'health' | 'status' = 'health', moreArgs: readonly string[] = []): Promise<void> {
     const exit = member.process?.exitStatus();
     if (member.process && exit === undefined) throw new Error(`${member.name} is still running`);
     const initialCluster = this.members.map((other) => `${other.name}=${other.peerAdvertiseUrl}`).join(',');
-    this.launch(member, initialCluster, 'new');
+    this.launch(member, initialCluster, 'new', moreArgs);
     await this.waitReady(member, check);
   }
 
