@@ -19,10 +19,16 @@ import { grpcKeepaliveOptions } from './api/grpc/keepalive-config.js';
 import { resolveInitialCluster } from './discovery/resolve.js';
 import { loadTlsForUrls } from './tls/index.js';
 import { setProcessPeerTls } from './transport/peer-http.js';
+import { snapshotCommand } from './snapshot-command.js';
 
 const GRPC_SHUTDOWN_GRACE_MS = 1000;
 
 export async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'snapshot') {
+    // etcdutl's snapshot restore, for etcd-ts's snapshot files (etcd itself has no such subcommand).
+    process.exitCode = await snapshotCommand(argv.slice(1));
+    return;
+  }
   tuneHeapGrowth();
   let config: EtcdConfig;
   let warnings: string[];
