@@ -83,6 +83,8 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
     initialClusterState: config.initialClusterState,
     initialClusterToken: bootstrap.initialClusterToken,
     forceNewCluster: config.forceNewCluster,
+    initialCorruptCheck: config.experimental.initialCorruptCheck,
+    corruptCheckIntervalMs: config.experimental.corruptCheckIntervalMs,
     advertiseClientUrls: config.advertiseClientUrls.map(formatEtcdUrl),
     listenPeerUrls: config.listenPeerUrls,
     initialAdvertisePeerUrls: config.initialAdvertisePeerUrls.map(formatEtcdUrl),

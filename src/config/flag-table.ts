@@ -191,9 +191,9 @@ export const flagTable: readonly FlagSpec[] = [
   flag(X, 'proxy-write-timeout', 'uint', '5000', 'later', '3.4', 'Time (in milliseconds) for a write to timeout.'),
   flag(X, 'proxy-read-timeout', 'uint', '0', 'later', '3.4', 'Time (in milliseconds) for a read to timeout.'),
 
-  flag(E, 'experimental-initial-corrupt-check', 'bool', 'false', 'later', '3.4', 'Check data corruption before serving any client/peer traffic.'),
-  flag(E, 'experimental-corrupt-check-time', 'duration', '0s', 'later', '3.4', 'Old name of --corrupt-check-time.'),
-  flag(E, 'corrupt-check-time', 'duration', '0s', 'later', '3.6', 'Duration of time between cluster corruption check passes.'),
+  flag(E, 'experimental-initial-corrupt-check', 'bool', 'false', 'core', '3.4', 'Check data corruption before serving any client/peer traffic.'),
+  flag(E, 'experimental-corrupt-check-time', 'duration', '0s', 'core', '3.4', 'Old name of --corrupt-check-time.'),
+  flag(E, 'corrupt-check-time', 'duration', '0s', 'core', '3.6', 'Duration of time between cluster corruption check passes.'),
   flag(E, 'experimental-compact-hash-check-enabled', 'bool', 'false', 'later', '3.5', 'Leader periodically checks followers compaction hashes.'),
   flag(E, 'experimental-compact-hash-check-time', 'duration', '1m', 'later', '3.5', 'Old name of --compact-hash-check-time.'),
   flag(E, 'compact-hash-check-time', 'duration', '1m', 'later', '3.6', 'Duration between leader checks of followers compaction hashes.'),

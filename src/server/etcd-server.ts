@@ -42,6 +42,7 @@ import { KeepAliveForwarder } from './keep-alive-forwarder.js';
 import { MEMBER_ID_KEY, RESTORE_MARKER_KEY, installBackendSnapshot } from './snapshot-install.js';
 import { type ReplicatedState, loadReplicatedState } from './replicated-state.js';
 import { forceNewCluster } from './force-new-cluster.js';
+import { checkHashKvAsLeader, checkInitialHashKv, type CorruptionCheckHost, type PeerHash } from './corruption-check.js';
 import { fetchClusterMembership } from './join-cluster.js';
 import { PeerTransport } from '../transport/peer-transport.js';
 import { type MemberLinks, RaftNode, SingleMemberTransport } from './raft-node.js';
@@ -71,6 +72,10 @@ export interface EtcdServerConfig {
   initialClusterToken: string;
   /** --force-new-cluster: a restart drops the other members (force-new-cluster.ts). */
   forceNewCluster?: boolean;
+  /** --experimental-initial-corrupt-check: a restart compares its data with the peers' first (corruption-check.ts). */
+  initialCorruptCheck?: boolean;
+  /** --corrupt-check-time: how often the leader compares the members' data; 0 for never. */
+  corruptCheckIntervalMs?: number;
   advertiseClientUrls: string[];
   /** Where to serve peers; empty for a one-member server with no peer listener (tests). */
   listenPeerUrls: URL[];
@@ -123,6 +128,7 @@ export class EtcdServer implements EtcdServerApi {
   private softState: SoftState = { lead: 0n, role: 'follower' };
   private snapshotIndex: number;
   private stopped = false;
+  private corruptionCheckTimer?: NodeJS.Timeout;
   private published = false;
   /** Set when this member's own removal was applied: it stops and never serves again. */
   removedFromCluster = false;
@@ -415,6 +421,14 @@ export class EtcdServer implements EtcdServerApi {
     if (peerTransport) {
       self.registerPeerHandlers(peerTransport);
       await peerTransport.start(config.listenPeerUrls);
+      if (restarted && config.initialCorruptCheck && membership.list().length > 1) {
+        try {
+          await checkInitialHashKv(self.corruptionCheckHost);
+        } catch (error) {
+          await peerTransport.stop();
+          throw error;
+        }
+      }
     }
     await self.dbSize.measure();
     raftNode.start();
@@ -423,6 +437,7 @@ export class EtcdServer implements EtcdServerApi {
     raftNode.kick();
     self.leases.startExpiryLoop();
     self.autoCompactor.start();
+    if ((config.corruptCheckIntervalMs ?? 0) > 0) self.startCorruptionChecks(config.corruptCheckIntervalMs!);
     // Publishing starts with the server (etcd's Start runs publish): readers of readyNotify() wait
     // for it; a stop before it succeeds is not an error of anyone's.
     self.readyNotify().catch(() => undefined);
@@ -464,11 +479,60 @@ export class EtcdServer implements EtcdServerApi {
       const result = await this.leaseTimeToLive(BigInt(id), keys);
       return { ttl: result.ttl, grantedTtl: result.grantedTtl, keys: result.keys.map((k) => k.toString('base64')) };
     }));
+    // A peer's corruption check: HashKV at its revision, with this member's current revision.
+    transport.handle('/hashkv', async (body) => jsonAnswer(async () => {
+      const { revision } = JSON.parse(body.toString('utf8')) as { revision: number };
+      const { hash, compactRevision } = await this.mvcc.hashKv(revision);
+      return { hash, compactRevision, revision: this.mvcc.currentRevision };
+    }));
     transport.handle('/members/promote', async (body) => jsonAnswer(async () => {
       const { id } = JSON.parse(body.toString('utf8')) as { id: string };
       await this.cluster.promote(BigInt(id));
       return {};
     }));
+  }
+
+  /** What the corruption checks need: HashKV here and on the peers, a read barrier, the alarm. */
+  private get corruptionCheckHost(): CorruptionCheckHost {
+    const requestTimeoutMs = this.requestTimeoutMs;
+    return {
+      memberId: this.memberId,
+      logger: this.logger,
+      peerIds: () => this.membership.list().map((member) => member.id).filter((id) => id !== this.memberId),
+      localHash: async () => {
+        const { hash, hashRevision, compactRevision } = await this.mvcc.hashKv(0);
+        return { hash, revision: hashRevision, compactRevision };
+      },
+      peerHash: async (id: bigint, revision: number): Promise<PeerHash> => {
+        if (!this.peerTransport) return { id, error: 'no peer transport' };
+        try {
+          const reply = await this.peerTransport.request(id, '/hashkv', Buffer.from(JSON.stringify({ revision })), requestTimeoutMs);
+          const answer = JSON.parse(reply.toString('utf8')) as { ok: true; value: PeerHash['answer'] } | { ok: false; error: string };
+          return answer.ok ? { id, answer: answer.value } : { id, error: answer.error };
+        } catch (error) {
+          return { id, error: error instanceof Error ? error.message : String(error) };
+        }
+      },
+      linearizableRead: () => this.linearizableRead(),
+      isLeader: () => this.isLeader(),
+      raiseCorruptAlarm: async () => {
+        await this.propose({ requestId: 0, alarm: { action: AlarmAction.ACTIVATE, memberId: 0n, alarm: AlarmType.CORRUPT } });
+      },
+    };
+  }
+
+  /** --corrupt-check-time: the leader compares the members' HashKV every interval, as etcd's monitorKVHash. */
+  private startCorruptionChecks(intervalMs: number): void {
+    this.logger.info({ 'local-member-id': this.memberId.toString(16), interval: `${intervalMs}ms` }, 'enabled corruption checking');
+    let running = false;
+    this.corruptionCheckTimer = setInterval(() => {
+      if (running || this.stopped || this.alarms.has(AlarmType.CORRUPT)) return;
+      running = true;
+      checkHashKvAsLeader(this.corruptionCheckHost)
+        .catch((error: unknown) => this.logger.warn({ err: error }, 'failed to check hash KV'))
+        .finally(() => { running = false; });
+    }, intervalMs);
+    this.corruptionCheckTimer.unref();
   }
 
   /** Calls `path` on the leader and returns its JSON answer, rethrowing its etcd error. */
@@ -567,6 +631,7 @@ export class EtcdServer implements EtcdServerApi {
     this.stopped = true;
     this.leases.stopExpiryLoop();
     this.autoCompactor.stop();
+    clearInterval(this.corruptionCheckTimer);
     this.watchHub.close();
     await this.raftNode.stop();
     await this.peerTransport?.stop();
