@@ -74,7 +74,7 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
   // --discovery / --discovery-endpoints / --discovery-srv resolve into the initial cluster first.
   const bootstrap = await resolveInitialCluster(config, { log: (message, fields) => logger.info(fields ?? {}, message) });
   // One metrics registry: the server records into it, /metrics serves it.
-  const metrics = new EtcdMetrics({ etcdVersion: config.etcdVersion, processMetrics: true });
+  const metrics = new EtcdMetrics({ etcdVersion: config.etcdVersion, processMetrics: true, quotaBackendBytes: config.quotaBackendBytesShown });
   const server = await EtcdServer.start({
     name: config.name,
     dataDir: config.dataDir,

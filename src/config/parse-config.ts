@@ -380,6 +380,7 @@ export function parseConfig(
     maxSnapshots: value('max-snapshots'),
     maxWals: value('max-wals'),
     quotaBackendBytes,
+    quotaBackendBytesShown: quotaFlagBytes === 0 ? twoGibibytes : quotaFlagBytes,
     maxTxnOps: value('max-txn-ops'),
     maxRequestBytes: value('max-request-bytes'),
     maxConcurrentStreams: value('max-concurrent-streams'),

@@ -66,6 +66,8 @@ export interface EtcdConfig {
   maxWals: number;
   /** Already resolved: etcd's 0 means the 2 GiB default; a negative flag (no quota) is MAX_SAFE_INTEGER. */
   quotaBackendBytes: number;
+  /** What etcd_server_quota_backend_bytes shows: the flag as given, its default for 0 (a negative value switches the quota off). */
+  quotaBackendBytesShown: number;
   maxTxnOps: number;
   maxRequestBytes: number;
   maxConcurrentStreams: number;

@@ -9,6 +9,8 @@
 // relays to grpc-js (server streams such as Snapshot and Election's Observe) by a grpc-js server
 // interceptor (counting-interceptor.ts). Counted as grpc-prometheus counts: a unary call receives one
 // message and sends one only when it succeeds; a stream counts each message read and written.
+// The same arrays hold the messages' bytes (etcd_network_client_grpc_{received,sent}_bytes_total,
+// which etcd counts in its codec: the protobuf message, without gRPC's 5-byte prefix).
 export type GrpcMethodType = 'unary' | 'client_stream' | 'server_stream' | 'bidi_stream';
 
 /** gRPC status codes 0 (OK) .. 16 (UNAUTHENTICATED). */
@@ -20,12 +22,13 @@ export interface MethodHandledCounts {
   readonly type: GrpcMethodType;
   /** Calls ended with each status code, by code. */
   readonly byCode: Float64Array;
-  /** Calls started, messages received, messages sent (see flowSlot). */
+  /** Calls started, messages received and sent, their bytes (see flowSlot). */
   readonly flow: Float64Array;
 }
 
 /** The slots of MethodHandledCounts.flow. */
-export const flowSlot = { started: 0, received: 1, sent: 2 } as const;
+export const flowSlot = { started: 0, received: 1, sent: 2, receivedBytes: 3, sentBytes: 4 } as const;
+const flowSlots = 5;
 
 export class GrpcHandledCounts {
   private readonly byPath = new Map<string, MethodHandledCounts>();
@@ -37,7 +40,7 @@ export class GrpcHandledCounts {
       const slash = path.lastIndexOf('/');
       counts = {
         service: path.slice(1, slash), method: path.slice(slash + 1), type,
-        byCode: new Float64Array(grpcStatusCodeCount), flow: new Float64Array(3),
+        byCode: new Float64Array(grpcStatusCodeCount), flow: new Float64Array(flowSlots),
       };
       this.byPath.set(path, counts);
     }
@@ -64,6 +67,16 @@ export function countReceived(counts: MethodHandledCounts | undefined): void {
 
 export function countSent(counts: MethodHandledCounts | undefined): void {
   if (counts !== undefined) counts.flow[flowSlot.sent]! += 1;
+}
+
+/** A message of `bytes` (protobuf, no prefix) was decoded from the client. */
+export function countReceivedBytes(counts: MethodHandledCounts | undefined, bytes: number): void {
+  if (counts !== undefined) counts.flow[flowSlot.receivedBytes]! += bytes;
+}
+
+/** A message of `bytes` (protobuf, no prefix) was encoded for the client. */
+export function countSentBytes(counts: MethodHandledCounts | undefined, bytes: number): void {
+  if (counts !== undefined) counts.flow[flowSlot.sentBytes]! += bytes;
 }
 
 export function methodType(requestStream: boolean, responseStream: boolean): GrpcMethodType {

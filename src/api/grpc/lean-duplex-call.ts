@@ -12,7 +12,7 @@
 import { EventEmitter } from 'node:events';
 import { Metadata, status } from '@grpc/grpc-js';
 import type { GrpcError } from './errors.js';
-import { countHandled, countReceived, countSent, type MethodHandledCounts } from './handled-counts.js';
+import { countHandled, countReceived, countReceivedBytes, countSent, countSentBytes, type MethodHandledCounts } from './handled-counts.js';
 import { errorInternal } from '../h2/frame-types.js';
 import { encodeHeaderBlock } from '../h2/hpack-encoder.js';
 import { streamWritableHighWaterMark, type H2RequestHeaders, type H2Stream } from '../h2/h2-stream.js';
@@ -175,6 +175,7 @@ export class LeanDuplexCall extends EventEmitter {
 
   private queue(value: unknown, aux: unknown, length: number): boolean {
     countSent(this.method.handled);
+    countSentBytes(this.method.handled, length);
     this.batch.add(value, aux, length);
     if (!this.flushScheduled) {
       // A microtask, not a later tick: a watch event goes out before the answer to the put that
@@ -286,6 +287,7 @@ export class LeanDuplexCall extends EventEmitter {
       this.pending = rest.length > 0 ? [rest] : [];
       this.pendingBytes = rest.length;
       countReceived(this.method.handled);
+      countReceivedBytes(this.method.handled, length);
       this.emit('data', this.method.deserialize(message));
     }
   }

@@ -26,7 +26,7 @@ import { MalformedRequest } from './definitions.js';
 import { malformedError, unaryHandlerOf, type UnaryHandler } from './calls.js';
 import { toGrpcError, type GrpcError } from './errors.js';
 import {
-  countHandled, countReceived, countSent, countStarted, methodType, type GrpcHandledCounts, type MethodHandledCounts,
+  countHandled, countReceived, countReceivedBytes, countSent, countSentBytes, countStarted, methodType, type GrpcHandledCounts, type MethodHandledCounts,
 } from './handled-counts.js';
 import {
   deadlineExceeded, grpcOkTrailerBlock, grpcResponseHeaderBlock, grpcTimeoutMs, LeanDuplexCall, messagePrefixBytes, respondTrailersOnly, type LeanStreamMethod,
@@ -262,6 +262,7 @@ class LeanUnaryCall implements H2StreamReceiver {
     // headers, through the young-generation collections of that wait.
     this.firstChunk = undefined;
     this.moreChunks = undefined;
+    countReceivedBytes(method.handled, this.declaredBytes);
     const request = method.deserialize(body.subarray(messagePrefixBytes));
     if (request instanceof MalformedRequest) {
       this.fail(malformedError(request));
@@ -310,6 +311,7 @@ class LeanUnaryCall implements H2StreamReceiver {
     }
     if (!this.finish(status.OK)) return;
     countSent(this.method.handled);
+    countSentBytes(this.method.handled, message.length);
     this.stream.respondGrpcUnary(grpcResponseHeaderBlock, message, grpcOkTrailerBlock);
   }
 }

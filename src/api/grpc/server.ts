@@ -29,18 +29,29 @@ export interface GrpcServerOptions {
   handledCounts?: GrpcHandledCounts;
 }
 
+/** Every method's request encoder by path, for the byte counts of calls grpc-js serves. */
+function requestEncoders(definitions: ReturnType<typeof loadServiceDefinitions>): Map<string, (request: unknown) => Buffer> {
+  const encoders = new Map<string, (request: unknown) => Buffer>();
+  for (const service of Object.values(definitions)) {
+    for (const method of Object.values(service) as Array<{ path: string; requestSerialize: (request: unknown) => Buffer }>) {
+      encoders.set(method.path, method.requestSerialize);
+    }
+  }
+  return encoders;
+}
+
 export function createGrpcServer(options: GrpcServerOptions): Server {
   if (!Number.isSafeInteger(options.maxRequestBytes) || options.maxRequestBytes <= 0) {
     throw new Error(`maxRequestBytes must be a positive integer, got ${options.maxRequestBytes}`);
   }
   const logger = options.logger.child({ component: 'grpc' });
+  const definitions = loadServiceDefinitions();
   const grpcServer = new Server({
     'grpc.max_receive_message_length': options.maxRequestBytes + receiveMessageSlackBytes,
     'grpc.max_send_message_length': -1,
-    interceptors: options.handledCounts === undefined ? [] : [countingInterceptor(options.handledCounts)],
+    interceptors: options.handledCounts === undefined ? [] : [countingInterceptor(options.handledCounts, requestEncoders(definitions))],
   });
   enableLeanPath(grpcServer, { maxReceiveMessageBytes: options.maxRequestBytes + receiveMessageSlackBytes, logger, handledCounts: options.handledCounts });
-  const definitions = loadServiceDefinitions();
   const server = options.server;
   addServiceWithFastPath(grpcServer, definitions['etcdserverpb.KV'], kvService(server, logger));
   addServiceWithFastPath(grpcServer, definitions['etcdserverpb.Watch'], watchService(server, logger));

@@ -30,6 +30,8 @@ export interface EtcdMetricsOptions {
   etcdVersion: string;
   /** process_* and nodejs_* metrics of this process; off in tests that build many registries. */
   processMetrics?: boolean;
+  /** etcd_server_quota_backend_bytes: --quota-backend-bytes as etcd shows it (its default for 0). */
+  quotaBackendBytes?: number;
 }
 
 export class EtcdMetrics implements ServerMetricsRecorder {
@@ -49,6 +51,7 @@ export class EtcdMetrics implements ServerMetricsRecorder {
   private readonly proposalsApplied: Gauge;
   private readonly dbTotalSize: Gauge;
   private readonly dbTotalSizeInUse: Gauge;
+  private readonly isLearner: Gauge;
   private readonly keysTotal: Gauge;
   private readonly currentRevision: Gauge;
   private readonly healthSuccess: Counter;
@@ -71,6 +74,10 @@ export class EtcdMetrics implements ServerMetricsRecorder {
     this.proposalsApplied = gauge('etcd_server_proposals_applied_total', 'The total number of consensus proposals applied.');
     this.dbTotalSize = gauge('etcd_mvcc_db_total_size_in_bytes', 'Total size of the underlying database physically allocated in bytes.');
     this.dbTotalSizeInUse = gauge('etcd_mvcc_db_total_size_in_use_in_bytes', 'Total size of the underlying database logically in use in bytes.');
+    this.isLearner = gauge('etcd_server_is_learner', 'Whether or not this member is a learner. 1 if is, 0 otherwise.');
+    if (options.quotaBackendBytes !== undefined) {
+      gauge('etcd_server_quota_backend_bytes', 'Current backend storage quota size in bytes.').set(options.quotaBackendBytes);
+    }
     this.keysTotal = gauge('etcd_debugging_mvcc_keys_total', 'Total number of keys.');
     this.currentRevision = gauge('etcd_debugging_mvcc_current_revision', 'The current revision of store.');
     const majorMinor = options.etcdVersion.split('.').slice(0, 2).join('.');
@@ -99,6 +106,21 @@ export class EtcdMetrics implements ServerMetricsRecorder {
     flowCounter('grpc_server_started_total', 'Total number of RPCs started on the server.', flowSlot.started);
     flowCounter('grpc_server_msg_received_total', 'Total number of RPC stream messages received on the server.', flowSlot.received);
     flowCounter('grpc_server_msg_sent_total', 'Total number of gRPC stream messages sent by the server.', flowSlot.sent);
+    // etcd counts these in its gRPC codec: every message's protobuf bytes, all methods together.
+    const bytesCounter = (name: string, help: string, slot: number) => {
+      let reported = 0;
+      return new Counter({
+        name, help, registers,
+        collect() {
+          let total = 0;
+          for (const counts of metrics.grpcHandledCounts.methods()) total += counts.flow[slot]!;
+          this.inc(total - reported);
+          reported = total;
+        },
+      });
+    };
+    bytesCounter('etcd_network_client_grpc_received_bytes_total', 'The total number of bytes received from grpc clients.', flowSlot.receivedBytes);
+    bytesCounter('etcd_network_client_grpc_sent_bytes_total', 'The total number of bytes sent to grpc clients.', flowSlot.sentBytes);
     this.healthSuccess = new Counter({ name: 'etcd_server_health_success', help: 'The total number of successful health checks', registers });
     this.healthFailures = new Counter({ name: 'etcd_server_health_failures', help: 'The total number of failed health checks', registers });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
@@ -209,9 +231,10 @@ export class EtcdMetrics implements ServerMetricsRecorder {
       this.proposalsApplied.set(status.raftAppliedIndex);
       this.dbTotalSize.set(status.dbSize);
       this.dbTotalSizeInUse.set(status.dbSizeInUse);
+      this.isLearner.set(status.isLearner ? 1 : 0);
     } catch (error) {
       logger.debug({ err: error }, 'metrics: status unavailable');
-      for (const metric of [this.hasLeader, this.isLeader, this.serverId, this.proposalsCommitted, this.proposalsApplied, this.dbTotalSize, this.dbTotalSizeInUse]) metric.reset();
+      for (const metric of [this.hasLeader, this.isLeader, this.serverId, this.proposalsCommitted, this.proposalsApplied, this.dbTotalSize, this.dbTotalSizeInUse, this.isLearner]) metric.reset();
     }
     try {
       // Serializable: a scrape must not need a leader or a raft round.

@@ -1,7 +1,7 @@
 // The HTTP side of the real server (bin/etcd-ts, or etcd 3.4 with COMPAT_SELF_CHECK=1) with plain
 // HTTP requests as curl sends them: put/range/txn, a watch held open, lease grant + keepalive,
 // /health, /version and /metrics, all on the same client port that serves gRPC.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -118,6 +118,8 @@ describe(`HTTP on the client port (${selfCheck ? 'real etcd' : 'etcd-ts'})`, () 
     expect(sample('etcd_debugging_mvcc_current_revision')).toBe(Number(keys.json.header.revision));
     expect(sample('etcd_mvcc_db_total_size_in_bytes')).toBeGreaterThan(0);
     expect(sample('etcd_server_proposals_applied_total')).toBeGreaterThan(0);
+    expect(sample('etcd_server_is_learner')).toBe(0);
+    expect(sample('etcd_server_quota_backend_bytes')).toBe(2 * 1024 ** 3); // the default for --quota-backend-bytes 0
     expect(metrics).toMatch(/^grpc_server_handled_total\{.*grpc_method="Put".*\} \d+$/m);
   });
 
@@ -171,6 +173,32 @@ describe(`HTTP on the client port (${selfCheck ? 'real etcd' : 'etcd-ts'})`, () 
     expect(delta('handled/etcdserverpb.Maintenance/Snapshot/OK')).toBe(1);
     expect([delta('started/etcdserverpb.Maintenance/Snapshot'), delta('msg_received/etcdserverpb.Maintenance/Snapshot')]).toEqual([1, 1]);
     expect(delta('msg_sent/etcdserverpb.Maintenance/Snapshot')).toBeGreaterThanOrEqual(1);
+  });
+
+  test("etcd_network_client_grpc_*_bytes_total count protobuf message bytes, as etcd's codec counts them", async () => {
+    const scrape = async (): Promise<(name: string) => number> => {
+      const text = await (await fetch(`${server.clientUrl}/metrics`)).text();
+      return (name) => Number(text.split('\n').find((line) => line.startsWith(`${name} `))?.slice(name.length + 1) ?? NaN);
+    };
+    const received = 'etcd_network_client_grpc_received_bytes_total';
+    const sent = 'etcd_network_client_grpc_sent_bytes_total';
+    const before = await scrape();
+    expect((await etcdctl(server.clientUrl, ['put', 'bytes/k', 'v'])).exitCode).toBe(0);
+    const afterPut = await scrape();
+    // PutRequest{key: "bytes/k", value: "v"}: two tags, two lengths, 7 + 1 bytes.
+    expect(afterPut(received) - before(received)).toBe(12);
+    // PutResponse: a header of cluster id, member id, revision and term.
+    expect(afterPut(sent) - before(sent)).toBeGreaterThan(10);
+    const snapshotDir = mkdtempSync(join(tmpdir(), 'etcd-ts-bytes-'));
+    try {
+      const file = join(snapshotDir, 'snapshot.db');
+      expect((await etcdctl(server.clientUrl, ['snapshot', 'save', file])).exitCode).toBe(0);
+      const afterSnapshot = await scrape();
+      // A relayed server stream: its blobs carry the whole file.
+      expect(afterSnapshot(sent) - afterPut(sent)).toBeGreaterThanOrEqual(statSync(file).size);
+    } finally {
+      rmSync(snapshotDir, { recursive: true, force: true });
+    }
   });
 
   // Last in this file: it compacts the store.
