@@ -57,7 +57,7 @@ import { RequestIdCounter, requestOriginOf } from './request-ids.js';
 import type { InternalRequest } from './requests.js';
 import {
   AlarmAction, AlarmType, type AlarmMember, type Completion, type EtcdServerApi, type LeaseTimeToLiveResult, type Member,
-  type RequestContext, type ResponseHeader, type StatusResult, type MvccMetrics,
+  type RequestContext, type ResponseHeader, type StatusResult, type MvccMetrics, type PeerNetworkMetrics,
 } from './server-api.js';
 import type { ServerMetricsRecorder } from './server-metrics.js';
 import { type Applied, AppliedIndexWaits, RequestWaits, type SettledCallback } from './wait.js';
@@ -990,6 +990,10 @@ export class EtcdServer implements EtcdServerApi {
 
   status(ctx?: RequestContext): Promise<StatusResult> {
     return this.maintenance.status(ctx);
+  }
+
+  peerNetworkMetrics(): PeerNetworkMetrics[] {
+    return (this.peerTransport?.networkStats() ?? []).map(({ id, ...counters }) => ({ peerId: id, ...counters }));
   }
 
   mvccMetrics(): MvccMetrics {

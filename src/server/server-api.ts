@@ -42,6 +42,17 @@ export interface MvccMetrics {
   eventsSent: number;
 }
 
+/** One peer's network counters (etcd_network_peer_*); round trips since the last read, in seconds. */
+export interface PeerNetworkMetrics {
+  peerId: bigint;
+  sentBytes: number;
+  receivedBytes: number;
+  sentFailures: number;
+  disconnects: number;
+  active: boolean;
+  roundTripsSeconds: number[];
+}
+
 export interface StatusResult {
   header: ResponseHeader;
   version: string;
@@ -111,6 +122,8 @@ export interface EtcdServerApi {
   status(ctx?: RequestContext): Promise<StatusResult>;
   /** For /metrics; a server without it lists none of those series. */
   mvccMetrics?(): MvccMetrics;
+  /** For /metrics: every peer's counters (none on a one-member server without a peer transport). */
+  peerNetworkMetrics?(): PeerNetworkMetrics[];
   hash(ctx?: RequestContext): Promise<{ header: ResponseHeader; hash: number }>;
   hashKv(revision: number, ctx?: RequestContext): Promise<{ header: ResponseHeader; hash: number; compactRevision: number; hashRevision: number }>;
   alarm(action: number, memberId: bigint, alarm: number, ctx?: RequestContext): Promise<{ header: ResponseHeader; alarms: AlarmMember[] }>;

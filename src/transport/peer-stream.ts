@@ -62,6 +62,10 @@ export class PeerStream {
   private lastWrittenMs = 0;
   /** Logging only on transitions keeps a long outage from flooding the log. */
   private failureLogged = false;
+  /** For /metrics (etcd_network_peer_*): bytes of frames written, messages dropped, streams lost. */
+  sentBytes = 0;
+  sentFailures = 0;
+  disconnects = 0;
   private dropLogged = false;
 
   constructor(private readonly options: PeerStreamOptions, private urls: string[]) {
@@ -144,6 +148,7 @@ export class PeerStream {
   }
 
   private drop(reason: string): void {
+    this.sentFailures++;
     if (!this.dropLogged) {
       this.dropLogged = true;
       this.options.logger.warn({ reason, 'queue-messages': this.queue.length }, 'dropped internal Raft message');
@@ -237,6 +242,7 @@ export class PeerStream {
         batchBytes += frame.length;
       }
       this.queuedBytes -= batchBytes;
+      this.sentBytes += batchBytes;
       this.lastWrittenMs = this.options.nowMs();
       const accepted = this.writeChunk(frames.length === 1 ? frames[0]! : frames, batchBytes);
       if (!accepted) {
@@ -287,6 +293,8 @@ export class PeerStream {
     this.waitingForDrain = false;
     const dropped = this.queue.length;
     this.clearQueue();
+    this.sentFailures += dropped;
+    if (wasUp) this.disconnects++;
     if (wasUp) this.options.logger.warn({ reason, 'dropped-messages': dropped }, 'lost TCP streaming connection with remote peer');
     else if (refused) this.options.logger.warn({ reason, url: this.currentUrl }, 'peer refused stream');
     else if (!this.failureLogged) this.options.logger.warn({ reason, url: this.currentUrl }, 'failed to dial remote peer');

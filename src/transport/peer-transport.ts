@@ -34,7 +34,30 @@ export interface PeerTransportLimits {
 
 export interface PeerTransportTimings extends StreamTimings {
   snapshotIdleTimeoutMs: number;
+  /** How often each peer's round trip is measured (etcd's prober: every 4 s, its read timeout less 1 s). */
+  probeIntervalMs: number;
 }
+
+/** One peer's network counters for /metrics (etcd_network_peer_*, etcd_network_active_peers). */
+export interface PeerNetworkStats {
+  id: NodeId;
+  /** Raft message frames written to its stream. */
+  sentBytes: number;
+  /** Raft message bytes read from its stream to us. */
+  receivedBytes: number;
+  /** Messages for it dropped: queue full, stream down, or queued when the stream broke. */
+  sentFailures: number;
+  /** Times its stream went from up to down. */
+  disconnects: number;
+  active: boolean;
+  /** Round trips measured since the last call (seconds); each call takes them. */
+  roundTripsSeconds: number[];
+}
+
+/** etcd's prober path: answered by every member's transport, nothing else. */
+const PROBE_PATH = '/raft/probing';
+/** Round trips kept per peer between two scrapes. */
+const ROUND_TRIPS_KEPT_MAX = 256;
 
 export const defaultPeerTransportLimits: PeerTransportLimits = {
   peerQueueMessagesMax: 4096,
@@ -56,6 +79,7 @@ export const defaultPeerTransportTimings: PeerTransportTimings = {
   reconnectBackoffMinMs: 50,
   reconnectBackoffMaxMs: 1000,
   snapshotIdleTimeoutMs: 30_000,
+  probeIntervalMs: 4000,
 };
 
 export interface PeerTransportOptions {
@@ -83,6 +107,10 @@ interface Peer {
   id: NodeId;
   stream: PeerStream;
   logger: Logger;
+  receivedBytes: number;
+  roundTripsSeconds: number[];
+  lastProbeMs: number;
+  probing: boolean;
 }
 
 interface InboundStream {
@@ -121,6 +149,7 @@ export class PeerTransport {
     this.nowMs = options.nowMs ?? (() => performance.now());
     this.clusterId = options.clusterId;
     this.logger = options.logger.child({ component: 'rafthttp', 'local-member-id': formatMemberId(options.localId) });
+    this.handlers.set(PROBE_PATH, { handler: async () => Buffer.alloc(0), options: {} });
   }
 
   /** Binds every listen URL (exactly its host); the bound URLs (real ports) are in `listenUrls`. */
@@ -190,7 +219,7 @@ export class PeerTransport {
         if (!this.stopped) this.options.onLocalMemberRemoved?.(byPeerId);
       },
     }, urls);
-    this.peers.set(id, { id, stream, logger });
+    this.peers.set(id, { id, stream, logger, receivedBytes: 0, roundTripsSeconds: [], lastProbeMs: this.nowMs(), probing: false });
     this.loggedUnknownTargets.delete(id);
     logger.info({ 'remote-peer-urls': urls }, 'added remote peer');
   }
@@ -214,6 +243,18 @@ export class PeerTransport {
     this.inbound.delete(id);
     if (this.removed.size >= this.limits.removedMembersMax) this.removed.delete(this.removed.values().next().value!);
     this.removed.add(id);
+  }
+
+  /** Every peer's counters since start; the round trips measured since the last call. */
+  networkStats(): PeerNetworkStats[] {
+    return [...this.peers.values()].map((peer) => {
+      const roundTripsSeconds = peer.roundTripsSeconds;
+      peer.roundTripsSeconds = [];
+      return {
+        id: peer.id, sentBytes: peer.stream.sentBytes, receivedBytes: peer.receivedBytes, sentFailures: peer.stream.sentFailures,
+        disconnects: peer.stream.disconnects, active: peer.stream.activeSinceMs !== undefined, roundTripsSeconds,
+      };
+    });
   }
 
   /** Monotonic ms (per `nowMs`) since the stream to `id` has been continuously up; undefined if it is not up. */
@@ -310,6 +351,9 @@ export class PeerTransport {
   private tick(): void {
     const now = this.nowMs();
     for (const peer of this.peers.values()) peer.stream.tick(now);
+    for (const peer of this.peers.values()) {
+      if (!peer.probing && now - peer.lastProbeMs >= this.timings.probeIntervalMs) this.probe(peer, now);
+    }
     for (const [from, stream] of this.inbound) {
       if (now - stream.lastReceivedMs > this.timings.idleTimeoutMs) {
         this.logger.warn({ 'remote-peer-id': formatMemberId(from) }, 'closing silent inbound stream');
@@ -320,6 +364,18 @@ export class PeerTransport {
         stream.lastWrittenMs = now;
       }
     }
+  }
+
+  /** One round trip to the peer's prober path, as etcd measures etcd_network_peer_round_trip_time_seconds. */
+  private probe(peer: Peer, now: number): void {
+    peer.probing = true;
+    peer.lastProbeMs = now;
+    const startedMs = this.nowMs();
+    this.requestUrl(peer.stream.currentUrl, PROBE_PATH, Buffer.alloc(0), this.timings.probeIntervalMs).then(() => {
+      if (peer.roundTripsSeconds.length < ROUND_TRIPS_KEPT_MAX) peer.roundTripsSeconds.push((this.nowMs() - startedMs) / 1000);
+    }, () => undefined).finally(() => {
+      peer.probing = false;
+    });
   }
 
   private route(request: IncomingMessage, response: ServerResponse): void {
@@ -383,6 +439,8 @@ export class PeerTransport {
     request.on('data', (chunk: Buffer) => {
       if (this.stopped || this.inbound.get(from) !== stream) return;
       stream.lastReceivedMs = this.nowMs();
+      const peer = this.peers.get(from);
+      if (peer !== undefined) peer.receivedBytes += chunk.length;
       let messages: Message[];
       try {
         messages = decoder.push(chunk).filter((frame) => frame.length > 0).map(decodeMessage);
