@@ -111,8 +111,8 @@ export const flagTable: readonly FlagSpec[] = [
   flag(M, 'socket-reuse-address', 'bool', 'false', 'later', '3.5', 'Set SO_REUSEADDR on listeners.'),
   flag(M, 'raft-read-timeout', 'duration', '5s', 'later', '3.5', 'Read timeout set on each peer connection.'),
   flag(M, 'raft-write-timeout', 'duration', '5s', 'later', '3.5', 'Write timeout set on each peer connection.'),
-  flag(M, 'max-learners', 'int', '1', 'later', '3.6', 'Maximum number of learners in the cluster.'),
-  flag(E, 'experimental-max-learners', 'int', '1', 'later', '3.5', 'Old name of --max-learners.'),
+  flag(M, 'max-learners', 'int', '1', 'core', '3.6', 'Maximum number of learners in the cluster.'),
+  flag(E, 'experimental-max-learners', 'int', '1', 'core', '3.5', 'Old name of --max-learners.'),
 
   flag(C, 'initial-advertise-peer-urls', 'urls', 'http://localhost:2380', 'core', '3.4', "List of this member's peer URLs to advertise to the rest of the cluster."),
   flag(C, 'initial-cluster', 'string', 'default=http://localhost:2380', 'core', '3.4', 'Initial cluster configuration for bootstrapping (name=url,name=url).'),
