@@ -85,6 +85,7 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
     forceNewCluster: config.forceNewCluster,
     initialCorruptCheck: config.experimental.initialCorruptCheck,
     corruptCheckIntervalMs: config.experimental.corruptCheckIntervalMs,
+    warningApplyDurationMs: config.experimental.warningApplyDurationMs,
     advertiseClientUrls: config.advertiseClientUrls.map(formatEtcdUrl),
     listenPeerUrls: config.listenPeerUrls,
     initialAdvertisePeerUrls: config.initialAdvertisePeerUrls.map(formatEtcdUrl),

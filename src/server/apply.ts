@@ -46,6 +46,12 @@ export interface ApplyListener {
   onMembershipChanged(cc: ConfChange, member: Member): void;
 }
 
+/** --warning-apply-duration: requests that take longer to apply than `thresholdMs` are reported. */
+export interface SlowApplyReport {
+  thresholdMs: number;
+  report(request: InternalRequest, tookMs: number, outcome: ApplyOutcome): void;
+}
+
 export interface ApplyDependencies {
   mvcc: MvccStore;
   lessor: Lessor;
@@ -66,7 +72,10 @@ export class Applier {
    * `requestOrigin`: this member's (request-ids.ts). Only its own proposals' outcomes are reported:
    * nobody here waits for another member's.
    */
-  constructor(private deps: ApplyDependencies, public appliedIndex: number, private readonly requestOrigin: number) {}
+  constructor(
+    private deps: ApplyDependencies, public appliedIndex: number, private readonly requestOrigin: number,
+    private readonly slowApply?: SlowApplyReport,
+  ) {}
 
   /** After a snapshot install: apply continues on the installed state, from its applied index. */
   replaceState(state: Omit<ApplyDependencies, 'listener'>, appliedIndex: number): void {
@@ -122,7 +131,12 @@ export class Applier {
   }
 
   private applyNormal(request: InternalRequest, batch: BatchOp[], results: AppliedRequest[], prefetch: unknown): void {
+    const startedMs = this.slowApply === undefined ? 0 : performance.now();
     const outcome = this.applyRequest(request, batch, prefetch);
+    if (this.slowApply !== undefined) {
+      const tookMs = performance.now() - startedMs;
+      if (tookMs > this.slowApply.thresholdMs) this.slowApply.report(request, tookMs, outcome);
+    }
     if (request.requestId !== 0 && request.requestOrigin === this.requestOrigin) results.push({ requestId: request.requestId, outcome });
   }
 

@@ -42,6 +42,7 @@ import { KeepAliveForwarder } from './keep-alive-forwarder.js';
 import { MEMBER_ID_KEY, RESTORE_MARKER_KEY, installBackendSnapshot } from './snapshot-install.js';
 import { type ReplicatedState, loadReplicatedState } from './replicated-state.js';
 import { forceNewCluster } from './force-new-cluster.js';
+import { describeRequest } from './request-description.js';
 import { checkHashKvAsLeader, checkInitialHashKv, type CorruptionCheckHost, type PeerHash } from './corruption-check.js';
 import { fetchClusterMembership } from './join-cluster.js';
 import { PeerTransport } from '../transport/peer-transport.js';
@@ -76,6 +77,8 @@ export interface EtcdServerConfig {
   initialCorruptCheck?: boolean;
   /** --corrupt-check-time: how often the leader compares the members' data; 0 for never. */
   corruptCheckIntervalMs?: number;
+  /** --warning-apply-duration: a request applied slower than this is logged (default 100 ms, as etcd). */
+  warningApplyDurationMs?: number;
   advertiseClientUrls: string[];
   /** Where to serve peers; empty for a one-member server with no peer listener (tests). */
   listenPeerUrls: URL[];
@@ -359,7 +362,18 @@ export class EtcdServer implements EtcdServerApi {
       },
       onMembershipChanged: (cc, member) => holder.server?.cluster.onMembershipChanged(cc, member),
     };
-    const applier = new Applier({ ...state, listener }, appliedIndex, requestOriginOf(memberId));
+    const slowApplyMs = config.warningApplyDurationMs ?? 100;
+    const applier = new Applier({ ...state, listener }, appliedIndex, requestOriginOf(memberId), {
+      thresholdMs: slowApplyMs,
+      // etcd's warnOfExpensiveRequest: one warning per slow request, and etcd_server_slow_apply_total.
+      report: (request, tookMs, outcome) => {
+        config.metrics?.slowApplyObserved();
+        logger.warn({
+          took: `${tookMs.toFixed(3)}ms`, 'expected-duration': `${slowApplyMs}ms`, prefix: '', request: describeRequest(request),
+          response: outcome.ok ? 'ok' : `error:${outcome.error.message}`,
+        }, 'apply request took too long');
+      },
+    });
     const rawNode = new RawNode({
       id: memberId,
       electionTick: Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs)),

@@ -11,4 +11,6 @@ export interface ServerMetricsRecorder {
   walFsyncObserved(durationSeconds: number): void;
   /** One batch LevelDB wrote (held apply batches handed over together, or a synced write). */
   backendCommitObserved(durationSeconds: number): void;
+  /** A request took longer to apply than --warning-apply-duration. */
+  slowApplyObserved(): void;
 }

@@ -62,6 +62,7 @@ export class EtcdMetrics implements ServerMetricsRecorder {
   private proposalsPending?: Gauge;
   private pendingProposals = 0;
   private proposalsFailed?: Counter;
+  private slowApplies?: Counter;
   private walFsyncDuration?: DeferredHistogram;
   private backendCommitDuration?: DeferredHistogram;
 
@@ -183,6 +184,11 @@ export class EtcdMetrics implements ServerMetricsRecorder {
     this.pendingProposals++;
   }
 
+  slowApplyObserved(): void {
+    this.pending();
+    this.slowApplies!.inc();
+  }
+
   proposalFinished(failed: boolean): void {
     this.pendingProposals--;
     if (!failed) return;
@@ -207,6 +213,9 @@ export class EtcdMetrics implements ServerMetricsRecorder {
     // Listed at 0 from the first proposal on, as etcd lists it from the start (a rate over it needs the series).
     this.proposalsFailed = new Counter({
       name: 'etcd_server_proposals_failed_total', help: 'The total number of failed proposals seen.', registers: [this.registry],
+    });
+    this.slowApplies = new Counter({
+      name: 'etcd_server_slow_apply_total', help: 'The total number of slow apply requests (likely overloaded from slow disk).', registers: [this.registry],
     });
     const metrics = this;
     this.proposalsPending = new Gauge({
