@@ -1,8 +1,10 @@
-// `etcd-ts snapshot restore <file> [flags]`: etcdutl's (and etcdctl 3.4's) snapshot restore for
-// etcd-ts's snapshot files, with their flags and defaults. etcdctl and etcdutl read bbolt files only,
-// so a snapshot saved from etcd-ts is restored with this command (server/snapshot-restore.ts).
+// `etcd-ts snapshot restore <file> [flags]` and `etcd-ts snapshot status <file> [-w simple|json|table]`:
+// etcdutl's (and etcdctl 3.4's) snapshot commands for etcd-ts's snapshot files, with their flags,
+// defaults and output formats. etcdctl and etcdutl read bbolt files only, so a snapshot saved from
+// etcd-ts is checked and restored with these (server/snapshot-restore.ts, server/snapshot-status.ts).
 import { formatEtcdUrl, parseInitialCluster, parseUrlList } from './config/urls.js';
 import { restoreSnapshot } from './server/snapshot-restore.js';
+import { humanBytes, snapshotStatus, type SnapshotStatus } from './server/snapshot-status.js';
 
 const restoreFlags: Record<string, string> = {
   'name': 'default',
@@ -15,6 +17,7 @@ const restoreFlags: Record<string, string> = {
 
 export const snapshotUsage = `Usage:
   etcd-ts snapshot restore <filename> [options]
+  etcd-ts snapshot status <filename> [-w simple|json|table]
 
 Restores an etcd-ts snapshot (etcdctl snapshot save against etcd-ts) to a new data dir, as a member
 of a new cluster: keys, revisions, leases, users and roles come from the snapshot.
@@ -31,6 +34,7 @@ Options:
 /** Runs the subcommand; returns the process exit code. */
 export async function snapshotCommand(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   const [verb, ...rest] = argv;
+  if (verb === 'status') return statusCommand(rest, out, err);
   if (verb !== 'restore') {
     err.write(verb === undefined || verb === '--help' || verb === '-h' ? snapshotUsage : `Error: unknown command "${verb}" for "etcd-ts snapshot"\n\n${snapshotUsage}`);
     return verb === undefined || verb === '--help' || verb === '-h' ? 0 : 2;
@@ -82,4 +86,51 @@ export async function snapshotCommand(argv: string[], out: NodeJS.WritableStream
     err.write(`Error: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;
   }
+}
+
+async function statusCommand(args: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+  let format = 'simple';
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const inline = /^--?(?:w|write-out)=(.*)$/.exec(arg);
+    if (inline) format = inline[1]!;
+    else if (arg === '-w' || arg === '--write-out') format = args[++i] ?? '';
+    else if (arg.startsWith('-')) {
+      err.write(`Error: unknown flag: ${arg}\n`);
+      return 2;
+    } else positional.push(arg);
+  }
+  if (positional.length !== 1) {
+    err.write('Error: snapshot status requires exactly one argument\n');
+    return 2;
+  }
+  if (format !== 'simple' && format !== 'json' && format !== 'table') {
+    err.write(`Error: unsupported output format ${JSON.stringify(format)} (simple, json or table)\n`);
+    return 2;
+  }
+  let status: SnapshotStatus;
+  try {
+    status = await snapshotStatus(positional[0]!);
+  } catch (error) {
+    err.write(`Error: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+  const row = [status.hash.toString(16), String(status.revision), String(status.totalKey), humanBytes(status.totalSize)];
+  if (format === 'json') out.write(`${JSON.stringify(status)}\n`);
+  else if (format === 'simple') out.write(`${row.join(', ')}\n`);
+  else out.write(statusTable(['HASH', 'REVISION', 'TOTAL KEYS', 'TOTAL SIZE'], row));
+  return 0;
+}
+
+/** etcdctl's table: headers centred, cells right-aligned, one space of padding. */
+function statusTable(header: string[], row: string[]): string {
+  const widths = header.map((title, i) => Math.max(title.length, row[i]!.length));
+  const rule = `+${widths.map((width) => '-'.repeat(width + 2)).join('+')}+\n`;
+  const centred = header.map((title, i) => {
+    const gap = widths[i]! - title.length;
+    return ' '.repeat(Math.floor(gap / 2)) + title + ' '.repeat(Math.ceil(gap / 2));
+  });
+  const cells = row.map((cell, i) => cell.padStart(widths[i]!));
+  return `${rule}| ${centred.join(' | ')} |\n${rule}| ${cells.join(' | ')} |\n${rule}`;
 }

@@ -100,6 +100,26 @@ async function receiveVerified(data: AsyncIterable<Buffer>, path: string): Promi
   }
 }
 
+/** Checks, without a copy, that the file's last 32 bytes are the sha256 of the rest. */
+export async function verifySnapshotFile(path: string): Promise<void> {
+  const hash = createHash('sha256');
+  let tail: Buffer = Buffer.alloc(0);
+  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
+    const joined = tail.length === 0 ? (chunk as Buffer) : Buffer.concat([tail, chunk as Buffer]);
+    const bodyEnd = Math.max(0, joined.length - DIGEST_BYTES);
+    hash.update(joined.subarray(0, bodyEnd));
+    tail = Buffer.from(joined.subarray(bodyEnd));
+  }
+  if (tail.length !== DIGEST_BYTES || !hash.digest().equals(tail)) {
+    throw new Error('snapshot: sha256 trailer does not match the data');
+  }
+}
+
+/** The key-value records of a snapshot file (or of a received stream's copy), in order. */
+export async function* readSnapshotRecords(path: string): AsyncGenerator<[Buffer, Buffer]> {
+  yield* readRecords(path);
+}
+
 async function* readRecords(path: string): AsyncGenerator<[Buffer, Buffer]> {
   let buffered: Buffer = Buffer.alloc(0);
   let magicChecked = false;

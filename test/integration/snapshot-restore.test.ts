@@ -16,11 +16,11 @@ afterAll(async () => {
   for (const server of started) await server.stop();
 });
 
-/** Runs the restore tool of the server under test; bounded in time. */
-function restore(args: string[]): Promise<{ code: number | null; output: string }> {
+/** Runs `snapshot <verb>` of the server under test's tools; bounded in time. */
+function snapshotTool(verb: 'restore' | 'status', args: string[]): Promise<{ code: number | null; output: string }> {
   const [command, commandArgs] = selfCheck
-    ? [etcdctlPath, ['snapshot', 'restore', ...args]]
-    : [process.execPath, [etcdTsBinPath, 'snapshot', 'restore', ...args]];
+    ? [etcdctlPath, ['snapshot', verb, ...args]]
+    : [process.execPath, [etcdTsBinPath, 'snapshot', verb, ...args]];
   return new Promise((resolve, reject) => {
     const child = spawn(command, commandArgs, { env: { ...process.env, ETCDCTL_API: '3' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -31,6 +31,8 @@ function restore(args: string[]): Promise<{ code: number | null; output: string 
     child.on('exit', (code) => { clearTimeout(timer); resolve({ code, output }); });
   });
 }
+
+const restore = (args: string[]) => snapshotTool('restore', args);
 
 async function ctlJson<T>(server: EtcdProcess, args: string[]): Promise<T> {
   const result = await etcdctl(server.clientUrl, [...args, '-w', 'json']);
@@ -55,6 +57,15 @@ describe(`snapshot save and restore (${selfCheck ? 'real etcd, etcdctl snapshot 
     const snapshotFile = join(scratch, 'backup.db');
     expect((await etcdctl(original.clientUrl, ['snapshot', 'save', snapshotFile])).exitCode).toBe(0);
     await original.stop();
+    // The file's status: the store's revision, in etcdctl's three formats.
+    const json = await snapshotTool('status', [snapshotFile, '-w', 'json']);
+    expect(json.code, json.output).toBe(0);
+    const fileStatus = JSON.parse(json.output.trim().split('\n').at(-1)!) as Record<string, number>;
+    expect(Object.keys(fileStatus)).toEqual(['hash', 'revision', 'totalKey', 'totalSize']);
+    expect(fileStatus.revision).toBe(oldStatus[0]!.Status.header.revision);
+    expect((await snapshotTool('status', [snapshotFile])).output)
+      .toContain(`${fileStatus.hash!.toString(16)}, ${fileStatus.revision}, ${fileStatus.totalKey}, `);
+    expect((await snapshotTool('status', [snapshotFile, '-w', 'table'])).output).toContain('|   HASH   | REVISION | TOTAL KEYS | TOTAL SIZE |');
 
     const peerPort = await freePort();
     const peerUrl = `http://127.0.0.1:${peerPort}`;

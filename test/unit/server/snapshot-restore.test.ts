@@ -1,4 +1,4 @@
-// `etcd-ts snapshot restore`'s refusals: usage errors, a name missing from --initial-cluster, a
+// `etcd-ts snapshot status`'s sizes and refusals, and `etcd-ts snapshot restore`'s refusals: usage errors, a name missing from --initial-cluster, a
 // snapshot whose sha256 trailer does not match (nothing is left behind), an existing data dir.
 // The restore itself is exercised end to end in test/integration/snapshot-restore.test.ts.
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { snapshotCommand } from '../../../src/snapshot-command.js';
+import { humanBytes } from '../../../src/server/snapshot-status.js';
 import { makeTempDir } from '../../helpers/index.js';
 
 function sink(): { stream: Writable; text: () => string } {
@@ -23,7 +24,7 @@ async function run(args: string[]): Promise<{ code: number; out: string; err: st
 
 describe('etcd-ts snapshot restore', () => {
   it('refuses unknown subcommands and flags, and wants exactly one file', async () => {
-    expect((await run(['status', 'x'])).err).toContain('unknown command "status"');
+    expect((await run(['stat', 'x'])).err).toContain('unknown command "stat"');
     expect(await run(['restore', 'x', '--bogus=1'])).toMatchObject({ code: 2, err: 'Error: unknown flag: --bogus\n' });
     expect(await run(['restore'])).toMatchObject({ code: 2, err: 'Error: snapshot restore requires exactly one argument\n' });
     expect((await run(['restore', '--help'])).out).toContain('etcd-ts snapshot restore <filename>');
@@ -53,5 +54,19 @@ describe('etcd-ts snapshot restore', () => {
     writeFileSync(file, 'x');
     mkdirSync(join(dir, 'd'));
     expect(await run(['restore', file, `--data-dir=${join(dir, 'd')}`])).toMatchObject({ code: 1, err: `Error: data-dir "${join(dir, 'd')}" exists\n` });
+  });
+});
+
+describe('etcd-ts snapshot status', () => {
+  it("writes sizes as etcdctl's go-humanize does", () => {
+    expect([5, 999, 1056, 24_576, 2_100_000, 1_000_000_000].map(humanBytes)).toEqual(['5 B', '999 B', '1.1 kB', '25 kB', '2.1 MB', '1.0 GB']);
+  });
+
+  it('refuses a file whose trailer does not match, and an unknown output format', async () => {
+    const dir = makeTempDir('status-unit');
+    const file = join(dir, 'snap.db');
+    writeFileSync(file, Buffer.alloc(4096, 7));
+    expect(await run(['status', file])).toMatchObject({ code: 1, err: 'Error: snapshot: sha256 trailer does not match the data\n' });
+    expect((await run(['status', file, '-w', 'yaml'])).code).toBe(2);
   });
 });
