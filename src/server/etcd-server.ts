@@ -58,7 +58,7 @@ import { RequestIdCounter, requestOriginOf } from './request-ids.js';
 import type { InternalRequest } from './requests.js';
 import {
   AlarmAction, AlarmType, type AlarmMember, type Completion, type EtcdServerApi, type LeaseTimeToLiveResult, type Member,
-  type RequestContext, type ResponseHeader, type StatusResult, type MvccMetrics, type PeerNetworkMetrics,
+  type RequestContext, type ResponseHeader, type StatusResult, type MvccMetrics, type PeerNetworkStats,
 } from './server-api.js';
 import type { ServerMetricsRecorder } from './server-metrics.js';
 import { type Applied, AppliedIndexWaits, RequestWaits, type SettledCallback } from './wait.js';
@@ -1006,8 +1006,8 @@ export class EtcdServer implements EtcdServerApi {
     return this.maintenance.status(ctx);
   }
 
-  peerNetworkMetrics(): PeerNetworkMetrics[] {
-    return (this.peerTransport?.networkStats() ?? []).map(({ id, ...counters }) => ({ peerId: id, ...counters }));
+  peerNetworkMetrics(): PeerNetworkStats[] {
+    return this.peerTransport?.networkStats() ?? [];
   }
 
   mvccMetrics(): MvccMetrics {

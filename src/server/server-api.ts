@@ -6,6 +6,7 @@ import type {
   TxnRequest, TxnResult,
 } from '../mvcc/types.js';
 import type { WatchStream, WatchStreamResponse } from '../watch/types.js';
+import type { PeerNetworkStats } from '../transport/peer-transport.js';
 
 /** Filled into every response. Member and cluster ids are random uint64: bigint, never number. */
 export interface ResponseHeader {
@@ -42,16 +43,8 @@ export interface MvccMetrics {
   eventsSent: number;
 }
 
-/** One peer's network counters (etcd_network_peer_*); round trips since the last read, in seconds. */
-export interface PeerNetworkMetrics {
-  peerId: bigint;
-  sentBytes: number;
-  receivedBytes: number;
-  sentFailures: number;
-  disconnects: number;
-  active: boolean;
-  roundTripsSeconds: number[];
-}
+/** One peer's network counters (etcd_network_peer_*), as the peer transport keeps them. */
+export type { PeerNetworkStats };
 
 export interface StatusResult {
   header: ResponseHeader;
@@ -123,7 +116,7 @@ export interface EtcdServerApi {
   /** For /metrics; a server without it lists none of those series. */
   mvccMetrics?(): MvccMetrics;
   /** For /metrics: every peer's counters (none on a one-member server without a peer transport). */
-  peerNetworkMetrics?(): PeerNetworkMetrics[];
+  peerNetworkMetrics?(): PeerNetworkStats[];
   hash(ctx?: RequestContext): Promise<{ header: ResponseHeader; hash: number }>;
   hashKv(revision: number, ctx?: RequestContext): Promise<{ header: ResponseHeader; hash: number; compactRevision: number; hashRevision: number }>;
   alarm(action: number, memberId: bigint, alarm: number, ctx?: RequestContext): Promise<{ header: ResponseHeader; alarms: AlarmMember[] }>;

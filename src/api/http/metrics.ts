@@ -8,7 +8,7 @@
 //   shows up as a made-up zero.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
-import type { EtcdServerApi, MvccMetrics, PeerNetworkMetrics } from '../../server/server-api.js';
+import type { EtcdServerApi, MvccMetrics, PeerNetworkStats } from '../../server/server-api.js';
 import { flowSlot, GrpcHandledCounts, grpcStatusCodeCount, type MethodHandledCounts } from '../grpc/handled-counts.js';
 
 // What the server reports is declared on the server's side (the server never imports this layer).
@@ -294,14 +294,14 @@ class PeerSeries {
     });
   }
 
-  set(localId: bigint, peers: readonly PeerNetworkMetrics[]): void {
+  set(localId: bigint, peers: readonly PeerNetworkStats[]): void {
     const local = localId.toString(16);
     for (const peer of peers) {
-      const remote = peer.peerId.toString(16);
-      this.add(this.sentBytes, peer.peerId, peer.sentBytes, { To: remote });
-      this.add(this.receivedBytes, peer.peerId, peer.receivedBytes, { From: remote });
-      this.add(this.sentFailures, peer.peerId, peer.sentFailures, { To: remote });
-      this.add(this.disconnects, peer.peerId, peer.disconnects, { Local: local, Remote: remote });
+      const remote = peer.id.toString(16);
+      this.add(this.sentBytes, peer.id, peer.sentBytes, { To: remote });
+      this.add(this.receivedBytes, peer.id, peer.receivedBytes, { From: remote });
+      this.add(this.sentFailures, peer.id, peer.sentFailures, { To: remote });
+      this.add(this.disconnects, peer.id, peer.disconnects, { Local: local, Remote: remote });
       this.activePeers.set({ Local: local, Remote: remote }, peer.active ? 1 : 0);
       for (const seconds of peer.roundTripsSeconds) this.roundTrips.observe({ To: remote }, seconds);
     }
