@@ -42,6 +42,7 @@ import { KeepAliveForwarder } from './keep-alive-forwarder.js';
 import { MEMBER_ID_KEY, RESTORE_MARKER_KEY, installBackendSnapshot } from './snapshot-install.js';
 import { type ReplicatedState, loadReplicatedState } from './replicated-state.js';
 import { forceNewCluster } from './force-new-cluster.js';
+import { refuseEtcdDataDir } from './foreign-data-dir.js';
 import { describeRequest } from './request-description.js';
 import { checkHashKvAsLeader, checkInitialHashKv, type CorruptionCheckHost, type PeerHash } from './corruption-check.js';
 import { fetchClusterMembership } from './join-cluster.js';
@@ -258,6 +259,7 @@ export class EtcdServer implements EtcdServerApi {
 
   static async start(config: EtcdServerConfig, logger: Logger): Promise<EtcdServer> {
     const memberDir = join(config.dataDir, 'member');
+    refuseEtcdDataDir(config.dataDir, memberDir);
     mkdirSync(memberDir, { recursive: true, mode: 0o700 });
     const metrics = config.metrics;
     // The commit-duration histogram times each batch LevelDB itself writes, not the hand-over.
