@@ -237,10 +237,6 @@ function validate(config: EtcdConfig, isSet: (name: string) => boolean): void {
   if (!/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(config.etcdVersion)) {
     throw new ConfigError(`--etcd-version "${config.etcdVersion}" must be a version like 3.5.17`);
   }
-  if (isSet('discovery-fallback') && config.discovery.fallback === 'proxy' && config.discovery.url !== '') {
-    // etcd 3.4/3.5 turn into a v2 proxy here; etcd-ts has no proxy mode, so it says so up front.
-    throw new ConfigError('--discovery-fallback=proxy is not supported by etcd-ts; use --discovery-fallback=exit');
-  }
   validateInitialCluster(config);
 }
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { EtcdConfig } from '../config/types.js';
 import { formatEtcdUrl } from '../config/urls.js';
 import { computeMemberId } from '../server/membership.js';
-import { urlsMapString } from './errors.js';
+import { DiscoveryError, urlsMapString } from './errors.js';
 import { discoverSrvCluster } from './srv.js';
 import { V2DiscoveryClient } from './v2-discovery.js';
 import { joinClusterV3 } from './v3-discovery.js';
@@ -42,7 +42,17 @@ export async function resolveInitialCluster(config: EtcdConfig, options: Resolve
     const memberId = computeMemberId(peerUrls, discovery.url);
     options.log?.('joining the cluster through the v2 discovery service', { discovery: discovery.url, 'member-id': memberId.toString(16) });
     const client = new V2DiscoveryClient({ discoveryUrl: discovery.url, memberId, selfValue, log: options.log, signal: options.signal });
-    return { initialCluster: await client.join(), initialClusterToken: discovery.url, method: 'discovery' };
+    try {
+      return { initialCluster: await client.join(), initialClusterToken: discovery.url, method: 'discovery' };
+    } catch (error) {
+      // etcd turns into a v2 proxy of the cluster here (--discovery-fallback=proxy, its default);
+      // etcd-ts has no proxy mode: it says so only now, when the fallback would be taken.
+      if (error instanceof DiscoveryError && error.errorName === 'FullCluster' && discovery.fallback === 'proxy') {
+        throw new Error(`${error.message}: etcd would fall back to a v2 proxy (--discovery-fallback=proxy, the default), ` +
+          'which etcd-ts does not have; this member does not start (--discovery-fallback=exit says so without the fallback)');
+      }
+      throw error;
+    }
   }
   if (discovery.endpoints.length > 0) {
     const memberId = computeMemberId(peerUrls, discovery.token);

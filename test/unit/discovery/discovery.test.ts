@@ -7,6 +7,9 @@ import { computeMemberId } from '../../../src/server/membership.js';
 import { V2DiscoveryClient } from '../../../src/discovery/v2-discovery.js';
 import { discoverSrvCluster } from '../../../src/discovery/srv.js';
 import { urlsMapString, membersFromValues } from '../../../src/discovery/errors.js';
+import { resolveInitialCluster } from '../../../src/discovery/resolve.js';
+import { parseConfig } from '../../../src/config/index.js';
+import { makeTempDir } from '../../helpers/index.js';
 import { listen } from '../api-http/harness.js';
 import { startV2Harness, v2, type V2Harness } from '../v2/harness.js';
 
@@ -43,6 +46,21 @@ describe('v2 discovery protocol', () => {
     const id = computeMemberId(['http://127.0.0.1:3001'], url).toString(16);
     const registered = await v2(h.app, 'GET', `${new URL(url).pathname}/${id}`);
     expect(registered.body.node.value).toBe('m1=http://127.0.0.1:3001');
+  });
+
+  it("a full cluster with --discovery-fallback=proxy (etcd's default) says that etcd-ts has no proxy to fall back to", async () => {
+    const url = await newToken('1');
+    await member(url, 'm1', 'http://127.0.0.1:3201').join();
+    const configFor = (fallback: string[]) => parseConfig([
+      '--name', 'm2', '--data-dir', makeTempDir('discovery-fallback'), '--discovery', url, ...fallback,
+      '--initial-advertise-peer-urls', 'http://127.0.0.1:3202', '--listen-peer-urls', 'http://127.0.0.1:3202',
+    ], {}).config;
+    for (const fallback of [[], ['--discovery-fallback', 'proxy']]) {
+      await expect(resolveInitialCluster(configFor(fallback))).rejects.toThrow(
+        /^discovery: cluster is full: etcd would fall back to a v2 proxy \(--discovery-fallback=proxy, the default\), which etcd-ts does not have/,
+      );
+    }
+    await expect(resolveInitialCluster(configFor(['--discovery-fallback', 'exit']))).rejects.toThrow(/^discovery: cluster is full$/);
   });
 
   it('etcd errors: size key not found, duplicate id, bad size', async () => {
