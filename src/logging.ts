@@ -16,10 +16,14 @@ const pinoLevelByEtcdLevel: Record<LogLevel, pino.Level> = {
   fatal: 'fatal',
 };
 
+/** etcd's journald output. Node cannot write journald's datagram socket; systemd journals a unit's stderr. */
+export const journalOutput = 'systemd/journal';
+
 function destinationFor(output: string): pino.DestinationStream {
-  // etcd's "default" means journald under systemd and stderr otherwise; etcd-ts always uses stderr.
+  // etcd's "default" means journald under systemd and stderr otherwise; etcd-ts always uses stderr,
+  // and for "systemd/journal" too (not a file of that name in the working directory).
   // Synchronous writes: a fatal start-up error must reach the terminal before the process exits.
-  if (output === 'default' || output === 'stderr') return pino.destination({ dest: 2, sync: true });
+  if (output === 'default' || output === 'stderr' || output === journalOutput) return pino.destination({ dest: 2, sync: true });
   if (output === 'stdout') return pino.destination({ dest: 1, sync: true });
   return pino.destination({ dest: output, sync: true, append: true, mkdir: true });
 }

@@ -1,10 +1,12 @@
 // Tests the logger's line format (etcd zap field names), level filtering and bound fields.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/logging.js';
+import { repoRoot } from '../../helpers/index.js';
 
 function capture(): { stream: Writable; lines: () => Array<Record<string, unknown>> } {
   const chunks: string[] = [];
@@ -61,6 +63,22 @@ describe('createLogger', () => {
       expect(line).toMatchObject({ level: 'error', msg: 'disk full', 'member-id': 'abc' });
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('--log-outputs systemd/journal', () => {
+  it('goes to stderr (systemd journals a unit\'s stderr), not to a file of that name in the working directory', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'etcd-ts-journal-'));
+    try {
+      const script = `import { createLogger } from ${JSON.stringify(join(repoRoot, 'dist', 'logging.js'))};
+        createLogger({ logLevel: 'info', logOutputs: ['systemd/journal'] }).info('to the journal');`;
+      const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd, encoding: 'utf8', timeout: 10_000 });
+      expect(child.status).toBe(0);
+      expect(JSON.parse(child.stderr.trim())).toMatchObject({ level: 'info', msg: 'to the journal' });
+      expect(existsSync(join(cwd, 'systemd'))).toBe(false);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
     }
   });
 });
