@@ -20,6 +20,7 @@ import { resolveInitialCluster } from './discovery/resolve.js';
 import { loadTlsForUrls } from './tls/index.js';
 import { setProcessPeerTls } from './transport/peer-http.js';
 import { snapshotCommand } from './snapshot-command.js';
+import { sdNotify } from './systemd-notify.js';
 
 const GRPC_SHUTDOWN_GRACE_MS = 1000;
 
@@ -187,7 +188,11 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
   // etcd waits for readiness as long as it takes (a member whose peers are down keeps trying); it
   // fails only when the server stopped first, and the stop reports that itself.
   await ready.then(
-    () => logger.info({ 'member-id': server.memberId.toString(16) }, 'ready to serve client requests'),
+    async () => {
+      logger.info({ 'member-id': server.memberId.toString(16) }, 'ready to serve client requests');
+      // A systemd unit of Type=notify waits for this (etcd notifies at the same point).
+      await sdNotify('READY=1', logger);
+    },
     () => undefined,
   );
 }
