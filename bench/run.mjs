@@ -71,6 +71,13 @@ const watchFanout = {
  * members: cluster size (both servers alike); targetLeader sends every request to the leader,
  * otherwise the tool spreads its connections over all members, starting at the first endpoint;
  * firstEndpoint: 'follower' lists a follower first (at one connection, the only one used).
+ * The other 3-member rows ("to all") list the leader at the same position for both servers in a
+ * pair of runs, one position per rep in turn (1st, 2nd, 3rd, 1st, ...): the tool dials the endpoints
+ * in list order, so the position decides which connections, and which of its single clients (the
+ * watch-latency put client: the 11th dial), reach the leader directly. Left to the election, it
+ * differed between the two servers of a pair: in the 18:05 full bench of 2026-11-27, etcd-ts's put
+ * client met the leader in 3 of 5 watch-latency runs (p99 2.04-2.10 ms; 1.21-1.39 ms in the other
+ * two) and etcd's in 1 of 5.
  * fullOnly: left out of --quick unless named by --only; repsMax caps the runs per server.
  * The watch fan-out rows also set: totalFlag (the tool's count flag, if not --total), warmup (puts
  * before the measured run), eventsPerPut (server CPU is per 1000 events), reportSection (which of
@@ -115,10 +122,11 @@ const threeMemberWorkloads = [
   // samples, and the p99 of 300 puts is decided by the worst 3 or so. With 300 puts, etcd-ts's p99
   // over three full benches was 1.25-3.17 ms and etcd's 0.86-2.31; with 1000 (3 pairs by hand,
   // 2026-11-27), 0.99-1.48 and 1.33-1.47. It adds ~7 s per run, ~42 s to the full bench.
-  // Five runs, not three: where the tool's 10 watch streams and its put client land (each picks a
-  // member at random) moves a run's p99 more than anything the servers do, and the median of three
-  // runs gave 0.89x, 2.24x, 0.98x, 0.91x and 1.05x of etcd's over five full benches of the same code
-  // for this path (2026-11-27). ~60 s more.
+  // Five runs, not three: where the tool's 10 watch streams and its put client land moves a run's
+  // p99 more than anything the servers do, and the median of three runs gave 0.89x, 2.24x, 0.98x,
+  // 0.91x and 1.05x of etcd's over five full benches of the same code for this path (2026-11-27).
+  // ~60 s more. The leader's position in the endpoint list (which decides where they land) is the
+  // same for both servers in each pair of runs (see the comment on the workloads above).
   { id: 'watch-latency-m3', label: 'watch-latency 10/100 watchers, 3 members, to all', conns: 10, clients: 100, command: ['watch-latency', '--put-rate=100', '--key-size=8', '--val-size=256'], size: 1000, skipMetrics: ['requestsPerSecond'], repsMax: 5 },
   { id: 'lease-keepalive-m3', label: 'lease-keepalive 100/1000, 3 members, to all', conns: 100, clients: 1000, command: ['lease-keepalive'], size: 10000 },
   { id: 'watch-fanout-m3', label: `${watchFanoutLabel}, 3 members, to all`, ...watchFanout, size: 400 },
@@ -357,6 +365,12 @@ async function runOnce(workload, server, rep, scratchDir, failedLogsDir) {
       if (workload.firstEndpoint === 'follower') {
         const order = [...members.keys()].sort((a, b) => Number(a === leaderAt) - Number(b === leaderAt));
         endpoints = order.map((index) => `127.0.0.1:${members[index].clientPort}`).join(',');
+      } else if (!workload.targetLeader) {
+        const position = (rep - 1) % members.length;
+        const followers = [...members.keys()].filter((index) => index !== leaderAt);
+        const order = [...followers.slice(0, position), leaderAt, ...followers.slice(position)];
+        endpoints = order.map((index) => `127.0.0.1:${members[index].clientPort}`).join(',');
+        record.leaderPosition = position;
       }
     }
     if (workload.preloadRangeKey && server !== 'noop') await etcdctl(endpoints, ['put', 'foo', rangeValue]);
@@ -515,8 +529,10 @@ function writeLatest(result, jsonPath) {
       "and server CPU is per 1000 events (numerically the ms per put), including the creation of the watchers; that report's " +
       "latencies are the tool's own hand-off, not the server's, and are not shown. " +
       '3-member rows: both servers as 3-member clusters on 127.0.0.1 (same flags, separate ports); the tool spreads its ' +
-      'connections over all members, or sends to the leader only where the row says so (--target-leader); server CPU and ' +
-      'RSS are summed over the three members.' +
+      'connections over all members, or sends to the leader only where the row says so (--target-leader); in the rows "to all" ' +
+      'the leader is listed at the same position for both servers in each pair of runs, 1st, 2nd, 3rd, 1st, 2nd in turn ' +
+      "(the tool dials the endpoints in order, so the position decides which connections, and which single clients such as " +
+      "watch-latency's put client, reach the leader directly); server CPU and RSS are summed over the three members." +
       (workloads.some((w) => w.kind === 'keys')
         ? ` ${keysWorkload.label}: one member, loaded once per server by the tool with --sequential-keys --key-space-size=${keysTotal} ` +
           '(every put a new key); RSS right after the load; then stopped (SIGTERM) and started again on the same data dir, ' +
