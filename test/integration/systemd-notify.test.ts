@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, test } from 'vitest';
-import { etcdctl, makeTempDir, selfCheck, startServerUnderTest, type EtcdProcess } from '../helpers/index.js';
+import { etcdctl, makeTempDir, selfCheck, startServerUnderTest } from '../helpers/index.js';
 import { registerChild } from '../helpers/process-registry.js';
 
 const stops: Array<() => Promise<unknown> | void> = [];
@@ -30,7 +30,7 @@ function fakeSystemd(path: string): { messages: Array<{ pid: number; text: strin
   ].join('\n');
   const child = spawn('python3', ['-c', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   registerChild(child);
-  stops.push(() => child.kill('SIGTERM'));
+  stops.push(() => { child.kill('SIGTERM'); });
   const messages: Array<{ pid: number; text: string }> = [];
   let resolveReady!: () => void;
   const ready = new Promise<void>((resolve) => { resolveReady = resolve; });
