@@ -17,7 +17,7 @@ const pinoLevelByEtcdLevel: Record<LogLevel, pino.Level> = {
 };
 
 /** etcd's journald output. Node cannot write journald's datagram socket; systemd journals a unit's stderr. */
-export const journalOutput = 'systemd/journal';
+const journalOutput = 'systemd/journal';
 
 function destinationFor(output: string): pino.DestinationStream {
   // etcd's "default" means journald under systemd and stderr otherwise; etcd-ts always uses stderr,

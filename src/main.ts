@@ -26,7 +26,7 @@ const GRPC_SHUTDOWN_GRACE_MS = 1000;
 
 export async function main(argv: string[]): Promise<void> {
   if (argv[0] === 'snapshot') {
-    // etcdutl's snapshot restore, for etcd-ts's snapshot files (etcd itself has no such subcommand).
+    // etcdutl's snapshot restore and status, for etcd-ts's snapshot files (etcd itself has no such subcommand).
     process.exitCode = await snapshotCommand(argv.slice(1));
     return;
   }

@@ -71,9 +71,11 @@ const REPACK_STEP_RECORDS = 1_000;
 /** Entries hashed between yields to the event loop. */
 const HASH_SLICE_ENTRIES_MAX = 1_000;
 
-const HISTORY_PREFIX = Buffer.concat([prefix.mvcc, Buffer.from('k/')]);
+/** History records: the key is the revision (main, sub, 8 bytes each, big-endian) behind this prefix. */
+export const HISTORY_PREFIX = Buffer.concat([prefix.mvcc, Buffer.from('k/')]);
 const HISTORY_END = Buffer.concat([prefix.mvcc, Buffer.from('k0')]);
-const META_COMPACT_SCHEDULED = Buffer.concat([prefix.mvcc, Buffer.from('meta/compactScheduled')]);
+/** The revision of the last compaction scheduled (it may be ahead of the last history record). */
+export const META_COMPACT_SCHEDULED = Buffer.concat([prefix.mvcc, Buffer.from('meta/compactScheduled')]);
 const META_COMPACT_FINISHED = Buffer.concat([prefix.mvcc, Buffer.from('meta/compactFinished')]);
 const EMPTY = Buffer.alloc(0);
 

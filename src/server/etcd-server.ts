@@ -523,7 +523,7 @@ export class EtcdServer implements EtcdServerApi {
         if (!this.peerTransport) return { id, error: 'no peer transport' };
         try {
           const reply = await this.peerTransport.request(id, '/hashkv', Buffer.from(JSON.stringify({ revision })), requestTimeoutMs);
-          const answer = JSON.parse(reply.toString('utf8')) as { ok: true; value: PeerHash['answer'] } | { ok: false; error: string };
+          const answer = decodeJsonAnswer<PeerHash['answer']>(reply);
           return answer.ok ? { id, answer: answer.value } : { id, error: answer.error };
         } catch (error) {
           return { id, error: error instanceof Error ? error.message : String(error) };
@@ -561,7 +561,7 @@ export class EtcdServer implements EtcdServerApi {
     } catch {
       throw new EtcdError('TimeoutDueToConnectionLost');
     }
-    const answer = JSON.parse(reply.toString('utf8')) as { ok: true; value: T } | { ok: false; error: EtcdErrorName | string };
+    const answer = decodeJsonAnswer<T>(reply);
     if (answer.ok) return answer.value;
     if (answer.error in etcdErrors) throw new EtcdError(answer.error as EtcdErrorName);
     throw new Error(answer.error);
@@ -1067,6 +1067,11 @@ async function* snapshotBlobs(backend: Backend, scratchDir: string): AsyncGenera
 }
 
 /** A peer RPC answer: the value, or the etcd error name so the asking member can rethrow it. */
+/** A peer RPC's answer as jsonAnswer wrote it: the value, or the etcd error name (or message) it failed with. */
+function decodeJsonAnswer<T>(reply: Buffer): { ok: true; value: T } | { ok: false; error: EtcdErrorName | string } {
+  return JSON.parse(reply.toString('utf8')) as { ok: true; value: T } | { ok: false; error: EtcdErrorName | string };
+}
+
 async function jsonAnswer(task: () => Promise<unknown>): Promise<Buffer> {
   try {
     return Buffer.from(JSON.stringify({ ok: true, value: await task() }));

@@ -39,75 +39,69 @@ export async function installBackendSnapshot(
   const path = join(scratchDir, `install-${process.pid}-${Date.now()}.tmp`);
   try {
     await receiveVerified(data, path);
-    let appliedIndex = 0;
-    for await (const [key, value] of readRecords(path)) {
-      if (key.equals(APPLIED_INDEX_KEY_BYTES)) appliedIndex = Number(value.readBigUInt64BE(0));
-    }
-    if (!accept(appliedIndex)) return false;
-    await backend.write([{ type: 'put', key: RESTORE_MARKER_KEY, value: Buffer.alloc(0) }], true);
-    for (const statePrefix of STATE_PREFIXES) {
-      let batch: BatchOp[] = [];
-      for await (const [key] of backend.iterate({ gte: statePrefix, lt: prefixEnd(statePrefix) })) {
-        if (isMemberLocal(key)) continue;
-        batch.push({ type: 'del', key });
-        if (batch.length >= 10_000) {
-          await backend.write(batch, false);
-          batch = [];
-        }
-      }
-      await backend.write(batch, false);
-    }
-    let batch: BatchOp[] = [];
-    let batchBytes = 0;
-    for await (const [key, value] of readRecords(path)) {
-      if (isMemberLocal(key)) continue;
-      if (!STATE_PREFIXES.some((p) => key.subarray(0, p.length).equals(p))) continue;
-      batch.push({ type: 'put', key, value });
-      batchBytes += key.length + value.length;
-      if (batchBytes >= INSTALL_BATCH_BYTES_MAX) {
-        await backend.write(batch, false);
-        batch = [];
-        batchBytes = 0;
-      }
-    }
-    batch.push({ type: 'del', key: RESTORE_MARKER_KEY });
-    await backend.write(batch, true);
-    return true;
+    return await installVerified(backend, path, accept);
   } finally {
     await rm(path, { force: true });
   }
 }
 
-/** Writes the stream to `path` and checks that its last 32 bytes are the sha256 of the rest. */
-async function receiveVerified(data: AsyncIterable<Buffer>, path: string): Promise<void> {
-  const file = await open(path, 'w');
-  const hash = createHash('sha256');
-  let tail: Buffer = Buffer.alloc(0);
-  try {
-    for await (const chunk of data) {
-      const joined = tail.length === 0 ? chunk : Buffer.concat([tail, chunk]);
-      const bodyEnd = Math.max(0, joined.length - DIGEST_BYTES);
-      const body = joined.subarray(0, bodyEnd);
-      hash.update(body);
-      await file.write(body);
-      tail = Buffer.from(joined.subarray(bodyEnd));
-    }
-  } finally {
-    await file.close();
-  }
-  if (tail.length !== DIGEST_BYTES || !hash.digest().equals(tail)) {
-    throw new Error('snapshot: sha256 trailer does not match the data');
-  }
+/** Like installBackendSnapshot, from a snapshot file read in place (`etcd-ts snapshot restore`). */
+export async function installBackendSnapshotFile(backend: Backend, path: string): Promise<void> {
+  await verifySnapshotFile(path);
+  await installVerified(backend, path, () => true);
 }
 
-/** Checks, without a copy, that the file's last 32 bytes are the sha256 of the rest. */
-export async function verifySnapshotFile(path: string): Promise<void> {
+/** Replaces the state keys with the records of a verified snapshot at `path`. */
+async function installVerified(backend: Backend, path: string, accept: (appliedIndex: number) => boolean): Promise<boolean> {
+  let appliedIndex = 0;
+  for await (const [key, value] of readSnapshotRecords(path)) {
+    if (key.equals(APPLIED_INDEX_KEY_BYTES)) appliedIndex = Number(value.readBigUInt64BE(0));
+  }
+  if (!accept(appliedIndex)) return false;
+  await backend.write([{ type: 'put', key: RESTORE_MARKER_KEY, value: Buffer.alloc(0) }], true);
+  for (const statePrefix of STATE_PREFIXES) {
+    let batch: BatchOp[] = [];
+    for await (const [key] of backend.iterate({ gte: statePrefix, lt: prefixEnd(statePrefix) })) {
+      if (isMemberLocal(key)) continue;
+      batch.push({ type: 'del', key });
+      if (batch.length >= 10_000) {
+        await backend.write(batch, false);
+        batch = [];
+      }
+    }
+    await backend.write(batch, false);
+  }
+  let batch: BatchOp[] = [];
+  let batchBytes = 0;
+  for await (const [key, value] of readSnapshotRecords(path)) {
+    if (isMemberLocal(key)) continue;
+    if (!STATE_PREFIXES.some((p) => key.subarray(0, p.length).equals(p))) continue;
+    batch.push({ type: 'put', key, value });
+    batchBytes += key.length + value.length;
+    if (batchBytes >= INSTALL_BATCH_BYTES_MAX) {
+      await backend.write(batch, false);
+      batch = [];
+      batchBytes = 0;
+    }
+  }
+  batch.push({ type: 'del', key: RESTORE_MARKER_KEY });
+  await backend.write(batch, true);
+  return true;
+}
+
+/**
+ * Hands `chunks` to `onBody` all but their last 32 bytes, and checks that those are the sha256 of
+ * the rest (etcd's trailer).
+ */
+async function checkTrailer(chunks: AsyncIterable<Buffer>, onBody: (body: Buffer) => Promise<unknown> | void): Promise<void> {
   const hash = createHash('sha256');
   let tail: Buffer = Buffer.alloc(0);
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
-    const joined = tail.length === 0 ? (chunk as Buffer) : Buffer.concat([tail, chunk as Buffer]);
+  for await (const chunk of chunks) {
+    const joined = tail.length === 0 ? chunk : Buffer.concat([tail, chunk]);
     const bodyEnd = Math.max(0, joined.length - DIGEST_BYTES);
-    hash.update(joined.subarray(0, bodyEnd));
+    const body = joined.subarray(0, bodyEnd);
+    hash.update(body);
+    await onBody(body);
     tail = Buffer.from(joined.subarray(bodyEnd));
   }
   if (tail.length !== DIGEST_BYTES || !hash.digest().equals(tail)) {
@@ -115,12 +109,23 @@ export async function verifySnapshotFile(path: string): Promise<void> {
   }
 }
 
-/** The key-value records of a snapshot file (or of a received stream's copy), in order. */
-export async function* readSnapshotRecords(path: string): AsyncGenerator<[Buffer, Buffer]> {
-  yield* readRecords(path);
+/** Writes the stream to `path` and checks its trailer. */
+async function receiveVerified(data: AsyncIterable<Buffer>, path: string): Promise<void> {
+  const file = await open(path, 'w');
+  try {
+    await checkTrailer(data, (body) => file.write(body));
+  } finally {
+    await file.close();
+  }
 }
 
-async function* readRecords(path: string): AsyncGenerator<[Buffer, Buffer]> {
+/** Checks a snapshot file's trailer in place. */
+export async function verifySnapshotFile(path: string): Promise<void> {
+  await checkTrailer(createReadStream(path, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>, () => undefined);
+}
+
+/** The key-value records of a snapshot file (or of a received stream's copy), in order. */
+export async function* readSnapshotRecords(path: string): AsyncGenerator<[Buffer, Buffer]> {
   let buffered: Buffer = Buffer.alloc(0);
   let magicChecked = false;
   for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {

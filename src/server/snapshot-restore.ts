@@ -5,7 +5,7 @@
 // log starts afresh. Every member of the new cluster is restored from the same file with its own
 // --name and the same cluster flags, and then started on its data dir. The data dir is built under
 // another name and renamed when complete: a failed restore (a corrupt file) leaves nothing behind.
-import { createReadStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { MemoryStorage } from '../raft/storage.js';
 import { Backend, type BatchOp } from '../storage/backend.js';
@@ -13,7 +13,7 @@ import { prefix, prefixEnd } from '../storage/keys.js';
 import { APPLIED_INDEX_KEY } from './apply.js';
 import { Membership } from './membership.js';
 import { RaftWal, WAL_DIR_NAME } from './raft-wal.js';
-import { installBackendSnapshot, MEMBER_ID_KEY } from './snapshot-install.js';
+import { installBackendSnapshotFile, MEMBER_ID_KEY } from './snapshot-install.js';
 
 export interface SnapshotRestoreOptions {
   snapshotPath: string;
@@ -64,8 +64,7 @@ async function restoreInto(dataDir: string, options: SnapshotRestoreOptions, mem
   mkdirSync(memberDir, { recursive: true, mode: 0o700 });
   const backend = await Backend.open(join(memberDir, 'db'));
   try {
-    const installed = await installBackendSnapshot(backend, createReadStream(options.snapshotPath), memberDir);
-    if (!installed) throw new Error('snapshot: refused');
+    await installBackendSnapshotFile(backend, options.snapshotPath);
     // The snapshot's membership and Raft position were the old cluster's.
     const batch: BatchOp[] = [];
     for await (const [key] of backend.iterate({ gte: prefix.cluster, lt: prefixEnd(prefix.cluster) })) batch.push({ type: 'del', key });

@@ -5,7 +5,7 @@
 // value: stable for the same file, not comparable with etcd's (another layout).
 import { statSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
-import { prefix } from '../storage/keys.js';
+import { HISTORY_PREFIX, META_COMPACT_SCHEDULED } from '../mvcc/store.js';
 import { readSnapshotRecords, verifySnapshotFile } from './snapshot-install.js';
 
 export interface SnapshotStatus {
@@ -14,9 +14,6 @@ export interface SnapshotStatus {
   totalKey: number;
   totalSize: number;
 }
-
-const HISTORY_PREFIX = Buffer.concat([prefix.mvcc, Buffer.from('k/')]);
-const COMPACT_SCHEDULED_KEY = Buffer.concat([prefix.mvcc, Buffer.from('meta/compactScheduled')]);
 
 export async function snapshotStatus(path: string): Promise<SnapshotStatus> {
   const totalSize = statSync(path).size;
@@ -30,7 +27,7 @@ export async function snapshotStatus(path: string): Promise<SnapshotStatus> {
     if (key.length >= HISTORY_PREFIX.length + 8 && key.subarray(0, HISTORY_PREFIX.length).equals(HISTORY_PREFIX)) {
       // History keys start with their main revision (big-endian); the last one is the store's revision.
       revision = Math.max(revision, Number(key.readBigUInt64BE(HISTORY_PREFIX.length)));
-    } else if (key.equals(COMPACT_SCHEDULED_KEY) && value.length === 8) {
+    } else if (key.equals(META_COMPACT_SCHEDULED) && value.length === 8) {
       revision = Math.max(revision, Number(value.readBigUInt64BE(0)));
     }
   }

@@ -294,9 +294,10 @@ export class PeerStream {
     const dropped = this.queue.length;
     this.clearQueue();
     this.sentFailures += dropped;
-    if (wasUp) this.disconnects++;
-    if (wasUp) this.options.logger.warn({ reason, 'dropped-messages': dropped }, 'lost TCP streaming connection with remote peer');
-    else if (refused) this.options.logger.warn({ reason, url: this.currentUrl }, 'peer refused stream');
+    if (wasUp) {
+      this.disconnects++;
+      this.options.logger.warn({ reason, 'dropped-messages': dropped }, 'lost TCP streaming connection with remote peer');
+    } else if (refused) this.options.logger.warn({ reason, url: this.currentUrl }, 'peer refused stream');
     else if (!this.failureLogged) this.options.logger.warn({ reason, url: this.currentUrl }, 'failed to dial remote peer');
     this.failureLogged = true;
     if (dropped > 0) this.options.reportUnreachable(this.options.peerId);

@@ -350,8 +350,8 @@ export class PeerTransport {
 
   private tick(): void {
     const now = this.nowMs();
-    for (const peer of this.peers.values()) peer.stream.tick(now);
     for (const peer of this.peers.values()) {
+      peer.stream.tick(now);
       if (!peer.probing && now - peer.lastProbeMs >= this.timings.probeIntervalMs) this.probe(peer, now);
     }
     for (const [from, stream] of this.inbound) {

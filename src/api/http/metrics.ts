@@ -155,7 +155,7 @@ export class EtcdMetrics implements ServerMetricsRecorder {
       let reported = this.grpcFlowReported.get(counts);
       if (reported === undefined) {
         // -1: never reported, so listed even at 0.
-        reported = new Float64Array(3).fill(-1);
+        reported = new Float64Array(counts.flow.length).fill(-1);
         this.grpcFlowReported.set(counts, reported);
       }
       const value = counts.flow[slot]!;
