@@ -21,6 +21,7 @@ import { loadTlsForUrls } from './tls/index.js';
 import { setProcessPeerTls } from './transport/peer-http.js';
 import { snapshotCommand } from './snapshot-command.js';
 import { sdNotify } from './systemd-notify.js';
+import { requestSchedulerSlice, schedulerSliceUs } from './scheduler-slice.js';
 
 const GRPC_SHUTDOWN_GRACE_MS = 1000;
 
@@ -33,8 +34,10 @@ export async function main(argv: string[]): Promise<void> {
   tuneHeapGrowth();
   let config: EtcdConfig;
   let warnings: string[];
+  let sliceUs: number;
   try {
     ({ config, warnings } = parseConfig(argv, process.env));
+    sliceUs = schedulerSliceUs(process.env);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`etcd-ts: ${error.message}\n`);
@@ -53,6 +56,8 @@ export async function main(argv: string[]): Promise<void> {
 
   const logger = createLogger(config);
   for (const warning of warnings) logger.warn(warning);
+  // main() runs on the event loop's thread: the one thread the slice is for.
+  requestSchedulerSlice(sliceUs, logger);
   for (const flag of config.unimplementedFlagsSet) {
     logger.warn({ flag }, 'flag accepted for compatibility but its feature is not implemented yet; it has no effect');
   }
