@@ -52,14 +52,18 @@ const rangeValue = 'a'.repeat(256);
 // event. That report's latencies are the tool's own (from taking a watch response off the stream
 // to queueing each of its events), not the server's: they are not recorded. The tool's --total
 // does not apply to `watch`: totalFlag names its count of puts. --put-rate must be positive (the
-// tool's limiter reads 0 as one put, not as unpaced). 600 puts (400 on 3 members) keep an etcd-ts
-// run under 10 s at the ~90k events/s measured on 2026-11-26, so the full bench stays under 20 minutes.
+// tool's limiter reads 0 as one put, not as unpaced). 3000 puts after a warm-up of 3000 (2000 and
+// 2000 on 3 members): at ~1.2-1.8M events/s a run of the 600 measured here until 2026-11-27 lasted
+// under half a second after a 100-put warm-up, and measured etcd-ts's JIT warm-up more than its
+// watch path. Consecutive runs of 2000 puts on one server went 1.40, 1.73, 1.85M events/s, and
+// etcd-ts's server CPU per event was 1.67x etcd's in the short runs but 0.95-1.0x after 2000 puts
+// of warm-up (3 pairs by hand, 2026-11-27). ~50 s more for the full bench.
 const watchFanoutWatchers = 1000;
 const watchFanoutLabel = 'watch fan-out 10/10, 1000 watchers';
 const watchFanout = {
   conns: 10, clients: 10,
   command: ['watch', '--streams=10', `--watch-per-stream=${watchFanoutWatchers / 10}`, '--watched-key-total=1', '--put-rate=100000', '--key-size=8'],
-  totalFlag: '--put-total', warmup: 100, eventsPerPut: watchFanoutWatchers,
+  totalFlag: '--put-total', warmup: 3000, eventsPerPut: watchFanoutWatchers,
   reportSection: 'Watch events received summary:',
   skipMetrics: ['p50Ms', 'p99Ms'],
   metricLabels: { requestsPerSecond: 'events delivered (events/s)', cpuMsPer1000Ops: 'server CPU (ms / 1000 events)' },
@@ -99,7 +103,7 @@ const oneMemberWorkloads = [
   // event, so throughput here is fixed by --put-rate and only the latency figures matter.
   { id: 'watch-latency', label: 'watch-latency 10/100 watchers', conns: 10, clients: 100, command: ['watch-latency', '--put-rate=100', '--key-size=8', '--val-size=256'], size: 500, skipMetrics: ['requestsPerSecond'] },
   { id: 'lease-keepalive', label: 'lease-keepalive 100/1000', conns: 100, clients: 1000, command: ['lease-keepalive'], size: 20000 },
-  { id: 'watch-fanout', label: watchFanoutLabel, ...watchFanout, size: 600 },
+  { id: 'watch-fanout', label: watchFanoutLabel, ...watchFanout, size: 3000 },
 ];
 
 /** Runs per server of each 3-member workload: the issue's minimum of 3 keeps the full bench under 20 minutes. */
@@ -129,7 +133,7 @@ const threeMemberWorkloads = [
   // same for both servers in each pair of runs (see the comment on the workloads above).
   { id: 'watch-latency-m3', label: 'watch-latency 10/100 watchers, 3 members, to all', conns: 10, clients: 100, command: ['watch-latency', '--put-rate=100', '--key-size=8', '--val-size=256'], size: 1000, skipMetrics: ['requestsPerSecond'], repsMax: 5 },
   { id: 'lease-keepalive-m3', label: 'lease-keepalive 100/1000, 3 members, to all', conns: 100, clients: 1000, command: ['lease-keepalive'], size: 10000 },
-  { id: 'watch-fanout-m3', label: `${watchFanoutLabel}, 3 members, to all`, ...watchFanout, size: 400 },
+  { id: 'watch-fanout-m3', label: `${watchFanoutLabel}, 3 members, to all`, ...watchFanout, size: 2000, warmup: 2000 },
 ].map((workload) => ({ ...workload, members: 3, fullOnly: true, repsMax: workload.repsMax ?? threeMemberRepsMax }));
 
 // Many keys: one load per server (the load alone takes minutes), then restart, compaction, defrag.
@@ -516,8 +520,8 @@ function writeLatest(result, jsonPath) {
     `${reps} run(s) per server and workload (3-member rows at most ${threeMemberRepsMax}, their watch-latency row 5, the many-keys row 1), ` +
       `alternating etcd-ts, etcd${workloads.some((w) => w.noop) ? ', no-op' : ''} run by run; ` +
       'each run a fresh server (or cluster) with fresh data dirs on the same disk, first warmed up with an unmeasured ' +
-      `run of the same load (${quick ? 'at most the run\'s own size' : `${warmupRequests} requests`}; for the watch rows ${watchRowsPutPrewarm} puts from one client, then 100 ` +
-      'puts to the watchers), so both servers are ' +
+      `run of the same load (${quick ? 'at most the run\'s own size' : `${warmupRequests} requests`}; for the watch rows ${watchRowsPutPrewarm} puts from one client, then ` +
+      `puts to the watchers: 100 for watch-latency, ${quick ? 'as many as measured' : `${watchFanout.warmup} (2000 on 3 members)`} for fan-out), so both servers are ` +
       'measured in their steady state. Figures are medians (min–max); ' +
       'ratios are of medians, always etcd-ts / etcd, and the last column says which direction is better. ' +
       'Server CPU is utime+stime from /proc/<pid>/stat over the tool run, per 1000 requests of the run ' +
