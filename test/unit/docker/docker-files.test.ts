@@ -66,6 +66,29 @@ describe('docker/Dockerfile', () => {
     expect(dockerfile).toContain('npm ci --omit=dev');
   });
 
+  it('copies every local (file:) package before the runtime stage\'s npm ci, with compilers for its addon', () => {
+    const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as Record<string, Record<string, string> | undefined>;
+    const localDirs = ['dependencies', 'optionalDependencies']
+      .flatMap((field) => Object.values(packageJson[field] ?? {}))
+      .filter((spec) => spec.startsWith('file:'))
+      .map((spec) => spec.slice('file:'.length));
+    expect(localDirs.length).toBeGreaterThan(0);
+    // Instructions as Docker reads them: a line ending in a backslash continues on the next.
+    const joined = dockerfile.replace(/\\\n/g, ' ').split('\n').filter((line) => line.trim() !== '' && !line.trimStart().startsWith('#'));
+    const runtime = joined.slice(joined.map((line) => line.startsWith('FROM ')).lastIndexOf(true));
+    const npmCi = runtime.findIndex((line) => line.startsWith('RUN ') && line.includes('npm ci'));
+    expect(npmCi).toBeGreaterThan(0);
+    for (const dir of localDirs) {
+      // npm ci takes a missing file: folder of an optional dependency silently: a dangling link, no addon.
+      const copied = runtime.slice(0, npmCi).some((line) => {
+        const [, source] = line.split(/\s+/);
+        return line.startsWith('COPY ') && source !== undefined && (dir === source || dir.startsWith(`${source.replace(/\/$/, '')}/`));
+      });
+      expect(copied, `${dir} copied before npm ci`).toBe(true);
+    }
+    expect(runtime[npmCi]).toMatch(/apt-get install[^&]*\bmake\b[^&]*\bg\+\+/);
+  });
+
   it('runs as a non-root user', () => {
     const user = last('USER');
     expect(user).toBeDefined();
