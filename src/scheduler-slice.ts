@@ -8,8 +8,8 @@
 // watch-latency. Linux 6.12+ lets a thread ask for a shorter slice (sched_setattr's sched_runtime
 // for SCHED_OTHER, 0.1-100 ms): it gets no more CPU over time, but it runs sooner after a wake-up
 // and in shorter turns. Measured there against the kernel's default: watch-latency p99 on 3 members
-// ~15% lower, put at 1 client on 3 members ~6% and put at 100/1000 on one member ~3-10% more
-// requests/s (paired runs; bench/ has the figures).
+// ~15% lower, put at 1 client on 3 members 5-7% and put at 100/1000 on one member 2-11% more
+// requests/s (3-4 pairs each); the full bench of 2026-11-27 19:57 is the first with it (README).
 //
 // The call needs a native addon (native/sched-slice, an optional dependency built by node-gyp at
 // install); without it, or on older kernels, the thread keeps the kernel's default slice.
