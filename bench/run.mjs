@@ -84,7 +84,7 @@ const watchFanout = {
  * differed between the two servers of a pair: in the 18:05 full bench of 2026-11-27, etcd-ts's put
  * client met the leader in 3 of 5 watch-latency runs (p99 2.04-2.10 ms; 1.21-1.39 ms in the other
  * two) and etcd's in 1 of 5.
- * fullOnly: left out of --quick unless named by --only; repsMax caps the runs per server.
+ * fullOnly: left out of --quick unless named by --only; repsMax: the runs per server (see repsFor).
  * The watch fan-out rows also set: totalFlag (the tool's count flag, if not --total), warmup (puts
  * before the measured run), eventsPerPut (server CPU is per 1000 events), reportSection (which of
  * the tool's reports to read) and metricLabels (the table names their figures in events).
@@ -156,10 +156,11 @@ const allWorkloads = [...oneMemberWorkloads.map((workload) => ({ ...workload, me
   .map((workload) => ({ ...workload, servers: workload.noop ? ['etcd-ts', 'etcd', 'noop'] : ['etcd-ts', 'etcd'] }));
 const workloads = allWorkloads.filter((workload) => (onlyIds ? onlyIds.has(workload.id) : !(quick && workload.fullOnly)));
 
-// A row's repsMax caps its runs; in the default full bench it is also the row's own count, so the
-// three-member watch-latency row keeps its 5 runs (one per leader position, 1st, 2nd, 3rd, 1st, 2nd)
-// while one-member rows run 4. --reps and --quick cap every row alike.
-const repsFor = (workload) => Math.min(workload.repsMax ?? reps, repsIndex >= 0 || quick ? reps : Math.max(reps, workload.repsMax ?? reps));
+// A row's repsMax is its own count of runs in the default full bench (so the three-member
+// watch-latency row keeps its 5, one per leader position, 1st, 2nd, 3rd, 1st, 2nd, while one-member
+// rows run 4); --reps and --quick cap every row alike.
+const repsCapped = repsIndex >= 0 || quick;
+const repsFor = (workload) => (workload.repsMax === undefined ? reps : repsCapped ? Math.min(reps, workload.repsMax) : workload.repsMax);
 
 /** The quick bench runs this fraction of each workload's operations. */
 const quickSizeDivisor = 3;

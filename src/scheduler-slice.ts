@@ -14,12 +14,12 @@
 // The call needs a native addon (native/sched-slice, an optional dependency built by node-gyp at
 // install); without it, or on older kernels, the thread keeps the kernel's default slice.
 // ETCD_TS_SCHED_SLICE_US sets the slice (0 leaves the default alone).
-import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
 import { ConfigError } from './config/config-error.js';
+import { loadOptionalAddon } from './optional-addon.js';
 
-export const SCHED_SLICE_ENV = 'ETCD_TS_SCHED_SLICE_US';
-export const SCHED_SLICE_DEFAULT_US = 100;
+const SCHED_SLICE_ENV = 'ETCD_TS_SCHED_SLICE_US';
+const SCHED_SLICE_DEFAULT_US = 100;
 /** The range Linux takes (shorter or longer values are clamped by the kernel). */
 const SLICE_MIN_US = 100;
 const SLICE_MAX_US = 100_000;
@@ -38,42 +38,31 @@ export function schedulerSliceUs(env: NodeJS.ProcessEnv = process.env): number {
   throw new ConfigError(`${SCHED_SLICE_ENV}=${text}: expected a slice in microseconds from ${SLICE_MIN_US} to ${SLICE_MAX_US}, or 0 for the kernel's default`);
 }
 
-function loadAddon(): SchedSliceAddon | Error {
-  try {
-    return createRequire(import.meta.url)('etcd-ts-sched-slice') as SchedSliceAddon;
-  } catch (error) {
-    return error instanceof Error ? error : new Error(String(error));
-  }
-}
-
 /**
- * Sets the calling thread's slice (call it on the event loop's thread); returns the slice in effect
- * in µs, or undefined when none was set. Never throws for a missing addon or a refusing kernel:
- * the server runs the same without it, only with the default slice.
+ * Sets the calling thread's slice (call it on the event loop's thread). Never throws for a missing
+ * addon or a refusing kernel: the server runs the same without it, only with the default slice.
  */
-export function requestSchedulerSlice(sliceUs: number, logger: Logger): number | undefined {
-  if (sliceUs === 0 || process.platform !== 'linux') return undefined;
-  const addon = loadAddon();
+export function requestSchedulerSlice(sliceUs: number, logger: Logger): void {
+  if (sliceUs === 0 || process.platform !== 'linux') return;
+  const addon = loadOptionalAddon<SchedSliceAddon>('etcd-ts-sched-slice');
   if (addon instanceof Error) {
     logger.info({ err: addon.message }, 'the sched-slice addon is not built; the event loop keeps the kernel\'s default scheduling slice');
-    return undefined;
+    return;
   }
+  const sliceNs = sliceUs * 1000;
   let reported: number;
   try {
-    reported = addon.setSlice(sliceUs * 1000);
+    reported = addon.setSlice(sliceNs);
   } catch (error) {
     logger.warn({ err: error }, 'could not set the event loop\'s scheduling slice');
-    return undefined;
+    return;
   }
   if (reported === -1) {
     logger.info('the event loop runs under a real-time or idle policy; its scheduling slice is left alone');
-    return undefined;
-  }
-  if (reported !== sliceUs * 1000) {
+  } else if (reported !== sliceNs) {
     // Linux before 6.12 takes the call and keeps no custom slice for SCHED_OTHER.
     logger.info({ 'requested-us': sliceUs, 'reported-ns': reported }, 'the kernel keeps no custom scheduling slice (Linux 6.12+ does)');
-    return undefined;
+  } else {
+    logger.info({ 'slice-us': sliceUs }, 'event loop scheduling slice set');
   }
-  logger.info({ 'slice-us': sliceUs }, 'event loop scheduling slice set');
-  return sliceUs;
 }

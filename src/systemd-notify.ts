@@ -4,8 +4,8 @@
 // $NOTIFY_SOCKET (a leading '@' is Linux's abstract namespace), sent by the main process itself
 // (systemd's default NotifyAccess=main ignores any other sender): Node has no unix datagram
 // sockets, so this takes the small native addon unix-dgram, an optional dependency.
-import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
+import { loadOptionalAddon } from './optional-addon.js';
 
 interface UnixDgramSocket {
   send(buf: Buffer, offset: number, length: number, path: string, callback: (error?: Error) => void): void;
@@ -15,20 +15,12 @@ interface UnixDgramSocket {
 
 type UnixDgram = { createSocket(type: 'unix_dgram'): UnixDgramSocket };
 
-function loadUnixDgram(): UnixDgram | Error {
-  try {
-    return createRequire(import.meta.url)('unix-dgram') as UnixDgram;
-  } catch (error) {
-    return error instanceof Error ? error : new Error(String(error));
-  }
-}
-
 /** Sends `state` (e.g. "READY=1") to $NOTIFY_SOCKET; resolves false when there is no such socket or it failed. */
 export async function sdNotify(state: string, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
   const socketPath = env.NOTIFY_SOCKET;
   if (socketPath === undefined || socketPath === '') return false;
   logger.info('notifying init daemon');
-  const module = loadUnixDgram();
+  const module = loadOptionalAddon<UnixDgram>('unix-dgram');
   if (module instanceof Error) {
     logger.error({ err: module }, 'failed to notify systemd for readiness: the unix-dgram addon is not installed');
     return false;

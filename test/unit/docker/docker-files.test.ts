@@ -55,7 +55,9 @@ describe('docker/compose.yaml', () => {
 });
 
 describe('docker/Dockerfile', () => {
+  // Instructions as Docker reads them: a line ending in a backslash continues on the next.
   const instructions = dockerfile
+    .replace(/\\\n/g, ' ')
     .split('\n')
     .filter((line) => line.trim() !== '' && !line.trimStart().startsWith('#'));
   const last = (keyword: string) => [...instructions].reverse().find((line) => line.startsWith(`${keyword} `));
@@ -73,9 +75,7 @@ describe('docker/Dockerfile', () => {
       .filter((spec) => spec.startsWith('file:'))
       .map((spec) => spec.slice('file:'.length));
     expect(localDirs.length).toBeGreaterThan(0);
-    // Instructions as Docker reads them: a line ending in a backslash continues on the next.
-    const joined = dockerfile.replace(/\\\n/g, ' ').split('\n').filter((line) => line.trim() !== '' && !line.trimStart().startsWith('#'));
-    const runtime = joined.slice(joined.map((line) => line.startsWith('FROM ')).lastIndexOf(true));
+    const runtime = instructions.slice(instructions.map((line) => line.startsWith('FROM ')).lastIndexOf(true));
     const npmCi = runtime.findIndex((line) => line.startsWith('RUN ') && line.includes('npm ci'));
     expect(npmCi).toBeGreaterThan(0);
     for (const dir of localDirs) {
