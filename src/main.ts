@@ -103,6 +103,7 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
     maxTxnOps: config.maxTxnOps,
     maxRequestBytes: config.maxRequestBytes,
     preVote: config.preVote,
+    initialElectionTickAdvance: config.initialElectionTickAdvance,
     strictReconfigCheck: config.strictReconfigCheck,
     maxLearners: config.maxLearners,
     autoCompaction: config.autoCompactionRetention,

@@ -61,6 +61,7 @@ import {
   AlarmAction, AlarmType, type AlarmMember, type Completion, type EtcdServerApi, type LeaseTimeToLiveResult, type Member,
   type RequestContext, type ResponseHeader, type StatusResult, type MvccMetrics, type PeerNetworkStats,
 } from './server-api.js';
+import { advanceInitialElectionTicks } from './election-tick-advance.js';
 import type { ServerMetricsRecorder } from './server-metrics.js';
 import { type Applied, AppliedIndexWaits, RequestWaits, type SettledCallback } from './wait.js';
 
@@ -92,6 +93,8 @@ export interface EtcdServerConfig {
   maxTxnOps: number;
   maxRequestBytes: number;
   preVote: boolean;
+  /** --initial-election-tick-advance: fast-forward the election clock once peers are heard (default true). */
+  initialElectionTickAdvance?: boolean;
   strictReconfigCheck: boolean;
   maxLearners: number;
   autoCompaction: AutoCompactionRetention;
@@ -376,9 +379,10 @@ export class EtcdServer implements EtcdServerApi {
         }, 'apply request took too long');
       },
     });
+    const electionTicks = Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs));
     const rawNode = new RawNode({
       id: memberId,
-      electionTick: Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs)),
+      electionTick: electionTicks,
       heartbeatTick: 1,
       storage: memoryStorage,
       applied: Math.min(appliedIndex, memoryStorage.lastIndex()),
@@ -437,6 +441,7 @@ export class EtcdServer implements EtcdServerApi {
     if (peerTransport) {
       self.registerPeerHandlers(peerTransport);
       await peerTransport.start(config.listenPeerUrls);
+      peerTransport.connectPeers();
       if (restarted && config.initialCorruptCheck && membership.list().length > 1) {
         try {
           await checkInitialHashKv(self.corruptionCheckHost);
@@ -450,6 +455,17 @@ export class EtcdServer implements EtcdServerApi {
     raftNode.start();
     // A single voter needs nobody's vote: campaign now rather than after an election timeout.
     if (membership.voterIds().length === 1 && membership.voterIds()[0] === memberId) rawNode.campaign();
+    else if (peerTransport && (config.initialElectionTickAdvance ?? true)) {
+      const transport = peerTransport;
+      void advanceInitialElectionTicks({
+        electionTicks,
+        activePeers: () => membership.list().filter((member) => member.id !== memberId && transport.activeSince(member.id) !== undefined).length,
+        advance: (ticks) => raftNode.advanceTicks(ticks),
+        isStopped: () => self.stopped,
+        sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref()),
+        log: (fields, message) => logger.info({ 'local-member-id': memberId.toString(16), ...fields }, message),
+      });
+    }
     raftNode.kick();
     self.leases.startExpiryLoop();
     self.autoCompactor.start();

@@ -100,6 +100,13 @@ export class RaftNode {
     this.kick();
   }
 
+  /** Moves the raft clock forward by `ticks` at once (the initial election tick advance). */
+  advanceTicks(ticks: number): void {
+    if (this.stopped) return;
+    for (let tick = 0; tick < ticks; tick++) this.options.rawNode.tick();
+    this.kick();
+  }
+
   /** Resolves when the cycle in progress (if any) has finished. */
   async stop(): Promise<void> {
     this.stopped = true;

@@ -118,6 +118,11 @@ export class PeerStream {
     else if (this.queuedBytes >= this.options.writeBatchBytesMax || this.queue.length * 2 >= this.queue.capacity) this.pump();
   }
 
+  /** Dials now rather than on the first message (a member starting up wants to hear its peers). */
+  open(): void {
+    if (this.state === 'idle') this.connect();
+  }
+
   /** Called after a batch of send()s: one socket write per batch, not per message. */
   flush(): void {
     this.pump();

@@ -77,7 +77,9 @@ export const defaultPeerTransportTimings: PeerTransportTimings = {
   pingIntervalMs: 1000,
   idleTimeoutMs: 5000,
   reconnectBackoffMinMs: 50,
-  reconnectBackoffMaxMs: 1000,
+  // etcd redials a peer's stream at most 10 times a second; a longer backoff (1 s until
+  // 2026-11-27) left members that start together up to a second without their peers.
+  reconnectBackoffMaxMs: 100,
   snapshotIdleTimeoutMs: 30_000,
   probeIntervalMs: 4000,
 };
@@ -222,6 +224,16 @@ export class PeerTransport {
     this.peers.set(id, { id, stream, logger, receivedBytes: 0, roundTripsSeconds: [], lastProbeMs: this.nowMs(), probing: false });
     this.loggedUnknownTargets.delete(id);
     logger.info({ 'remote-peer-urls': urls }, 'added remote peer');
+  }
+
+  /**
+   * Opens the stream to every known peer now. A member starting up calls it so that its peers are
+   * reachable, and counted active, before raft first has something to send: a follower sends
+   * nothing until its election timeout, and the initial election tick advance waits for active
+   * peers (etcd's stream readers likewise dial every peer at start).
+   */
+  connectPeers(): void {
+    for (const peer of this.peers.values()) peer.stream.open();
   }
 
   updatePeer(id: NodeId, urls: string[]): void {

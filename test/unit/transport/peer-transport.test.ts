@@ -86,6 +86,22 @@ describe('PeerTransport streams', () => {
     expect(a.logLines.some((line) => line.includes('lost TCP streaming connection'))).toBe(true);
   });
 
+  it('connectPeers opens every stream before anything is sent, retrying until a late peer listens', async () => {
+    const port = await freePort();
+    const a = await startMember(makeMember(1n));
+    started.push(a);
+    a.transport.addPeer(2n, [`http://127.0.0.1:${port}`]);
+    a.transport.connectPeers();
+    await waitFor(() => a.logLines.some((line) => line.includes('failed to dial remote peer')), 3000, 'first dial refused');
+    const b = await startMember(makeMember(2n), port);
+    started.push(b);
+    b.transport.addPeer(1n, [a.url]);
+    await waitFor(() => a.transport.activeSince(2n) !== undefined, 3000, 'stream up without a message');
+    expect(b.received).toEqual([]);
+    // Unreachable is for messages lost: none were sent.
+    expect(a.unreachable).toEqual([]);
+  });
+
   it('a black-hole peer and a slow peer do not delay messages to a healthy one', async () => {
     const sockets: Socket[] = [];
     // Accepts connections and never answers: the stream must time out dialling.
