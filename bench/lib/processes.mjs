@@ -161,14 +161,19 @@ export async function stopProcess(child) {
   const exited = new Promise((resolve) => child.once('exit', resolve));
   process.kill(/** @type {number} */ (child.pid), 'SIGTERM');
   const graceful = await Promise.race([exited.then(() => true), sleep(serverStopGraceMs).then(() => false)]);
-  if (!graceful) {
-    try {
-      process.kill(/** @type {number} */ (child.pid), 'SIGKILL');
-    } catch {
-      // Exited just after the grace period ran out.
-    }
-    await exited;
+  if (!graceful) await killProcess(child);
+}
+
+/** SIGKILL; resolves when the process is gone. */
+export async function killProcess(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    process.kill(/** @type {number} */ (child.pid), 'SIGKILL');
+  } catch {
+    // Exited between the check and the kill.
   }
+  await exited;
 }
 
 /** Server CPU (user + system) in milliseconds so far, summed over all its threads. */
