@@ -183,6 +183,13 @@ function totalFor(workload) {
  * too few for V8 to have compiled the put path: before it, this many puts from one client, so that
  * the first measured puts do not run in a JIT's first-thousand-requests mode (with only the 100-put
  * warm-up, etcd-ts's 3-member watch-latency p99 was 2.2-6.7 ms; after 3000 puts, 1.8-2.1 ms).
+ * That many per member, from one client per member: at one connection the tool talks to the first
+ * endpoint only, so until 2026-11-27 on three members only that member's put path was warm. Where
+ * the leader was listed 2nd (the watch-latency put client's member, see the workloads above) its
+ * first gRPC puts came in the measured run, and in the 3-member fan-out the members still
+ * compiled their put path then (V8's --trace-opt, one cluster by hand: 22-49 first-time
+ * optimizations per member in the measured run, 80-218 ms of compiler time each). Three 3-member
+ * fan-out runs with the puts spread: etcd-ts's CPU per event 1.02-1.17 ms (1.09-1.27 at 20:41).
  */
 const watchRowsPutPrewarm = 2000;
 
@@ -415,7 +422,10 @@ async function runOnce(workload, server, rep, scratchDir, failedLogsDir) {
     // runtime is slower for its first thousand requests; start-up has its own row).
     const warmupTotal = warmupFor(workload);
     if (warmupTotal > 0 && (workload.command[0] === 'watch-latency' || workload.command[0] === 'watch')) {
-      const prewarmArgs = ['--endpoints', endpoints, '--conns=1', '--clients=1', 'put', '--key-size=8', '--val-size=256', `--total=${watchRowsPutPrewarm}`];
+      const prewarmArgs = [
+        '--endpoints', endpoints, `--conns=${members.length}`, `--clients=${members.length}`,
+        'put', '--key-size=8', '--val-size=256', `--total=${watchRowsPutPrewarm * members.length}`,
+      ];
       const prewarm = await runToCompletion(benchmarkBinary, prewarmArgs, { timeoutMs: toolRunTimeoutMs, cwd: repoDir });
       if (prewarm.code !== 0) throw new Error(`put pre-warm exited ${prewarm.code}: ${prewarm.stderr.trim().slice(-400)}`);
     }
@@ -566,7 +576,7 @@ function writeLatest(result, jsonPath) {
     `${reps} run(s) per server and workload (3-member rows at most ${threeMemberRepsMax}, their watch-latency row 5, the many-keys rows 1), ` +
       `alternating etcd-ts, etcd${workloads.some((w) => w.noop) ? ', no-op' : ''} run by run; ` +
       'each run a fresh server (or cluster) with fresh data dirs on the same disk, first warmed up with an unmeasured ' +
-      `run of the same load (${quick ? 'at most the run\'s own size' : `${warmupRequests} requests`}; for the watch rows ${watchRowsPutPrewarm} puts from one client, then ` +
+      `run of the same load (${quick ? 'at most the run\'s own size' : `${warmupRequests} requests`}; for the watch rows ${watchRowsPutPrewarm} puts per member from one client per member, then ` +
       `puts to the watchers: 100 for watch-latency, ${quick ? 'as many as measured' : `${watchFanout.warmup} (2000 on 3 members)`} for fan-out), so both servers are ` +
       'measured in their steady state. Figures are medians (min–max); ' +
       'ratios are of medians, always etcd-ts / etcd, and the last column says which direction is better. ' +
