@@ -3,7 +3,7 @@
 // that cycle applies. On a
 // follower: the ack of new entries leaves in their cycle, an append that only brings the commit
 // index is not acked, and the answer to a heartbeat that brought one waits until the answers and
-// watch events of that cycle have been written.
+// watch events of that cycle have been written. And advanceTicks moves the election clock.
 import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { MessageType, type Entry, type Message } from '../../../src/raft/types.js';
@@ -196,5 +196,33 @@ describe('RaftNode message order', () => {
     expect(heartbeatAnswers).toHaveLength(1);
     expect(events.indexOf(heartbeatAnswers[0]!)).toBeGreaterThan(written);
     await driver.stop();
+  });
+});
+
+describe('RaftNode.advanceTicks (the initial election tick advance)', () => {
+  const campaigned = (events: Event[]) => events.some((event) => event.kind === 'send'
+    && (event.message.type === MessageType.Vote || event.message.type === MessageType.PreVote));
+
+  it('moves the election clock: a follower that hears no leader campaigns within 2 to 11 more ticks after an advance of 8', async () => {
+    // Election timeout 10 ticks, randomized in [10, 20): without the advance 9 ticks are never enough.
+    const tickOnce = (member: ReturnType<typeof memberWithDriver>) => {
+      member.driver.rawNode.tick();
+      member.driver.kick();
+    };
+    const fresh = memberWithDriver(2n);
+    for (let tick = 0; tick < 9; tick++) tickOnce(fresh);
+    await turn();
+    expect(campaigned(fresh.events)).toBe(false);
+
+    const advanced = memberWithDriver(2n);
+    advanced.driver.advanceTicks(8);
+    await turn();
+    expect(campaigned(advanced.events)).toBe(false);
+    // 8 + 11 ticks reach any randomized timeout; 11 alone would not.
+    for (let tick = 0; tick < 11 && !campaigned(advanced.events); tick++) {
+      tickOnce(advanced);
+      await turn();
+    }
+    expect(campaigned(advanced.events)).toBe(true);
   });
 });
