@@ -379,6 +379,19 @@ function toolReportInto(record, tool, timeoutMs, workload = {}) {
 }
 
 const sumOver = (started, measure) => started.reduce((sum, member) => sum + measure(member.pid), 0);
+/** A cluster's cost is all its members' cost: CPU and RSS are summed over them. */
+const clusterCpuMs = (started) => sumOver(started, (pid) => cpuTimeMs(pid, clockTicksPerSecond));
+const clusterRssMiB = (started) => sumOver(started, rssBytes) / 2 ** 20;
+/** A cluster serves once its last member does. */
+const clusterStartupMs = (started) => Math.round(Math.max(...started.map((member) => member.startupMs)));
+
+/** The benchmark tool's arguments for a workload's load: `--total` or the workload's own count flag. */
+function toolArgsFor(workload, endpoints, total) {
+  return [
+    '--precise', '--endpoints', endpoints, ...(workload.targetLeader ? ['--target-leader'] : []),
+    `--conns=${workload.conns}`, `--clients=${workload.clients}`, ...workload.command, `${workload.totalFlag ?? '--total'}=${total}`,
+  ];
+}
 
 async function runOnce(workload, server, rep, scratchDir, failedLogsDir) {
   const runName = `${workload.id}-${server}-${rep}`;
@@ -386,7 +399,6 @@ async function runOnce(workload, server, rep, scratchDir, failedLogsDir) {
   const total = totalFor(workload);
   const record = { workload: workload.id, server, rep, total, members: members.length, ok: false, loadAverage1m: loadavg()[0] };
   let endpoints = members.map((member) => `127.0.0.1:${member.clientPort}`).join(',');
-  const totalFlag = workload.totalFlag ?? '--total';
   let started = [];
   // Where a run's wall time goes (start-up, warm-up, measured run, stop), to keep the full bench
   // under its 20 minutes knowingly.
@@ -400,7 +412,7 @@ async function runOnce(workload, server, rep, scratchDir, failedLogsDir) {
   };
   try {
     started = await startCluster(serverSpecs(server, members));
-    record.startupMs = Math.round(Math.max(...started.map((member) => member.startupMs)));
+    record.startupMs = clusterStartupMs(started);
     if (members.length > 1 && server !== 'noop') {
       const leaderAt = await leaderIndex(members);
       record.leaderMember = leaderAt;
@@ -417,10 +429,7 @@ async function runOnce(workload, server, rep, scratchDir, failedLogsDir) {
     }
     if (workload.preloadRangeKey && server !== 'noop') await etcdctl(endpoints, ['put', 'foo', rangeValue]);
     endPhase('start');
-    const toolArgs = [
-      '--precise', '--endpoints', endpoints, ...(workload.targetLeader ? ['--target-leader'] : []),
-      `--conns=${workload.conns}`, `--clients=${workload.clients}`, ...workload.command, `${totalFlag}=${total}`,
-    ];
+    const toolArgs = toolArgsFor(workload, endpoints, total);
     record.toolArgs = toolArgs.join(' ');
     // Warm-up: the same load, unmeasured, so both servers are measured in their steady state (a JIT
     // runtime is slower for its first thousand requests; start-up has its own row).
@@ -434,18 +443,17 @@ async function runOnce(workload, server, rep, scratchDir, failedLogsDir) {
       if (prewarm.code !== 0) throw new Error(`put pre-warm exited ${prewarm.code}: ${prewarm.stderr.trim().slice(-400)}`);
     }
     if (warmupTotal > 0) {
-      const warmupArgs = toolArgs.map((arg) => (arg.startsWith(`${totalFlag}=`) ? `${totalFlag}=${warmupTotal}` : arg));
+      const warmupArgs = toolArgsFor(workload, endpoints, warmupTotal);
       const warmup = await runToCompletion(benchmarkBinary, warmupArgs, { timeoutMs: toolRunTimeoutMs, cwd: repoDir });
       if (warmup.code !== 0) throw new Error(`warm-up run exited ${warmup.code}: ${warmup.stderr.trim().slice(-400)}`);
       record.warmupTotal = warmupTotal;
     }
     endPhase('warmup');
-    // A cluster's cost is all its members' cost: CPU and RSS are summed over them.
-    const cpuBeforeMs = sumOver(started, (pid) => cpuTimeMs(pid, clockTicksPerSecond));
+    const cpuBeforeMs = clusterCpuMs(started);
     const tool = await runToCompletion(benchmarkBinary, toolArgs, { timeoutMs: toolRunTimeoutMs, cwd: repoDir });
-    const cpuAfterMs = sumOver(started, (pid) => cpuTimeMs(pid, clockTicksPerSecond));
+    const cpuAfterMs = clusterCpuMs(started);
     endPhase('tool');
-    record.rssMiB = sumOver(started, rssBytes) / 2 ** 20;
+    record.rssMiB = clusterRssMiB(started);
     const report = toolReportInto(record, tool, toolRunTimeoutMs, workload);
     record.cpuMs = cpuAfterMs - cpuBeforeMs;
     // The fan-out rows' operations are events: every put delivered to each watcher.
@@ -491,17 +499,14 @@ async function runKeysOnce(workload, server, rep, scratchDir, failedLogsDir) {
   let started = [];
   try {
     started = await startCluster(serverSpecs(server, members));
-    record.emptyStartupMs = Math.round(Math.max(...started.map((member) => member.startupMs)));
-    const toolArgs = [
-      '--precise', '--endpoints', endpoints, ...(workload.targetLeader ? ['--target-leader'] : []),
-      `--conns=${workload.conns}`, `--clients=${workload.clients}`, ...workload.command, `--total=${total}`,
-    ];
+    record.emptyStartupMs = clusterStartupMs(started);
+    const toolArgs = toolArgsFor(workload, endpoints, total);
     record.toolArgs = toolArgs.join(' ');
-    const cpuBeforeMs = sumOver(started, (pid) => cpuTimeMs(pid, clockTicksPerSecond));
+    const cpuBeforeMs = clusterCpuMs(started);
     const tool = await runToCompletion(benchmarkBinary, toolArgs, { timeoutMs: keysLoadTimeoutMs, cwd: repoDir });
-    record.cpuMs = sumOver(started, (pid) => cpuTimeMs(pid, clockTicksPerSecond)) - cpuBeforeMs;
+    record.cpuMs = clusterCpuMs(started) - cpuBeforeMs;
     record.cpuMsPer1000Ops = (record.cpuMs * 1000) / total;
-    record.rssMiB = sumOver(started, rssBytes) / 2 ** 20;
+    record.rssMiB = clusterRssMiB(started);
     const report = toolReportInto(record, tool, keysLoadTimeoutMs);
     if (report.errorCount > 0) throw new Error(`${report.errorCount} puts failed: ${report.errorSamples.join(' | ')}`);
     record.dataDirMiB = dataDirsMiB();
@@ -512,8 +517,8 @@ async function runKeysOnce(workload, server, rep, scratchDir, failedLogsDir) {
     for (const running of started) await stopProcess(running.child);
     record.stopMs = Math.round(performance.now() - stopStartMs);
     started = await startCluster(serverSpecs(server, members), keysStartupTimeoutMs);
-    record.startupMs = Math.round(Math.max(...started.map((member) => member.startupMs)));
-    record.rssAfterRestartMiB = sumOver(started, rssBytes) / 2 ** 20;
+    record.startupMs = clusterStartupMs(started);
+    record.rssAfterRestartMiB = clusterRssMiB(started);
     const { revision, count } = parseRangeCountJson(await etcdctl(endpoints, ['get', '', '--from-key', '--keys-only', '--limit=1', '-w', 'json'], 60_000));
     record.keyCount = count;
     record.revision = revision;
@@ -522,7 +527,7 @@ async function runKeysOnce(workload, server, rep, scratchDir, failedLogsDir) {
     // etcdctl defrag defragments each endpoint it is given, one after another.
     await etcdctl(endpoints, ['defrag'], keysMaintenanceTimeoutMs * members.length);
     record.dataDirCompactedMiB = dataDirsMiB();
-    record.rssAfterDefragMiB = sumOver(started, rssBytes) / 2 ** 20;
+    record.rssAfterDefragMiB = clusterRssMiB(started);
     record.ok = true;
   } catch (error) {
     record.error = error instanceof Error ? error.message : String(error);
@@ -554,7 +559,7 @@ function describeReps(resultWorkloads) {
   const byCount = new Map();
   for (const workload of resultWorkloads) byCount.set(workload.reps, [...(byCount.get(workload.reps) ?? []), workload.id]);
   const [common] = [...byCount].sort((a, b) => b[1].length - a[1].length)[0];
-  const exceptions = [...byCount].filter(([count]) => count !== common).map(([count, labels]) => `${count} for ${labels.join(', ')}`);
+  const exceptions = [...byCount].filter(([count]) => count !== common).map(([count, ids]) => `${count} for ${ids.join(', ')}`);
   return `${common} run(s) per server and workload${exceptions.length > 0 ? ` (${exceptions.join('; ')})` : ''}`;
 }
 

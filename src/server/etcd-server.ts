@@ -93,8 +93,8 @@ export interface EtcdServerConfig {
   maxTxnOps: number;
   maxRequestBytes: number;
   preVote: boolean;
-  /** --initial-election-tick-advance: fast-forward the election clock once peers are heard (default true). */
-  initialElectionTickAdvance?: boolean;
+  /** --initial-election-tick-advance: fast-forward the election clock once peers are heard. */
+  initialElectionTickAdvance: boolean;
   strictReconfigCheck: boolean;
   maxLearners: number;
   autoCompaction: AutoCompactionRetention;
@@ -455,11 +455,11 @@ export class EtcdServer implements EtcdServerApi {
     raftNode.start();
     // A single voter needs nobody's vote: campaign now rather than after an election timeout.
     if (membership.voterIds().length === 1 && membership.voterIds()[0] === memberId) rawNode.campaign();
-    else if (peerTransport && (config.initialElectionTickAdvance ?? true)) {
+    else if (peerTransport && config.initialElectionTickAdvance) {
       const transport = peerTransport;
       void advanceInitialElectionTicks({
         electionTicks,
-        activePeers: () => membership.list().filter((member) => member.id !== memberId && transport.activeSince(member.id) !== undefined).length,
+        activePeers: () => transport.activePeerCount(),
         advance: (ticks) => raftNode.advanceTicks(ticks),
         isStopped: () => self.stopped,
         sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref()),

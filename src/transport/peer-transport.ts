@@ -270,6 +270,13 @@ export class PeerTransport {
   }
 
   /** Monotonic ms (per `nowMs`) since the stream to `id` has been continuously up; undefined if it is not up. */
+  /** Peers whose stream is up now. */
+  activePeerCount(): number {
+    let count = 0;
+    for (const peer of this.peers.values()) if (peer.stream.activeSinceMs !== undefined) count++;
+    return count;
+  }
+
   activeSince(id: NodeId): number | undefined {
     return this.peers.get(id)?.stream.activeSinceMs;
   }

@@ -10,7 +10,7 @@ export function inProcessServerConfig(dataDir: string, overrides: Partial<EtcdSe
     advertiseClientUrls: ['http://localhost:2379'],
     listenPeerUrls: [], initialAdvertisePeerUrls: ['http://localhost:2380'],
     heartbeatIntervalMs: 100, electionTimeoutMs: 1000, snapshotCount: 100_000, snapshotCatchupEntries: 5000,
-    quotaBackendBytes: 2 * 1024 ** 3, maxTxnOps: 128, maxRequestBytes: 1572864, preVote: true,
+    quotaBackendBytes: 2 * 1024 ** 3, maxTxnOps: 128, maxRequestBytes: 1572864, preVote: true, initialElectionTickAdvance: true,
     strictReconfigCheck: true, maxLearners: 1,
     autoCompaction: { mode: 'periodic', periodMs: 0 }, watchProgressNotifyIntervalMs: 600_000,
     unsafeNoFsync: false, etcdVersion: '3.5.17',
