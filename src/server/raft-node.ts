@@ -9,7 +9,8 @@
 //      durable copy; the Backend holds them up to 100 ms), send the other messages (a vote or an
 //      append ack must not leave before the log write), and answer the requests whose entries
 //      were applied (a follower's answers to a Ready that only applied leave after those, see
-//      sendAfterAnswers); then advance.
+//      sendAfterAnswers); then advance. Requests whose entries were durable here before this
+//      Ready are answered before its write instead (committedAreDurable).
 // Cycles never overlap; proposals made during a cycle are picked up by the next.
 import type { Logger } from 'pino';
 import type { MemoryStorage } from '../raft/storage.js';
@@ -265,13 +266,24 @@ export class RaftNode {
   private writeReady(ready: Ready, walRecord: WalRecord, batch: BatchOp[], results: AppliedRequest[]): Promise<void> | undefined {
     const { wal, applier, hooks } = this.options;
     const compaction = hooks.beforeWrite(batch, applier.appliedIndex);
+    // Entries that were in the durable log before this Ready are committed (on a majority's disks)
+    // and durable here: their answers need not wait for the write of the new entries this Ready
+    // appends. Under load nearly every Ready is such a pair (the proposals that came in during the
+    // last write, and the entries it made durable), and answers waited for a second fsync: at 100
+    // connections and 1000 clients, 8 A/B pairs of 30,000 puts: 34,300 puts/s against 30,100
+    // (medians), better in 7 of 8. LevelDB still gets their ops only after this write, as below.
+    let answers = results;
+    if (answers.length > 0 && compaction === undefined && committedAreDurable(ready)) {
+      hooks.onApplied(answers, applier.appliedIndex);
+      answers = noResults;
+    }
 
     const writeStartedMs = performance.now();
     const walWrite = wal.save([walRecord], ready.mustSync);
     // The log goes first: LevelDB must never hold the effect of an entry its log lacks (a follower
     // that learns the commit with the entries applies them in this same Ready).
-    if (walWrite !== undefined) return walWrite.then(() => this.afterLogWrite(ready, batch, results, compaction, writeStartedMs));
-    return this.afterLogWrite(ready, batch, results, compaction, writeStartedMs);
+    if (walWrite !== undefined) return walWrite.then(() => this.afterLogWrite(ready, batch, answers, compaction, writeStartedMs));
+    return this.afterLogWrite(ready, batch, answers, compaction, writeStartedMs);
   }
 
   /**
@@ -372,4 +384,14 @@ export class SingleMemberTransport implements MemberLinks {
   onMembershipChanged(cc: ConfChange): void {
     throw new Error(`membership change for ${cc.nodeId.toString(16)} on a member started without a peer transport`);
   }
+}
+
+/**
+ * Whether every entry the Ready applies was in the durable log before this Ready: it appends
+ * new entries after them and carries no snapshot.
+ */
+function committedAreDurable(ready: Ready): boolean {
+  const committed = ready.committedEntries;
+  if (committed.length === 0 || ready.entries.length === 0 || ready.snapshot !== undefined) return false;
+  return committed[committed.length - 1]!.index < ready.entries[0]!.index;
 }

@@ -6,7 +6,7 @@
 // watch events of that cycle have been written. And advanceTicks moves the election clock.
 import { describe, expect, it } from 'vitest';
 import pino from 'pino';
-import { MessageType, type Entry, type Message } from '../../../src/raft/types.js';
+import { EntryType, MessageType, type Entry, type Message } from '../../../src/raft/types.js';
 import { RaftNode } from '../../../src/server/raft-node.js';
 import { TestCluster, text } from '../raft/helpers.js';
 
@@ -137,6 +137,61 @@ describe('RaftNode message order', () => {
     expect(finishWrite).toBeDefined();
     deliver(); // the appends (sent before the log write) reach the followers, which ack
     deliver(); // the acks reach the driver while its own write is still open
+    for (let i = 0; i < 5; i++) await turn();
+    expect(events.some((e) => e.kind === 'answered')).toBe(false);
+    finishWrite!();
+    for (let i = 0; i < 10 && !events.some((e) => e.kind === 'answered'); i++) await turn();
+    expect(events.some((e) => e.kind === 'answered')).toBe(true);
+    await driver.stop();
+  });
+
+  it('answers entries that were already in its durable log before the write of the new entries that came with their commit', async () => {
+    // Under load a Ready both applies the last Ready's entries (committed meanwhile) and appends the
+    // proposals that arrived during its write. The applied ones are on disk here and on a majority:
+    // their answers need not wait for the new entries' write (a whole fsync at 1000 clients).
+    let finishSecondWrite: (() => void) | undefined;
+    let writesWithEntries = 0;
+    const { driver, events, deliver } = leaderWithDriver((entries) => {
+      if (entries === 0 || ++writesWithEntries < 2) return undefined;
+      return new Promise<void>((resolve) => { finishSecondWrite = resolve; });
+    });
+    driver.start();
+    driver.propose(text('first'));
+    await turn();
+    deliver(); // the appends reach the followers, which ack
+    // In one turn: a second proposal, then the acks that commit the first.
+    driver.propose(text('second'));
+    deliver();
+    for (let i = 0; i < 5 && finishSecondWrite === undefined; i++) await turn();
+    expect(finishSecondWrite).toBeDefined();
+    const writesOfEntries = events.filter((e) => e.kind === 'log-write' && e.entries === 1);
+    expect(writesOfEntries).toHaveLength(2);
+    const secondWrite = events.indexOf(writesOfEntries[1]!);
+    const answered = events.findIndex((e) => e.kind === 'answered');
+    expect(answered).toBeGreaterThanOrEqual(0);
+    expect(answered).toBeLessThan(secondWrite);
+    finishSecondWrite!();
+    await driver.stop();
+  });
+
+  it('on a follower, answers nothing of entries that arrive with their commit index before writing them', async () => {
+    let finishWrite: (() => void) | undefined;
+    const { driver, events, cluster } = memberWithDriver(2n, (entries) => (entries > 0
+      ? new Promise<void>((resolve) => { finishWrite = resolve; })
+      : undefined));
+    driver.start();
+    const follower = cluster.get(2n);
+    const lastIndex = follower.storage.lastIndex();
+    const term = follower.storage.term(lastIndex);
+    const entry: Entry = { term, index: lastIndex + 1, type: EntryType.Normal, data: text('put') };
+    // An append that brings an entry and the commit index that covers it, as after a catch-up.
+    driver.step({
+      type: MessageType.App, from: 1n, to: 2n, term, logTerm: term, index: lastIndex, entries: [entry],
+      commit: lastIndex + 1, reject: false, rejectHint: 0, context: new Uint8Array(0),
+    });
+    for (let i = 0; i < 5 && finishWrite === undefined; i++) await turn();
+    expect(finishWrite).toBeDefined();
+    expect(events.some((e) => e.kind === 'applied' && e.index === lastIndex + 1)).toBe(true);
     for (let i = 0; i < 5; i++) await turn();
     expect(events.some((e) => e.kind === 'answered')).toBe(false);
     finishWrite!();
