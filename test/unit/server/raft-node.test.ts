@@ -90,6 +90,15 @@ function memberWithDriver(driven: bigint, save: (entries: number) => Promise<voi
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** No answer while the held log write is open, over a few turns; one soon after it finishes. */
+async function expectNoAnswerUntilWritten(events: Event[], finishWrite: () => void): Promise<void> {
+  for (let i = 0; i < 5; i++) await turn();
+  expect(events.some((e) => e.kind === 'answered')).toBe(false);
+  finishWrite();
+  for (let i = 0; i < 10 && !events.some((e) => e.kind === 'answered'); i++) await turn();
+  expect(events.some((e) => e.kind === 'answered')).toBe(true);
+}
+
 describe('RaftNode message order', () => {
   it('sends appends with entries before the log write; an ack answers at once, and the new commit index goes out in that same cycle', async () => {
     const { driver, events, deliver } = leaderWithDriver();
@@ -137,11 +146,7 @@ describe('RaftNode message order', () => {
     expect(finishWrite).toBeDefined();
     deliver(); // the appends (sent before the log write) reach the followers, which ack
     deliver(); // the acks reach the driver while its own write is still open
-    for (let i = 0; i < 5; i++) await turn();
-    expect(events.some((e) => e.kind === 'answered')).toBe(false);
-    finishWrite!();
-    for (let i = 0; i < 10 && !events.some((e) => e.kind === 'answered'); i++) await turn();
-    expect(events.some((e) => e.kind === 'answered')).toBe(true);
+    await expectNoAnswerUntilWritten(events, finishWrite!);
     await driver.stop();
   });
 
@@ -192,11 +197,7 @@ describe('RaftNode message order', () => {
     for (let i = 0; i < 5 && finishWrite === undefined; i++) await turn();
     expect(finishWrite).toBeDefined();
     expect(events.some((e) => e.kind === 'applied' && e.index === lastIndex + 1)).toBe(true);
-    for (let i = 0; i < 5; i++) await turn();
-    expect(events.some((e) => e.kind === 'answered')).toBe(false);
-    finishWrite!();
-    for (let i = 0; i < 10 && !events.some((e) => e.kind === 'answered'); i++) await turn();
-    expect(events.some((e) => e.kind === 'answered')).toBe(true);
+    await expectNoAnswerUntilWritten(events, finishWrite!);
     await driver.stop();
   });
 
