@@ -6,9 +6,9 @@
 // single-voter cluster campaigns at once instead (see EtcdServer.start).
 
 /** How long to wait for peers: etcd's rafthttp ConnReadTimeout. */
-export const TICK_ADVANCE_WAIT_MS = 5_000;
+const TICK_ADVANCE_WAIT_MS = 5_000;
 /** How often to count active peers while waiting. */
-export const TICK_ADVANCE_POLL_MS = 50;
+const TICK_ADVANCE_POLL_MS = 50;
 
 export interface TickAdvanceOptions {
   /** Ticks in an election timeout (--election-timeout / --heartbeat-interval). */

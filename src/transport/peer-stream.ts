@@ -1,7 +1,8 @@
 // Owns the one long-lived outgoing stream to one peer: an HTTP/1.1 POST whose chunked body carries
 // length-prefixed encoded raft messages, opened at start (PeerTransport.connectPeers) or on first
-// use, reopened with exponential backoff (50 to 100 ms) when it breaks, and fed from a bounded queue. Raft tolerates loss, so this never blocks its caller: a
-// full queue or a broken stream drops the message and tells raft the peer is unreachable.
+// use, reopened with exponential backoff (50 to 100 ms) when it breaks, and fed from a bounded
+// queue. Raft tolerates loss, so this never blocks its caller: a full queue or a broken stream
+// drops the message and tells raft the peer is unreachable.
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';

@@ -269,7 +269,6 @@ export class PeerTransport {
     });
   }
 
-  /** Monotonic ms (per `nowMs`) since the stream to `id` has been continuously up; undefined if it is not up. */
   /** Peers whose stream is up now. */
   activePeerCount(): number {
     let count = 0;
@@ -277,6 +276,7 @@ export class PeerTransport {
     return count;
   }
 
+  /** Monotonic ms (per `nowMs`) since the stream to `id` has been continuously up; undefined if it is not up. */
   activeSince(id: NodeId): number | undefined {
     return this.peers.get(id)?.stream.activeSinceMs;
   }
