@@ -13,6 +13,11 @@ const seedCount = Number(process.env.SIM_SEEDS ?? defaultSeeds);
 const staleReadSeedsMax = 40;
 /** Below this many seeds the totals are too small to judge whether the run exercised anything. */
 const vacuityCheckSeedsMin = 20;
+/**
+ * The sweep's time limit grows with SIM_SEEDS: a seed takes ~40-70 ms here (15,000 seeds: 1,027 s on
+ * a shared core), so a fixed limit made a long sweep fail on time after every seed had passed.
+ */
+const sweepTimeoutMs = Math.max(120_000, seedCount * 250);
 
 function seedsToRun(): number[] {
   if (replaySeed !== undefined) return [replaySeed];
@@ -54,7 +59,7 @@ describe('raft simulation', () => {
     expect(totals.commits).toBeGreaterThan(totals.seeds * 10);
     expect(totals.clientOps - totals.clientOpsUnknown).toBeGreaterThan(totals.seeds * 20);
     expect(totals.hashComparisons).toBeGreaterThanOrEqual(totals.seeds * 2);
-  }, 120_000);
+  }, sweepTimeoutMs);
 
   it('finds a linearizability violation when gets are served locally without a read index', async () => {
     let found: { seed: number; message: string } | undefined;
