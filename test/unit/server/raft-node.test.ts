@@ -1,9 +1,11 @@
-// The Ready driver's message order in a three-member cluster. On the leader: appends with entries
-// leave before the log write, and the new commit index goes out in the cycle that answers, before
-// that cycle applies. On a
-// follower: the ack of new entries leaves in their cycle, an append that only brings the commit
-// index is not acked, and the answer to a heartbeat that brought one waits until the answers and
-// watch events of that cycle have been written. And advanceTicks moves the election clock.
+// The Ready driver's message and answer order in a three-member cluster. On the leader: appends
+// with entries leave before the log write, and the new commit index goes out in the cycle that
+// answers, before that cycle applies; nothing is answered before its own log write, except entries
+// that were in its durable log before the Ready whose write is still open. On a follower: entries
+// that come with their commit index are answered only once written, the ack of new entries leaves
+// in their cycle, an append that only brings the commit index is not acked, and the answer to a
+// heartbeat that brought one waits until the answers and watch events of that cycle have been
+// written. And advanceTicks moves the election clock.
 import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { EntryType, MessageType, type Entry, type Message } from '../../../src/raft/types.js';
