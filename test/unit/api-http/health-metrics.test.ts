@@ -1,6 +1,8 @@
 // /health, /livez, /readyz, /version and /metrics over a scripted server: health follows alarms,
 // leader and a Range; metrics are the server's current values and the calls the gateway served.
-import { describe, expect, it } from 'vitest';
+import perfHooks from 'node:perf_hooks';
+import { describe, expect, it, vi } from 'vitest';
+import { EtcdMetrics, eventLoopMonitorResolutionMs } from '../../../src/api/http/metrics.js';
 import { EtcdError } from '../../../src/errors.js';
 import { AlarmType, type StatusResult } from '../../../src/server/server-api.js';
 import { header, makeApp, ScriptedServer } from './harness.js';
@@ -18,12 +20,16 @@ function healthyServer(): ScriptedServer {
   return server;
 }
 
-/** Parses Prometheus text into sample name+labels ⇒ value, failing on any malformed line. */
+/**
+ * Parses Prometheus text into sample name+labels ⇒ value, failing on any malformed line. prom-client
+ * writes a NaN as "Nan" (an event-loop lag series before its first sample); Prometheus reads values
+ * with Go's ParseFloat, which takes either.
+ */
 function parsePrometheus(text: string): Map<string, number> {
   const samples = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (-?[0-9.e+]+|NaN|\+Inf|-Inf)$/.exec(line);
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (-?[0-9.]+(?:e[+-]?[0-9]+)?|NaN|Nan|\+Inf|-Inf)$/.exec(line);
     if (!match) throw new Error(`not Prometheus text: ${line}`);
     samples.set(match[1]!, Number(match[2]));
   }
@@ -184,5 +190,28 @@ describe('/metrics', () => {
     expect(later.get('etcd_disk_wal_fsync_duration_seconds_bucket{le="0.001"}')).toBe(301);
     expect(later.get('etcd_disk_wal_fsync_duration_seconds_bucket{le="0.032"}')).toBe(602);
     expect(later.get('etcd_disk_wal_fsync_duration_seconds_sum')).toBeCloseTo(0.0033 + 300 * 0.0005 + 300 * 0.02, 6);
+  });
+
+  it("lists the process's own series, as etcd does, and samples the event loop once a second", async () => {
+    const monitor = vi.spyOn(perfHooks, 'monitorEventLoopDelay');
+    try {
+      const { app } = await makeApp(healthyServer(), { metrics: new EtcdMetrics({ etcdVersion: '3.5.17', processMetrics: true }) });
+      const samples = parsePrometheus((await app.inject({ method: 'GET', url: '/metrics' })).body);
+      // The series etcd's Go process collector exports and dashboards read.
+      expect(samples.get('process_cpu_seconds_total')).toBeGreaterThan(0);
+      expect(samples.get('process_resident_memory_bytes')).toBeGreaterThan(1024 * 1024);
+      expect(samples.get('process_open_fds')).toBeGreaterThan(2);
+      expect(samples.get('process_max_fds')).toBeGreaterThan(0);
+      expect(samples.get('process_start_time_seconds')).toBeLessThanOrEqual(Date.now() / 1000);
+      // A limit on the address space is at least what the process has mapped (2^64 when unlimited).
+      expect(samples.get('process_virtual_memory_max_bytes')).toBeGreaterThanOrEqual(samples.get('process_virtual_memory_bytes')!);
+      // The monitor behind nodejs_eventloop_lag_* wakes the thread at its resolution; its default of
+      // 10 ms kept an idle member busy (see eventLoopMonitorResolutionMs).
+      expect(monitor).toHaveBeenCalledWith({ resolution: eventLoopMonitorResolutionMs });
+      expect(eventLoopMonitorResolutionMs).toBeGreaterThanOrEqual(1000);
+      expect(samples.has('nodejs_eventloop_lag_p99_seconds')).toBe(true);
+    } finally {
+      monitor.mockRestore();
+    }
   });
 });
