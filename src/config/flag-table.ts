@@ -121,7 +121,7 @@ export const flagTable: readonly FlagSpec[] = [
   flag(C, 'advertise-client-urls', 'urls', 'http://localhost:2379', 'core', '3.4', "List of this member's client URLs to advertise to the public."),
   flag(C, 'discovery', 'string', '', 'core', '3.4', 'Discovery URL used to bootstrap the cluster (v2 discovery protocol).'),
   flag(C, 'discovery-fallback', 'choice', 'proxy', 'core', '3.4', "Expected behavior ('exit' or 'proxy') when discovery services fails.", ['exit', 'proxy']),
-  flag(C, 'discovery-proxy', 'string', '', 'later', '3.4', 'HTTP proxy to use for traffic to discovery service.'),
+  flag(C, 'discovery-proxy', 'string', '', 'core', '3.4', 'HTTP proxy to use for traffic to discovery service.'),
   flag(C, 'discovery-srv', 'string', '', 'core', '3.4', 'DNS srv domain used to bootstrap the cluster.'),
   flag(C, 'discovery-srv-name', 'string', '', 'core', '3.4', 'Suffix to the dns srv name queried when bootstrapping.'),
   flag(C, 'discovery-token', 'string', '', 'core', '3.6', 'v3 discovery: token of the cluster to bootstrap.'),

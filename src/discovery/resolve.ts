@@ -7,6 +7,7 @@ import type { EtcdConfig } from '../config/types.js';
 import { formatEtcdUrl } from '../config/urls.js';
 import { computeMemberId } from '../server/membership.js';
 import { DiscoveryError, urlsMapString } from './errors.js';
+import { parseDiscoveryProxy } from './http-client.js';
 import { discoverSrvCluster } from './srv.js';
 import { V2DiscoveryClient } from './v2-discovery.js';
 import { joinClusterV3 } from './v3-discovery.js';
@@ -41,7 +42,9 @@ export async function resolveInitialCluster(config: EtcdConfig, options: Resolve
   if (discovery.url !== '') {
     const memberId = computeMemberId(peerUrls, discovery.url);
     options.log?.('joining the cluster through the v2 discovery service', { discovery: discovery.url, 'member-id': memberId.toString(16) });
-    const client = new V2DiscoveryClient({ discoveryUrl: discovery.url, memberId, selfValue, log: options.log, signal: options.signal });
+    const proxy = parseDiscoveryProxy(discovery.proxyUrl);
+    if (proxy) options.log?.('running proxy with discovery', { 'proxy-url': redactedUrl(proxy) });
+    const client = new V2DiscoveryClient({ discoveryUrl: discovery.url, memberId, selfValue, proxy, log: options.log, signal: options.signal });
     try {
       return { initialCluster: await client.join(), initialClusterToken: discovery.url, method: 'discovery' };
     } catch (error) {
@@ -68,4 +71,12 @@ export async function resolveInitialCluster(config: EtcdConfig, options: Resolve
     throw new Error(`cannot find local etcd member "${config.name}" in SRV records for ${discovery.srvDomain}`);
   }
   return { initialCluster, initialClusterToken: config.initialClusterToken, method: 'discovery-srv' };
+}
+
+/** A URL as a log may show it: a password in it is replaced by "xxxxx" (Go's URL.Redacted). */
+function redactedUrl(url: URL): string {
+  if (url.password === '') return url.href;
+  const shown = new URL(url.href);
+  shown.password = 'xxxxx';
+  return shown.href;
 }

@@ -2,6 +2,7 @@
 // register this member with prevExist=false, confirm it, then long-poll the token directory until
 // `size` members are there; the first `size` by createdIndex form the initial cluster.
 import { DiscoveryError, membersFromValues } from './errors.js';
+import { discoveryRequest } from './http-client.js';
 
 export interface V2DiscoveryOptions {
   /** The --discovery URL; its path is the cluster key in the service's v2 keys API. */
@@ -18,6 +19,10 @@ export interface V2DiscoveryOptions {
   backoffCapMs?: number;
   /** Ends the whole procedure (the member's start timeout). */
   signal?: AbortSignal;
+  /** --discovery-proxy (parseDiscoveryProxy): every request goes through it. */
+  proxy?: URL;
+  /** CA certificates for an HTTPS service instead of Node's roots (tests). */
+  ca?: string | Buffer;
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -65,20 +70,21 @@ export class V2DiscoveryClient {
     const query = init.query ? `?${new URLSearchParams(init.query).toString()}` : '';
     const timeout = init.longPoll ? undefined : AbortSignal.timeout(this.options.requestTimeoutMs ?? requestTimeoutMsDefault);
     const signals = [timeout, this.options.signal].filter((s): s is AbortSignal => s !== undefined);
-    const response = await fetch(`${this.base}${path}${query}`, {
+    const response = await discoveryRequest(new URL(`${this.base}${path}${query}`), {
       method: init.method ?? 'GET',
-      headers: init.form ? { 'Content-Type': 'application/x-www-form-urlencoded' } : undefined,
+      headers: init.form ? { 'content-type': 'application/x-www-form-urlencoded' } : undefined,
       body: init.form ? new URLSearchParams(init.form).toString() : undefined,
       signal: signals.length > 0 ? AbortSignal.any(signals) : undefined,
+      proxy: this.options.proxy,
+      ca: this.options.ca,
     });
-    const text = await response.text();
     let body: V2Answer['body'];
     try {
-      body = JSON.parse(text) as V2Answer['body'];
+      body = JSON.parse(response.text) as V2Answer['body'];
     } catch {
-      throw new DiscoveryError('BadDiscoveryEndpoint', `${response.status} ${text.slice(0, 200)}`);
+      throw new DiscoveryError('BadDiscoveryEndpoint', `${response.status} ${response.text.slice(0, 200)}`);
     }
-    return { status: response.status, etcdIndex: Number(response.headers.get('x-etcd-index') ?? 0), body };
+    return { status: response.status, etcdIndex: Number(response.headers['x-etcd-index'] ?? 0), body };
   }
 
   private async checkClusterRetrying(): Promise<{ nodes: V2NodeJson[]; size: number; index: number }> {
