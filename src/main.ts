@@ -97,6 +97,8 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
     initialAdvertisePeerUrls: config.initialAdvertisePeerUrls.map(formatEtcdUrl),
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     electionTimeoutMs: config.electionTimeoutMs,
+    peerReadTimeoutMs: config.raftReadTimeoutMs,
+    peerWriteTimeoutMs: config.raftWriteTimeoutMs,
     snapshotCount: config.snapshotCount,
     snapshotCatchupEntries: config.snapshotCatchupEntries,
     quotaBackendBytes: config.quotaBackendBytes,

@@ -373,6 +373,8 @@ export function parseConfig(
     heartbeatIntervalMs: value('heartbeat-interval'),
     electionTimeoutMs: value('election-timeout'),
     initialElectionTickAdvance: value('initial-election-tick-advance'),
+    raftReadTimeoutMs: value('raft-read-timeout'),
+    raftWriteTimeoutMs: value('raft-write-timeout'),
     maxSnapshots: value('max-snapshots'),
     maxWals: value('max-wals'),
     quotaBackendBytes,

@@ -62,6 +62,9 @@ export interface EtcdConfig {
   heartbeatIntervalMs: number;
   electionTimeoutMs: number;
   initialElectionTickAdvance: boolean;
+  /** --raft-read-timeout and --raft-write-timeout: limits on each peer connection (0: none). */
+  raftReadTimeoutMs: number;
+  raftWriteTimeoutMs: number;
   maxSnapshots: number;
   maxWals: number;
   /** Already resolved: etcd's 0 means the 2 GiB default; a negative flag (no quota) is MAX_SAFE_INTEGER. */

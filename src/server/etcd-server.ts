@@ -46,7 +46,7 @@ import { refuseEtcdDataDir } from './foreign-data-dir.js';
 import { describeRequest } from './request-description.js';
 import { checkHashKvAsLeader, checkInitialHashKv, type CorruptionCheckHost, type PeerHash } from './corruption-check.js';
 import { fetchClusterMembership } from './join-cluster.js';
-import { PeerTransport } from '../transport/peer-transport.js';
+import { PeerTransport, peerConnectionTimings } from '../transport/peer-transport.js';
 import { type MemberLinks, RaftNode, SingleMemberTransport } from './raft-node.js';
 import { commitCoveringApplied, RaftWal, WAL_DIR_NAME, type PersistedRaftState } from './raft-wal.js';
 import { ReadIndexRounds } from './read-index.js';
@@ -64,6 +64,9 @@ import {
 import { advanceInitialElectionTicks } from './election-tick-advance.js';
 import type { ServerMetricsRecorder } from './server-metrics.js';
 import { type Applied, AppliedIndexWaits, RequestWaits, type SettledCallback } from './wait.js';
+
+/** etcd 3.5's default --raft-read-timeout and --raft-write-timeout. */
+const peerConnectionTimeoutMsDefault = 5000;
 
 export interface EtcdServerConfig {
   name: string;
@@ -87,6 +90,9 @@ export interface EtcdServerConfig {
   initialAdvertisePeerUrls: string[];
   heartbeatIntervalMs: number;
   electionTimeoutMs: number;
+  /** --raft-read-timeout / --raft-write-timeout (default 5 s each, 0 for none). */
+  peerReadTimeoutMs?: number;
+  peerWriteTimeoutMs?: number;
   snapshotCount: number;
   snapshotCatchupEntries: number;
   quotaBackendBytes: number;
@@ -407,6 +413,7 @@ export class EtcdServer implements EtcdServerApi {
         reportUnreachable: (id) => rawNode.reportUnreachable(id),
         reportSnapshot: (id, ok) => rawNode.reportSnapshot(id, ok),
         onLocalMemberRemoved: () => holder.server?.onRemovedByPeers(),
+        timings: peerConnectionTimings(config.peerReadTimeoutMs ?? peerConnectionTimeoutMsDefault, config.peerWriteTimeoutMs ?? peerConnectionTimeoutMsDefault),
       });
       const peerLinks = new PeerLinks(peerTransport, memberId);
       peerLinks.syncPeers(membership.list());

@@ -16,8 +16,10 @@ export interface StreamTimings {
   dialTimeoutMs: number;
   /** An idle stream sends an empty frame this often, and the receiver answers likewise. */
   pingIntervalMs: number;
-  /** Nothing heard from the receiver for this long: the stream is declared dead. */
+  /** Nothing heard from the receiver for this long: the stream is declared dead (--raft-read-timeout). */
   idleTimeoutMs: number;
+  /** A write the peer has not taken in this long closes the stream (--raft-write-timeout). */
+  writeTimeoutMs: number;
   reconnectBackoffMinMs: number;
   reconnectBackoffMaxMs: number;
 }
@@ -54,6 +56,8 @@ export class PeerStream {
   /** The stream's socket once the peer accepted it: chunks are written to it directly (see writeChunk). */
   private socket?: Socket;
   private waitingForDrain = false;
+  /** When the socket last refused a write (waitingForDrain became true). */
+  private drainWaitSinceMs = 0;
   private dialTimer?: NodeJS.Timeout;
   private backoffTimer?: NodeJS.Timeout;
   private backoffMs: number;
@@ -134,6 +138,10 @@ export class PeerStream {
     if (this.state !== 'up') return;
     if (nowMs - this.lastReceivedMs > this.options.timings.idleTimeoutMs) {
       this.fail(`no data from peer for ${this.options.timings.idleTimeoutMs} ms`);
+      return;
+    }
+    if (this.waitingForDrain && nowMs - this.drainWaitSinceMs > this.options.timings.writeTimeoutMs) {
+      this.fail(`peer took no data for ${this.options.timings.writeTimeoutMs} ms`);
       return;
     }
     if (nowMs - this.lastWrittenMs >= this.options.timings.pingIntervalMs && !this.waitingForDrain) {
@@ -253,6 +261,7 @@ export class PeerStream {
       const accepted = this.writeChunk(frames.length === 1 ? frames[0]! : frames, batchBytes);
       if (!accepted) {
         this.waitingForDrain = true;
+        this.drainWaitSinceMs = this.lastWrittenMs;
         return;
       }
     }

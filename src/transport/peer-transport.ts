@@ -76,6 +76,7 @@ export const defaultPeerTransportTimings: PeerTransportTimings = {
   dialTimeoutMs: 1000,
   pingIntervalMs: 1000,
   idleTimeoutMs: 5000,
+  writeTimeoutMs: 5000,
   reconnectBackoffMinMs: 50,
   // etcd redials a peer's stream at most 10 times a second; a longer backoff (1 s until
   // 2026-11-27) left members that start together up to a second without their peers.
@@ -83,6 +84,27 @@ export const defaultPeerTransportTimings: PeerTransportTimings = {
   snapshotIdleTimeoutMs: 30_000,
   probeIntervalMs: 4000,
 };
+
+/** Pings at least this often, and never more often than pingIntervalMsMin. */
+const pingIntervalMsMin = 10;
+
+/**
+ * --raft-read-timeout and --raft-write-timeout (etcd 3.5, 5 s each) as the transport's timings: a
+ * connection silent for the read timeout, or whose peer takes no data for the write timeout, is
+ * closed and redialled. 0 means no limit, as a zero deadline does in etcd. Each side pings an idle
+ * stream at least three times per read timeout (etcd's stream heartbeat: a third of it), and at
+ * least once a second as before.
+ */
+export function peerConnectionTimings(readTimeoutMs: number, writeTimeoutMs: number): Partial<PeerTransportTimings> {
+  const pingIntervalMs = readTimeoutMs > 0
+    ? Math.max(pingIntervalMsMin, Math.min(defaultPeerTransportTimings.pingIntervalMs, Math.floor(readTimeoutMs / 3)))
+    : defaultPeerTransportTimings.pingIntervalMs;
+  return {
+    idleTimeoutMs: readTimeoutMs > 0 ? readTimeoutMs : Infinity,
+    writeTimeoutMs: writeTimeoutMs > 0 ? writeTimeoutMs : Infinity,
+    pingIntervalMs,
+  };
+}
 
 export interface PeerTransportOptions {
   localId: NodeId;
@@ -120,6 +142,8 @@ interface InboundStream {
   response: ServerResponse;
   lastReceivedMs: number;
   lastWrittenMs: number;
+  /** Since when our writes to it have been waiting in its buffer (undefined: none waiting). */
+  blockedSinceMs?: number;
 }
 
 type Admission = { from: NodeId } | { status: number; reason: string };
@@ -374,8 +398,15 @@ export class PeerTransport {
       if (!peer.probing && now - peer.lastProbeMs >= this.timings.probeIntervalMs) this.probe(peer, now);
     }
     for (const [from, stream] of this.inbound) {
+      const blocked = stream.response.writableLength > 0;
+      if (!blocked) stream.blockedSinceMs = undefined;
+      else stream.blockedSinceMs ??= now;
       if (now - stream.lastReceivedMs > this.timings.idleTimeoutMs) {
         this.logger.warn({ 'remote-peer-id': formatMemberId(from) }, 'closing silent inbound stream');
+        stream.request.destroy();
+        this.inbound.delete(from);
+      } else if (blocked && now - stream.blockedSinceMs! > this.timings.writeTimeoutMs) {
+        this.logger.warn({ 'remote-peer-id': formatMemberId(from) }, 'closing inbound stream whose peer takes no data');
         stream.request.destroy();
         this.inbound.delete(from);
       } else if (now - stream.lastWrittenMs >= this.timings.pingIntervalMs && stream.response.writableLength === 0) {

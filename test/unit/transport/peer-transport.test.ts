@@ -5,9 +5,10 @@ import { createServer, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MessageType } from '../../../src/raft/types.js';
-import { FrameDecoder } from '../../../src/transport/frames.js';
+import { EMPTY_FRAME, FrameDecoder } from '../../../src/transport/frames.js';
 import { decodeMessage } from '../../../src/transport/message-codec.js';
-import { connectAll, freePort, makeMember, message, sleep, startMember, waitFor, type TestMember } from './helpers.js';
+import { defaultPeerTransportTimings, peerConnectionTimings } from '../../../src/transport/peer-transport.js';
+import { connectAll, fastTimings, freePort, makeMember, message, sleep, startMember, waitFor, type TestMember } from './helpers.js';
 
 const started: TestMember[] = [];
 afterEach(async () => {
@@ -190,6 +191,50 @@ describe('PeerTransport streams', () => {
       peer.closeAllConnections();
       await new Promise<void>((resolve) => peer.close(() => resolve()));
     }
+  });
+
+  it('closes a stream whose peer keeps pinging but takes no data (the write timeout), and redials it', async () => {
+    // The peer answers the stream and pings every 50 ms, so the read timeout never fires, but reads
+    // nothing after the headers: our writes pile up in the socket until the write timeout.
+    const sockets: Socket[] = [];
+    let accepted = 0;
+    const stuck = createServer((socket) => {
+      sockets.push(socket);
+      socket.once('data', () => {
+        accepted++;
+        socket.pause();
+        socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n');
+        const ping = setInterval(() => socket.write(`${EMPTY_FRAME.length.toString(16)}\r\n${EMPTY_FRAME.toString('latin1')}\r\n`, 'latin1'), 50);
+        socket.on('close', () => clearInterval(ping));
+      });
+    });
+    await new Promise<void>((resolve) => stuck.listen(0, '127.0.0.1', resolve));
+    try {
+      const a = await startMember(makeMember(1n, { timings: { ...fastTimings, writeTimeoutMs: 400 } }));
+      started.push(a);
+      a.transport.addPeer(2n, [`http://127.0.0.1:${(stuck.address() as { port: number }).port}`]);
+      a.transport.connectPeers();
+      await waitFor(() => a.transport.activeSince(2n) !== undefined, 3000, 'stream up');
+      const payload = Buffer.alloc(64 * 1024, 3);
+      for (let i = 0; i < 8; i++) {
+        a.transport.send(Array.from({ length: 64 }, (_, j) => message(MessageType.App, 1n, 2n, i * 64 + j + 1, payload)));
+        await sleep(5);
+      }
+      await waitFor(() => a.logLines.some((line) => line.includes('peer took no data for 400 ms')), 5000, 'write timeout');
+      expect(a.logLines.some((line) => line.includes('no data from peer'))).toBe(false);
+      expect(a.unreachable).toContain(2n);
+      await waitFor(() => accepted >= 2, 3000, 'redialled');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => stuck.close(() => resolve()));
+    }
+  });
+
+  it('--raft-read-timeout and --raft-write-timeout set the limits, 0 for none; pings come thrice per read timeout', () => {
+    expect(peerConnectionTimings(5000, 5000)).toEqual({ idleTimeoutMs: 5000, writeTimeoutMs: 5000, pingIntervalMs: defaultPeerTransportTimings.pingIntervalMs });
+    expect(peerConnectionTimings(300, 0)).toEqual({ idleTimeoutMs: 300, writeTimeoutMs: Infinity, pingIntervalMs: 100 });
+    expect(peerConnectionTimings(0, 700)).toEqual({ idleTimeoutMs: Infinity, writeTimeoutMs: 700, pingIntervalMs: defaultPeerTransportTimings.pingIntervalMs });
+    expect(peerConnectionTimings(20, 20).pingIntervalMs).toBe(10);
   });
 
   it('refuses and logs a member of another cluster', async () => {
