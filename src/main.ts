@@ -92,6 +92,8 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
     initialCorruptCheck: config.experimental.initialCorruptCheck,
     corruptCheckIntervalMs: config.experimental.corruptCheckIntervalMs,
     warningApplyDurationMs: config.experimental.warningApplyDurationMs,
+    compactionBatchLimit: config.experimental.compactionBatchLimit,
+    compactionSleepIntervalMs: config.experimental.compactionSleepIntervalMs,
     advertiseClientUrls: config.advertiseClientUrls.map(formatEtcdUrl),
     listenPeerUrls: config.listenPeerUrls,
     initialAdvertisePeerUrls: config.initialAdvertisePeerUrls.map(formatEtcdUrl),

@@ -44,6 +44,13 @@ export interface MvccStoreOptions {
   historyCacheMaxRevisions?: number;
   /** Slab sizes and repack floor of the live values, keys a repack visits per write (tests make them small). */
   valueSlabs?: Partial<ValueSlabsOptions> & { repackStepRecords?: number };
+  /**
+   * How a compaction purges old revisions from LevelDB: in slices of `batchLimit` records read,
+   * each slice's deletes in one write (--compaction-batch-limit, etcd: 1000), then a pause of `sleepIntervalMs`
+   * (--experimental-compaction-sleep-interval, etcd: 10 ms), so that a large compaction leaves the
+   * disk and the event loop to requests. Without it: 1000, and only a turn of the event loop.
+   */
+  purge?: { batchLimit: number; sleepIntervalMs: number };
 }
 
 /**
@@ -64,8 +71,8 @@ export interface TxnPrefetch {
  * watch-latency unchanged.
  */
 export const HISTORY_CACHE_REVISIONS_DEFAULT = 500;
-/** Deletes per LevelDB write while purging compacted revisions; the event loop runs between slices. */
-const PURGE_SLICE_ENTRIES_MAX = 1_000;
+/** Records read per slice while purging compacted revisions, unless MvccStoreOptions.purge says. */
+const PURGE_SLICE_ENTRIES_DEFAULT = 1_000;
 /** Keys a repack of the value slabs visits per write txn (value-slabs.ts): ~0.1 ms of copying. */
 const REPACK_STEP_RECORDS = 1_000;
 /** Entries hashed between yields to the event loop. */
@@ -136,9 +143,14 @@ export class MvccStore {
   private repackFrom: string | undefined = undefined;
   private flushWaiters: Array<{ revision: number; resolve: () => void }> = [];
   private purgeTail: Promise<void> = Promise.resolve();
+  private readonly purgeSliceEntries: number;
+  private readonly purgePauseMs: number;
 
   private constructor(private readonly backend: Backend, options: MvccStoreOptions) {
     this.leases = options.leases;
+    // etcd takes 0 (and we any value below 1) for its default.
+    this.purgeSliceEntries = (options.purge?.batchLimit ?? 0) >= 1 ? options.purge!.batchLimit : PURGE_SLICE_ENTRIES_DEFAULT;
+    this.purgePauseMs = Math.max(0, options.purge?.sleepIntervalMs ?? 0);
     this.historyCacheMaxRevisions = options.historyCacheMaxRevisions ?? HISTORY_CACHE_REVISIONS_DEFAULT;
     this.slabOptions = options.valueSlabs ?? {};
     this.repackStepRecords = options.valueSlabs?.repackStepRecords ?? REPACK_STEP_RECORDS;
@@ -640,13 +652,16 @@ export class MvccStore {
   private async purge(atMain: number): Promise<void> {
     await this.waitFlushed(atMain);
     let deletes: BatchOp[] = [];
+    // A slice is this many records read, deleted or kept, as etcd counts its batch limit.
+    let sliceRecords = 0;
     for await (const [key, value] of this.backend.iterate({ gte: HISTORY_PREFIX, lt: historyBound(atMain + 1) })) {
       const { main, sub } = decodeRevision(key, HISTORY_PREFIX.length);
       if (this.index.get(decodeKeyOnly(value))?.hasRevision(main, sub) !== true) deletes.push({ type: 'del', key });
-      if (deletes.length >= PURGE_SLICE_ENTRIES_MAX) {
-        await this.backend.write(deletes, false);
+      if (++sliceRecords >= this.purgeSliceEntries) {
+        if (deletes.length > 0) await this.backend.write(deletes, false);
         deletes = [];
-        await yieldToEventLoop();
+        sliceRecords = 0;
+        await (this.purgePauseMs > 0 ? new Promise((resolve) => setTimeout(resolve, this.purgePauseMs)) : yieldToEventLoop());
       }
     }
     deletes.push({ type: 'put', key: META_COMPACT_FINISHED, value: encodeNumber(atMain) });

@@ -84,6 +84,13 @@ export interface EtcdServerConfig {
   corruptCheckIntervalMs?: number;
   /** --warning-apply-duration: a request applied slower than this is logged (default 100 ms, as etcd). */
   warningApplyDurationMs?: number;
+  /**
+   * --compaction-batch-limit and --experimental-compaction-sleep-interval: a compaction purges old
+   * revisions this many records at a time with this pause between (etcd: 1000 and 10 ms; 0 takes
+   * etcd's default for either).
+   */
+  compactionBatchLimit?: number;
+  compactionSleepIntervalMs?: number;
   advertiseClientUrls: string[];
   /** Where to serve peers; empty for a one-member server with no peer listener (tests). */
   listenPeerUrls: URL[];

@@ -18,6 +18,9 @@ export interface ReplicatedState {
   auth: AuthStore;
 }
 
+/** etcd's pause between compaction slices (3.4: fixed; 3.5: --experimental-compaction-sleep-interval). */
+const compactionSleepIntervalMsDefault = 10;
+
 export async function loadReplicatedState(backend: Backend, config: EtcdServerConfig): Promise<{ state: ReplicatedState; appliedIndex: number }> {
   const membership = await Membership.load(backend);
   if (!membership) throw new Error('the data dir has no cluster membership');
@@ -26,7 +29,13 @@ export async function loadReplicatedState(backend: Backend, config: EtcdServerCo
   // etcd's minimum lease TTL: 1.5 election timeouts, so a lease outlives a leader change.
   const minTtlSeconds = Math.ceil((3 * config.electionTimeoutMs) / 2 / 1000);
   const lessor = await Lessor.load(backend, { minTtlSeconds, clock: { nowMs: () => performance.now() } });
-  const mvcc = await MvccStore.open(backend, { leases: lessor });
+  const mvcc = await MvccStore.open(backend, {
+    leases: lessor,
+    purge: {
+      batchLimit: config.compactionBatchLimit ?? 0,
+      sleepIntervalMs: (config.compactionSleepIntervalMs ?? 0) > 0 ? config.compactionSleepIntervalMs! : compactionSleepIntervalMsDefault,
+    },
+  });
   const alarms = await AlarmStore.load(backend);
   const auth = await AuthStore.load(backend);
   return { state: { membership, mvcc, lessor, alarms, auth }, appliedIndex };

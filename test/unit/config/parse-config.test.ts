@@ -291,9 +291,11 @@ describe('typed values', () => {
     const v3Discovery = parse(['--discovery-endpoints', 'http://127.0.0.1:2379', '--discovery-token', 't', '--name', 'n']).config;
     expect(v3Discovery.unimplementedFlagsSet).toEqual([]);
     expect(v3Discovery.discovery).toMatchObject({ endpoints: ['http://127.0.0.1:2379'], token: 't' });
-    const peerTimeouts = parse(['--raft-read-timeout', '2s', '--raft-write-timeout', '0', '--discovery-proxy', 'p:3128', '--name', 'n']);
+    const peerTimeouts = parse(['--raft-read-timeout', '2s', '--raft-write-timeout', '0', '--discovery-proxy', 'p:3128',
+      '--experimental-compaction-batch-limit', '500', '--experimental-compaction-sleep-interval', '5ms', '--name', 'n']);
     expect(peerTimeouts.config.unimplementedFlagsSet).toEqual([]);
     expect(peerTimeouts.config).toMatchObject({ raftReadTimeoutMs: 2000, raftWriteTimeoutMs: 0 });
+    expect(peerTimeouts.config.experimental).toMatchObject({ compactionBatchLimit: 500, compactionSleepIntervalMs: 5 });
     expect(peerTimeouts.config.discovery.proxyUrl).toBe('p:3128');
     expect(parse(['--name', 'n']).config).toMatchObject({ raftReadTimeoutMs: 5000, raftWriteTimeoutMs: 5000 });
   });

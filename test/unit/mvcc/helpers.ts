@@ -46,7 +46,7 @@ export interface Harness {
 }
 
 export async function openHarness(
-  options: { leaseIds?: bigint[]; historyCacheMaxRevisions?: number; valueSlabs?: MvccStoreOptions['valueSlabs'] } = {},
+  options: { leaseIds?: bigint[]; historyCacheMaxRevisions?: number; valueSlabs?: MvccStoreOptions['valueSlabs']; purge?: MvccStoreOptions['purge'] } = {},
 ): Promise<Harness> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mvcc-test-'));
   const leaseIds = options.leaseIds ?? [];
@@ -68,7 +68,7 @@ export async function openHarness(
       harness.backend = await Backend.open(path.join(dir, 'db'));
       harness.leases = new LeaseTable(leaseIds);
       harness.store = await MvccStore.open(harness.backend, {
-        leases: harness.leases, historyCacheMaxRevisions, valueSlabs: options.valueSlabs,
+        leases: harness.leases, historyCacheMaxRevisions, valueSlabs: options.valueSlabs, purge: options.purge,
       });
     },
     async close() {
@@ -78,7 +78,7 @@ export async function openHarness(
     },
   };
   harness.store = await MvccStore.open(harness.backend, {
-    leases: harness.leases, historyCacheMaxRevisions: options.historyCacheMaxRevisions, valueSlabs: options.valueSlabs,
+    leases: harness.leases, historyCacheMaxRevisions: options.historyCacheMaxRevisions, valueSlabs: options.valueSlabs, purge: options.purge,
   });
   return harness;
 }

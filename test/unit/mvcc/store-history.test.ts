@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EtcdError } from '../../../src/errors.js';
 import { prefix, prefixEnd } from '../../../src/storage/keys.js';
 import { CompareResult, CompareTarget, EventType, type MvccEvent } from '../../../src/mvcc/types.js';
@@ -151,6 +151,28 @@ describe('compaction', () => {
     h.store.markFlushed(3);
     await physical;
     expect(await storedRevisions(h)).toEqual(['3.0']);
+  });
+
+  it('purges in slices of the batch limit (records read, kept ones too), pausing between slices', async () => {
+    await h.close();
+    h = await openHarness({ purge: { batchLimit: 10, sleepIntervalMs: 20 } });
+    // Revisions 2..61 alternate: k (each purged but the last) and a0..a29 (each kept).
+    for (let i = 0; i < 30; i++) {
+      await h.write((batch) => h.store.put(put('k', String(i)), batch));
+      await h.write((batch) => h.store.put(put(`a${i}`, 'v'), batch));
+    }
+    const writes = vi.spyOn(h.backend, 'write');
+    const started = performance.now();
+    await h.write((batch) => h.store.compact(61, batch));
+    await h.store.purgeIdle();
+    const elapsedMs = performance.now() - started;
+    // After the compaction's own batch: six slices of ten records read, five of them purged in each
+    // (four in the last: k's last revision stays), then the finished mark alone.
+    const deletesPerWrite = writes.mock.calls.slice(1).map(([ops]) => ops.filter((op) => op.type === 'del').length);
+    expect(deletesPerWrite).toEqual([5, 5, 5, 5, 5, 4, 0]);
+    expect((await storedRevisions(h)).length).toBe(31);
+    // A pause after each of the six slices; timers never fire early (whole milliseconds).
+    expect(elapsedMs).toBeGreaterThanOrEqual(6 * 20 - 1);
   });
 
   it('resumes an interrupted purge on open', async () => {
