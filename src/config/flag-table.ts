@@ -175,8 +175,8 @@ export const flagTable: readonly FlagSpec[] = [
   flag(L, 'log-format', 'choice', 'json', 'core', '3.6', "Log format: 'json' (etcd-ts always writes JSON lines).", ['json', 'console']),
   flag(L, 'debug', 'bool', 'false', 'core', '3.4', "Old way to say --log-level=debug (etcd 3.4)."),
   flag(L, 'log-package-levels', 'string', '', 'no-effect', '3.4', 'capnslog per-package levels (etcd 3.4).'),
-  flag(L, 'enable-log-rotation', 'bool', 'false', 'later', '3.5', 'Enable log rotation of a single log-outputs file target.'),
-  flag(L, 'log-rotation-config-json', 'string', '{"maxsize": 100, "maxage": 0, "maxbackups": 0, "localtime": false, "compress": false}', 'later', '3.5', 'Log rotation settings (JSON).'),
+  flag(L, 'enable-log-rotation', 'bool', 'false', 'core', '3.5', 'Enable log rotation of a single log-outputs file target.'),
+  flag(L, 'log-rotation-config-json', 'string', '{"maxsize": 100, "maxage": 0, "maxbackups": 0, "localtime": false, "compress": false}', 'core', '3.5', 'Log rotation settings (JSON).'),
 
   flag(T, 'experimental-enable-distributed-tracing', 'bool', 'false', 'later', '3.5', 'Enable distributed tracing.'),
   flag(T, 'experimental-distributed-tracing-address', 'string', 'localhost:4317', 'later', '3.5', 'Distributed tracing collector address.'),

@@ -3,6 +3,7 @@
 // wording where clients or scripts may match on it). It does no I/O except reading the config file.
 import { readFileSync } from 'node:fs';
 import { ConfigError } from './config-error.js';
+import { isStreamLogOutput, parseLogRotationConfig } from './log-rotation-config.js';
 import { rawFlagsFromYaml } from './config-file.js';
 import { findFlag, flagTable, flagToEnvName, type FlagSpec } from './flag-table.js';
 import { parseGoFlags } from './go-flags.js';
@@ -231,6 +232,13 @@ function validate(config: EtcdConfig, isSet: (name: string) => boolean): void {
   if (config.logOutputs.includes('default') && config.logOutputs.length > 1) {
     throw new ConfigError('multi logoutput for "default" is not supported yet');
   }
+  if (config.logRotation !== undefined) {
+    // etcd's rule: rotation needs one file among the outputs, and takes no more than one.
+    const files = config.logOutputs.filter((output) => !isStreamLogOutput(output)).length;
+    if ((config.logOutputs.length === 1 && files === 0) || files > 1) {
+      throw new ConfigError('--log-outputs requires a single file path when --log-rotate-config-json is defined');
+    }
+  }
   if (config.tls.maxVersion !== '' && config.tls.maxVersion < config.tls.minVersion) {
     throw new ConfigError(`--tls-max-version ${config.tls.maxVersion} is lower than --tls-min-version ${config.tls.minVersion}`);
   }
@@ -438,6 +446,7 @@ export function parseConfig(
     logger: value('logger'),
     logLevel,
     logOutputs: renamed('log-outputs', 'log-output'),
+    logRotation: command === 'serve' && value<boolean>('enable-log-rotation') ? parseLogRotationConfig(value('log-rotation-config-json')) : undefined,
     logFormat: value('log-format'),
     metrics: value('metrics'),
     unsafeNoFsync: value('unsafe-no-fsync'),

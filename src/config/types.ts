@@ -1,6 +1,7 @@
 // Owns EtcdConfig: the typed result of etcd's flags, ETCD_* variables or config file. Durations are
 // in milliseconds and sizes in bytes (the field names say so); URLs are parsed URL objects.
 import type { ClusterMember } from './urls.js';
+import type { LogRotationSettings } from './log-rotation-config.js';
 import type { FlagValue } from './values.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'dpanic' | 'panic' | 'fatal';
@@ -111,6 +112,8 @@ export interface EtcdConfig {
   logger: 'zap' | 'capnslog';
   logLevel: LogLevel;
   logOutputs: string[];
+  /** --enable-log-rotation's settings (--log-rotation-config-json) for the one file output; undefined when off. */
+  logRotation: LogRotationSettings | undefined;
   logFormat: 'json' | 'console';
   metrics: 'basic' | 'extensive';
   unsafeNoFsync: boolean;
