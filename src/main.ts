@@ -94,6 +94,7 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
     warningApplyDurationMs: config.experimental.warningApplyDurationMs,
     compactionBatchLimit: config.experimental.compactionBatchLimit,
     compactionSleepIntervalMs: config.experimental.compactionSleepIntervalMs,
+    stopGrpcServiceOnDefrag: config.experimental.stopGrpcServiceOnDefrag,
     advertiseClientUrls: config.advertiseClientUrls.map(formatEtcdUrl),
     listenPeerUrls: config.listenPeerUrls,
     initialAdvertisePeerUrls: config.initialAdvertisePeerUrls.map(formatEtcdUrl),

@@ -213,9 +213,9 @@ export const flagTable: readonly FlagSpec[] = [
   flag(E, 'experimental-warning-unary-request-duration', 'duration', '0s', 'later', '3.5', 'Old name of --warning-unary-request-duration.'),
   flag(E, 'warning-unary-request-duration', 'duration', '300ms', 'later', '3.6', 'A warning is logged when a unary request takes longer than this.'),
   flag(E, 'experimental-txn-mode-write-with-shared-buffer', 'bool', 'true', 'no-effect', '3.5', 'bbolt buffer sharing for write transactions.'),
-  flag(E, 'experimental-bootstrap-defrag-threshold-megabytes', 'uint', '0', 'later', '3.5', 'Old name of --bootstrap-defrag-threshold-megabytes.'),
-  flag(E, 'bootstrap-defrag-threshold-megabytes', 'uint', '0', 'later', '3.6', 'Defragment at boot when it would free at least this many megabytes.'),
-  flag(E, 'experimental-stop-grpc-service-on-defrag', 'bool', 'false', 'later', '3.5', 'Stop serving gRPC health during defragmentation.'),
+  flag(E, 'experimental-bootstrap-defrag-threshold-megabytes', 'uint', '0', 'no-effect', '3.5', 'Old name of --bootstrap-defrag-threshold-megabytes (etcd-ts stores in LevelDB: no free pages to count).'),
+  flag(E, 'bootstrap-defrag-threshold-megabytes', 'uint', '0', 'no-effect', '3.6', 'Defragment at boot when it would free at least this many megabytes of bbolt free pages (etcd-ts stores in LevelDB, which reclaims space by its own compactions).'),
+  flag(E, 'experimental-stop-grpc-service-on-defrag', 'bool', 'false', 'core', '3.5', 'Stop serving gRPC health during defragmentation.'),
   flag(E, 'experimental-wait-cluster-ready-timeout', 'duration', '5s', 'later', '3.5', 'Maximum time to wait for the cluster to be ready at boot.'),
   flag(E, 'feature-gates', 'string', '', 'later', '3.6', 'Comma-separated Name=true|false feature gates (e.g. LeaseCheckpoint=true).'),
 

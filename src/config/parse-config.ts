@@ -462,6 +462,7 @@ export function parseConfig(
       compactionSleepIntervalMs: value('experimental-compaction-sleep-interval'),
       warningApplyDurationMs: renamed('warning-apply-duration', 'experimental-warning-apply-duration'),
       warningUnaryRequestDurationMs: renamed('warning-unary-request-duration', 'experimental-warning-unary-request-duration'),
+      stopGrpcServiceOnDefrag: value('experimental-stop-grpc-service-on-defrag'),
       featureGates: parseFeatureGates(value('feature-gates')),
     },
 

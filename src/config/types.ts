@@ -129,6 +129,7 @@ export interface EtcdConfig {
     compactionSleepIntervalMs: number;
     warningApplyDurationMs: number;
     warningUnaryRequestDurationMs: number;
+    stopGrpcServiceOnDefrag: boolean;
     featureGates: Record<string, boolean>;
   };
 

@@ -91,6 +91,8 @@ export interface EtcdServerConfig {
    */
   compactionBatchLimit?: number;
   compactionSleepIntervalMs?: number;
+  /** --experimental-stop-grpc-service-on-defrag: the gRPC health service says NOT_SERVING while a defragmentation runs. */
+  stopGrpcServiceOnDefrag?: boolean;
   advertiseClientUrls: string[];
   /** Where to serve peers; empty for a one-member server with no peer listener (tests). */
   listenPeerUrls: URL[];
@@ -1075,6 +1077,7 @@ export class EtcdServer implements EtcdServerApi {
   }
 
   isServing(): boolean {
+    if (this.config.stopGrpcServiceOnDefrag === true && this.maintenance.defragmenting) return false;
     return !this.stopped && this.softState.lead !== 0n;
   }
 

@@ -47,7 +47,14 @@ const LEADER_POLL_INTERVAL_MS = 10;
 const HASHED_PREFIXES = [prefix.alarm, prefix.cluster, prefix.lease, prefix.mvcc, prefix.auth].map((p) => p[0]);
 
 export class MaintenanceOperations {
+  /** Defragmentations running now (each Defragment call runs its own). */
+  private defragmentsRunning = 0;
+
   constructor(private readonly host: MaintenanceHost) {}
+
+  get defragmenting(): boolean {
+    return this.defragmentsRunning > 0;
+  }
 
   async status(ctx?: RequestContext): Promise<StatusResult> {
     this.host.requireAdmin(ctx);
@@ -96,8 +103,13 @@ export class MaintenanceOperations {
 
   async defragment(ctx?: RequestContext): Promise<{ header: ResponseHeader }> {
     this.host.requireAdmin(ctx);
-    await this.host.backend.compactRange(Buffer.alloc(0), Buffer.from([0xff, 0xff, 0xff, 0xff]));
-    await this.host.dbSize.measure();
+    this.defragmentsRunning++;
+    try {
+      await this.host.backend.compactRange(Buffer.alloc(0), Buffer.from([0xff, 0xff, 0xff, 0xff]));
+      await this.host.dbSize.measure();
+    } finally {
+      this.defragmentsRunning--;
+    }
     return { header: this.host.header() };
   }
 

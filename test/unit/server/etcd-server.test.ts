@@ -5,10 +5,11 @@ import { cpSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { EtcdServer, type EtcdServerConfig } from '../../../src/server/etcd-server.js';
 import { emptyRangeRequest, type PutRequest } from '../../../src/mvcc/types.js';
 import { isEtcdError } from '../../../src/errors.js';
+import type { Backend } from '../../../src/storage/backend.js';
 import type { WatchStreamResponse } from '../../../src/watch/types.js';
 import { inProcessServerConfig } from '../../helpers/in-process-server.js';
 
@@ -243,6 +244,26 @@ describe('EtcdServer, one member', () => {
     await deleted;
     expect(errorName(range)).toBe('InvalidAuthToken');
     expect(errorName(txn)).toBe('InvalidAuthToken');
+  });
+
+  it('with --experimental-stop-grpc-service-on-defrag, says it is not serving while a defragmentation runs (only then)', async () => {
+    for (const stopOnDefrag of [true, false]) {
+      const server = await start(tempDir(), { stopGrpcServiceOnDefrag: stopOnDefrag });
+      const backend = (server as unknown as { backend: Backend }).backend;
+      const compactRange = backend.compactRange.bind(backend);
+      let release: (() => void) | undefined;
+      vi.spyOn(backend, 'compactRange').mockImplementation(async (from, to) => {
+        await new Promise<void>((resolve) => { release = resolve; });
+        return compactRange(from, to);
+      });
+      expect(server.isServing()).toBe(true);
+      const defragmenting = server.defragment();
+      await vi.waitFor(() => expect(release).toBeDefined());
+      expect(server.isServing()).toBe(!stopOnDefrag);
+      release!();
+      await defragmenting;
+      expect(server.isServing()).toBe(true);
+    }
   });
 
   it('compacts: reads below the compaction revision fail with etcd errors, reads at it succeed', async () => {
