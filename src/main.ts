@@ -91,6 +91,7 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
     forceNewCluster: config.forceNewCluster,
     initialCorruptCheck: config.experimental.initialCorruptCheck,
     corruptCheckIntervalMs: config.experimental.corruptCheckIntervalMs,
+    compactHashCheckIntervalMs: config.experimental.compactHashCheck ? config.experimental.compactHashCheckIntervalMs : 0,
     warningApplyDurationMs: config.experimental.warningApplyDurationMs,
     compactionBatchLimit: config.experimental.compactionBatchLimit,
     compactionSleepIntervalMs: config.experimental.compactionSleepIntervalMs,

@@ -71,6 +71,8 @@ export interface TxnPrefetch {
  * watch-latency unchanged.
  */
 export const HISTORY_CACHE_REVISIONS_DEFAULT = 500;
+/** Compaction hashes kept for the compact hash check (etcd keeps 10). */
+export const COMPACTION_HASHES_KEPT = 10;
 /** Records read per slice while purging compacted revisions, unless MvccStoreOptions.purge says. */
 const PURGE_SLICE_ENTRIES_DEFAULT = 1_000;
 /** Keys a repack of the value slabs visits per write txn (value-slabs.ts): ~0.1 ms of copying. */
@@ -145,6 +147,8 @@ export class MvccStore {
   private purgeTail: Promise<void> = Promise.resolve();
   private readonly purgeSliceEntries: number;
   private readonly purgePauseMs: number;
+  /** The hash of what each recent compaction kept, oldest first (compactionHashes()). */
+  private readonly compactionHashList: Array<{ revision: number; hash: number }> = [];
 
   private constructor(private readonly backend: Backend, options: MvccStoreOptions) {
     this.leases = options.leases;
@@ -189,6 +193,17 @@ export class MvccStore {
   /** Live keys. */
   get keysTotal(): number {
     return this.liveKeys;
+  }
+
+  /**
+   * The hashes of the last compactions' kept history, newest first: each the crc32 of every
+   * revision at or below its compaction revision that the compaction kept, in key order, computed
+   * as the purge reads them. Members compact at the same revisions (the log says when), and a
+   * record compaction keeps is never deleted, so members holding the same data agree on each hash
+   * however far their purges had got before a restart. Kept in memory, as etcd keeps them.
+   */
+  compactionHashes(): Array<{ revision: number; hash: number }> {
+    return [...this.compactionHashList].reverse();
   }
 
   /** Resolves when every purge scheduled so far has finished (or failed). */
@@ -652,11 +667,13 @@ export class MvccStore {
   private async purge(atMain: number): Promise<void> {
     await this.waitFlushed(atMain);
     let deletes: BatchOp[] = [];
+    let keptHash = 0;
     // A slice is this many records read, deleted or kept, as etcd counts its batch limit.
     let sliceRecords = 0;
     for await (const [key, value] of this.backend.iterate({ gte: HISTORY_PREFIX, lt: historyBound(atMain + 1) })) {
       const { main, sub } = decodeRevision(key, HISTORY_PREFIX.length);
       if (this.index.get(decodeKeyOnly(value))?.hasRevision(main, sub) !== true) deletes.push({ type: 'del', key });
+      else keptHash = crc32(value, crc32(key, keptHash));
       if (++sliceRecords >= this.purgeSliceEntries) {
         if (deletes.length > 0) await this.backend.write(deletes, false);
         deletes = [];
@@ -666,6 +683,11 @@ export class MvccStore {
     }
     deletes.push({ type: 'put', key: META_COMPACT_FINISHED, value: encodeNumber(atMain) });
     await this.backend.write(deletes, false);
+    // The index says what compaction keeps; a newer compaction scheduled before this purge ended
+    // changed it part of the way through, so the hash would depend on timing: none is kept for it.
+    if (this.compactRev !== atMain) return;
+    this.compactionHashList.push({ revision: atMain, hash: keptHash });
+    if (this.compactionHashList.length > COMPACTION_HASHES_KEPT) this.compactionHashList.shift();
   }
 
   private async load(): Promise<void> {

@@ -10,6 +10,9 @@
 //   then its own again after a linearizable read barrier. Corruption (raise the CORRUPT alarm) when
 //   its own hash changed without the revision moving, when a follower reports a revision or a
 //   compact revision ahead of the leader's, or a different hash at the same compact revision.
+// - Compaction hashes (--experimental-compact-hash-check-enabled), on the leader: every member
+//   hashes what each compaction kept as it purges (MvccStore.compactionHashes); the newest
+//   compaction that every member has a hash for is compared, and a different one is corruption.
 import type { Logger } from 'pino';
 
 export interface LocalHash {
@@ -130,4 +133,71 @@ export async function checkHashKvAsLeader(host: CorruptionCheckHost): Promise<Fi
   if (findings.length > 0) await host.raiseCorruptAlarm();
   host.logger.info({ 'number-of-peers-checked': peers.filter((peer) => peer.answer !== undefined).length }, 'finished peer corruption check');
   return findings;
+}
+
+/** A peer's hash of what its compaction at a revision kept, or why there is none. */
+export interface PeerCompactionHash {
+  id: bigint;
+  hash?: number;
+  error?: string;
+}
+
+/** What the compaction hash check needs of the leader. */
+export interface CompactionHashCheckHost {
+  readonly memberId: bigint;
+  readonly logger: Logger;
+  peerIds(): bigint[];
+  isLeader(): boolean;
+  /** This member's compaction hashes, newest first. */
+  compactionHashes(): Array<{ revision: number; hash: number }>;
+  /** The peer's hash of its compaction at `revision` (its '/compaction-hash' peer RPC). */
+  peerCompactionHash(id: bigint, revision: number): Promise<PeerCompactionHash>;
+  /** Proposes etcd's CORRUPT alarm. */
+  raiseCorruptAlarm(): Promise<void>;
+}
+
+/**
+ * The members that differ from the hash a strict majority of them holds (every member but the
+ * leader's own, when no majority agrees: the leader cannot tell who is wrong, only that someone is).
+ */
+export function judgeCompactionHashes(leaderId: bigint, leaderHash: number, peers: ReadonlyArray<{ id: bigint; hash: number }>): Finding[] {
+  const members = [{ id: leaderId, hash: leaderHash }, ...peers];
+  const holders = new Map<number, number>();
+  for (const member of members) holders.set(member.hash, (holders.get(member.hash) ?? 0) + 1);
+  if (holders.size === 1) return [];
+  const majority = [...holders].find(([, count]) => count * 2 > members.length)?.[0];
+  const reference = majority ?? leaderHash;
+  return members.filter((member) => member.hash !== reference)
+    .map((member) => ({ peer: member.id, reason: 'detected compaction hash mismatch' }));
+}
+
+/**
+ * --experimental-compact-hash-check-enabled: one pass of the leader's check. From the leader's
+ * newest compaction down to `checkedRevision` (exclusive), the first one that every peer has a hash
+ * for is compared; a peer without one (its purge is still running, it restarted since, or it did
+ * not answer) only moves the check to an older compaction. Agreement ends the pass, as does a
+ * difference, which raises the CORRUPT alarm. Returns the revision compared, if any.
+ */
+export async function checkCompactionHashesAsLeader(host: CompactionHashCheckHost, checkedRevision: number): Promise<{ revision?: number; findings: Finding[] }> {
+  if (!host.isLeader()) return { findings: [] };
+  const peerIds = host.peerIds();
+  for (const own of host.compactionHashes()) {
+    if (own.revision <= checkedRevision) break;
+    const answers = await Promise.all(peerIds.map((id) => host.peerCompactionHash(id, own.revision)));
+    const peers = answers.flatMap((answer) => (answer.hash === undefined ? [] : [{ id: answer.id, hash: answer.hash }]));
+    if (peers.length < peerIds.length) continue;
+    const findings = judgeCompactionHashes(host.memberId, own.hash, peers);
+    if (findings.length === 0) {
+      host.logger.info({ 'number-of-peers-checked': peers.length, revision: own.revision }, 'successfully checked hash on whole cluster');
+      return { revision: own.revision, findings };
+    }
+    const hashes = Object.fromEntries([[host.memberId.toString(16), own.hash], ...peers.map((peer) => [peer.id.toString(16), peer.hash])]);
+    for (const finding of findings) {
+      host.logger.error({ revision: own.revision, 'member-id': finding.peer.toString(16), hashes }, finding.reason);
+    }
+    await host.raiseCorruptAlarm();
+    return { revision: own.revision, findings };
+  }
+  host.logger.debug({ 'checked-revision': checkedRevision }, 'no new compaction hashed on every member: compaction hash check skipped');
+  return { findings: [] };
 }

@@ -44,7 +44,9 @@ import { type ReplicatedState, loadReplicatedState } from './replicated-state.js
 import { forceNewCluster } from './force-new-cluster.js';
 import { refuseEtcdDataDir } from './foreign-data-dir.js';
 import { describeRequest } from './request-description.js';
-import { checkHashKvAsLeader, checkInitialHashKv, type CorruptionCheckHost, type PeerHash } from './corruption-check.js';
+import {
+  checkCompactionHashesAsLeader, checkHashKvAsLeader, checkInitialHashKv, type CompactionHashCheckHost, type CorruptionCheckHost, type PeerHash,
+} from './corruption-check.js';
 import { fetchClusterMembership } from './join-cluster.js';
 import { PeerTransport, peerConnectionTimings } from '../transport/peer-transport.js';
 import { type MemberLinks, RaftNode, SingleMemberTransport } from './raft-node.js';
@@ -82,6 +84,8 @@ export interface EtcdServerConfig {
   initialCorruptCheck?: boolean;
   /** --corrupt-check-time: how often the leader compares the members' data; 0 for never. */
   corruptCheckIntervalMs?: number;
+  /** --experimental-compact-hash-check-enabled: how often the leader compares the members' compaction hashes; 0 for never. */
+  compactHashCheckIntervalMs?: number;
   /** --warning-apply-duration: a request applied slower than this is logged (default 100 ms, as etcd). */
   warningApplyDurationMs?: number;
   /**
@@ -151,6 +155,7 @@ export class EtcdServer implements EtcdServerApi {
   private snapshotIndex: number;
   private stopped = false;
   private corruptionCheckTimer?: NodeJS.Timeout;
+  private compactHashCheckTimer?: NodeJS.Timeout;
   private published = false;
   /** Set when this member's own removal was applied: it stops and never serves again. */
   removedFromCluster = false;
@@ -486,6 +491,7 @@ export class EtcdServer implements EtcdServerApi {
     self.leases.startExpiryLoop();
     self.autoCompactor.start();
     if ((config.corruptCheckIntervalMs ?? 0) > 0) self.startCorruptionChecks(config.corruptCheckIntervalMs!);
+    if ((config.compactHashCheckIntervalMs ?? 0) > 0) self.startCompactHashChecks(config.compactHashCheckIntervalMs!);
     // Publishing starts with the server (etcd's Start runs publish): readers of readyNotify() wait
     // for it; a stop before it succeeds is not an error of anyone's.
     self.readyNotify().catch(() => undefined);
@@ -532,6 +538,12 @@ export class EtcdServer implements EtcdServerApi {
       const { revision } = JSON.parse(body.toString('utf8')) as { revision: number };
       const { hash, compactRevision } = await this.mvcc.hashKv(revision);
       return { hash, compactRevision, revision: this.mvcc.currentRevision };
+    }));
+    transport.handle('/compaction-hash', async (body) => jsonAnswer(async () => {
+      const { revision } = JSON.parse(body.toString('utf8')) as { revision: number };
+      const found = this.mvcc.compactionHashes().find((entry) => entry.revision === revision);
+      if (found === undefined) throw new Error(`no hash of a compaction at revision ${revision}`);
+      return { hash: found.hash };
     }));
     transport.handle('/members/promote', async (body) => jsonAnswer(async () => {
       const { id } = JSON.parse(body.toString('utf8')) as { id: string };
@@ -581,6 +593,40 @@ export class EtcdServer implements EtcdServerApi {
         .finally(() => { running = false; });
     }, intervalMs);
     this.corruptionCheckTimer.unref();
+  }
+
+  /** --experimental-compact-hash-check-enabled: the leader compares the members' compaction hashes every interval. */
+  private startCompactHashChecks(intervalMs: number): void {
+    this.logger.info({ 'local-member-id': this.memberId.toString(16), interval: `${intervalMs}ms` }, 'enabled compaction hash check');
+    let running = false;
+    let checkedRevision = 0;
+    const host: CompactionHashCheckHost = {
+      memberId: this.memberId,
+      logger: this.logger,
+      peerIds: () => this.corruptionCheckHost.peerIds(),
+      isLeader: () => this.isLeader(),
+      compactionHashes: () => this.mvcc.compactionHashes(),
+      peerCompactionHash: async (id, revision) => {
+        if (!this.peerTransport) return { id, error: 'no peer transport' };
+        try {
+          const reply = await this.peerTransport.request(id, '/compaction-hash', Buffer.from(JSON.stringify({ revision })), this.requestTimeoutMs);
+          const answer = decodeJsonAnswer<{ hash: number }>(reply);
+          return answer.ok ? { id, hash: answer.value.hash } : { id, error: answer.error };
+        } catch (error) {
+          return { id, error: error instanceof Error ? error.message : String(error) };
+        }
+      },
+      raiseCorruptAlarm: () => this.corruptionCheckHost.raiseCorruptAlarm(),
+    };
+    this.compactHashCheckTimer = setInterval(() => {
+      if (running || this.stopped || this.alarms.has(AlarmType.CORRUPT)) return;
+      running = true;
+      checkCompactionHashesAsLeader(host, checkedRevision)
+        .then(({ revision }) => { if (revision !== undefined) checkedRevision = Math.max(checkedRevision, revision); })
+        .catch((error: unknown) => this.logger.warn({ err: error }, 'failed to check compaction hashes'))
+        .finally(() => { running = false; });
+    }, intervalMs);
+    this.compactHashCheckTimer.unref();
   }
 
   /** Calls `path` on the leader and returns its JSON answer, rethrowing its etcd error. */
@@ -680,6 +726,7 @@ export class EtcdServer implements EtcdServerApi {
     this.leases.stopExpiryLoop();
     this.autoCompactor.stop();
     clearInterval(this.corruptionCheckTimer);
+    clearInterval(this.compactHashCheckTimer);
     this.watchHub.close();
     await this.raftNode.stop();
     await this.peerTransport?.stop();

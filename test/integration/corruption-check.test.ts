@@ -5,6 +5,9 @@
 //   refuses to start with etcd's "found data inconsistency with peers";
 // - started without the initial check, the same member is caught by the leader's periodic check:
 //   the CORRUPT alarm goes up and requests fail with "etcdserver: corrupt cluster".
+// And on another 3-member cluster with only --experimental-compact-hash-check-enabled (1 s): a
+// compaction every member agrees on is checked, and one after a member's history was altered
+// raises CORRUPT.
 // etcd-ts only: corrupting a real etcd's bbolt file the same way is out of this test's reach.
 import { ClassicLevel } from 'classic-level';
 import { join } from 'node:path';
@@ -78,5 +81,54 @@ describe.skipIf(selfCheck)('corruption checks (etcd-ts)', () => {
     const refused = await cluster.ctl(third === victim ? first : third, ['put', 'corrupt/after', 'x']);
     expect(refused.exitCode).not.toBe(0);
     expect(refused.stderr).toContain('etcdserver: corrupt cluster');
+  }, 120_000);
+});
+
+describe.skipIf(selfCheck)('compaction hash check (etcd-ts)', () => {
+  let hashCluster: TestCluster;
+  beforeAll(async () => {
+    hashCluster = await TestCluster.start({
+      size: 3, extraArgs: ['--experimental-compact-hash-check-enabled=true', '--experimental-compact-hash-check-time=1s'],
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await hashCluster?.close();
+  });
+
+  /** The last revision, from a put through `member`. */
+  async function putRevision(member: ClusterMember, key: string, value: string): Promise<number> {
+    const out = await hashCluster.ctl(member, ['put', key, value, '-w', 'json']);
+    expect(out.exitCode).toBe(0);
+    return (JSON.parse(out.stdout) as { header: { revision: number } }).header.revision;
+  }
+
+  async function waitFor(what: () => Promise<boolean> | boolean, label: string): Promise<void> {
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      if (await what()) return;
+      await sleep(250);
+    }
+    throw new Error(`timed out waiting for ${label}\n${hashCluster.outputs()}`);
+  }
+
+  test('a compaction the members agree on is checked; one after a member\'s history was altered raises CORRUPT', async () => {
+    const leader = await hashCluster.waitLeader();
+    for (let i = 0; i < 10; i++) await putRevision(leader, `hashed/${i}`, `value-${i}`);
+    const first = await putRevision(leader, 'hashed/last', 'x');
+    expect((await hashCluster.ctl(leader, ['compaction', String(first), '--physical'])).exitCode).toBe(0);
+    // The leader logs it (whichever member leads when the check runs).
+    await waitFor(() => hashCluster.outputs().includes('successfully checked hash on whole cluster'), 'a checked compaction');
+    expect(hashCluster.outputs()).toMatch(new RegExp(`"revision":${first},"msg":"successfully checked hash on whole cluster"`));
+
+    const victim = hashCluster.members.find((member) => member !== leader)!;
+    await hashCluster.stop(victim);
+    expect(await alterStoredValue(victim, 'value-3', 'VALUE-3')).toBeGreaterThan(0);
+    await hashCluster.restart(victim);
+    const second = await putRevision(leader, 'hashed/again', 'y');
+    expect((await hashCluster.ctl(leader, ['compaction', String(second), '--physical'])).exitCode).toBe(0);
+    const other = hashCluster.members.find((member) => member !== leader && member !== victim)!;
+    await waitFor(async () => (await hashCluster.ctl(other, ['alarm', 'list'])).stdout.includes('alarm:CORRUPT'), 'the CORRUPT alarm');
+    expect(hashCluster.outputs()).toContain('detected compaction hash mismatch');
   }, 120_000);
 });

@@ -293,10 +293,12 @@ describe('typed values', () => {
     expect(v3Discovery.discovery).toMatchObject({ endpoints: ['http://127.0.0.1:2379'], token: 't' });
     const peerTimeouts = parse(['--raft-read-timeout', '2s', '--raft-write-timeout', '0', '--discovery-proxy', 'p:3128',
       '--experimental-compaction-batch-limit', '500', '--experimental-compaction-sleep-interval', '5ms',
-      '--experimental-stop-grpc-service-on-defrag', '--name', 'n']);
+      '--experimental-stop-grpc-service-on-defrag', '--experimental-compact-hash-check-enabled', '--compact-hash-check-time', '30s', '--name', 'n']);
     expect(peerTimeouts.config.unimplementedFlagsSet).toEqual([]);
     expect(peerTimeouts.config).toMatchObject({ raftReadTimeoutMs: 2000, raftWriteTimeoutMs: 0 });
-    expect(peerTimeouts.config.experimental).toMatchObject({ compactionBatchLimit: 500, compactionSleepIntervalMs: 5, stopGrpcServiceOnDefrag: true });
+    expect(peerTimeouts.config.experimental).toMatchObject({
+      compactionBatchLimit: 500, compactionSleepIntervalMs: 5, stopGrpcServiceOnDefrag: true, compactHashCheck: true, compactHashCheckIntervalMs: 30_000,
+    });
     // bbolt's free pages have no counterpart in LevelDB: the boot defragmentation threshold warns that it does nothing.
     expect(parse(['--experimental-bootstrap-defrag-threshold-megabytes', '10', '--name', 'n']).warnings
       .some((w) => w.startsWith('flag --experimental-bootstrap-defrag-threshold-megabytes has no effect in etcd-ts'))).toBe(true);

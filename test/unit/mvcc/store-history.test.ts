@@ -175,6 +175,45 @@ describe('compaction', () => {
     expect(elapsedMs).toBeGreaterThanOrEqual(6 * 20 - 1);
   });
 
+  it('hashes what each compaction kept: equal for equal data, whatever the purge had done before a restart', async () => {
+    const writeAll = async (harness: Harness, thirdValue: string) => {
+      await harness.write((batch) => harness.store.put(put('a', '1'), batch)); // 2
+      await harness.write((batch) => harness.store.put(put('a', '2'), batch)); // 3
+      await harness.write((batch) => harness.store.put(put('b', thirdValue), batch)); // 4
+      await harness.write((batch) => harness.store.deleteRange(del('a'), batch)); // 5
+    };
+    await writeAll(h, '1');
+    await h.write((batch) => h.store.compact(4, batch));
+    await h.store.purgeIdle();
+    const same = await openHarness();
+    const other = await openHarness();
+    try {
+      await writeAll(same, '1');
+      await writeAll(other, 'X');
+      // `same` was stopped after scheduling its compaction, before its purge: it resumes on open.
+      const scheduled = Buffer.alloc(8);
+      scheduled.writeBigUInt64BE(4n);
+      await same.backend.write([{ type: 'put', key: Buffer.concat([prefix.mvcc, b('meta/compactScheduled')]), value: scheduled }], true);
+      await same.reopen();
+      await same.store.purgeIdle();
+      await other.write((batch) => other.store.compact(4, batch));
+      await other.store.purgeIdle();
+      const [ours] = h.store.compactionHashes();
+      expect(ours?.revision).toBe(4);
+      expect(same.store.compactionHashes()).toEqual([ours]);
+      expect(other.store.compactionHashes()[0]?.hash).not.toBe(ours!.hash);
+      // Newest first; a compaction overtaken by a newer one while it purged keeps no hash.
+      await h.write((batch) => h.store.put(put('c', '1'), batch)); // 6
+      await h.write((batch) => h.store.put(put('c', '2'), batch)); // 7
+      await h.write((batch) => { void h.store.compact(6, batch); h.store.compact(7, batch); });
+      await h.store.purgeIdle();
+      expect(h.store.compactionHashes().map((entry) => entry.revision)).toEqual([7, 4]);
+    } finally {
+      await same.close();
+      await other.close();
+    }
+  });
+
   it('resumes an interrupted purge on open', async () => {
     await h.write((batch) => h.store.put(put('a', '1'), batch)); // 2
     await h.write((batch) => h.store.put(put('a', '2'), batch)); // 3
