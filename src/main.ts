@@ -19,6 +19,7 @@ import { grpcKeepaliveOptions } from './api/grpc/keepalive-config.js';
 import { resolveInitialCluster } from './discovery/resolve.js';
 import { loadTlsForUrls } from './tls/index.js';
 import { setProcessPeerTls } from './transport/peer-http.js';
+import { gatewayCommand } from './gateway/gateway-command.js';
 import { snapshotCommand } from './snapshot-command.js';
 import { sdNotify } from './systemd-notify.js';
 import { requestSchedulerSlice, schedulerSliceUs } from './scheduler-slice.js';
@@ -26,6 +27,10 @@ import { requestSchedulerSlice, schedulerSliceUs } from './scheduler-slice.js';
 const GRPC_SHUTDOWN_GRACE_MS = 1000;
 
 export async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'gateway') {
+    process.exitCode = await gatewayCommand(argv.slice(1));
+    return;
+  }
   if (argv[0] === 'snapshot') {
     // etcdutl's snapshot restore and status, for etcd-ts's snapshot files (etcd itself has no such subcommand).
     process.exitCode = await snapshotCommand(argv.slice(1));

@@ -2,9 +2,9 @@
 // 127.0.0.1: three etcd-ts members find each other through an etcd-ts discovery service (size and
 // member keys read and written over its gRPC API), and three through SRV records served by a tiny
 // DNS server the test runs (ETCD_TS_DISCOVERY_DNS_SERVERS); each forms one healthy 3-member cluster.
-import dgram from 'node:dgram';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cleanupAll, etcdctl, freePort, makeTempDir, startEtcdTs, type EtcdProcess } from '../helpers/index.js';
+import { startDnsServer } from '../helpers/dns-server.js';
 
 afterAll(async () => { await cleanupAll(); });
 
@@ -51,39 +51,11 @@ async function expectHealthyCluster(members: EtcdProcess[], names: string[]): Pr
 }
 
 /**
- * Answers SRV for _etcd-server._tcp.<domain> with targets written as IP literals (the peers must
- * dial them through the system resolver, which knows nothing of this zone); everything else NXDOMAIN.
+ * SRV for _etcd-server._tcp.<domain> with targets written as IP literals (the peers must dial them
+ * through the system resolver, which knows nothing of this zone).
  */
-function dnsServer(domain: string, ports: number[]): Promise<{ address: string; close: () => void; queries: string[] }> {
-  const socket = dgram.createSocket('udp4');
-  const queries: string[] = [];
-  const encodeName = (name: string) => Buffer.concat([...name.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])), Buffer.from([0])]);
-  socket.on('message', (query, remote) => {
-    let offset = 12;
-    const labels: string[] = [];
-    while (query[offset] !== 0) {
-      labels.push(query.subarray(offset + 1, offset + 1 + query[offset]!).toString());
-      offset += query[offset]! + 1;
-    }
-    const question = query.subarray(12, offset + 5);
-    const qtype = query.readUInt16BE(offset + 1);
-    const name = labels.join('.').toLowerCase();
-    queries.push(`${qtype} ${name}`);
-    const answers: Buffer[] = [];
-    if (qtype === 33 && name === `_etcd-server._tcp.${domain}`) {
-      for (const port of ports) {
-        const rdata = Buffer.concat([Buffer.from([0, 0, 0, 0, port >> 8, port & 0xff]), encodeName('127.0.0.1')]);
-        answers.push(Buffer.concat([Buffer.from([0xc0, 12, 0, 33, 0, 1, 0, 0, 0, 60, rdata.length >> 8, rdata.length & 0xff]), rdata]));
-      }
-    }
-    const header = Buffer.alloc(12);
-    query.copy(header, 0, 0, 2);
-    header.writeUInt16BE(answers.length > 0 ? 0x8180 : 0x8183, 2);
-    header.writeUInt16BE(1, 4);
-    header.writeUInt16BE(answers.length, 6);
-    socket.send(Buffer.concat([header, question, ...answers]), remote.port, remote.address);
-  });
-  return new Promise((resolve) => socket.bind(0, '127.0.0.1', () => resolve({ address: `127.0.0.1:${socket.address().port}`, close: () => socket.close(), queries })));
+function dnsServer(domain: string, ports: number[]) {
+  return startDnsServer({ srv: { [`_etcd-server._tcp.${domain}`]: ports.map((port) => ({ target: '127.0.0.1', port })) } });
 }
 
 describe('v3 discovery (--discovery-endpoints, --discovery-token)', () => {

@@ -1,7 +1,6 @@
 // Discovery, joining side, in process: the v2 protocol client against our own v2 API on a socket
 // (three members agree, a fourth finds the cluster full, etcd's errors), and DNS SRV against a tiny
 // DNS server on 127.0.0.1 answering SRV and A records.
-import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeMemberId } from '../../../src/server/membership.js';
 import { V2DiscoveryClient } from '../../../src/discovery/v2-discovery.js';
@@ -10,6 +9,7 @@ import { urlsMapString, membersFromValues } from '../../../src/discovery/errors.
 import { resolveInitialCluster } from '../../../src/discovery/resolve.js';
 import { parseConfig } from '../../../src/config/index.js';
 import { makeTempDir } from '../../helpers/index.js';
+import { startDnsServer } from '../../helpers/dns-server.js';
 import { listen } from '../api-http/harness.js';
 import { startV2Harness, v2, type V2Harness } from '../v2/harness.js';
 
@@ -86,40 +86,12 @@ describe('v2 discovery protocol', () => {
   });
 });
 
-/** Answers SRV for _etcd-server._tcp.<domain> and A for n<i>.<domain>; everything else NXDOMAIN. */
-function dnsServer(domain: string, targets: Array<{ host: string; port: number }>): Promise<{ port: number; close: () => void; queries: string[] }> {
-  const socket = dgram.createSocket('udp4');
-  const queries: string[] = [];
-  const encodeName = (name: string) => Buffer.concat([...name.split('.').filter(Boolean).map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])), Buffer.from([0])]);
-  socket.on('message', (query, remote) => {
-    let offset = 12;
-    const labels: string[] = [];
-    while (query[offset] !== 0) {
-      labels.push(query.subarray(offset + 1, offset + 1 + query[offset]).toString());
-      offset += query[offset] + 1;
-    }
-    const question = query.subarray(12, offset + 5);
-    const qtype = query.readUInt16BE(offset + 1);
-    const name = labels.join('.').toLowerCase();
-    queries.push(`${qtype} ${name}`);
-    const answers: Buffer[] = [];
-    if (qtype === 33 && name === `_etcd-server._tcp.${domain}`) {
-      for (const t of targets) {
-        const rdata = Buffer.concat([Buffer.from([0, 0, 0, 0, t.port >> 8, t.port & 0xff]), encodeName(`${t.host}.${domain}`)]);
-        answers.push(Buffer.concat([Buffer.from([0xc0, 12, 0, 33, 0, 1, 0, 0, 0, 60, rdata.length >> 8, rdata.length & 0xff]), rdata]));
-      }
-    }
-    if (qtype === 1 && targets.some((t) => `${t.host}.${domain}` === name)) {
-      answers.push(Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]));
-    }
-    const header = Buffer.alloc(12);
-    query.copy(header, 0, 0, 2);
-    header.writeUInt16BE(answers.length > 0 ? 0x8180 : 0x8183, 2);
-    header.writeUInt16BE(1, 4);
-    header.writeUInt16BE(answers.length, 6);
-    socket.send(Buffer.concat([header, question, ...answers]), remote.port, remote.address);
+/** SRV for _etcd-server._tcp.<domain> naming n<i>.<domain>, whose A records are 127.0.0.1. */
+function dnsServer(domain: string, targets: Array<{ host: string; port: number }>) {
+  return startDnsServer({
+    srv: { [`_etcd-server._tcp.${domain}`]: targets.map((t) => ({ target: `${t.host}.${domain}`, port: t.port })) },
+    a: targets.map((t) => `${t.host}.${domain}`),
   });
-  return new Promise((resolve) => socket.bind(0, '127.0.0.1', () => resolve({ port: socket.address().port, close: () => socket.close(), queries })));
 }
 
 describe('DNS SRV discovery', () => {
