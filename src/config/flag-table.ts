@@ -217,7 +217,7 @@ export const flagTable: readonly FlagSpec[] = [
   flag(E, 'bootstrap-defrag-threshold-megabytes', 'uint', '0', 'no-effect', '3.6', 'Defragment at boot when it would free at least this many megabytes of bbolt free pages (etcd-ts stores in LevelDB, which reclaims space by its own compactions).'),
   flag(E, 'experimental-stop-grpc-service-on-defrag', 'bool', 'false', 'core', '3.5', 'Stop serving gRPC health during defragmentation.'),
   flag(E, 'experimental-wait-cluster-ready-timeout', 'duration', '5s', 'later', '3.5', 'Maximum time to wait for the cluster to be ready at boot.'),
-  flag(E, 'feature-gates', 'string', '', 'later', '3.6', 'Comma-separated Name=true|false feature gates (e.g. LeaseCheckpoint=true).'),
+  flag(E, 'feature-gates', 'string', '', 'core', '3.6', 'Comma-separated Name=true|false feature gates (e.g. LeaseCheckpoint=true).'),
 
   flag(U, 'force-new-cluster', 'bool', 'false', 'core', '3.4', 'Force to create a new one-member cluster.'),
   flag(U, 'unsafe-no-fsync', 'bool', 'false', 'core', '3.5', 'Disables fsync, unsafe, will cause data loss.'),

@@ -3,6 +3,7 @@
 // wording where clients or scripts may match on it). It does no I/O except reading the config file.
 import { readFileSync } from 'node:fs';
 import { ConfigError } from './config-error.js';
+import { applyFeatureGates, parseFeatureGates } from './feature-gates.js';
 import { isStreamLogOutput, parseLogRotationConfig } from './log-rotation-config.js';
 import { rawFlagsFromYaml } from './config-file.js';
 import { findFlag, flagTable, flagToEnvName, type FlagSpec } from './flag-table.js';
@@ -125,17 +126,6 @@ function parseAutoCompactionRetention(mode: 'periodic' | 'revision', retention: 
   }
   if (periodMs < 0) throw new ConfigError(`error parsing CompactionRetention: negative retention "${retention}"`);
   return { mode, periodMs };
-}
-
-function parseFeatureGates(text: string): Record<string, boolean> {
-  const gates: Record<string, boolean> = {};
-  for (const entry of text.split(',')) {
-    if (entry.trim() === '') continue;
-    const match = /^\s*([A-Za-z][A-Za-z0-9]*)=(true|false)\s*$/.exec(entry);
-    if (match === null) throw new ConfigError(`invalid value "${text}" for flag -feature-gates: expected Name=true|false`);
-    gates[match[1]!] = match[2] === 'true';
-  }
-  return gates;
 }
 
 function sameUrlSets(left: readonly string[], right: readonly string[]): boolean {
@@ -473,6 +463,7 @@ export function parseConfig(
       .map((spec) => spec.name),
   };
 
+  warnings.push(...applyFeatureGates(config.experimental, isSet));
   if (command === 'serve') validate(config, isSet);
   return { config, warnings };
 }

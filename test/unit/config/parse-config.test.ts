@@ -338,6 +338,24 @@ describe('typed values', () => {
     });
     expect(errorOf(() => parse(['--feature-gates', 'LeaseCheckpoint']))).toContain('-feature-gates');
   });
+
+  it('feature gates set what the experimental flags they replace set; both at odds, or an unknown gate, is an error', () => {
+    const gated = parse(['--feature-gates', 'LeaseCheckpoint=true,LeaseCheckpointPersist=true,StopGRPCServiceOnDefrag=true,CompactHashCheck=true,InitialCorruptCheck=true']);
+    expect(gated.config.experimental).toMatchObject({
+      leaseCheckpoint: true, leaseCheckpointPersist: true, stopGrpcServiceOnDefrag: true, compactHashCheck: true, initialCorruptCheck: true,
+    });
+    expect(gated.config.unimplementedFlagsSet).toEqual([]);
+    // The same value both ways is fine; different ones are refused.
+    expect(parse(['--experimental-compact-hash-check-enabled', '--feature-gates', 'CompactHashCheck=true']).config.experimental.compactHashCheck).toBe(true);
+    expect(errorOf(() => parse(['--experimental-compact-hash-check-enabled', '--feature-gates', 'CompactHashCheck=false'])))
+      .toContain('cannot specify --experimental-compact-hash-check-enabled=true and --feature-gates=CompactHashCheck=false at the same time');
+    // etcd's own rule holds through gates too: persisting checkpoints needs checkpoints.
+    expect(errorOf(() => parse(['--feature-gates', 'LeaseCheckpointPersist=true']))).toContain('experimental-enable-lease-checkpoint-persist requires');
+    expect(errorOf(() => parse(['--feature-gates', 'NoSuchGate=true']))).toContain('unrecognized feature gate: NoSuchGate');
+    // Gates for what etcd-ts does not build say so when turned on.
+    expect(parse(['--feature-gates', 'DistributedTracing=true']).warnings).toContain('feature gate DistributedTracing has no effect in etcd-ts: distributed tracing is not implemented yet');
+    expect(parse(['--feature-gates', 'DistributedTracing=false']).warnings.filter((w) => w.includes('feature gate'))).toEqual([]);
+  });
 });
 
 describe('--config-file', () => {
