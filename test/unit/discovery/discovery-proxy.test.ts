@@ -15,8 +15,7 @@ import { V2DiscoveryClient } from '../../../src/discovery/v2-discovery.js';
 import { computeMemberId } from '../../../src/server/membership.js';
 import { makeTempDir } from '../../helpers/index.js';
 import { makeTestCa, type TestCa } from '../../helpers/test-ca.js';
-import { listen } from '../api-http/harness.js';
-import { startV2Harness, v2, type V2Harness } from '../v2/harness.js';
+import { startDiscoveryService, type DiscoveryService } from './discovery-service.js';
 
 interface Seen { method: string; target: string; proxyAuthorization?: string }
 
@@ -80,23 +79,17 @@ async function forwardProxy(options: { refuseTunnels?: boolean } = {}): Promise<
   return { ...(await serve(server)), seen, tunnelledBytes: () => tunnelledBytes };
 }
 
-let h: V2Harness;
-let service: Served;
+let service: DiscoveryService;
 let ca: TestCa;
 beforeAll(async () => {
-  h = await startV2Harness();
-  service = await listen(h.app);
+  service = await startDiscoveryService();
   ca = makeTestCa();
 });
 afterAll(async () => {
   await service.close();
-  await h.close();
 });
 
-async function newToken(size: string): Promise<string> {
-  const answer = await v2(h.app, 'GET', `/new?size=${size}`);
-  return answer.text.replace('http://localhost:80', `http://127.0.0.1:${service.port}`);
-}
+const newToken = (size: string): Promise<string> => service.newToken(size);
 
 function member(url: string, name: string, peer: string, extra: { proxy?: URL; ca?: Buffer } = {}): V2DiscoveryClient {
   return new V2DiscoveryClient({ discoveryUrl: url, memberId: computeMemberId([peer], url), selfValue: urlsMapString(name, [peer]), retriesMax: 0, ...extra });

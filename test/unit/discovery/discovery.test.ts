@@ -10,24 +10,20 @@ import { resolveInitialCluster } from '../../../src/discovery/resolve.js';
 import { parseConfig } from '../../../src/config/index.js';
 import { makeTempDir } from '../../helpers/index.js';
 import { startDnsServer } from '../../helpers/dns-server.js';
-import { listen } from '../api-http/harness.js';
-import { startV2Harness, v2, type V2Harness } from '../v2/harness.js';
+import { v2, type V2Harness } from '../v2/harness.js';
+import { startDiscoveryService, type DiscoveryService } from './discovery-service.js';
 
+let service: DiscoveryService;
 let h: V2Harness;
-let served: { port: number; close: () => Promise<void> };
 beforeAll(async () => {
-  h = await startV2Harness();
-  served = await listen(h.app);
+  service = await startDiscoveryService();
+  h = service.harness;
 });
 afterAll(async () => {
-  await served.close();
-  await h.close();
+  await service.close();
 });
 
-async function newToken(size: string): Promise<string> {
-  const answer = await v2(h.app, 'GET', `/new?size=${size}`);
-  return answer.text.replace('http://localhost:80', `http://127.0.0.1:${served.port}`);
-}
+const newToken = (size: string): Promise<string> => service.newToken(size);
 
 function member(url: string, name: string, peer: string): V2DiscoveryClient {
   return new V2DiscoveryClient({ discoveryUrl: url, memberId: computeMemberId([peer], url), selfValue: urlsMapString(name, [peer]), retriesMax: 0 });
@@ -64,7 +60,7 @@ describe('v2 discovery protocol', () => {
   });
 
   it('etcd errors: size key not found, duplicate id, bad size', async () => {
-    const missing = `http://127.0.0.1:${served.port}/v2/keys/_etcd/registry/nosuchtoken`;
+    const missing = `http://127.0.0.1:${service.port}/v2/keys/_etcd/registry/nosuchtoken`;
     await expect(member(missing, 'a', 'http://127.0.0.1:3100').join()).rejects.toThrow('discovery: size key not found');
     const url = await newToken('2');
     const first = member(url, 'a', 'http://127.0.0.1:3101');
@@ -74,7 +70,7 @@ describe('v2 discovery protocol', () => {
     // The second member completes the cluster, so the first one's wait ends too.
     const [a, b] = await Promise.all([joining, member(url, 'b', 'http://127.0.0.1:3103').join()]);
     expect(a).toEqual(b);
-    const bad = `http://127.0.0.1:${served.port}/v2/keys/_etcd/registry/badsize`;
+    const bad = `http://127.0.0.1:${service.port}/v2/keys/_etcd/registry/badsize`;
     await v2(h.app, 'PUT', '/v2/keys/_etcd/registry/badsize/_config/size', { value: 'three' });
     await expect(member(bad, 'a', 'http://127.0.0.1:3102').join()).rejects.toThrow('discovery: size key is bad');
   });
