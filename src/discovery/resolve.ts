@@ -8,7 +8,7 @@ import { formatEtcdUrl } from '../config/urls.js';
 import { computeMemberId } from '../server/membership.js';
 import { DiscoveryError, urlsMapString } from './errors.js';
 import { parseDiscoveryProxy } from './http-client.js';
-import { discoverSrvCluster } from './srv.js';
+import { configuredDnsServers, discoverSrvCluster } from './srv.js';
 import { V2DiscoveryClient } from './v2-discovery.js';
 import { joinClusterV3 } from './v3-discovery.js';
 
@@ -63,7 +63,7 @@ export async function resolveInitialCluster(config: EtcdConfig, options: Resolve
     const initialCluster = await joinClusterV3({ endpoints: discovery.endpoints, token: discovery.token, memberId, selfValue, signal: options.signal });
     return { initialCluster, initialClusterToken: discovery.token, method: 'discovery-v3' };
   }
-  const dnsServers = options.dnsServers ?? (process.env.ETCD_TS_DISCOVERY_DNS_SERVERS ?? '').split(',').filter((s) => s !== '');
+  const dnsServers = options.dnsServers ?? configuredDnsServers();
   const initialCluster = await discoverSrvCluster({
     domain: discovery.srvDomain, serviceSuffix: discovery.srvName, name: config.name, advertisePeerUrls: peerUrls, dnsServers,
   });

@@ -18,9 +18,20 @@ export interface SrvDiscoveryOptions {
 /** More SRV answers than this for one cluster is a misconfigured zone, not a cluster. */
 export const srvTargetsMax = 64;
 
+/** The DNS servers ETCD_TS_DISCOVERY_DNS_SERVERS names (`host` or `host:port`, comma-separated); none: the system's. */
+export function configuredDnsServers(env: NodeJS.ProcessEnv = process.env): string[] {
+  return (env.ETCD_TS_DISCOVERY_DNS_SERVERS ?? '').split(',').filter((server) => server !== '');
+}
+
+/** A resolver for SRV discovery: these servers, or the system's when none are given. */
+export function srvResolver(dnsServers: readonly string[] = [], timeoutMs = 5_000): Resolver {
+  const resolver = new Resolver({ timeout: timeoutMs, tries: 2 });
+  if (dnsServers.length > 0) resolver.setServers([...dnsServers]);
+  return resolver;
+}
+
 export async function discoverSrvCluster(options: SrvDiscoveryOptions): Promise<Array<{ name: string; peerUrls: string[] }>> {
-  const resolver = new Resolver({ timeout: options.timeoutMs ?? 5_000, tries: 2 });
-  if (options.dnsServers && options.dnsServers.length > 0) resolver.setServers([...options.dnsServers]);
+  const resolver = srvResolver(options.dnsServers, options.timeoutMs);
   const addressOf = async (host: string): Promise<string | undefined> => {
     const bare = host.replace(/\.$/, '').replace(/^\[|\]$/g, '');
     if (isIP(bare)) return bare;

@@ -3,13 +3,13 @@
 // _etcd-client-ssl and _etcd-client SRV records of that domain, all of them, as etcd 3.4 takes
 // them: its check of the discovered endpoints (https, and reachable, unless --insecure-discovery)
 // is logged and changes nothing.
-import { lookup, Resolver } from 'node:dns/promises';
+import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import { parseGoDurationMs } from '../config/duration.js';
+import { configuredDnsServers, srvResolver } from '../discovery/srv.js';
 import { createLogger } from '../logging.js';
 import { sdNotify } from '../systemd-notify.js';
-import { joinHostPort, TcpProxy, type ProxyEndpoint } from './tcp-proxy.js';
+import { dial, joinHostPort, TcpProxy, type ProxyEndpoint } from './tcp-proxy.js';
 
 interface GatewayFlags {
   'listen-addr': string;
@@ -118,9 +118,7 @@ function splitHostPort(text: string): { host: string; port: number } | undefined
 
 /** The client SRV records of the --discovery-srv domain, as etcd's gateway reads them, and their URLs. */
 async function discoverClientEndpoints(flags: GatewayFlags): Promise<{ records: ProxyEndpoint[]; urls: string[] }> {
-  const resolver = new Resolver({ timeout: 5_000, tries: 2 });
-  const servers = process.env['ETCD_TS_DISCOVERY_DNS_SERVERS'];
-  if (servers) resolver.setServers(servers.split(','));
+  const resolver = srvResolver(configuredDnsServers());
   const suffix = flags['discovery-srv-name'] ? `-${flags['discovery-srv-name']}` : '';
   const records: ProxyEndpoint[] = [];
   const urls: string[] = [];
@@ -161,19 +159,11 @@ async function discoveredEndpointProblems(urls: readonly string[], caFile: strin
       problems.push(`${JSON.stringify(text)} is insecure`);
       continue;
     }
-    const dialError = await new Promise<string | undefined>((resolve) => {
-      const socket = net.connect({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port), timeout: 5_000 });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(undefined);
-      });
-      socket.once('error', (error) => resolve(error.message));
-      socket.once('timeout', () => {
-        socket.destroy();
-        resolve('i/o timeout');
-      });
-    });
-    if (dialError !== undefined) problems.push(`${JSON.stringify(text)} failed to dial (${dialError})`);
+    try {
+      (await dial(url.hostname.replace(/^\[|\]$/g, ''), Number(url.port), 5_000)).destroy();
+    } catch (error) {
+      problems.push(`${JSON.stringify(text)} failed to dial (${(error as Error).message})`);
+    }
   }
   return problems.length > 0 ? problems.join(',') : undefined;
 }

@@ -34,6 +34,25 @@ interface Remote {
 
 const dialTimeoutMsDefault = 5_000;
 
+/** A TCP connection to host:port, or the reason there is none within `timeoutMs`. */
+export function dial(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port });
+    const timer = setTimeout(() => socket.destroy(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
+    const failed = (error: Error): void => {
+      clearTimeout(timer);
+      reject(error);
+    };
+    socket.once('error', failed);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      // The caller's listeners come in the microtask that resolves this, before any other I/O event.
+      socket.off('error', failed);
+      resolve(socket);
+    });
+  });
+}
+
 export class TcpProxy {
   private readonly remotes: Remote[];
   private pickCount = 0;
@@ -41,10 +60,12 @@ export class TcpProxy {
   private monitor?: NodeJS.Timeout;
   private readonly sockets = new Set<net.Socket>();
   private readonly random: () => number;
+  private readonly dialTimeoutMs: number;
 
   constructor(private readonly options: TcpProxyOptions) {
     this.remotes = options.endpoints.map((endpoint) => ({ endpoint, address: joinHostPort(endpoint.host, endpoint.port), active: true }));
     this.random = options.random ?? Math.random;
+    this.dialTimeoutMs = options.dialTimeoutMs ?? dialTimeoutMsDefault;
   }
 
   get addresses(): string[] {
@@ -129,25 +150,17 @@ export class TcpProxy {
         client.destroy();
         return;
       }
-      const upstream = net.connect({ host: endpoint.host, port: endpoint.port });
-      const timer = setTimeout(() => upstream.destroy(new Error(`no connection within ${this.options.dialTimeoutMs ?? dialTimeoutMsDefault} ms`)),
-        this.options.dialTimeoutMs ?? dialTimeoutMsDefault);
-      const failed = (error: Error): void => {
-        clearTimeout(timer);
-        const remote = this.remoteOf(endpoint);
-        remote.active = false;
-        this.options.logger.warn({ address: remote.address, interval: `${this.options.retryDelayMs}ms`, error: error.message }, 'deactivated endpoint');
-        if (!client.destroyed) dialNext();
-      };
-      upstream.once('error', failed);
-      upstream.once('connect', () => {
-        clearTimeout(timer);
-        upstream.off('error', failed);
+      dial(endpoint.host, endpoint.port, this.dialTimeoutMs).then((upstream) => {
         if (client.destroyed) {
           upstream.destroy();
           return;
         }
         this.join(client, upstream);
+      }, (error: Error) => {
+        const remote = this.remoteOf(endpoint);
+        remote.active = false;
+        this.options.logger.warn({ address: remote.address, interval: `${this.options.retryDelayMs}ms`, error: error.message }, 'deactivated endpoint');
+        if (!client.destroyed) dialNext();
       });
     };
     dialNext();
@@ -170,16 +183,11 @@ export class TcpProxy {
   private retryInactive(): void {
     for (const remote of this.remotes) {
       if (remote.active) continue;
-      const probe = net.connect({ host: remote.endpoint.host, port: remote.endpoint.port });
-      const timer = setTimeout(() => probe.destroy(new Error('dial timed out')), this.options.dialTimeoutMs ?? dialTimeoutMsDefault);
-      probe.once('connect', () => {
-        clearTimeout(timer);
+      dial(remote.endpoint.host, remote.endpoint.port, this.dialTimeoutMs).then((probe) => {
         probe.destroy();
         remote.active = true;
         this.options.logger.info({ address: remote.address }, 'activated');
-      });
-      probe.once('error', (error) => {
-        clearTimeout(timer);
+      }, (error: Error) => {
         this.options.logger.warn({ address: remote.address, interval: `${this.options.retryDelayMs}ms`, error: error.message },
           'failed to activate endpoint (stay inactive for another interval)');
       });

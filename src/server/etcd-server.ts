@@ -564,14 +564,8 @@ export class EtcdServer implements EtcdServerApi {
         return { hash, revision: hashRevision, compactRevision };
       },
       peerHash: async (id: bigint, revision: number): Promise<PeerHash> => {
-        if (!this.peerTransport) return { id, error: 'no peer transport' };
-        try {
-          const reply = await this.peerTransport.request(id, '/hashkv', Buffer.from(JSON.stringify({ revision })), requestTimeoutMs);
-          const answer = decodeJsonAnswer<PeerHash['answer']>(reply);
-          return answer.ok ? { id, answer: answer.value } : { id, error: answer.error };
-        } catch (error) {
-          return { id, error: error instanceof Error ? error.message : String(error) };
-        }
+        const answer = await this.askPeer<PeerHash['answer']>(id, '/hashkv', { revision }, requestTimeoutMs);
+        return answer.ok ? { id, answer: answer.value } : { id, error: answer.error };
       },
       linearizableRead: () => this.linearizableRead(),
       isLeader: () => this.isLeader(),
@@ -607,14 +601,8 @@ export class EtcdServer implements EtcdServerApi {
       isLeader: () => this.isLeader(),
       compactionHashes: () => this.mvcc.compactionHashes(),
       peerCompactionHash: async (id, revision) => {
-        if (!this.peerTransport) return { id, error: 'no peer transport' };
-        try {
-          const reply = await this.peerTransport.request(id, '/compaction-hash', Buffer.from(JSON.stringify({ revision })), this.requestTimeoutMs);
-          const answer = decodeJsonAnswer<{ hash: number }>(reply);
-          return answer.ok ? { id, hash: answer.value.hash } : { id, error: answer.error };
-        } catch (error) {
-          return { id, error: error instanceof Error ? error.message : String(error) };
-        }
+        const answer = await this.askPeer<{ hash: number }>(id, '/compaction-hash', { revision }, this.requestTimeoutMs);
+        return answer.ok ? { id, hash: answer.value.hash } : { id, error: answer.error };
       },
       raiseCorruptAlarm: () => this.corruptionCheckHost.raiseCorruptAlarm(),
     };
@@ -627,6 +615,16 @@ export class EtcdServer implements EtcdServerApi {
         .finally(() => { running = false; });
     }, intervalMs);
     this.compactHashCheckTimer.unref();
+  }
+
+  /** Calls `path` on a peer: its JSON answer, or why there is none (its error, or the transport's). */
+  private async askPeer<T>(id: bigint, path: string, request: object, timeoutMs: number): Promise<{ ok: true; value: T } | { ok: false; error: string }> {
+    if (!this.peerTransport) return { ok: false, error: 'no peer transport' };
+    try {
+      return decodeJsonAnswer<T>(await this.peerTransport.request(id, path, Buffer.from(JSON.stringify(request)), timeoutMs));
+    } catch (error) {
+      return { ok: false, error: error instanceof Error ? error.message : String(error) };
+    }
   }
 
   /** Calls `path` on the leader and returns its JSON answer, rethrowing its etcd error. */

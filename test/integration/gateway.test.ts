@@ -17,24 +17,30 @@ interface Gateway {
   stop: () => Promise<void>;
 }
 
-/** Runs `<bin> gateway start <args>` until stop(); resolves once it logs that it is ready. */
-async function startGateway(bin: string[], args: string[], env: Record<string, string> = {}): Promise<Gateway> {
-  const port = await freePort();
-  const child = spawn(bin[0]!, [...bin.slice(1), 'gateway', 'start', '--listen-addr', `127.0.0.1:${port}`, ...args],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+/** Spawns `<bin> gateway start <args>`, collecting what it prints. */
+function spawnGateway(bin: string[], args: string[], env: Record<string, string> = {}) {
+  const child = spawn(bin[0]!, [...bin.slice(1), 'gateway', 'start', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   registerChild(child);
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
   child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // 'close', not 'exit': by then everything it printed has been read.
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  return { child, exited, output: () => output };
+}
+
+/** Runs the gateway on a free port until stop(); resolves once it logs that it is ready. */
+async function startGateway(bin: string[], args: string[], env: Record<string, string> = {}): Promise<Gateway> {
+  const port = await freePort();
+  const { child, exited, output } = spawnGateway(bin, ['--listen-addr', `127.0.0.1:${port}`, ...args], env);
   const deadline = Date.now() + 10_000;
-  while (!output.includes('ready to proxy client requests')) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`gateway did not start:\n${output}`);
+  while (!output().includes('ready to proxy client requests')) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`gateway did not start:\n${output()}`);
     await sleep(50);
   }
   return {
     port,
-    output: () => output,
+    output,
     stop: async () => {
       child.kill('SIGTERM');
       await exited;
@@ -42,20 +48,13 @@ async function startGateway(bin: string[], args: string[], env: Record<string, s
   };
 }
 
-/** Runs `<bin> gateway start <args>` to its exit: the code and everything it printed. */
-function runGateway(bin: string[], args: string[]): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(bin[0]!, [...bin.slice(1), 'gateway', 'start', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    registerChild(child);
-    let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
+/** Runs the gateway to its exit: the code and everything it printed. */
+async function runGateway(bin: string[], args: string[]): Promise<{ code: number | null; output: string }> {
+  const { child, exited, output } = spawnGateway(bin, args);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  const code = await exited;
+  clearTimeout(timer);
+  return { code, output: output() };
 }
 
 const etcdTsBin = [process.execPath, etcdTsBinPath];
