@@ -219,6 +219,13 @@ export class RaftLog {
     this.unstable.stableSnapTo(index);
   }
 
+  /** The last index of the durable log: what the driver persisted (advance), not the unstable tail or snapshot. */
+  durableLastIndex(): number {
+    if (this.unstable.snapshot !== undefined) return 0;
+    if (this.unstable.entries.length > 0) return this.unstable.offset - 1;
+    return this.storage.lastIndex();
+  }
+
   unstableEntries(): Entry[] {
     return this.unstable.entries.slice();
   }

@@ -57,6 +57,10 @@ export class Progress {
   pendingSnapshot = 0;
   /** Heard from since the last check-quorum round. */
   recentActive = false;
+  /** Its latest ack said it commits on its own (Message.selfCommit). */
+  selfCommit = false;
+  /** The highest index we told it our log is durable through (LeaderPersisted), in this term. */
+  persistedNoticeSent = 0;
   isLearner: boolean;
   readonly inflights: Inflights;
 

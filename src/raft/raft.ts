@@ -89,6 +89,18 @@ export class Raft {
   private unsentForwardBytes = 0;
   /** The highest index this member acknowledged, as a follower, to the leader of this term (see handleAppendEntries). */
   private ackedIndex = 0;
+  /** A follower: the leader of this term said its log is durable through this index (LeaderPersisted). */
+  private leaderPersistedIndex = 0;
+  /**
+   * A leader: the highest index it told a follower its log is durable through, in this term. A
+   * follower may have committed (and shown) entries up to it before we heard, so reads cover it.
+   */
+  private persistedNoticeMax = 0;
+  /**
+   * Indexes of conf change entries appended to our log and not yet applied, ascending. May name an
+   * entry since truncated (it drops out once applied passes it): only ever too cautious.
+   */
+  private unappliedConfChanges: number[] = [];
   private readonly readOnly = new ReadOnlyQueue();
   private pendingReadIndexMessages: Message[] = [];
 
@@ -118,6 +130,9 @@ export class Raft {
       this.replayConfChanges(this.raftLog.applied + 1, config.applied + 1);
       this.raftLog.appliedTo(config.applied);
     }
+    // Whatever conf changes the unapplied tail holds are unknown here without reading it: treat its
+    // last entry as one, so that no follower commit (maybeCommitAsFollower) happens before it is applied.
+    if (this.raftLog.lastIndex() > this.raftLog.applied) this.unappliedConfChanges.push(this.raftLog.lastIndex());
     this.becomeFollower(this.term, None);
     this.logger.info({ 'member-id': this.id.toString(16), term: this.term, commit: this.raftLog.committed,
       applied: this.raftLog.applied, lastIndex: this.raftLog.lastIndex() }, 'raft: new member');
@@ -238,6 +253,8 @@ export class Raft {
     this.appendsOwed = false;
     this.unsentForward = undefined;
     this.ackedIndex = 0;
+    this.leaderPersistedIndex = 0;
+    this.persistedNoticeMax = 0;
     if (this.term !== term) {
       this.term = term;
       this.vote = None;
@@ -579,15 +596,100 @@ export class Raft {
     const lastIndex = this.raftLog.lastIndex();
     const stamped = entries.map((entry, i) => ({ term: this.term, index: lastIndex + 1 + i, type: entry.type, data: entry.data }));
     this.raftLog.append(stamped);
+    this.noteConfChanges(stamped);
     // No self-progress update here: see the safety rule at the top of this file.
   }
 
-  /** The driver persisted our log up to (index, term): count it for our own progress. */
+  /**
+   * The driver persisted our log up to (index, term) and applied what the Ready committed. A leader
+   * counts it for its own progress and tells the followers it is waiting for (LeaderPersisted); a
+   * follower may now hold enough to commit on its own.
+   */
   onPersisted(index: number, term: number): void {
+    if (this.role === 'follower') {
+      this.maybeCommitAsFollower();
+      return;
+    }
     if (this.role !== 'leader' || !this.raftLog.matchTerm(index, term)) return;
     const pr = this.tracker.progress.get(this.id);
-    if (!pr) return;
-    if (pr.maybeUpdate(index) && this.maybeCommit()) this.onCommitAdvanced();
+    if (!pr || !pr.maybeUpdate(index)) return;
+    // An entry of an earlier term (persisted across our election) commits nothing by being counted.
+    if (term === this.term) this.sendLeaderPersisted(index);
+    if (this.maybeCommit()) this.onCommitAdvanced();
+  }
+
+  // ---- commit on a follower ----
+  //
+  // Raft commits an entry of the leader's term once a majority holds it durably; only the leader
+  // learns it, from the acks, and tells the followers with its next append: a round trip after the
+  // follower's own write. When the leader and one follower are a majority (at most three voters),
+  // the follower knows as much as the leader does the moment its own write is done and it has heard
+  // that the leader's is: the entry, of the leader's term, is durable on a majority whose logs match
+  // up to it. So it commits then, and its watchers see the write about when the leader answers the
+  // client, instead of a round trip later. Safe under the same conditions as the leader's own rule:
+  // same configuration on both sides (no conf change pending on the leader when it speaks, none
+  // unapplied up to the entry on the follower; single-step changes keep the two configurations'
+  // majorities overlapping otherwise), entry of the current term, logs that match (acknowledged to
+  // this leader in this term) and durable (not in the unstable tail).
+
+  /** Whether this leader's configuration lets a follower and the leader alone form a quorum. */
+  private followersMayCommit(): boolean {
+    const voters = this.tracker.voters;
+    return voters.size <= 3 && voters.has(this.id) && this.pendingConfIndex <= this.raftLog.applied;
+  }
+
+  private sendLeaderPersisted(index: number): void {
+    if (!this.followersMayCommit()) return;
+    this.forEachPeer((id, pr) => {
+      // Only to voters sent the entries and not yet heard from: the rest learn the commit from appends.
+      if (pr.isLearner || pr.next <= index || pr.match >= index) return;
+      const m = emptyMessage(MessageType.LeaderPersisted, id, this.id, 0);
+      m.index = index;
+      this.send(m);
+      pr.persistedNoticeSent = index;
+      if (index > this.persistedNoticeMax) this.persistedNoticeMax = index;
+    });
+  }
+
+  /** Whether, with our configuration and log as they are, we commit through `index` on our own once told the leader's log is durable. */
+  private mayCommitAlone(index: number): boolean {
+    this.forgetAppliedConfChanges();
+    const voters = this.tracker.voters;
+    if (voters.size > 3 || !voters.has(this.id) || !voters.has(this.lead)) return false;
+    const firstConfChange = this.unappliedConfChanges[0];
+    return firstConfChange === undefined || firstConfChange > index;
+  }
+
+  private handleLeaderPersisted(m: Message): void {
+    if (m.from !== this.lead) return;
+    if (m.index > this.leaderPersistedIndex) this.leaderPersistedIndex = m.index;
+    this.maybeCommitAsFollower();
+  }
+
+  private maybeCommitAsFollower(): void {
+    const log = this.raftLog;
+    if (this.lead === None || this.leaderPersistedIndex <= log.committed) return;
+    const candidate = Math.min(this.leaderPersistedIndex, this.ackedIndex, log.durableLastIndex());
+    if (candidate <= log.committed || log.termOrZero(candidate) !== this.term) return;
+    if (!this.mayCommitAlone(candidate)) return;
+    log.commitTo(candidate);
+  }
+
+  private noteConfChanges(entries: readonly Entry[]): void {
+    for (const entry of entries) {
+      if (entry.type !== EntryType.ConfChange) continue;
+      const list = this.unappliedConfChanges;
+      if (list.includes(entry.index)) continue;
+      list.push(entry.index);
+      list.sort((a, b) => a - b);
+    }
+  }
+
+  /** Drops the conf changes applied (or truncated away) by now: the driver applies them before advance() moves `applied`. */
+  private forgetAppliedConfChanges(): void {
+    const list = this.unappliedConfChanges;
+    const applied = this.raftLog.applied;
+    while (list.length > 0 && list[0]! <= applied) list.shift();
   }
 
   private maybeCommit(): boolean {
@@ -597,7 +699,14 @@ export class Raft {
 
   private onCommitAdvanced(): void {
     this.releasePendingReadIndexMessages();
-    this.bcastAppend();
+    const committed = this.raftLog.committed;
+    const lastIndex = this.raftLog.lastIndex();
+    this.forEachPeer((id, pr) => {
+      // A follower sent everything, told our log is durable through the commit, and committing on
+      // its own commits without this append; it would only answer it.
+      if (pr.selfCommit && pr.persistedNoticeSent >= committed && pr.next > lastIndex) return;
+      this.sendAppend(id);
+    });
   }
 
   /**
@@ -630,6 +739,7 @@ export class Raft {
       return;
     }
     const wasPaused = pr.isPaused();
+    pr.selfCommit = m.selfCommit;
     if (!pr.maybeUpdate(m.index)) return;
     if (pr.state === 'probe') {
       pr.becomeReplicate();
@@ -662,7 +772,10 @@ export class Raft {
       this.pendingReadIndexMessages.push(m);
       return;
     }
-    const request: ReadIndexRequest = { index: this.raftLog.committed, from: m.from, requestContext: m.entries[0]!.data, acks: new Set() };
+    // A follower may have committed up to what we told it is durable here before we heard (see
+    // maybeCommitAsFollower): a read must see what a watcher there may already have seen.
+    const index = Math.max(this.raftLog.committed, this.persistedNoticeMax);
+    const request: ReadIndexRequest = { index, from: m.from, requestContext: m.entries[0]!.data, acks: new Set() };
     if (this.tracker.isSingleton() || this.confirmedByForward(m)) {
       this.answerReadIndex(request);
       return;
@@ -788,6 +901,9 @@ export class Raft {
         this.lead = m.from;
         this.handleSnapshot(m);
         return;
+      case MessageType.LeaderPersisted:
+        this.handleLeaderPersisted(m);
+        return;
       case MessageType.TransferLeader:
         if (this.lead === None) return;
         m.to = this.lead;
@@ -834,9 +950,11 @@ export class Raft {
       // match changes nothing there, so none goes (one message less each way per write). When the
       // commit index did not move, it is answered: a leader whose ack got lost asks with such an
       // append on a heartbeat's answer, and must hear back.
+      if (m.entries.length > 0) this.noteConfChanges(m.entries);
       if (m.entries.length === 0 && lastNewIndex <= this.ackedIndex && this.raftLog.committed > committedBefore) return;
       if (lastNewIndex > this.ackedIndex) this.ackedIndex = lastNewIndex;
       resp.index = lastNewIndex;
+      resp.selfCommit = this.mayCommitAlone(lastNewIndex);
       this.send(resp);
       return;
     }
@@ -879,6 +997,8 @@ export class Raft {
       return false;
     }
     this.raftLog.restore(snapshot);
+    // The snapshot's configuration replaces ours, and no entry follows it yet.
+    this.unappliedConfChanges = [];
     this.tracker.voters.clear();
     this.tracker.learners.clear();
     this.tracker.progress.clear();

@@ -42,6 +42,12 @@ export const MessageType = {
   ReadIndexResp: 16,
   PreVote: 17,
   PreVoteResp: 18,
+  /**
+   * Ours, not etcd's: a leader tells a follower that its log is durable through `index` (an entry of
+   * its term), so that in a cluster where the two of them are a quorum the follower can commit on
+   * its own (see Raft.maybeCommitAsFollower). Needs no answer.
+   */
+  LeaderPersisted: 19,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -56,6 +62,11 @@ export interface Message {
   commit: number;
   reject: boolean;
   rejectHint: number;
+  /**
+   * On a follower's AppResp: it will commit what it acknowledged on its own, once told the leader's
+   * log is durable that far (Raft.maybeCommitAsFollower), so the leader need not send the commit.
+   */
+  selfCommit: boolean;
   context: Uint8Array;
   snapshot?: Snapshot;
 }
@@ -130,7 +141,7 @@ const noContext = new Uint8Array(0);
 
 export function emptyMessage(type: MessageType, to: NodeId, from: NodeId, term: number): Message {
   return {
-    type, to, from, term, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0,
+    type, to, from, term, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, selfCommit: false,
     context: noContext,
   };
 }
@@ -162,7 +173,8 @@ export function isLocalMessage(type: MessageType): boolean {
  * waits for the write.
  */
 export function isSendableBeforePersist(type: MessageType): boolean {
-  return type === MessageType.App || type === MessageType.Heartbeat;
+  // LeaderPersisted speaks of a write that finished before the Ready that carries it.
+  return type === MessageType.App || type === MessageType.Heartbeat || type === MessageType.LeaderPersisted;
 }
 
 export function isResponseMessage(type: MessageType): boolean {

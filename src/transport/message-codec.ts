@@ -3,7 +3,7 @@
 // with 64-bit member ids carried as exact uint64s. Pure: no I/O.
 //
 // Layout (all integers big-endian or LEB128 varints of non-negative safe integers):
-//   u8 format | u8 type | u8 flags (1 = reject, 2 = has snapshot) | u64 to | u64 from |
+//   u8 format | u8 type | u8 flags (1 = reject, 2 = has snapshot, 4 = self-commit) | u64 to | u64 from |
 //   varint term, logTerm, index, commit, rejectHint | bytes context |
 //   varint entry count, then per entry: varint term, index | u8 type | bytes data |
 //   [snapshot: varint index, term | varint voter count, u64 each | varint learner count, u64 each | bytes data]
@@ -13,6 +13,7 @@ import { MessageType, type ConfState, type Entry, type Message, type NodeId, typ
 const FORMAT_VERSION = 1;
 const FLAG_REJECT = 1;
 const FLAG_SNAPSHOT = 2;
+const FLAG_SELF_COMMIT = 4;
 const UINT64_MAX = (1n << 64n) - 1n;
 /** A safe integer needs at most 53 bits: 8 varint bytes carry 56. */
 const VARINT_BYTES_MAX = 8;
@@ -116,7 +117,8 @@ export function encodeMessageInto(message: Message, target: Buffer, offset: numb
   writer.offset = offset;
   writer.u8(FORMAT_VERSION);
   writer.u8(message.type);
-  writer.u8((message.reject ? FLAG_REJECT : 0) | (message.snapshot !== undefined ? FLAG_SNAPSHOT : 0));
+  writer.u8((message.reject ? FLAG_REJECT : 0) | (message.snapshot !== undefined ? FLAG_SNAPSHOT : 0) |
+    (message.selfCommit ? FLAG_SELF_COMMIT : 0));
   writer.u64(message.to);
   writer.u64(message.from);
   writer.varint(message.term);
@@ -217,7 +219,7 @@ export function decodeMessage(buffer: Buffer): Message {
   const type = reader.u8();
   if (type > MESSAGE_TYPE_MAX) throw new MessageCodecError(`unknown message type ${type}`);
   const flags = reader.u8();
-  if ((flags & ~(FLAG_REJECT | FLAG_SNAPSHOT)) !== 0) throw new MessageCodecError(`unknown message flags ${flags}`);
+  if ((flags & ~(FLAG_REJECT | FLAG_SNAPSHOT | FLAG_SELF_COMMIT)) !== 0) throw new MessageCodecError(`unknown message flags ${flags}`);
   const to = reader.u64();
   const from = reader.u64();
   const term = reader.varint();
@@ -236,7 +238,7 @@ export function decodeMessage(buffer: Buffer): Message {
   }
   const message: Message = {
     type: type as MessageType, to, from, term, logTerm, index, entries, commit,
-    reject: (flags & FLAG_REJECT) !== 0, rejectHint, context,
+    reject: (flags & FLAG_REJECT) !== 0, rejectHint, selfCommit: (flags & FLAG_SELF_COMMIT) !== 0, context,
   };
   if ((flags & FLAG_SNAPSHOT) !== 0) {
     const snapshotIndex = reader.varint();

@@ -45,7 +45,7 @@ type StreamState = 'idle' | 'connecting' | 'up' | 'backoff' | 'closed';
 
 /** Messages that only make sense on a working stream: raft re-sends them once it hears back. */
 function isDroppableWhenDown(type: MessageType): boolean {
-  return type === MessageType.App || type === MessageType.Heartbeat;
+  return type === MessageType.App || type === MessageType.Heartbeat || type === MessageType.LeaderPersisted;
 }
 
 export class PeerStream {

@@ -36,7 +36,7 @@ describe('raft simulation', () => {
   it('keeps election safety, log matching, leader completeness, state-machine safety, linearizable KV history and equal mvcc hashes under faults', async () => {
     const totals: SimTotals & { seeds: number } = {
       seeds: 0, steps: 0, faults: 0, violations: 0, commits: 0, leaderElections: 0, crashes: 0, confChangesApplied: 0,
-      snapshotsRestored: 0, readStates: 0, clientOps: 0, clientOpsUnknown: 0, hashComparisons: 0,
+      snapshotsRestored: 0, readStates: 0, clientOps: 0, clientOpsUnknown: 0, hashComparisons: 0, followerCommitsAhead: 0,
     };
     for (const seed of seedsToRun()) {
       const sim = new Simulation(optionsFor(seed, 'read-index'));
@@ -59,6 +59,8 @@ describe('raft simulation', () => {
     expect(totals.commits).toBeGreaterThan(totals.seeds * 10);
     expect(totals.clientOps - totals.clientOpsUnknown).toBeGreaterThan(totals.seeds * 20);
     expect(totals.hashComparisons).toBeGreaterThanOrEqual(totals.seeds * 2);
+    // The three-member seeds exercise followers committing on their own (Raft.maybeCommitAsFollower).
+    expect(totals.followerCommitsAhead).toBeGreaterThan(0);
   }, sweepTimeoutMs);
 
   it('finds a linearizability violation when gets are served locally without a read index', async () => {

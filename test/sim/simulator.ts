@@ -52,6 +52,8 @@ export interface SimTotals {
   clientOpsUnknown: number;
   /** Pairs of members whose mvcc hashes were compared at the same applied index. */
   hashComparisons: number;
+  /** Checks that found a follower's commit index ahead of its leader's (maybeCommitAsFollower at work). */
+  followerCommitsAhead: number;
 }
 
 /** Bounds the simulated network: past this, new messages are dropped (as a full transport queue would). */
@@ -140,6 +142,11 @@ export class Simulation {
   /** read context -> the highest committed index when the read was asked for. */
   private readonly readFloors = new Map<string, number>();
   private highestCommitted = 0;
+  /**
+   * The highest index a leader said its log is durable through (LeaderPersisted): a follower may
+   * commit up to it before the leader knows, so a leader's read index may be up to it too.
+   */
+  private highestNoticed = 0;
   /** Members that applied the settle phase's marker entry. */
   private readonly markerAppliedBy = new Set<NodeId>();
   /** index -> mvcc revision after applying it (first member to apply it sets it). */
@@ -147,7 +154,7 @@ export class Simulation {
   private readonly clients: SimClients;
   private nextRequestId = 1;
   readonly totals: SimTotals = {
-    steps: 0, faults: 0, violations: 0, commits: 0, leaderElections: 0, crashes: 0, confChangesApplied: 0, snapshotsRestored: 0,
+    steps: 0, faults: 0, violations: 0, commits: 0, leaderElections: 0, crashes: 0, confChangesApplied: 0, snapshotsRestored: 0, followerCommitsAhead: 0,
     readStates: 0, clientOps: 0, clientOpsUnknown: 0, hashComparisons: 0,
   };
 
@@ -251,7 +258,8 @@ export class Simulation {
 
   /**
    * Linearizable reads: the index must cover every entry committed before the read was asked for, and
-   * must itself be committed.
+   * must itself be committed, or durable on a leader that told a follower so (the follower may commit
+   * it first; the read then waits for it to be applied).
    */
   private checkReadState(context: string, index: number): void {
     const floor = this.readFloors.get(context);
@@ -259,7 +267,9 @@ export class Simulation {
     if (floor === undefined) return;
     this.readFloors.delete(context);
     if (index < floor) this.fail(`read index ${index} for ${context} misses entries committed before the read (${floor})`);
-    if (index > this.highestCommitted) this.fail(`read index ${index} for ${context} is beyond any commit (${this.highestCommitted})`);
+    if (index > Math.max(this.highestCommitted, this.highestNoticed)) {
+      this.fail(`read index ${index} for ${context} is beyond any commit (${this.highestCommitted}) or durable notice (${this.highestNoticed})`);
+    }
     this.totals.readStates++;
   }
 
@@ -308,6 +318,7 @@ export class Simulation {
   }
 
   private send(m: Message): void {
+    if (m.type === MessageType.LeaderPersisted) this.highestNoticed = Math.max(this.highestNoticed, m.index);
     if (this.network.length >= inFlightMessagesMax || this.prng.chance(0.05)) {
       this.dropped(m);
       return;
@@ -616,17 +627,30 @@ export class Simulation {
         } else if (known !== member.id) {
           this.fail(`election safety: ${known} and ${member.id} both lead term ${status.term}`);
         }
-        this.recordCommitted(member, status.commit, status.term);
         this.checkLeaderCompleteness(member, status.term);
+      }
+      // Followers too: one of a quorum of two may commit without the leader's word (maybeCommitAsFollower).
+      this.recordCommitted(member, status.commit, status.term);
+      if (status.role === 'follower' && status.lead !== 0n) {
+        const leader = this.live().find((other) => other.id === status.lead);
+        const leaderStatus = leader?.node!.status();
+        if (leaderStatus && leaderStatus.role === 'leader' && leaderStatus.term === status.term && status.commit > leaderStatus.commit) {
+          this.totals.followerCommitsAhead++;
+        }
       }
     }
     this.checkLogMatching();
   }
 
-  private recordCommitted(leader: SimMember, commit: number, term: number): void {
-    for (let index = commit; index >= 1 && !this.committed.has(index); index--) {
-      const entry = leader.node!.entryAt(index);
+  private recordCommitted(member: SimMember, commit: number, term: number): void {
+    for (let index = commit; index >= 1; index--) {
+      const entry = member.node!.entryAt(index);
       if (!entry) break; // compacted: was recorded when it was committed
+      const known = this.committed.get(index);
+      if (known !== undefined) {
+        if (!sameEntry(entry, known.entry)) this.fail(`member ${member.id} committed a different entry at ${index} than another member`);
+        break;
+      }
       this.committed.set(index, { entry, commitTerm: term });
     }
     this.highestCommitted = Math.max(this.highestCommitted, commit);

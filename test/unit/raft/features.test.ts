@@ -1,7 +1,9 @@
 // ReadIndex, pre-vote, check-quorum, membership changes, snapshots and leader transfer on a fault-free cluster.
 import { describe, expect, it } from 'vitest';
-import { ConfChangeType, emptyMessage, MessageType, RaftError, type NodeId } from '../../../src/raft/types.js';
-import { TestCluster, dataOf, text } from './helpers.js';
+import { MemoryStorage } from '../../../src/raft/storage.js';
+import { RawNode } from '../../../src/raft/raw-node.js';
+import { ConfChangeType, emptyMessage, EntryType, MessageType, RaftError, type Message, type NodeId } from '../../../src/raft/types.js';
+import { TestCluster, dataOf, makeConfig, text } from './helpers.js';
 
 const decode = (b: Uint8Array): string => new TextDecoder().decode(b);
 
@@ -306,15 +308,19 @@ describe('acknowledgements', () => {
     c.delivered.filter((m) => m.type === MessageType.AppResp && m.from === id && !m.reject).map((m) => m.index);
 
   it("a follower does not answer an append that only moves its commit index to what it had acknowledged", () => {
-    const c = afterOneWrite();
+    // Five voters: with three, the followers commit on their own and get no such append (below).
+    const c = elected([1n, 2n, 3n, 4n, 5n]);
+    c.get(1n).node.propose(text('a'));
+    c.stabilize();
+    c.delivered = [];
     c.get(1n).node.propose(text('b'));
     c.stabilize();
-    for (const id of [2n, 3n]) {
+    for (const id of [2n, 3n, 4n, 5n]) {
       // The entry's ack, then the commit index arrives in an append without entries: no answer.
       expect(acksFrom(c, id)).toEqual([4]);
       expect(c.delivered.filter((m) => m.type === MessageType.App && m.to === id).map((m) => [m.entries.length, m.commit])).toEqual([[1, 3], [0, 4]]);
     }
-    for (const id of [1n, 2n, 3n]) expect(dataOf(c.get(id).applied).slice(-1)).toEqual(['b']);
+    for (const id of [1n, 2n, 3n, 4n, 5n]) expect(dataOf(c.get(id).applied).slice(-1)).toEqual(['b']);
   });
 
   it('a leader whose acks got lost hears back on the empty append a heartbeat answer brings', () => {
@@ -394,5 +400,137 @@ describe('proposal batching', () => {
     expect(leader.node.status().role).toBe('follower');
     c.processReady(leader);
     expect(c.queue.filter((m) => m.type === MessageType.App)).toHaveLength(0);
+  });
+});
+
+describe('commit on a follower (at most three voters)', () => {
+  const isAck = (m: Message) => m.type === MessageType.AppResp && !m.reject;
+  const commitOf = (c: TestCluster, id: NodeId) => c.get(id).node.status().commit;
+
+  it('a follower commits and applies a write once its log and the leader\'s are durable, without hearing from the leader again', () => {
+    const c = afterOneWrite();
+    c.filter = (m) => !isAck(m); // the leader never hears the acks, so never commits
+    c.get(1n).node.propose(text('b'));
+    c.stabilize();
+    expect(commitOf(c, 1n)).toBe(3);
+    for (const id of [2n, 3n]) {
+      expect(commitOf(c, id)).toBe(4);
+      expect(dataOf(c.get(id).applied)).toEqual(['a', 'b']);
+    }
+  });
+
+  it('per write each follower gets one append and one notice and sends one ack: no append to announce the commit', () => {
+    const c = afterOneWrite();
+    c.get(1n).node.propose(text('b'));
+    c.stabilize();
+    for (const id of [2n, 3n]) {
+      expect(c.delivered.filter((m) => m.to === id).map((m) => [m.type, m.entries.length, m.index])).toEqual([
+        [MessageType.App, 1, 3], [MessageType.LeaderPersisted, 0, 4],
+      ]);
+      expect(c.delivered.filter((m) => m.from === id).map((m) => [m.type, m.index, m.selfCommit])).toEqual([[MessageType.AppResp, 4, true]]);
+    }
+    for (const id of [1n, 2n, 3n]) {
+      expect(commitOf(c, id)).toBe(4);
+      expect(dataOf(c.get(id).applied)).toEqual(['a', 'b']);
+    }
+  });
+
+  it('with five voters a follower and the leader are no quorum: no notice, no commit without the leader', () => {
+    const c = elected([1n, 2n, 3n, 4n, 5n]);
+    c.get(1n).node.propose(text('a'));
+    c.stabilize();
+    const before = commitOf(c, 2n);
+    c.filter = (m) => !isAck(m);
+    c.delivered = [];
+    c.get(1n).node.propose(text('b'));
+    c.stabilize();
+    expect(c.delivered.some((m) => m.type === MessageType.LeaderPersisted)).toBe(false);
+    for (const id of [1n, 2n, 3n, 4n, 5n]) expect(commitOf(c, id)).toBe(before);
+  });
+
+  it('while a conf change waits to be applied on the leader it sends no notice, and the followers wait for its commit', () => {
+    const c = afterOneWrite();
+    c.filter = (m) => !isAck(m);
+    c.get(1n).node.proposeConfChange({ type: ConfChangeType.AddLearnerNode, nodeId: 4n, context: new Uint8Array(0) });
+    c.stabilize();
+    expect(c.delivered.some((m) => m.type === MessageType.LeaderPersisted)).toBe(false);
+    for (const id of [1n, 2n, 3n]) expect(commitOf(c, id)).toBe(3);
+    c.filter = () => true;
+    c.tickAll(1); // the heartbeat's answer brings the lost acks back
+    for (const id of [1n, 2n, 3n]) expect(commitOf(c, id)).toBe(4);
+  });
+
+  it('a follower with a conf change unapplied at or below the entry does not commit on its own, nor says it would', () => {
+    const c = afterOneWrite();
+    // Member 2 gets the conf change but never learns it is committed: appends to it carry no newer
+    // commit, and the empty ones and heartbeats that would announce it are lost.
+    const keepTwoUncommitted = (m: Message) => {
+      if (m.to !== 2n) return true;
+      if (m.type === MessageType.Heartbeat || (m.type === MessageType.App && m.entries.length === 0)) return false;
+      if (m.type === MessageType.App) m.commit = Math.min(m.commit, 3);
+      return true;
+    };
+    c.filter = keepTwoUncommitted;
+    c.get(1n).node.proposeConfChange({ type: ConfChangeType.AddLearnerNode, nodeId: 4n, context: new Uint8Array(0) });
+    c.stabilize();
+    expect(commitOf(c, 1n)).toBe(4);
+    expect(commitOf(c, 2n)).toBe(3);
+    c.delivered = [];
+    const acksOfTwo: Message[] = [];
+    c.filter = (m) => {
+      if (isAck(m) && m.from === 2n) {
+        acksOfTwo.push(m);
+        return false;
+      }
+      return keepTwoUncommitted(m);
+    };
+    c.get(1n).node.propose(text('b'));
+    c.stabilize();
+    expect(c.delivered.some((m) => m.type === MessageType.LeaderPersisted && m.to === 2n && m.index === 5)).toBe(true);
+    expect(commitOf(c, 2n)).toBe(3);
+    expect(acksOfTwo.map((m) => [m.index, m.selfCommit])).toEqual([[5, false]]);
+  });
+
+  it('a read at the leader covers what a follower may have committed before the leader heard', () => {
+    const c = afterOneWrite();
+    c.filter = (m) => !isAck(m);
+    c.get(1n).node.propose(text('b'));
+    c.stabilize();
+    expect(commitOf(c, 2n)).toBe(4);
+    expect(commitOf(c, 1n)).toBe(3);
+    c.get(1n).node.readIndex(text('r'));
+    c.stabilize();
+    // 4, not the leader's commit index 3: a watcher on member 2 may already have seen 'b'.
+    expect(c.get(1n).readStates.map((r) => [decode(r.requestContext), r.index])).toEqual([['r', 4]]);
+  });
+
+  it('a notice naming an entry of an earlier term commits nothing (Raft counts replicas only for the current term)', () => {
+    const storage = new MemoryStorage();
+    storage.bootstrap({ voters: [1n, 2n, 3n], learners: [] });
+    const follower = new RawNode(makeConfig(2n, storage));
+    const persist = () => {
+      const rd = follower.ready();
+      storage.append(rd.entries);
+      if (rd.hardState) storage.setHardState(rd.hardState);
+      follower.advance();
+    };
+    // Term 2's leader (1) appends entry 2 of its term ... then term 3's leader (1 again) finds it,
+    // without adding its own entry yet, and says its log is durable through 2.
+    const app = (term: number, index: number, logTerm: number, entries: { term: number; index: number }[]) => {
+      const m = emptyMessage(MessageType.App, 2n, 1n, term);
+      m.index = index;
+      m.logTerm = logTerm;
+      m.entries = entries.map((e) => ({ ...e, type: EntryType.Normal, data: text('x') }));
+      return m;
+    };
+    follower.step(app(2, 1, 1, [{ term: 2, index: 2 }]));
+    persist();
+    follower.step(app(3, 2, 2, []));
+    persist();
+    const notice = emptyMessage(MessageType.LeaderPersisted, 2n, 1n, 3);
+    notice.index = 2;
+    follower.step(notice);
+    expect(follower.status().term).toBe(3);
+    expect(follower.status().commit).toBe(1);
   });
 });

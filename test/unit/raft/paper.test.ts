@@ -149,8 +149,9 @@ describe('§5.3 log replication', () => {
     const c = new TestCluster([1n, 2n, 3n]);
     c.get(1n).node.campaign();
     c.stabilize();
-    // 3 gets the entry but not the empty append that announces its commit.
-    c.filter = (m) => !(m.type === MessageType.App && m.to === 3n && m.entries.length === 0);
+    // 3 gets the entry but neither the empty append that announces its commit nor the leader's
+    // word that its log is durable (with which 3 would commit on its own).
+    c.filter = (m) => !(m.to === 3n && ((m.type === MessageType.App && m.entries.length === 0) || m.type === MessageType.LeaderPersisted));
     c.get(1n).node.propose(text('x'));
     c.stabilize();
     const leaderCommit = c.get(1n).node.status().commit;

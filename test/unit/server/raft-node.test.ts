@@ -1,11 +1,13 @@
 // The Ready driver's message and answer order in a three-member cluster. On the leader: appends
-// with entries leave before the log write, and the new commit index goes out in the cycle that
-// answers, before that cycle applies; nothing is answered before its own log write, except entries
-// that were in its durable log before the Ready whose write is still open. On a follower: entries
-// that come with their commit index are answered only once written, the ack of new entries leaves
-// in their cycle, an append that only brings the commit index is not acked, and the answer to a
-// heartbeat that brought one waits until the answers and watch events of that cycle have been
-// written. And advanceTicks moves the election clock.
+// with entries leave before the log write, and the word that the write is done (LeaderPersisted)
+// right after it, so that the followers commit on their own; nothing is answered before its own log
+// write, except entries that were in its durable log before the Ready whose write is still open. On
+// a follower: entries that come with their commit index are answered only once written, the ack of
+// new entries leaves in their cycle, and, told the leader's write is done, it commits and answers
+// without another message. With five members (no commit on a follower): the new commit index goes
+// out in the leader's cycle that answers, before it applies; an append that only brings the commit
+// index is not acked, and the answer to a heartbeat that brought one waits until the answers and
+// watch events of that cycle have been written. And advanceTicks moves the election clock.
 import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { EntryType, MessageType, type Entry, type Message } from '../../../src/raft/types.js';
@@ -29,12 +31,12 @@ function leaderWithDriver(save: (entries: number) => Promise<void> | undefined =
  * "written" as the servers do it: settled in a microtask after apply, their connection flushed
  * in a tick (EtcdServer.onApplied, the h2 connection).
  */
-function memberWithDriver(driven: bigint, save: (entries: number) => Promise<void> | undefined = () => undefined) {
-  const cluster = new TestCluster([1n, 2n, 3n]);
+function memberWithDriver(driven: bigint, save: (entries: number) => Promise<void> | undefined = () => undefined, ids = [1n, 2n, 3n]) {
+  const cluster = new TestCluster(ids);
   cluster.get(1n).node.campaign();
   cluster.stabilize();
   const member = cluster.get(driven);
-  const others = [1n, 2n, 3n].filter((id) => id !== driven);
+  const others = ids.filter((id) => id !== driven);
   const events: Event[] = [];
   let appliedIndex = member.storage.lastIndex();
   const driver = new RaftNode({
@@ -102,14 +104,36 @@ async function expectNoAnswerUntilWritten(events: Event[], finishWrite: () => vo
 }
 
 describe('RaftNode message order', () => {
-  it('sends appends with entries before the log write; an ack answers at once, and the new commit index goes out in that same cycle', async () => {
+  it('sends appends with entries before the log write and word of the write right after it; an ack answers at once, with no append to announce the commit', async () => {
     const { driver, events, deliver } = leaderWithDriver();
     driver.start();
     driver.propose(text('put'));
     await turn();
     const firstWrite = events.findIndex((e) => e.kind === 'log-write' && e.entries > 0);
+    const sent = (type: MessageType) => events.filter((e): e is Extract<Event, { kind: 'send' }> => e.kind === 'send' && e.message.type === type);
+    expect(sent(MessageType.App).map((e) => e.message.to).sort()).toEqual([2n, 3n]);
+    for (const append of sent(MessageType.App)) expect(events.indexOf(append)).toBeLessThan(firstWrite);
+    // The followers may commit once their own write is done too: they need not hear from us again.
+    expect(sent(MessageType.LeaderPersisted).map((e) => [e.message.to, e.message.index]).sort()).toEqual([[2n, 3], [3n, 3]]);
+    for (const notice of sent(MessageType.LeaderPersisted)) expect(events.indexOf(notice)).toBeGreaterThan(firstWrite);
+
+    events.length = 0;
+    deliver(); // the appends and the word reach the followers, which persist, ack and commit
+    deliver(); // the acks reach the driver: the entry commits and its request is answered
+    for (let i = 0; i < 5 && !events.some((e) => e.kind === 'answered'); i++) await Promise.resolve();
+    expect(events.findIndex((e) => e.kind === 'answered')).toBeGreaterThanOrEqual(0);
+    expect(sent(MessageType.App)).toHaveLength(0);
+    await driver.stop();
+  });
+
+  it('with five members, an ack answers at once, and the new commit index goes out in that same cycle', async () => {
+    const { driver, events, deliver } = memberWithDriver(1n, undefined, [1n, 2n, 3n, 4n, 5n]);
+    driver.start();
+    driver.propose(text('put'));
+    await turn();
+    const firstWrite = events.findIndex((e) => e.kind === 'log-write' && e.entries > 0);
     const appends = events.filter((e): e is Extract<Event, { kind: 'send' }> => e.kind === 'send' && e.message.type === MessageType.App);
-    expect(appends.map((e) => e.message.to).sort()).toEqual([2n, 3n]);
+    expect(appends.map((e) => e.message.to).sort()).toEqual([2n, 3n, 4n, 5n]);
     for (const append of appends) {
       expect(append.message.entries.length).toBe(1);
       expect(events.indexOf(append)).toBeLessThan(firstWrite);
@@ -126,7 +150,7 @@ describe('RaftNode message order', () => {
     // serializable reads see the put as soon as the client does.
     const commitOnly = events.filter((e): e is Extract<Event, { kind: 'send' }> =>
       e.kind === 'send' && e.message.type === MessageType.App && e.message.entries.length === 0);
-    expect(commitOnly.map((e) => e.message.to).sort()).toEqual([2n, 3n]);
+    expect(commitOnly.map((e) => e.message.to).sort()).toEqual([2n, 3n, 4n, 5n]);
     for (const e of commitOnly) expect(events.indexOf(e)).toBeLessThan(answered);
     // Before this member applies the entry, too: the followers apply in parallel with it.
     const applied = events.findIndex((e) => e.kind === 'applied');
@@ -194,7 +218,7 @@ describe('RaftNode message order', () => {
     // An append that brings an entry and the commit index that covers it, as after a catch-up.
     driver.step({
       type: MessageType.App, from: 1n, to: 2n, term, logTerm: term, index: lastIndex, entries: [entry],
-      commit: lastIndex + 1, reject: false, rejectHint: 0, context: new Uint8Array(0),
+      commit: lastIndex + 1, reject: false, rejectHint: 0, selfCommit: false, context: new Uint8Array(0),
     });
     for (let i = 0; i < 5 && finishWrite === undefined; i++) await turn();
     expect(finishWrite).toBeDefined();
@@ -203,8 +227,28 @@ describe('RaftNode message order', () => {
     await driver.stop();
   });
 
-  it('on a follower, acks new entries in their cycle; a commit index in an append is not acked, in a heartbeat its answer leaves after the answers', async () => {
+  it('on a follower of three, acks new entries in their cycle and, told the leader\'s write is done, commits and answers with no further message', async () => {
     const { driver, events, deliver, cluster } = memberWithDriver(2n);
+    driver.start();
+    const leader = cluster.get(1n);
+    driver.propose(text('put'));
+    await turn();
+    deliver(); // the forwarded proposal reaches the leader, which appends, writes and says so
+    while (cluster.processReady(leader));
+    expect(cluster.queue.filter((m) => m.to === 2n).map((m) => m.type)).toEqual([MessageType.App, MessageType.LeaderPersisted]);
+    events.length = 0;
+    deliver(); // the append and the word reach the driven follower; the acks reach nobody yet
+    for (let i = 0; i < 5 && !events.some((e) => e.kind === 'answered'); i++) await turn();
+    const sent = events.filter((e): e is Extract<Event, { kind: 'send' }> => e.kind === 'send');
+    expect(sent.map((e) => [e.message.type, e.message.selfCommit])).toEqual([[MessageType.AppResp, true]]);
+    const answered = events.findIndex((e) => e.kind === 'answered');
+    expect(answered).toBeGreaterThan(events.indexOf(sent[0]!));
+    expect(leader.node.status().commit).toBeLessThan(driver.rawNode.committedIndex);
+    await driver.stop();
+  });
+
+  it('on a follower of five, acks new entries in their cycle; a commit index in an append is not acked, in a heartbeat its answer leaves after the answers', async () => {
+    const { driver, events, deliver, cluster } = memberWithDriver(2n, undefined, [1n, 2n, 3n, 4n, 5n]);
     driver.start();
     const leader = cluster.get(1n);
     const acks = () => events.filter((e): e is Extract<Event, { kind: 'send' }> => e.kind === 'send' && e.message.type === MessageType.AppResp);

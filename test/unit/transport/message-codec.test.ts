@@ -29,6 +29,7 @@ const message: fc.Arbitrary<Message> = fc.record({
   commit: safeUint,
   reject: fc.boolean(),
   rejectHint: safeUint,
+  selfCommit: fc.boolean(),
   context: bytes,
   snapshot: fc.option(snapshot, { nil: undefined }),
 }).map((m) => {
@@ -64,7 +65,7 @@ describe('message codec', () => {
     const id = 0xfedcba9876543211n;
     const m: Message = {
       type: MessageType.Snap, to: id, from: (1n << 64n) - 1n, term: 2 ** 53 - 1, logTerm: 1, index: 7, entries: [], commit: 3,
-      reject: false, rejectHint: 0, context: new Uint8Array(),
+      reject: false, rejectHint: 0, selfCommit: false, context: new Uint8Array(),
       snapshot: { metadata: { index: 9, term: 2, confState: { voters: [id, 1n], learners: [id + 1n] } }, data: new Uint8Array([1, 2]) },
     };
     const decoded = decodeMessage(encodeMessage(m));
@@ -87,7 +88,7 @@ describe('message codec', () => {
   it('refuses to encode values that would not survive the trip', () => {
     const base: Message = {
       type: MessageType.App, to: 1n, from: 2n, term: 1, logTerm: 0, index: 0, entries: [], commit: 0,
-      reject: false, rejectHint: 0, context: new Uint8Array(),
+      reject: false, rejectHint: 0, selfCommit: false, context: new Uint8Array(),
     };
     expect(() => encodeMessage({ ...base, to: 1n << 64n })).toThrow(MessageCodecError);
     expect(() => encodeMessage({ ...base, from: -1n })).toThrow(MessageCodecError);
@@ -99,7 +100,7 @@ describe('message codec', () => {
   it('rejects a forged entry count without allocating for it', () => {
     const encoded = encodeMessage({
       type: MessageType.App, to: 1n, from: 2n, term: 1, logTerm: 0, index: 0, entries: [], commit: 0,
-      reject: false, rejectHint: 0, context: new Uint8Array(),
+      reject: false, rejectHint: 0, selfCommit: false, context: new Uint8Array(),
     });
     // The entry count is the last byte of a message with no entries and no snapshot.
     const forged = Buffer.concat([encoded.subarray(0, encoded.length - 1), Buffer.from([0xff, 0xff, 0xff, 0x7f])]);
