@@ -1,5 +1,7 @@
-// The etcd-ts process: parse etcd's flags and ETCD_* variables, start the member, serve the client
-// API on every --listen-client-urls, and stop cleanly on SIGINT/SIGTERM.
+// The etcd-ts process: parse etcd's flags and ETCD_* variables, start the member (or etcd 3.4's v2
+// proxy), serve the client API on every --listen-client-urls, and stop cleanly on SIGINT/SIGTERM.
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { parseConfig } from './config/index.js';
 import { ConfigError } from './config/config-error.js';
@@ -17,7 +19,10 @@ import { formatEtcdUrl } from './config/urls.js';
 import { maxConcurrentStreamsDefault } from './config/flag-table.js';
 import { grpcKeepaliveOptions } from './api/grpc/keepalive-config.js';
 import { resolveInitialCluster } from './discovery/resolve.js';
+import { DiscoveryError } from './discovery/errors.js';
+import { startProxy } from './proxy/proxy-mode.js';
 import { loadTlsForUrls } from './tls/index.js';
+import type { MemberTls } from './tls/member-tls.js';
 import { setProcessPeerTls } from './transport/peer-http.js';
 import { gatewayCommand } from './gateway/gateway-command.js';
 import { snapshotCommand } from './snapshot-command.js';
@@ -76,14 +81,73 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
+/**
+ * What an existing data dir was initialised as (etcd's identifyDataDirOrDie): a `member` or a
+ * `proxy` directory in it; both is an error, anything else in it is only warned about.
+ */
+function dataDirType(dir: string, logger: Logger): 'empty' | 'member' | 'proxy' {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'empty';
+    throw error;
+  }
+  const member = names.includes('member');
+  const proxy = names.includes('proxy');
+  for (const name of names) {
+    if (name !== 'member' && name !== 'proxy') logger.warn({ path: join(dir, name) }, 'found invalid file under data directory');
+  }
+  if (member && proxy) throw new Error('invalid datadir; both member and proxy directories exist');
+  return member ? 'member' : proxy ? 'proxy' : 'empty';
+}
+
+/** Runs as etcd 3.4's v2 proxy until a signal stops it. */
+async function serveProxy(config: EtcdConfig, memberTls: MemberTls, logger: Logger): Promise<void> {
+  const proxy = await startProxy(config, {
+    mode: config.proxy.mode === 'readonly' ? 'readonly' : 'on',
+    failureWaitMs: config.proxy.failureWaitMs,
+    refreshIntervalMs: config.proxy.refreshIntervalMs,
+    dialTimeoutMs: config.proxy.dialTimeoutMs,
+    writeTimeoutMs: config.proxy.writeTimeoutMs,
+    readTimeoutMs: config.proxy.readTimeoutMs,
+  }, memberTls, logger.child({ component: 'proxy' }));
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'received signal; shutting down');
+    await proxy.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  await sdNotify('READY=1', logger);
+}
+
 async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
   // Certificates are read (or made, with auto TLS) before anything listens: a bad file stops the start.
   const memberTls = loadTlsForUrls(config, logger);
   if (memberTls.peer !== undefined) {
     setProcessPeerTls({ server: memberTls.peer.server, outgoing: memberTls.peer.outgoing, logger: logger.child({ component: 'rafthttp' }) });
   }
+  // A data dir initialised as a proxy stays one; an empty one becomes one with --proxy (etcd 3.4).
+  const dataDir = dataDirType(config.dataDir, logger);
+  if (dataDir === 'proxy' || (dataDir === 'empty' && config.proxy.mode !== 'off')) {
+    if (dataDir === 'proxy') logger.info({ 'data-dir': config.dataDir, 'dir-type': 'proxy' }, 'server has been already initialized');
+    await serveProxy(config, memberTls, logger);
+    return;
+  }
   // --discovery / --discovery-endpoints / --discovery-srv resolve into the initial cluster first.
-  const bootstrap = await resolveInitialCluster(config, { log: (message, fields) => logger.info(fields ?? {}, message) });
+  let bootstrap: Awaited<ReturnType<typeof resolveInitialCluster>>;
+  try {
+    bootstrap = await resolveInitialCluster(config, { log: (message, fields) => logger.info(fields ?? {}, message) });
+  } catch (error) {
+    if (!(error instanceof DiscoveryError && error.errorName === 'FullCluster' && config.discovery.fallback === 'proxy')) throw error;
+    logger.warn({ 'fallback-proxy': 'proxy', error: error.message }, 'discovery cluster is full, falling back to proxy');
+    await serveProxy(config, memberTls, logger);
+    return;
+  }
   // One metrics registry: the server records into it, /metrics serves it.
   const metrics = new EtcdMetrics({ etcdVersion: config.etcdVersion, processMetrics: true, quotaBackendBytes: config.quotaBackendBytesShown });
   const server = await EtcdServer.start({

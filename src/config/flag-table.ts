@@ -184,12 +184,12 @@ export const flagTable: readonly FlagSpec[] = [
   flag(T, 'experimental-distributed-tracing-instance-id', 'string', '', 'later', '3.5', 'Distributed tracing instance ID.'),
   flag(T, 'experimental-distributed-tracing-sampling-rate', 'int', '0', 'later', '3.5', 'Samples per million spans.'),
 
-  flag(X, 'proxy', 'choice', 'off', 'later', '3.4', "v2 proxy mode ('off', 'readonly' or 'on').", ['off', 'readonly', 'on']),
-  flag(X, 'proxy-failure-wait', 'uint', '5000', 'later', '3.4', 'Time (in milliseconds) an endpoint will be held in a failed state.'),
-  flag(X, 'proxy-refresh-interval', 'uint', '30000', 'later', '3.4', 'Time (in milliseconds) of the endpoints refresh interval.'),
-  flag(X, 'proxy-dial-timeout', 'uint', '1000', 'later', '3.4', 'Time (in milliseconds) for a dial to timeout.'),
-  flag(X, 'proxy-write-timeout', 'uint', '5000', 'later', '3.4', 'Time (in milliseconds) for a write to timeout.'),
-  flag(X, 'proxy-read-timeout', 'uint', '0', 'later', '3.4', 'Time (in milliseconds) for a read to timeout.'),
+  flag(X, 'proxy', 'choice', 'off', 'core', '3.4', "v2 proxy mode ('off', 'readonly' or 'on').", ['off', 'readonly', 'on']),
+  flag(X, 'proxy-failure-wait', 'uint', '5000', 'core', '3.4', 'Time (in milliseconds) an endpoint will be held in a failed state.'),
+  flag(X, 'proxy-refresh-interval', 'uint', '30000', 'core', '3.4', 'Time (in milliseconds) of the endpoints refresh interval.'),
+  flag(X, 'proxy-dial-timeout', 'uint', '1000', 'core', '3.4', 'Time (in milliseconds) for a dial to timeout.'),
+  flag(X, 'proxy-write-timeout', 'uint', '5000', 'core', '3.4', 'Time (in milliseconds) for a write to timeout.'),
+  flag(X, 'proxy-read-timeout', 'uint', '0', 'core', '3.4', 'Time (in milliseconds) for a read to timeout.'),
 
   flag(E, 'experimental-initial-corrupt-check', 'bool', 'false', 'core', '3.4', 'Check data corruption before serving any client/peer traffic.'),
   flag(E, 'experimental-corrupt-check-time', 'duration', '0s', 'core', '3.4', 'Old name of --corrupt-check-time.'),

@@ -135,6 +135,8 @@ function sameUrlSets(left: readonly string[], right: readonly string[]): boolean
 }
 
 function validateInitialCluster(config: EtcdConfig): void {
+  // A v2 proxy is no member of the cluster it fronts: it only needs the members' peer URLs.
+  if (config.proxy.mode !== 'off') return;
   const members = config.initialCluster;
   if (members.length === 0) {
     if (config.discovery.url === '' && config.discovery.srvDomain === '' && config.discovery.token === '') {
@@ -310,9 +312,12 @@ export function parseConfig(
   const listenClientUrls = value<URL[]>('listen-client-urls');
   const initialAdvertisePeerUrls = value<URL[]>('initial-advertise-peer-urls');
   // etcd drops its default advertise URL when only the listen URL is given, then refuses to start:
-  // advertising localhost while listening elsewhere would send clients to the wrong place.
+  // advertising localhost while listening elsewhere would send clients to the wrong place. Not when
+  // it may run as a v2 proxy (--proxy, or v2 discovery with --discovery-fallback=proxy), which
+  // advertises nothing: etcd keeps the default then (its mayBeProxy).
+  const mayBeProxy = value<string>('proxy') !== 'off' || (value<string>('discovery') !== '' && value<string>('discovery-fallback') === 'proxy');
   const advertiseClientUrls =
-    isSet('listen-client-urls') && !isSet('advertise-client-urls') ? [] : value<URL[]>('advertise-client-urls');
+    isSet('listen-client-urls') && !isSet('advertise-client-urls') && !mayBeProxy ? [] : value<URL[]>('advertise-client-urls');
 
   const discoveryEndpoints = value<string[]>('discovery-endpoints');
   const usesDiscovery =
@@ -403,6 +408,14 @@ export function parseConfig(
       srvName: value('discovery-srv-name'),
       token: value('discovery-token'),
       endpoints: discoveryEndpoints,
+    },
+    proxy: {
+      mode: value('proxy'),
+      failureWaitMs: value('proxy-failure-wait'),
+      refreshIntervalMs: value('proxy-refresh-interval'),
+      dialTimeoutMs: value('proxy-dial-timeout'),
+      writeTimeoutMs: value('proxy-write-timeout'),
+      readTimeoutMs: value('proxy-read-timeout'),
     },
     strictReconfigCheck: value('strict-reconfig-check'),
     preVote: value('pre-vote'),

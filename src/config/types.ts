@@ -92,6 +92,15 @@ export interface EtcdConfig {
   initialClusterState: 'new' | 'existing';
   initialClusterToken: string;
   discovery: DiscoveryConfig;
+  /** etcd 3.4's v2 proxy (--proxy and its timings, in ms; readTimeoutMs 0: none). */
+  proxy: {
+    mode: 'off' | 'readonly' | 'on';
+    failureWaitMs: number;
+    refreshIntervalMs: number;
+    dialTimeoutMs: number;
+    writeTimeoutMs: number;
+    readTimeoutMs: number;
+  };
   strictReconfigCheck: boolean;
   preVote: boolean;
   forceNewCluster: boolean;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { EtcdConfig } from '../config/types.js';
 import { formatEtcdUrl } from '../config/urls.js';
 import { computeMemberId } from '../server/membership.js';
-import { DiscoveryError, urlsMapString } from './errors.js';
+import { urlsMapString } from './errors.js';
 import { parseDiscoveryProxy } from './http-client.js';
 import { configuredDnsServers, discoverSrvCluster } from './srv.js';
 import { V2DiscoveryClient } from './v2-discovery.js';
@@ -45,17 +45,9 @@ export async function resolveInitialCluster(config: EtcdConfig, options: Resolve
     const proxy = parseDiscoveryProxy(discovery.proxyUrl);
     if (proxy) options.log?.('running proxy with discovery', { 'proxy-url': redactedUrl(proxy) });
     const client = new V2DiscoveryClient({ discoveryUrl: discovery.url, memberId, selfValue, proxy, log: options.log, signal: options.signal });
-    try {
-      return { initialCluster: await client.join(), initialClusterToken: discovery.url, method: 'discovery' };
-    } catch (error) {
-      // etcd turns into a v2 proxy of the cluster here (--discovery-fallback=proxy, its default);
-      // etcd-ts has no proxy mode: it says so only now, when the fallback would be taken.
-      if (error instanceof DiscoveryError && error.errorName === 'FullCluster' && discovery.fallback === 'proxy') {
-        throw new Error(`${error.message}: etcd would fall back to a v2 proxy (--discovery-fallback=proxy, the default), ` +
-          'which etcd-ts does not have; this member does not start (--discovery-fallback=exit says so without the fallback)');
-      }
-      throw error;
-    }
+    // A full cluster throws DiscoveryError('FullCluster'): main() then runs as a v2 proxy of it
+    // with --discovery-fallback=proxy (the default), as etcd does.
+    return { initialCluster: await client.join(), initialClusterToken: discovery.url, method: 'discovery' };
   }
   if (discovery.endpoints.length > 0) {
     const memberId = computeMemberId(peerUrls, discovery.token);

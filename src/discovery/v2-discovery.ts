@@ -40,6 +40,8 @@ export const discoveryClusterSizeMax = 1024;
 export class V2DiscoveryClient {
   private readonly base: string;
   private readonly clusterKey: string;
+  /** False for a proxy reading the cluster (cluster()): a full cluster is what it wants. */
+  private joining = true;
 
   constructor(private readonly options: V2DiscoveryOptions) {
     let url: URL;
@@ -63,6 +65,17 @@ export class V2DiscoveryClient {
     await this.createSelf();
     const { nodes, size, index } = await this.checkClusterRetrying();
     const all = await this.waitNodes(nodes, size, index);
+    return membersFromValues(all.map((n) => n.value ?? ''), size);
+  }
+
+  /**
+   * The cluster as registered, without joining it (etcd's GetCluster, for a v2 proxy): the first
+   * `size` members, once there are that many.
+   */
+  async cluster(): Promise<Array<{ name: string; peerUrls: string[] }>> {
+    this.joining = false;
+    const { nodes, size, index } = await this.checkClusterRetrying();
+    const all = nodes.length >= size ? nodes.slice(0, size) : await this.waitNodes(nodes, size, index);
     return membersFromValues(all.map((n) => n.value ?? ''), size);
   }
 
@@ -117,7 +130,7 @@ export class V2DiscoveryClient {
       .filter((n) => baseName(n.key) !== '_config')
       .sort((a, b) => a.createdIndex - b.createdIndex);
     const position = nodes.findIndex((n) => baseName(n.key) === baseName(this.selfKey));
-    if ((position === -1 && nodes.length >= size) || position >= size) throw new DiscoveryError('FullCluster');
+    if (this.joining && ((position === -1 && nodes.length >= size) || position >= size)) throw new DiscoveryError('FullCluster');
     return { nodes, size, index: list.etcdIndex };
   }
 

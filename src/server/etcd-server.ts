@@ -512,6 +512,11 @@ export class EtcdServer implements EtcdServerApi {
       clusterId: this.membership.clusterId.toString(),
       members: this.membership.list().map((m) => encodeMember(m).toString('utf8')),
     })), { acceptAnyCluster: true });
+    // etcd's own GET /members (its peer handler's answer), which etcd's and our v2 proxies ask.
+    transport.handleGet('/members', () => ({
+      headers: { 'content-type': 'application/json', 'x-etcd-cluster-id': this.membership.clusterId.toString(16) },
+      body: `${etcdPeerMembersJson(this.membership.list())}\n`,
+    }));
     // Keep-alives and TTL reads go to the leader, the only member that tracks expiry.
     transport.handle('/leases/keepalive', async (body) => jsonAnswer(async () => {
       // Renewed here or nowhere: a member that lost leadership must not forward them again.
@@ -1181,4 +1186,20 @@ function txnPutBytes(txn: TxnRequest): number {
     else if ('txn' in op) bytes += txnPutBytes(op.txn);
   }
   return bytes;
+}
+
+/**
+ * etcd's JSON for its members on the peer URL's GET /members: ids as JSON numbers (a uint64, so
+ * written out here: JSON.stringify cannot hold one exactly), sorted by id; isLearner, name and
+ * clientURLs only when set, as Go's omitempty leaves them.
+ */
+export function etcdPeerMembersJson(members: readonly Member[]): string {
+  const parts = [...members].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((m) => {
+    let json = `{"id":${m.id.toString()},"peerURLs":${JSON.stringify(m.peerUrls)}`;
+    if (m.isLearner) json += ',"isLearner":true';
+    if (m.name !== '') json += `,"name":${JSON.stringify(m.name)}`;
+    if (m.clientUrls.length > 0) json += `,"clientURLs":${JSON.stringify(m.clientUrls)}`;
+    return `${json}}`;
+  });
+  return `[${parts.join(',')}]`;
 }

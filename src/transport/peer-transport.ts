@@ -159,6 +159,8 @@ export class PeerTransport {
   private readonly removed = new Set<NodeId>();
   private readonly inbound = new Map<NodeId, InboundStream>();
   private readonly handlers = new Map<string, { handler: RpcHandler; options: RpcHandlerOptions }>();
+  /** Plain GETs that other programs make of a member's peer URL (etcd's proxy asks GET /members). */
+  private readonly getHandlers = new Map<string, () => { headers: Record<string, string>; body: string }>();
   private readonly snapshotsSending = new Set<NodeId>();
   private snapshotsReceiving = 0;
   private rpcRequestsInFlight = 0;
@@ -331,6 +333,12 @@ export class PeerTransport {
     this.handlers.set(path, { handler, options });
   }
 
+  /** Answers GET `path` with what `answer` gives; anyone may ask (etcd's peer URLs answer these unauthenticated, as here). */
+  handleGet(path: string, answer: () => { headers: Record<string, string>; body: string }): void {
+    if (this.getHandlers.has(path)) throw new Error(`peer GET path ${path} already has a handler`);
+    this.getHandlers.set(path, answer);
+  }
+
   /** Calls `path` on a known peer; rejects with PeerRequestError (failure says why). */
   async request(peerId: NodeId, path: string, body: Buffer, timeoutMs: number): Promise<Buffer> {
     const peer = this.peers.get(peerId);
@@ -434,8 +442,14 @@ export class PeerTransport {
       response.writeHead(503).end('peer transport stopped');
       return;
     }
+    const get = this.getHandlers.get(path);
+    if (get !== undefined && request.method === 'GET') {
+      const { headers, body } = get();
+      response.writeHead(200, headers).end(body);
+      return;
+    }
     if (request.method !== 'POST') {
-      response.writeHead(405, { allow: 'POST' }).end();
+      response.writeHead(405, { allow: get !== undefined ? 'GET, POST' : 'POST' }).end();
       return;
     }
     if (path.startsWith(STREAM_PATH_PREFIX)) this.acceptStream(request, response, path.slice(STREAM_PATH_PREFIX.length));

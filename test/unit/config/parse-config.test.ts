@@ -186,6 +186,16 @@ describe('validation at start', () => {
     expect(hrefs(config.listenClientUrls)).toEqual(['http://127.0.0.1:23799']);
   });
 
+  it('lets a v2 proxy (or a member that may fall back to one) start without advertise URLs or its name in the initial cluster, as etcd does', () => {
+    const proxy = parse(['--proxy', 'readonly', '--listen-client-urls', 'http://127.0.0.1:23799', '--initial-cluster', 'a=http://127.0.0.1:2380']).config;
+    expect(proxy.proxy).toEqual({ mode: 'readonly', failureWaitMs: 5000, refreshIntervalMs: 30000, dialTimeoutMs: 1000, writeTimeoutMs: 5000, readTimeoutMs: 0 });
+    expect(hrefs(proxy.advertiseClientUrls)).toEqual(['http://localhost:2379']);
+    const fallback = parse(['--discovery', 'http://127.0.0.1:1/t', '--listen-client-urls', 'http://127.0.0.1:23799']).config;
+    expect(hrefs(fallback.advertiseClientUrls)).toEqual(['http://localhost:2379']);
+    expect(errorOf(() => parse(['--discovery', 'http://127.0.0.1:1/t', '--discovery-fallback', 'exit', '--listen-client-urls', 'http://127.0.0.1:23799'])))
+      .toBe('--advertise-client-urls is required when --listen-client-urls is set explicitly');
+  });
+
   it('checks URLs the way etcd does', () => {
     expect(errorOf(() => parse(['--listen-peer-urls', 'foo']))).toContain('URL scheme must be http, https, unix, or unixs: foo');
     expect(errorOf(() => parse(['--listen-peer-urls', 'http://127.0.0.1']))).toContain('does not have the form "host:port"');

@@ -44,19 +44,18 @@ describe('v2 discovery protocol', () => {
     expect(registered.body.node.value).toBe('m1=http://127.0.0.1:3001');
   });
 
-  it("a full cluster with --discovery-fallback=proxy (etcd's default) says that etcd-ts has no proxy to fall back to", async () => {
+  it("a full cluster is etcd's error whatever the fallback (main() then starts the v2 proxy); a proxy reads the cluster without joining it", async () => {
     const url = await newToken('1');
     await member(url, 'm1', 'http://127.0.0.1:3201').join();
     const configFor = (fallback: string[]) => parseConfig([
       '--name', 'm2', '--data-dir', makeTempDir('discovery-fallback'), '--discovery', url, ...fallback,
       '--initial-advertise-peer-urls', 'http://127.0.0.1:3202', '--listen-peer-urls', 'http://127.0.0.1:3202',
     ], {}).config;
-    for (const fallback of [[], ['--discovery-fallback', 'proxy']]) {
-      await expect(resolveInitialCluster(configFor(fallback))).rejects.toThrow(
-        /^discovery: cluster is full: etcd would fall back to a v2 proxy \(--discovery-fallback=proxy, the default\), which etcd-ts does not have/,
-      );
+    for (const fallback of [[], ['--discovery-fallback', 'proxy'], ['--discovery-fallback', 'exit']]) {
+      await expect(resolveInitialCluster(configFor(fallback))).rejects.toThrow(/^discovery: cluster is full$/);
     }
-    await expect(resolveInitialCluster(configFor(['--discovery-fallback', 'exit']))).rejects.toThrow(/^discovery: cluster is full$/);
+    const reader = new V2DiscoveryClient({ discoveryUrl: url, memberId: 0n, selfValue: '' });
+    expect(await reader.cluster()).toEqual([{ name: 'm1', peerUrls: ['http://127.0.0.1:3201'] }]);
   });
 
   it('etcd errors: size key not found, duplicate id, bad size', async () => {
