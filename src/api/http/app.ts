@@ -1,5 +1,5 @@
 // Builds the fastify app for the HTTP side of the client port: the v3 JSON gateway (also over
-// WebSocket upgrades on its paths), /version,
+// WebSocket upgrades on its paths), /dashboard, /version,
 // /health, /livez, /readyz and /metrics. The app never listens: its node:http server receives
 // connections from the client listener (http1HandlerFor(app.server)), or from app.inject() in tests.
 // Answers carry etcd's CORS headers and Go's plain-text 404/405s, so curl sees what etcd answers;
@@ -16,6 +16,7 @@ import { attachGatewayWebSocket } from './gateway-websocket.js';
 import { registerHealth } from './health.js';
 import { EtcdMetrics } from './metrics.js';
 import { registerV2Api } from './v2/index.js';
+import { dashboardPage } from '../../dashboard/dashboard-page.js';
 
 export interface HttpAppOptions {
   server: EtcdServerApi;
@@ -157,6 +158,11 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   registerHealthAndMetrics(app, options, metrics, logger);
 
   if (options.enableV2) registerV2Api(app, { server: options.server, logger });
+
+  // Ours, not etcd's: a page that shows the cluster through this gateway (src/dashboard).
+  app.get('/dashboard', async (_request, reply) => {
+    await reply.header('Content-Type', 'text/html; charset=utf-8').send(dashboardPage(options.etcdVersion));
+  });
 
   app.get('/version', async (_request, reply) => {
     await reply.header('Content-Type', 'application/json').send(JSON.stringify({
