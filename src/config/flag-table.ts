@@ -108,7 +108,7 @@ export const flagTable: readonly FlagSpec[] = [
   flag(M, 'grpc-keepalive-interval', 'duration', '2h', 'core', '3.4', 'Frequency duration of server-to-client ping to check if a connection is alive (0 to disable).'),
   flag(M, 'grpc-keepalive-timeout', 'duration', '20s', 'core', '3.4', 'Additional duration of wait before closing a non-responsive connection (0 to disable).'),
   flag(M, 'socket-reuse-port', 'bool', 'false', 'later', '3.5', 'Set SO_REUSEPORT on listeners.'),
-  flag(M, 'socket-reuse-address', 'bool', 'false', 'later', '3.5', 'Set SO_REUSEADDR on listeners.'),
+  flag(M, 'socket-reuse-address', 'bool', 'false', 'no-effect', '3.5', 'Set SO_REUSEADDR on listeners (always set: by libuv here, as by Go for etcd on Linux).'),
   flag(M, 'raft-read-timeout', 'duration', '5s', 'core', '3.5', 'Read timeout set on each peer connection.'),
   flag(M, 'raft-write-timeout', 'duration', '5s', 'core', '3.5', 'Write timeout set on each peer connection.'),
   flag(M, 'max-learners', 'int', '1', 'core', '3.6', 'Maximum number of learners in the cluster.'),
