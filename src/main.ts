@@ -266,14 +266,19 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
-  // etcd waits for readiness as long as it takes (a member whose peers are down keeps trying); it
-  // fails only when the server stopped first, and the stop reports that itself.
-  await ready.then(
-    async () => {
-      logger.info({ 'member-id': server.memberId.toString(16) }, 'ready to serve client requests');
-      // A systemd unit of Type=notify waits for this (etcd notifies at the same point).
-      await sdNotify('READY=1', logger);
-    },
-    () => undefined,
-  );
+  // Clients are served once the member is ready, however long that takes (a member whose peers
+  // are down keeps trying). A systemd unit of Type=notify waits for READY=1, though: as etcd 3.5
+  // does, it is sent once the member is ready or --experimental-wait-cluster-ready-timeout has
+  // passed, whichever comes first, so that members booting together without a quorum yet do not
+  // each wait for the others' units. A server that stopped first reports that itself.
+  void ready.then(() => logger.info({ 'member-id': server.memberId.toString(16) }, 'ready to serve client requests'), () => undefined);
+  let readyTimer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timed-out'>((resolve) => {
+    readyTimer = setTimeout(() => resolve('timed-out'), config.experimental.waitClusterReadyTimeoutMs);
+  });
+  const outcome = await Promise.race([ready.then(() => 'ready' as const, () => 'stopped' as const), timedOut]);
+  clearTimeout(readyTimer);
+  if (outcome === 'stopped') return;
+  if (outcome === 'timed-out') logger.warn('startEtcd: timed out waiting for the ready notification');
+  await sdNotify('READY=1', logger);
 }

@@ -216,7 +216,7 @@ export const flagTable: readonly FlagSpec[] = [
   flag(E, 'experimental-bootstrap-defrag-threshold-megabytes', 'uint', '0', 'no-effect', '3.5', 'Old name of --bootstrap-defrag-threshold-megabytes (etcd-ts stores in LevelDB: no free pages to count).'),
   flag(E, 'bootstrap-defrag-threshold-megabytes', 'uint', '0', 'no-effect', '3.6', 'Defragment at boot when it would free at least this many megabytes of bbolt free pages (etcd-ts stores in LevelDB, which reclaims space by its own compactions).'),
   flag(E, 'experimental-stop-grpc-service-on-defrag', 'bool', 'false', 'core', '3.5', 'Stop serving gRPC health during defragmentation.'),
-  flag(E, 'experimental-wait-cluster-ready-timeout', 'duration', '5s', 'later', '3.5', 'Maximum time to wait for the cluster to be ready at boot.'),
+  flag(E, 'experimental-wait-cluster-ready-timeout', 'duration', '5s', 'core', '3.5', 'Maximum duration to wait for the cluster to be ready.'),
   flag(E, 'feature-gates', 'string', '', 'core', '3.6', 'Comma-separated Name=true|false feature gates (e.g. LeaseCheckpoint=true).'),
 
   flag(U, 'force-new-cluster', 'bool', 'false', 'core', '3.4', 'Force to create a new one-member cluster.'),

@@ -463,6 +463,7 @@ export function parseConfig(
       compactHashCheckIntervalMs: renamed('compact-hash-check-time', 'experimental-compact-hash-check-time'),
       compactionBatchLimit: renamed('compaction-batch-limit', 'experimental-compaction-batch-limit'),
       compactionSleepIntervalMs: value('experimental-compaction-sleep-interval'),
+      waitClusterReadyTimeoutMs: value('experimental-wait-cluster-ready-timeout'),
       warningApplyDurationMs: renamed('warning-apply-duration', 'experimental-warning-apply-duration'),
       warningUnaryRequestDurationMs: renamed('warning-unary-request-duration', 'experimental-warning-unary-request-duration'),
       stopGrpcServiceOnDefrag: value('experimental-stop-grpc-service-on-defrag'),

@@ -136,6 +136,8 @@ export interface EtcdConfig {
     compactHashCheckIntervalMs: number;
     compactionBatchLimit: number;
     compactionSleepIntervalMs: number;
+    /** How long start-up waits for the member to be ready before it tells systemd it is anyway (etcd 3.5's startEtcd). */
+    waitClusterReadyTimeoutMs: number;
     warningApplyDurationMs: number;
     warningUnaryRequestDurationMs: number;
     stopGrpcServiceOnDefrag: boolean;

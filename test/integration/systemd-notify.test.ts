@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, test } from 'vitest';
-import { etcdctl, makeTempDir, selfCheck, startServerUnderTest } from '../helpers/index.js';
+import { etcdctl, etcdTsBinPath, freePort, makeTempDir, selfCheck, startServerUnderTest } from '../helpers/index.js';
 import { registerChild } from '../helpers/process-registry.js';
 
 const stops: Array<() => Promise<unknown> | void> = [];
@@ -55,5 +55,36 @@ describe(`sd_notify (${selfCheck ? 'real etcd' : 'etcd-ts'})`, () => {
     // systemd's default NotifyAccess=main takes it from the main process only.
     expect(systemd.messages.find((message) => message.text === 'READY=1')!.pid).toBe(server.pid);
     expect((await etcdctl(server.clientUrl, ['put', 'notified', 'yes'])).exitCode).toBe(0);
+  }, 60_000);
+
+  // etcd 3.5's --experimental-wait-cluster-ready-timeout (etcd 3.4 waits for readiness forever).
+  test.skipIf(selfCheck)('a member without a quorum notifies after --experimental-wait-cluster-ready-timeout, and still serves no client', async () => {
+    const dir = makeTempDir('notify-no-quorum');
+    const socketPath = join(dir, 'notify.sock');
+    const systemd = fakeSystemd(socketPath);
+    await systemd.ready;
+    const [clientPort, peerPort, otherPeer1, otherPeer2] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const clientUrl = `http://127.0.0.1:${clientPort}`;
+    const env: NodeJS.ProcessEnv = { NOTIFY_SOCKET: socketPath };
+    for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('ETCD_')) env[key] ??= value;
+    const child = spawn(process.execPath, [etcdTsBinPath, '--name=a', `--data-dir=${join(dir, 'a.etcd')}`,
+      `--listen-client-urls=${clientUrl}`, `--advertise-client-urls=${clientUrl}`,
+      `--listen-peer-urls=http://127.0.0.1:${peerPort}`, `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+      `--initial-cluster=a=http://127.0.0.1:${peerPort},b=http://127.0.0.1:${otherPeer1},c=http://127.0.0.1:${otherPeer2}`,
+      '--experimental-wait-cluster-ready-timeout=1s'], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    registerChild(child);
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    stops.push(async () => { child.kill('SIGKILL'); await exited; });
+    const deadline = Date.now() + 15_000;
+    while (!systemd.messages.some((m) => m.text === 'READY=1') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(systemd.messages.find((m) => m.text === 'READY=1')?.pid, output).toBe(child.pid);
+    expect(output).toContain('startEtcd: timed out waiting for the ready notification');
+    expect(output).not.toContain('ready to serve client requests');
+    // Readiness still gates the clients: without a quorum the member answers nobody.
+    const get = await etcdctl(clientUrl, ['--dial-timeout=1s', '--command-timeout=1s', 'get', 'x'], { timeoutMs: 5000 });
+    expect(get.exitCode).not.toBe(0);
   }, 60_000);
 });
