@@ -62,7 +62,11 @@ export function createReverseProxy(options: ReverseProxyOptions): (request: http
       response.end(`${JSON.stringify({ endpoints: options.director.endpoints().map(endpointString) })}\n`);
       return;
     }
-    void forward(request, response);
+    forward(request, response).catch((error: unknown) => {
+      // Never an unhandled rejection: one request's failure must not stop the proxy.
+      options.log('failed to proxy a request', { error: (error as Error).message });
+      response.destroy();
+    });
   };
 
   const forward = async (request: http.IncomingMessage, response: http.ServerResponse): Promise<void> => {

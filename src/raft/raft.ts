@@ -641,8 +641,10 @@ export class Raft {
   private sendLeaderPersisted(index: number): void {
     if (!this.followersMayCommit()) return;
     this.forEachPeer((id, pr) => {
-      // Only to voters sent the entries and not yet heard from: the rest learn the commit from appends.
-      if (pr.isLearner || pr.next <= index || pr.match >= index) return;
+      // Only to voters sent the entries and not yet heard from, which said they commit alone (a
+      // member built before this message says nothing, and would close its stream on it): the rest
+      // learn the commit from appends.
+      if (pr.isLearner || !pr.selfCommit || pr.next <= index || pr.match >= index) return;
       const m = emptyMessage(MessageType.LeaderPersisted, id, this.id, 0);
       m.index = index;
       this.send(m);

@@ -3,17 +3,18 @@
 // with 64-bit member ids carried as exact uint64s. Pure: no I/O.
 //
 // Layout (all integers big-endian or LEB128 varints of non-negative safe integers):
-//   u8 format | u8 type | u8 flags (1 = reject, 2 = has snapshot, 4 = self-commit) | u64 to | u64 from |
+//   u8 format | u8 type | u8 flags (1 = reject, 2 = has snapshot) | u64 to | u64 from |
 //   varint term, logTerm, index, commit, rejectHint | bytes context |
 //   varint entry count, then per entry: varint term, index | u8 type | bytes data |
 //   [snapshot: varint index, term | varint voter count, u64 each | varint learner count, u64 each | bytes data]
-// where "bytes" is a varint length followed by that many bytes.
+// where "bytes" is a varint length followed by that many bytes. An accepting AppResp carries
+// selfCommit as rejectHint 1 (unused there), so that a member built before selfCommit, which
+// closes a stream on a flag it does not know, reads it and ignores it.
 import { MessageType, type ConfState, type Entry, type Message, type NodeId, type Snapshot } from '../raft/types.js';
 
 const FORMAT_VERSION = 1;
 const FLAG_REJECT = 1;
 const FLAG_SNAPSHOT = 2;
-const FLAG_SELF_COMMIT = 4;
 const UINT64_MAX = (1n << 64n) - 1n;
 /** A safe integer needs at most 53 bits: 8 varint bytes carry 56. */
 const VARINT_BYTES_MAX = 8;
@@ -59,6 +60,12 @@ function confStateSize(confState: ConfState): number {
 }
 
 /** The exact number of bytes `encodeMessage` produces; also validates every field. */
+/** An accepting AppResp's rejectHint on the wire: 1 for selfCommit (see the layout above). */
+function rejectHintOnWire(message: Message): number {
+  if (message.type === MessageType.AppResp && !message.reject) return message.selfCommit ? 1 : 0;
+  return message.rejectHint;
+}
+
 export function encodedMessageSize(message: Message): number {
   if (!Number.isInteger(message.type) || message.type < 0 || message.type > MESSAGE_TYPE_MAX) {
     throw new MessageCodecError(`unknown message type ${message.type}`);
@@ -67,7 +74,7 @@ export function encodedMessageSize(message: Message): number {
   checkId(message.from, 'from');
   // Field by field: a loop over [name, value] pairs built six arrays per message sent.
   let size = 3 + 16 + uintSize(message.term, 'term') + uintSize(message.logTerm, 'logTerm') + uintSize(message.index, 'index') +
-    uintSize(message.commit, 'commit') + uintSize(message.rejectHint, 'rejectHint');
+    uintSize(message.commit, 'commit') + uintSize(rejectHintOnWire(message), 'rejectHint');
   size += bytesSize(message.context);
   size += varintSize(message.entries.length);
   for (const entry of message.entries) {
@@ -117,15 +124,14 @@ export function encodeMessageInto(message: Message, target: Buffer, offset: numb
   writer.offset = offset;
   writer.u8(FORMAT_VERSION);
   writer.u8(message.type);
-  writer.u8((message.reject ? FLAG_REJECT : 0) | (message.snapshot !== undefined ? FLAG_SNAPSHOT : 0) |
-    (message.selfCommit ? FLAG_SELF_COMMIT : 0));
+  writer.u8((message.reject ? FLAG_REJECT : 0) | (message.snapshot !== undefined ? FLAG_SNAPSHOT : 0));
   writer.u64(message.to);
   writer.u64(message.from);
   writer.varint(message.term);
   writer.varint(message.logTerm);
   writer.varint(message.index);
   writer.varint(message.commit);
-  writer.varint(message.rejectHint);
+  writer.varint(rejectHintOnWire(message));
   writer.bytes(message.context);
   writer.varint(message.entries.length);
   for (const entry of message.entries) {
@@ -219,7 +225,7 @@ export function decodeMessage(buffer: Buffer): Message {
   const type = reader.u8();
   if (type > MESSAGE_TYPE_MAX) throw new MessageCodecError(`unknown message type ${type}`);
   const flags = reader.u8();
-  if ((flags & ~(FLAG_REJECT | FLAG_SNAPSHOT | FLAG_SELF_COMMIT)) !== 0) throw new MessageCodecError(`unknown message flags ${flags}`);
+  if ((flags & ~(FLAG_REJECT | FLAG_SNAPSHOT)) !== 0) throw new MessageCodecError(`unknown message flags ${flags}`);
   const to = reader.u64();
   const from = reader.u64();
   const term = reader.varint();
@@ -238,8 +244,12 @@ export function decodeMessage(buffer: Buffer): Message {
   }
   const message: Message = {
     type: type as MessageType, to, from, term, logTerm, index, entries, commit,
-    reject: (flags & FLAG_REJECT) !== 0, rejectHint, selfCommit: (flags & FLAG_SELF_COMMIT) !== 0, context,
+    reject: (flags & FLAG_REJECT) !== 0, rejectHint, selfCommit: false, context,
   };
+  if (message.type === MessageType.AppResp && !message.reject) {
+    message.selfCommit = rejectHint === 1;
+    message.rejectHint = 0;
+  }
   if ((flags & FLAG_SNAPSHOT) !== 0) {
     const snapshotIndex = reader.varint();
     const snapshotTerm = reader.varint();

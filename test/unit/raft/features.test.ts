@@ -419,6 +419,24 @@ describe('commit on a follower (at most three voters)', () => {
     }
   });
 
+  it('no notice to a follower that has not said it commits alone (a member built before this would close its stream on one)', () => {
+    const c = elected([1n, 2n, 3n]);
+    // Member 3 acks as an older build would: without selfCommit.
+    c.filter = (m) => {
+      if (m.type === MessageType.AppResp && m.from === 3n) m.selfCommit = false;
+      return true;
+    };
+    c.get(1n).node.propose(text('a'));
+    c.stabilize();
+    c.delivered = [];
+    c.get(1n).node.propose(text('b'));
+    c.stabilize();
+    expect(c.delivered.filter((m) => m.type === MessageType.LeaderPersisted).map((m) => m.to)).toEqual([2n]);
+    // It gets the commit in an append, as before.
+    expect(c.delivered.filter((m) => m.to === 3n && m.type === MessageType.App).map((m) => m.entries.length)).toEqual([1, 0]);
+    for (const id of [1n, 2n, 3n]) expect(dataOf(c.get(id).applied)).toEqual(['a', 'b']);
+  });
+
   it('per write each follower gets one append and one notice and sends one ack: no append to announce the commit', () => {
     const c = afterOneWrite();
     c.get(1n).node.propose(text('b'));
@@ -486,9 +504,14 @@ describe('commit on a follower (at most three voters)', () => {
     };
     c.get(1n).node.propose(text('b'));
     c.stabilize();
-    expect(c.delivered.some((m) => m.type === MessageType.LeaderPersisted && m.to === 2n && m.index === 5)).toBe(true);
-    expect(commitOf(c, 2n)).toBe(3);
     expect(acksOfTwo.map((m) => [m.index, m.selfCommit])).toEqual([[5, false]]);
+    // Its acks said so, so the leader tells it nothing; told anyway, it still does not commit.
+    expect(c.delivered.some((m) => m.type === MessageType.LeaderPersisted && m.to === 2n)).toBe(false);
+    const notice = emptyMessage(MessageType.LeaderPersisted, 2n, 1n, c.get(1n).node.status().term);
+    notice.index = 5;
+    c.get(2n).node.step(notice);
+    c.stabilize();
+    expect(commitOf(c, 2n)).toBe(3);
   });
 
   it('a read at the leader covers what a follower may have committed before the leader heard', () => {

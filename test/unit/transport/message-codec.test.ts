@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeMessage, encodedMessageSize, encodeMessage, MessageCodecError } from '../../../src/transport/message-codec.js';
 import { FrameDecoder, frameHeader } from '../../../src/transport/frames.js';
-import { MessageType, type Message } from '../../../src/raft/types.js';
+import { emptyMessage, MessageType, type Message } from '../../../src/raft/types.js';
 
 const uint64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
 const safeUint = fc.oneof(fc.integer({ min: 0, max: 300 }), fc.nat({ max: Number.MAX_SAFE_INTEGER }));
@@ -34,6 +34,9 @@ const message: fc.Arbitrary<Message> = fc.record({
   snapshot: fc.option(snapshot, { nil: undefined }),
 }).map((m) => {
   if (m.snapshot === undefined) delete (m as Partial<Message>).snapshot;
+  // selfCommit exists on an accepting AppResp only, where it travels as rejectHint 1.
+  if (m.type === MessageType.AppResp && !m.reject) m.rejectHint = 0;
+  else m.selfCommit = false;
   return m;
 });
 
@@ -59,6 +62,18 @@ describe('message codec', () => {
       expect(decoded.to).toBe(m.to);
       expect(decoded.from).toBe(m.from);
     }), { numRuns: 500 });
+  });
+
+  it("carries an accepting AppResp's selfCommit in rejectHint, with no new flag: a member built before it reads the message", () => {
+    const ack = { ...emptyMessage(MessageType.AppResp, 1n, 2n, 3), index: 7, selfCommit: true };
+    const bytes = encodeMessage(ack);
+    expect(bytes[2]).toBe(0); // the flags byte: neither reject nor snapshot
+    const decoded = decodeMessage(bytes);
+    expect([decoded.selfCommit, decoded.rejectHint, decoded.index]).toEqual([true, 0, 7]);
+    expect(decodeMessage(encodeMessage({ ...ack, selfCommit: false })).selfCommit).toBe(false);
+    // A rejection's hint is its own.
+    const reject = { ...emptyMessage(MessageType.AppResp, 1n, 2n, 3), reject: true, rejectHint: 1 };
+    expect([decodeMessage(encodeMessage(reject)).rejectHint, decodeMessage(encodeMessage(reject)).selfCommit]).toEqual([1, false]);
   });
 
   it('keeps member ids above 2^53 exact', () => {
