@@ -102,6 +102,20 @@ function dataDirType(dir: string, logger: Logger): 'empty' | 'member' | 'proxy' 
   return member ? 'member' : proxy ? 'proxy' : 'empty';
 }
 
+/** On the first SIGINT or SIGTERM: `shutdown`, then exit 0. */
+function stopOnSignals(logger: Logger, shutdown: () => Promise<void>): void {
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'received signal; shutting down');
+    await shutdown();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
 /** Runs as etcd 3.4's v2 proxy until a signal stops it. */
 async function serveProxy(config: EtcdConfig, memberTls: MemberTls, logger: Logger): Promise<void> {
   const proxy = await startProxy(config, {
@@ -112,16 +126,7 @@ async function serveProxy(config: EtcdConfig, memberTls: MemberTls, logger: Logg
     writeTimeoutMs: config.proxy.writeTimeoutMs,
     readTimeoutMs: config.proxy.readTimeoutMs,
   }, memberTls, logger.child({ component: 'proxy' }));
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'received signal; shutting down');
-    await proxy.stop();
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  stopOnSignals(logger, () => proxy.stop());
   await sdNotify('READY=1', logger);
 }
 
@@ -240,11 +245,7 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
     setTimeout(() => process.exit(0), 50);
   };
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'received signal; shutting down');
+  stopOnSignals(logger, async () => {
     await clientListeners.close(GRPC_SHUTDOWN_GRACE_MS);
     await httpOnlyListeners.close();
     await metricsListeners?.close();
@@ -262,10 +263,7 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
       });
     });
     await server.stop();
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  });
   // Clients are served once the member is ready, however long that takes (a member whose peers
   // are down keeps trying). A systemd unit of Type=notify waits for READY=1, though: as etcd 3.5
   // does, it is sent once the member is ready or --experimental-wait-cluster-ready-timeout has

@@ -1,7 +1,7 @@
 // The dashboard's data side: what the page asks the cluster, through the v3 JSON gateway that every
 // member serves on its client URL (the same requests a curl script makes). It runs in the browser,
 // inlined into the page (dashboard-page.ts), and in Node for the tests: it imports nothing and uses
-// only fetch, TextEncoder/TextDecoder and streams, which both have.
+// only fetch, TextEncoder/TextDecoder, btoa/atob and streams, which both have.
 
 export interface Session {
   /** A member's client URL, e.g. http://127.0.0.1:2379 (the page's own origin in the browser). */
@@ -47,34 +47,12 @@ export async function call(session: Session, path: string, body: unknown = {}, s
 
 // ---- bytes: the gateway carries keys and values as base64 ----
 
-const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-
 export function toBase64(bytes: Uint8Array): string {
-  let out = '';
-  for (let i = 0; i < bytes.length; i += 3) {
-    const n = (bytes[i]! << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);
-    out += alphabet[(n >> 18) & 63]! + alphabet[(n >> 12) & 63]!;
-    out += i + 1 < bytes.length ? alphabet[(n >> 6) & 63]! : '=';
-    out += i + 2 < bytes.length ? alphabet[n & 63]! : '=';
-  }
-  return out;
+  return btoa(Array.from(bytes, (byte) => String.fromCharCode(byte)).join(''));
 }
 
 export function fromBase64(text: string | undefined): Uint8Array {
-  const clean = (text ?? '').replace(/[^A-Za-z0-9+/]/g, '');
-  const out = new Uint8Array(Math.floor((clean.length * 3) / 4));
-  let bits = 0;
-  let value = 0;
-  let at = 0;
-  for (const char of clean) {
-    value = (value << 6) | alphabet.indexOf(char);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[at++] = (value >> bits) & 0xff;
-    }
-  }
-  return out.subarray(0, at);
+  return Uint8Array.from(atob(text ?? ''), (char) => char.charCodeAt(0));
 }
 
 export const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
@@ -247,10 +225,11 @@ export async function watchPrefix(session: Session, prefix: string, onEvent: (ev
       const { value, done } = await reader.read();
       if (done) return;
       pending += decoder.decode(value, { stream: true });
+      // One response per line, as grpc-gateway writes them.
       let newline: number;
-      while ((newline = pending.indexOf('\n')) >= 0 || (pending.trim() !== '' && isWholeJson(pending))) {
-        const line = newline >= 0 ? pending.slice(0, newline) : pending;
-        pending = newline >= 0 ? pending.slice(newline + 1) : '';
+      while ((newline = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
         if (line.trim() === '') continue;
         const message = JSON.parse(line);
         if (message.error) throw new GatewayError(String(message.error.message ?? 'watch failed'), Number(message.error.grpc_code ?? 2), Number(message.error.http_code ?? 0));
@@ -268,16 +247,6 @@ export async function watchPrefix(session: Session, prefix: string, onEvent: (ev
     throw error;
   } finally {
     reader.releaseLock();
-  }
-}
-
-/** Whether `text` is one complete JSON value (the gateway may not end a line before the next arrives). */
-function isWholeJson(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -6,14 +6,14 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dashboardUiScript } from './dashboard-ui.js';
 
-let page: string | undefined;
+let clientScript: string | undefined;
 
-/** The page's HTML, built once: the data functions (the compiled dashboard-client.js beside this file) and the screen. */
+/** The page's HTML: the data functions (the compiled dashboard-client.js beside this file, read once) and the screen. */
 export function dashboardPage(etcdVersion: string): string {
-  if (page !== undefined) return page;
-  const client = readFileSync(fileURLToPath(new URL('./dashboard-client.js', import.meta.url)), 'utf8')
+  clientScript ??= readFileSync(fileURLToPath(new URL('./dashboard-client.js', import.meta.url)), 'utf8')
     .replace(/^\/\/# sourceMappingURL=.*$/m, '');
-  page = `<!doctype html>
+  const client = clientScript;
+  return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -64,5 +64,4 @@ ${dashboardUiScript}
 </body>
 </html>
 `;
-  return page;
 }

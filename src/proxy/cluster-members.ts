@@ -4,6 +4,7 @@
 // peer URLs for its next question. etcd-ts's peers answer it (peer-members.ts), and so do etcd's.
 import http from 'node:http';
 import https from 'node:https';
+import { readBody } from '../transport/http-io.js';
 
 export interface RemoteCluster {
   /** Every member's client URLs, sorted (etcd's RaftCluster.ClientURLs). */
@@ -65,32 +66,23 @@ export async function clusterFromPeers(
   throw new Error('could not retrieve cluster information from the given URLs');
 }
 
-function getText(address: string, timeoutMs: number, tls: PeerTlsFiles | undefined): Promise<{ status: number; clusterId: string | undefined; body: string }> {
-  return new Promise((resolve, reject) => {
-    const url = new URL(address);
-    const secure = url.protocol === 'https:';
-    const options: https.RequestOptions = { method: 'GET', timeout: timeoutMs };
-    if (secure) Object.assign(options, { ca: tls?.ca, cert: tls?.cert, key: tls?.key, rejectUnauthorized: tls?.insecure !== true });
-    const request = (secure ? https : http).request(url, options, (response) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      response.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > answerBytesMax) {
-          request.destroy(new Error('answer too large'));
-          return;
-        }
-        chunks.push(chunk);
-      });
-      response.on('end', () => {
-        const header = response.headers['x-etcd-cluster-id'];
-        resolve({ status: response.statusCode ?? 0, clusterId: Array.isArray(header) ? header[0] : header, body: Buffer.concat(chunks).toString('utf8') });
-      });
-      response.on('error', reject);
+async function getText(address: string, timeoutMs: number, tls: PeerTlsFiles | undefined): Promise<{ status: number; clusterId: string | undefined; body: string }> {
+  const url = new URL(address);
+  const secure = url.protocol === 'https:';
+  const options: https.RequestOptions = { method: 'GET' };
+  if (secure) Object.assign(options, { ca: tls?.ca, cert: tls?.cert, key: tls?.key, rejectUnauthorized: tls?.insecure !== true });
+  const request = (secure ? https : http).request(url, options);
+  const deadline = setTimeout(() => request.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  try {
+    const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      request.once('response', resolve);
+      request.once('error', reject);
+      request.end();
     });
-    const deadline = setTimeout(() => request.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    request.on('close', () => clearTimeout(deadline));
-    request.on('error', reject);
-    request.end();
-  });
+    const body = await readBody(response, answerBytesMax);
+    const header = response.headers['x-etcd-cluster-id'];
+    return { status: response.statusCode ?? 0, clusterId: Array.isArray(header) ? header[0] : header, body: body.toString('utf8') };
+  } finally {
+    clearTimeout(deadline);
+  }
 }

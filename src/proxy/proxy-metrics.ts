@@ -1,7 +1,7 @@
 // Owns the v2 proxy's /metrics: etcd's etcd_proxy_* series (requests by method, handled by method
 // and code, dropped by method and reason, handling time) and the process series.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { eventLoopMonitorResolutionMs } from '../api/http/metrics.js';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { registerProcessMetrics } from '../api/http/metrics.js';
 
 export type DropReason = 'zero_endpoints' | 'failed_sending_request' | 'failed_getting_response';
 
@@ -29,7 +29,7 @@ export class ProxyMetrics {
       buckets: Array.from({ length: 13 }, (_, i) => 0.0005 * 2 ** i),
       registers,
     });
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: eventLoopMonitorResolutionMs });
+    if (options.processMetrics ?? true) registerProcessMetrics(this.registry);
   }
 
   requestIn(method: string): void {

@@ -5,11 +5,10 @@
 // `--initial-cluster`; then the members' own list, asked of them every refresh interval.
 import { mkdirSync } from 'node:fs';
 import http from 'node:http';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { AccessControl } from '../api/http/access-control.js';
+import { ClientListeners, http1HandlerFor } from '../api/listener/index.js';
 import type { EtcdConfig } from '../config/types.js';
 import { formatEtcdUrl } from '../config/urls.js';
 import { parseDiscoveryProxy } from '../discovery/http-client.js';
@@ -102,48 +101,34 @@ export async function startProxy(config: EtcdConfig, settings: ProxySettings, me
     handler(request, response);
   };
 
-  const servers: http.Server[] = [];
+  // The client listeners of a member, HTTP only: the same TLS handling (client certificates, CRL,
+  // Go's answer to plain HTTP on an https port) and connection bound.
+  const server = http.createServer(serveRequest);
+  // Long polls (?wait=true) and watch streams may stay open for as long as the client likes.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  const listeners = new ClientListeners({ logger, protocols: 'http-only', http1Handler: http1HandlerFor(server) });
+  const stop = async () => {
+    director.stop();
+    await listeners.close();
+    server.closeAllConnections();
+  };
   const urls: string[] = [];
   try {
     for (const url of config.listenClientUrls) {
-      let server: http.Server;
-      if (url.protocol === 'https:') {
-        const tls = memberTls.client?.server;
-        if (!tls) throw new Error(`${formatEtcdUrl(url)}: https needs --cert-file and --key-file`);
-        server = https.createServer({ ...tls.contextOptions, requestCert: tls.requireClientCert, rejectUnauthorized: tls.requireClientCert }, serveRequest);
-      } else if (url.protocol === 'http:') {
-        server = http.createServer(serveRequest);
-      } else {
-        throw new Error(`${formatEtcdUrl(url)}: the v2 proxy listens on http and https URLs only`);
-      }
-      // Long polls (?wait=true) and watch streams may stay open for as long as the client likes.
-      server.requestTimeout = 0;
-      server.headersTimeout = 60_000;
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(Number(url.port || (url.protocol === 'https:' ? 443 : 80)), url.hostname.replace(/^\[|\]$/g, ''), () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      servers.push(server);
-      const bound = `${url.protocol}//${url.hostname}:${(server.address() as AddressInfo).port}`;
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`${formatEtcdUrl(url)}: the v2 proxy listens on http and https URLs only`);
+      const tls = url.protocol === 'https:' ? memberTls.client?.server : undefined;
+      if (url.protocol === 'https:' && tls === undefined) throw new Error(`${formatEtcdUrl(url)}: https needs --cert-file and --key-file`);
+      const { port } = await listeners.listen(url.hostname.replace(/^\[|\]$/g, ''), Number(url.port || (tls ? 443 : 80)), { tls });
+      const bound = `${url.protocol}//${url.hostname}:${port}`;
       urls.push(bound);
       log('v2 proxy started listening on client requests', { host: bound });
     }
   } catch (error) {
-    director.stop();
-    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+    await stop();
     throw error;
   }
-  return {
-    urls,
-    async stop() {
-      director.stop();
-      for (const server of servers) server.closeAllConnections();
-      await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-    },
-  };
+  return { urls, stop };
 }
 
 /** The peer URLs to ask first, from the discovery flags or --initial-cluster (etcd's PeerURLsMapAndToken("proxy")). */

@@ -8,6 +8,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { AccessControl } from '../api/http/access-control.js';
+import { BodyTooLargeError, readBody } from '../transport/http-io.js';
 import { endpointString, type ProxyDirector, type ProxyEndpoint } from './director.js';
 import type { ProxyMetrics } from './proxy-metrics.js';
 
@@ -77,7 +78,7 @@ export function createReverseProxy(options: ReverseProxyOptions): (request: http
     try {
       body = await readBody(request, options.requestBytesMax);
     } catch (error) {
-      if (error instanceof BodyTooLarge) {
+      if (error instanceof BodyTooLargeError) {
         writeHttpError(response, 413, `httpproxy: request body larger than ${options.requestBytesMax} bytes`);
         return;
       }
@@ -183,27 +184,6 @@ export function createReverseProxy(options: ReverseProxyOptions): (request: http
     }
     proxied(request, response);
   };
-}
-
-class BodyTooLarge extends Error {}
-
-function readBody(request: http.IncomingMessage, bytesMax: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    request.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > bytesMax) {
-        request.pause();
-        reject(new BodyTooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    });
-    request.on('end', () => resolve(Buffer.concat(chunks)));
-    request.on('error', reject);
-    request.on('aborted', () => reject(new Error('client went away')));
-  });
 }
 
 /** The client's headers as name/value pairs, less the hop-by-hop ones and the length (set per attempt), plus X-Forwarded-For. */

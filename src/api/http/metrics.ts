@@ -44,6 +44,18 @@ export interface EtcdMetricsOptions {
   quotaBackendBytes?: number;
 }
 
+/** The process_* series (and Node's own), as etcd's Go collector gives them; the member's and the v2 proxy's /metrics. */
+export function registerProcessMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: eventLoopMonitorResolutionMs });
+  // The one process_* series of etcd's Go collector that prom-client lacks.
+  if (addressSpaceLimitBytes() !== undefined) {
+    new Gauge({
+      name: 'process_virtual_memory_max_bytes', help: 'Maximum amount of virtual memory available in bytes.', registers: [registry],
+      collect() { this.set(addressSpaceLimitBytes() ?? -1); },
+    });
+  }
+}
+
 export class EtcdMetrics implements ServerMetricsRecorder {
   readonly registry = new Registry();
   /**
@@ -135,16 +147,7 @@ export class EtcdMetrics implements ServerMetricsRecorder {
     bytesCounter('etcd_network_client_grpc_sent_bytes_total', 'The total number of bytes sent to grpc clients.', flowSlot.sentBytes);
     this.healthSuccess = new Counter({ name: 'etcd_server_health_success', help: 'The total number of successful health checks', registers });
     this.healthFailures = new Counter({ name: 'etcd_server_health_failures', help: 'The total number of failed health checks', registers });
-    if (options.processMetrics ?? true) {
-      collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: eventLoopMonitorResolutionMs });
-      // The one process_* series of etcd's Go collector that prom-client lacks.
-      if (addressSpaceLimitBytes() !== undefined) {
-        new Gauge({
-          name: 'process_virtual_memory_max_bytes', help: 'Maximum amount of virtual memory available in bytes.', registers,
-          collect() { this.set(addressSpaceLimitBytes() ?? -1); },
-        });
-      }
-    }
+    if (options.processMetrics ?? true) registerProcessMetrics(this.registry);
   }
 
   /**

@@ -47,7 +47,8 @@ export function http1HandlerFor(httpServer: http.Server): Http1ConnectionHandler
 export type ListenerProtocols = 'grpc-and-http' | 'grpc-only' | 'http-only';
 
 export interface ClientListenerOptions {
-  grpcServer: GrpcServer;
+  /** Needed unless the listener serves HTTP only (the v2 proxy has no gRPC server). */
+  grpcServer?: GrpcServer;
   /** Where HTTP/2 connections go; default: a connection handler of grpcServer (api/grpc/lean-path.ts). */
   http2?: GrpcConnectionHandler;
   /** Default 'grpc-and-http'. */
@@ -77,12 +78,15 @@ export class ClientListeners {
   private readonly servers: net.Server[] = [];
   /** Connections still deciding their protocol: closed on shutdown, bounded by connectionsMax. */
   private readonly sniffing = new Set<net.Socket>();
-  private readonly http2: GrpcConnectionHandler;
+  private readonly http2: GrpcConnectionHandler | undefined;
   /** Connections accepted before serveAfter resolved, with how each is to be served; undefined once serving. */
   private held?: Map<net.Socket, () => void>;
 
   constructor(private readonly options: ClientListenerOptions) {
-    this.http2 = options.http2 ?? createGrpcConnectionHandler(options.grpcServer, { logger: options.logger });
+    if (options.http2 === undefined && options.grpcServer === undefined && options.protocols !== 'http-only') {
+      throw new Error('a client listener that serves gRPC needs a gRPC server');
+    }
+    this.http2 = options.http2 ?? (options.grpcServer && createGrpcConnectionHandler(options.grpcServer, { logger: options.logger }));
     if (options.serveAfter !== undefined) {
       this.held = new Map();
       options.serveAfter.then(() => this.serveHeld(), () => undefined);
@@ -130,7 +134,7 @@ export class ClientListeners {
     this.sniffing.clear();
     for (const server of this.servers) server.close();
     this.servers.length = 0;
-    await this.http2.closeAll(graceMs);
+    await this.http2?.closeAll(graceMs);
   }
 
   /**
@@ -245,7 +249,7 @@ export class ClientListeners {
         return;
       }
       logger.debug({ 'remote-addr': `${socket.remoteAddress}:${socket.remotePort}`, 'verified-cn': commonName }, 'serving client HTTP/2 connection');
-      this.http2.serve(socket, firstBytes, { verifiedCommonName: commonName });
+      this.http2!.serve(socket, firstBytes, { verifiedCommonName: commonName });
     });
   }
 }
