@@ -196,6 +196,7 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
 
   const grpcServer = createGrpcServer({
     server, maxRequestBytes: config.maxRequestBytes, logger: logger.child({ component: 'grpc' }), handledCounts: metrics.grpcHandledCounts,
+    warningUnaryRequestMs: config.experimental.warningUnaryRequestDurationMs,
   });
   registerAuthService(grpcServer, server.auth, logger.child({ component: 'grpc' }));
   const httpApp = createHttpApp({

@@ -14,6 +14,7 @@
 // The answers mirror grpc-js 1.14 byte for byte where a client can see them: response headers,
 // trailers ('grpc-status', URI-encoded 'grpc-message'), trailers-only errors, its texts for a
 // missing or second message, an oversized message and a bad or expired grpc-timeout.
+import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { ServerCredentials, status, type Server as GrpcServer, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -25,6 +26,7 @@ import { contextOfHttp2Headers } from './context.js';
 import { MalformedRequest } from './definitions.js';
 import { malformedError, unaryHandlerOf, type UnaryHandler } from './calls.js';
 import { toGrpcError, type GrpcError } from './errors.js';
+import { remoteAddressText, type RequestStatsLog } from './request-stats.js';
 import {
   countHandled, countReceived, countReceivedBytes, countSent, countSentBytes, countStarted, methodType, type GrpcHandledCounts, type MethodHandledCounts,
 } from './handled-counts.js';
@@ -52,6 +54,8 @@ interface FastPathTable {
   maxReceiveMessageBytes: number;
   logger: Logger;
   handledCounts: GrpcHandledCounts | undefined;
+  /** etcd's "request stats" lines for unary calls (debug level, or slower than the warning duration). */
+  requestStats: RequestStatsLog | undefined;
 }
 
 const tables = new WeakMap<GrpcServer, FastPathTable>();
@@ -68,11 +72,12 @@ export function leanPathCallCount(): number {
  * grpc.max_receive_message_length. Call before addServiceWithFastPath.
  */
 export function enableLeanPath(
-  grpcServer: GrpcServer, options: { maxReceiveMessageBytes: number; logger: Logger; handledCounts?: GrpcHandledCounts },
+  grpcServer: GrpcServer,
+  options: { maxReceiveMessageBytes: number; logger: Logger; handledCounts?: GrpcHandledCounts; requestStats?: RequestStatsLog },
 ): void {
   tables.set(grpcServer, {
     methods: new Map(), streams: new Map(), maxReceiveMessageBytes: options.maxReceiveMessageBytes, logger: options.logger,
-    handledCounts: options.handledCounts,
+    handledCounts: options.handledCounts, requestStats: options.requestStats,
   });
 }
 
@@ -143,6 +148,7 @@ export function createGrpcConnectionHandler(grpcServer: GrpcServer, options: Grp
     serve(socket, firstBytes, serveOptions = {}) {
       injector ??= grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
       const fallback = new GrpcJsFallback(injector, logger);
+      const remote = remoteAddressText(socket as { remoteAddress?: string; remotePort?: number });
       // URI-encoded once: node:http2 (the relay to grpc-js) keeps one byte per character of a header.
       const commonName = serveOptions.verifiedCommonName === undefined ? undefined : encodeURIComponent(serveOptions.verifiedCommonName);
       const connection: H2Connection = new H2Connection(socket, {
@@ -155,7 +161,7 @@ export function createGrpcConnectionHandler(grpcServer: GrpcServer, options: Grp
           if (commonName !== undefined) headers[verifiedCommonNameHeader] = commonName;
           else if (headers[verifiedCommonNameHeader] !== undefined) delete headers[verifiedCommonNameHeader];
         },
-        onStream: (stream) => route(stream, table, fallback),
+        onStream: (stream) => route(stream, table, fallback, remote),
         onClose: () => {
           connections.delete(connection);
           fallback.close();
@@ -170,12 +176,12 @@ export function createGrpcConnectionHandler(grpcServer: GrpcServer, options: Grp
   };
 }
 
-function route(stream: H2Stream, table: FastPathTable | undefined, fallback: GrpcJsFallback): void {
+function route(stream: H2Stream, table: FastPathTable | undefined, fallback: GrpcJsFallback, remote: string): void {
   if (table !== undefined && servesOnFastPath(stream.headers)) {
     const path = stream.headers[':path'] ?? '';
     const method = table.methods.get(path);
     if (method !== undefined) {
-      serveUnary(stream, method, table);
+      serveUnary(stream, method, table, remote);
       return;
     }
     const streamMethod = table.streams.get(path);
@@ -196,7 +202,7 @@ function servesOnFastPath(headers: H2RequestHeaders): boolean {
   return encoding === undefined || encoding === 'identity';
 }
 
-function serveUnary(stream: H2Stream, method: FastUnaryMethod, table: FastPathTable): void {
+function serveUnary(stream: H2Stream, method: FastUnaryMethod, table: FastPathTable, remote: string): void {
   fastCallCount++;
   countStarted(method.handled);
   countReceived(method.handled);
@@ -206,7 +212,7 @@ function serveUnary(stream: H2Stream, method: FastUnaryMethod, table: FastPathTa
     if (!stream.closed) respondTrailersOnly(stream, timeoutMs);
     return;
   }
-  const call = new LeanUnaryCall(stream, method, table);
+  const call = new LeanUnaryCall(stream, method, table, remote);
   if (timeoutMs !== undefined) call.startDeadline(timeoutMs);
   stream.attachReceiver(call);
 }
@@ -227,7 +233,13 @@ class LeanUnaryCall implements H2StreamReceiver {
   private receivedBytes = 0;
   private declaredBytes = -1;
 
-  constructor(private readonly stream: H2Stream, private readonly method: FastUnaryMethod, private readonly table: FastPathTable) {}
+  /** For the request stats line (request-stats.ts): when the request had arrived, and what it was. */
+  private startedMs = 0;
+  private request: unknown = undefined;
+
+  constructor(
+    private readonly stream: H2Stream, private readonly method: FastUnaryMethod, private readonly table: FastPathTable, private readonly remote: string,
+  ) {}
 
   startDeadline(timeoutMs: number): void {
     this.deadlineTimer = setTimeout(() => this.fail(deadlineExceeded), timeoutMs);
@@ -270,9 +282,16 @@ class LeanUnaryCall implements H2StreamReceiver {
     }
     const context = contextOfHttp2Headers(stream.headers);
     stream.releaseHeaders();
+    if (this.table.requestStats !== undefined) {
+      this.startedMs = performance.now();
+      this.request = request;
+    }
     method.handler.handle(request, context, (error, response) => {
       if (error === undefined) this.succeed(response);
-      else this.fail(toGrpcError(error, method.handler.logger, method.handler.method));
+      else {
+        this.fail(toGrpcError(error, method.handler.logger, method.handler.method));
+        this.reportStats(undefined, 0);
+      }
     });
   }
 
@@ -309,10 +328,26 @@ class LeanUnaryCall implements H2StreamReceiver {
       this.fail({ code: status.INTERNAL, details: 'Error serializing response' });
       return;
     }
-    if (!this.finish(status.OK)) return;
-    countSent(this.method.handled);
-    countSentBytes(this.method.handled, message.length);
-    this.stream.respondGrpcUnary(grpcResponseHeaderBlock, message, grpcOkTrailerBlock);
+    if (this.finish(status.OK)) {
+      countSent(this.method.handled);
+      countSentBytes(this.method.handled, message.length);
+      this.stream.respondGrpcUnary(grpcResponseHeaderBlock, message, grpcOkTrailerBlock);
+    }
+    this.reportStats(response, message.length);
+  }
+
+  private reportStats(response: unknown, responseBytes: number): void {
+    const stats = this.table.requestStats;
+    if (stats === undefined || !stats.logs(performance.now() - this.startedMs)) return;
+    // The answer is already written; this runs inside the server's completion of the request, where
+    // nothing a log line does may throw.
+    try {
+      stats.report({
+        startedMs: this.startedMs, path: this.method.path, remote: this.remote, request: this.request, requestBytes: this.declaredBytes, response, responseBytes,
+      });
+    } catch (error) {
+      this.table.logger.debug({ err: error }, 'request stats not logged');
+    }
   }
 }
 

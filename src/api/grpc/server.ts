@@ -17,6 +17,7 @@ import { watchService } from './watch.js';
 import { countingInterceptor } from './counting-interceptor.js';
 import type { GrpcHandledCounts } from './handled-counts.js';
 import { addServiceWithFastPath, enableLeanPath } from './lean-path.js';
+import { DEFAULT_WARNING_UNARY_REQUEST_MS, RequestStatsLog } from './request-stats.js';
 
 /** etcd lets a gRPC message exceed --max-request-bytes by this much (room for the envelope). */
 export const receiveMessageSlackBytes = 512 * 1024;
@@ -27,6 +28,8 @@ export interface GrpcServerOptions {
   logger: Logger;
   /** Where finished calls are counted for /metrics (EtcdMetrics.grpcHandledCounts). */
   handledCounts?: GrpcHandledCounts;
+  /** --warning-unary-request-duration: a unary call slower than this is logged (request-stats.ts). */
+  warningUnaryRequestMs?: number;
 }
 
 /** Every method's request encoder by path, for the byte counts of calls grpc-js serves. */
@@ -51,7 +54,10 @@ export function createGrpcServer(options: GrpcServerOptions): Server {
     'grpc.max_send_message_length': -1,
     interceptors: options.handledCounts === undefined ? [] : [countingInterceptor(options.handledCounts, requestEncoders(definitions))],
   });
-  enableLeanPath(grpcServer, { maxReceiveMessageBytes: options.maxRequestBytes + receiveMessageSlackBytes, logger, handledCounts: options.handledCounts });
+  enableLeanPath(grpcServer, {
+    maxReceiveMessageBytes: options.maxRequestBytes + receiveMessageSlackBytes, logger, handledCounts: options.handledCounts,
+    requestStats: new RequestStatsLog(logger, options.warningUnaryRequestMs ?? DEFAULT_WARNING_UNARY_REQUEST_MS),
+  });
   const server = options.server;
   addServiceWithFastPath(grpcServer, definitions['etcdserverpb.KV'], kvService(server, logger));
   addServiceWithFastPath(grpcServer, definitions['etcdserverpb.Watch'], watchService(server, logger));
