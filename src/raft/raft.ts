@@ -638,6 +638,15 @@ export class Raft {
     return voters.size <= 3 && voters.has(this.id) && this.pendingConfIndex <= this.raftLog.applied;
   }
 
+  /**
+   * The highest index that some member may already have committed and answered for: a follower
+   * commits up to what this leader told it is durable here before the leader hears its ack (see
+   * maybeCommitAsFollower), so on a leader this is past its own commit index for about a round.
+   */
+  visibleCommitIndex(): number {
+    return Math.max(this.raftLog.committed, this.persistedNoticeMax);
+  }
+
   private sendLeaderPersisted(index: number): void {
     if (!this.followersMayCommit()) return;
     this.forEachPeer((id, pr) => {
@@ -774,9 +783,8 @@ export class Raft {
       this.pendingReadIndexMessages.push(m);
       return;
     }
-    // A follower may have committed up to what we told it is durable here before we heard (see
-    // maybeCommitAsFollower): a read must see what a watcher there may already have seen.
-    const index = Math.max(this.raftLog.committed, this.persistedNoticeMax);
+    // A read must see what a watcher on a follower may already have seen.
+    const index = this.visibleCommitIndex();
     const request: ReadIndexRequest = { index, from: m.from, requestContext: m.entries[0]!.data, acks: new Set() };
     if (this.tracker.isSingleton() || this.confirmedByForward(m)) {
       this.answerReadIndex(request);

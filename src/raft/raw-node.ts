@@ -231,6 +231,11 @@ export class RawNode {
     return this.raft.raftLog.committed;
   }
 
+  /** Raft.visibleCommitIndex: what a leader's own answers must have applied (a follower may have). */
+  get visibleCommitIndex(): number {
+    return this.raft.visibleCommitIndex();
+  }
+
   /** Whether the log holds entries not yet handed out for persisting (a Ready would fsync them). */
   get hasUnstableEntries(): boolean {
     return this.raft.raftLog.unstable.entries.length > 0;

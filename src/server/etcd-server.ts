@@ -138,6 +138,8 @@ const DB_SIZE_REFRESH_INTERVAL_MS = 1000;
 const REMOVED_MEMBER_STOP_DELAY_MS = 100;
 /** How often publishing looks again for a leader, or retries a proposal that failed. */
 const PUBLISH_RETRY_MS = 20;
+/** How long a leader waits to have applied what a follower may have answered (etcd's applyTimeout). */
+const APPLIED_WAIT_TIMEOUT_MS = 1000;
 
 export class EtcdServer implements EtcdServerApi {
   private readonly waits: RequestWaits;
@@ -241,6 +243,7 @@ export class EtcdServer implements EtcdServerApi {
       propose: (request) => this.propose(request),
       askLeader: (path, request) => this.askLeader(path, request),
       forwardKeepAlive: (id) => this.keepAliveForwarder.renew(id),
+      waitAppliedVisible: () => this.waitAppliedVisible(),
       linearizableRead: () => this.linearizableRead(),
       header: (revision) => this.header(revision),
       checkRequireLeader: (ctx) => this.checkRequireLeader(ctx),
@@ -519,19 +522,8 @@ export class EtcdServer implements EtcdServerApi {
     }));
     // Keep-alives and TTL reads go to the leader, the only member that tracks expiry.
     transport.handle('/leases/keepalive', async (body) => jsonAnswer(async () => {
-      // Renewed here or nowhere: a member that lost leadership must not forward them again.
-      if (!this.isLeader()) throw new EtcdError('NotLeader');
       const { ids } = JSON.parse(body.toString('utf8')) as { ids: string[] };
-      return {
-        ttls: ids.map((id) => {
-          try {
-            return this.lessor.renew(BigInt(id));
-          } catch (error) {
-            if (isEtcdError(error, 'LeaseNotFound')) return 0;
-            throw error;
-          }
-        }),
-      };
+      return { ttls: await this.leases.renewForwarded(ids.map((id) => BigInt(id))) };
     }));
     transport.handle('/leases/timetolive', async (body) => jsonAnswer(async () => {
       const { id, keys } = JSON.parse(body.toString('utf8')) as { id: string; keys: boolean };
@@ -843,6 +835,23 @@ export class EtcdServer implements EtcdServerApi {
     const encoded = encodeInternalRequest(request, requestId, this.requestOrigin);
     if (encoded.length > this.config.maxRequestBytes) throw new EtcdError('RequestTooLarge');
     return this.entryArena.copy(encoded);
+  }
+
+  /**
+   * etcd's waitAppliedIndex before a leader renews a lease, over what any member may have answered:
+   * a follower that committed a grant on its own (Raft.visibleCommitIndex) may have answered it
+   * before this leader heard its ack, and the client's first keep-alive, forwarded here, must find
+   * the lease (the 3-member lease-keepalive bench saw "requested lease not found" without this);
+   * so must a revoke a follower answered stop a renewal. Bounded as etcd's (its 1 s applyTimeout).
+   */
+  private async waitAppliedVisible(): Promise<void> {
+    const index = this.raftNode.rawNode.visibleCommitIndex;
+    if (index <= this.applier.appliedIndex) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), APPLIED_WAIT_TIMEOUT_MS); });
+    const outcome = await Promise.race([this.appliedWaits.wait(index, this.applier.appliedIndex), timedOut]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') throw new EtcdError('TimeoutWaitAppliedIndex');
   }
 
   private async linearizableRead(): Promise<void> {

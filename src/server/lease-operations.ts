@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { AuthGate } from '../auth/auth-gate.js';
 import { leaseRevokeAccess } from '../auth/request-access.js';
 import type { RequestAuth } from '../auth/types.js';
-import { isEtcdError } from '../errors.js';
+import { EtcdError, isEtcdError } from '../errors.js';
 import type { Lessor } from '../lease/lessor.js';
 import { pickLeaseId } from '../lease/lease-id.js';
 import type { InternalRequest } from './requests.js';
@@ -26,6 +26,8 @@ export interface LeaseHost {
   askLeader<T>(path: string, request: object): Promise<T>;
   /** A follower's keep-alive, renewed by the leader (batched); resolves with the TTL, 0 if unknown. */
   forwardKeepAlive(id: bigint): Promise<number>;
+  /** On the leader: waits until it has applied what any member may have committed (etcd's waitAppliedIndex). */
+  waitAppliedVisible(): Promise<void>;
   linearizableRead(): Promise<void>;
   header(revision?: number): ResponseHeader;
   checkRequireLeader(ctx?: RequestContext): void;
@@ -73,10 +75,32 @@ export class LeaseOperations {
       // Only the leader tracks expiry: a follower forwards the keep-alive (etcd's /leases).
       return { header, id, ttl: await this.host.forwardKeepAlive(id) };
     }
+    await this.host.waitAppliedVisible();
+    return { header, id, ttl: this.renewOrZero(id) };
+  }
+
+  /**
+   * The leader's renewal of keep-alives its followers forwarded (etcd's peer /leases): the TTL of
+   * each, 0 for an unknown lease. Renewed here or nowhere: a member that is not (or no longer) the
+   * leader refuses, so that they are not forwarded again.
+   */
+  async renewForwarded(ids: bigint[]): Promise<number[]> {
+    if (!this.host.isLeader()) throw new EtcdError('NotLeader');
+    await this.host.waitAppliedVisible();
+    if (!this.host.isLeader()) throw new EtcdError('NotLeader');
+    return ids.map((id) => this.renewOrZero(id));
+  }
+
+  /**
+   * Renews on the leader, after waitAppliedVisible: a grant or revoke some member already answered
+   * is applied here too (a follower that committed a grant on its own answers before this leader
+   * has heard its ack; see Raft.visibleCommitIndex).
+   */
+  private renewOrZero(id: bigint): number {
     try {
-      return { header, id, ttl: this.host.lessor().renew(id) };
+      return this.host.lessor().renew(id);
     } catch (error) {
-      if (isEtcdError(error, 'LeaseNotFound')) return { header, id, ttl: 0 };
+      if (isEtcdError(error, 'LeaseNotFound')) return 0;
       throw error;
     }
   }

@@ -98,6 +98,8 @@ interface SimMember {
   app: AppState;
   retired: boolean; // removed from the cluster and knows it
   lastCommit: number;
+  /** The term in which lastCommit last rose (0: not since the member started). */
+  commitRaisedInTerm: number;
   lastDurableCommit: number;
   random: Prng;
 }
@@ -180,6 +182,7 @@ export class Simulation {
       id, storage, node: undefined, pendingReady: undefined, retired: false,
       app: { appliedIndex: snapshot.metadata.index, hash: restored.chainHash, confState: snapshot.metadata.confState, kv: restored.kv },
       lastCommit: storage.initialState().hardState.commit,
+      commitRaisedInTerm: 0,
       lastDurableCommit: storage.initialState().hardState.commit,
       random: this.prng.fork(),
     };
@@ -195,6 +198,7 @@ export class Simulation {
       maxSizePerMsgBytes: 256, maxInflightMsgs: 4, random: () => member.random.next(),
     });
     member.lastCommit = member.node.status().commit;
+    member.commitRaisedInTerm = 0;
   }
 
   private note(event: string): void {
@@ -617,6 +621,7 @@ export class Simulation {
     for (const member of this.live()) {
       const status = member.node!.status();
       if (status.commit < member.lastCommit) this.fail(`member ${member.id} commit went back ${member.lastCommit} -> ${status.commit}`);
+      if (status.commit > member.lastCommit) member.commitRaisedInTerm = status.term;
       member.lastCommit = status.commit;
       if (status.role === 'leader') {
         const known = this.leaderOfTerm.get(status.term);
@@ -636,6 +641,13 @@ export class Simulation {
         const leaderStatus = leader?.node!.status();
         if (leaderStatus && leaderStatus.role === 'leader' && leaderStatus.term === status.term && status.commit > leaderStatus.commit) {
           this.totals.followerCommitsAhead++;
+          // What the leader's own answers wait for (lease renewals, read indexes) must cover what
+          // the follower committed in this leader's term (a commit learned in an earlier term the
+          // new leader covers once it commits an entry of its own, as in etcd).
+          const visible = leader!.node!.visibleCommitIndex;
+          if (member.commitRaisedInTerm === status.term && status.commit > visible) {
+            this.fail(`follower ${member.id} committed ${status.commit}, past its leader's visible commit index ${visible}`);
+          }
         }
       }
     }
