@@ -10,6 +10,7 @@ import { createLogger } from './logging.js';
 import { tuneHeapGrowth } from './heap-tuning.js';
 import { createGrpcServer } from './api/grpc/server.js';
 import { createGrpcConnectionHandler } from './api/grpc/lean-path.js';
+import { checkV2ApiAllowed, checkV2Content } from './api/http/v2/deprecation.js';
 import { ClientListeners, http1HandlerFor } from './api/listener/index.js';
 import { closeHttpApp, createHttpApp, createMetricsHttpApp, EtcdMetrics } from './api/http/index.js';
 import { registerAuthService } from './api/grpc/index.js';
@@ -155,6 +156,7 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
   }
   // One metrics registry: the server records into it, /metrics serves it.
   const metrics = new EtcdMetrics({ etcdVersion: config.etcdVersion, processMetrics: true, quotaBackendBytes: config.quotaBackendBytesShown });
+  checkV2ApiAllowed(config.enableV2, config.v2Deprecation);
   const server = await EtcdServer.start({
     name: config.name,
     dataDir: config.dataDir,
@@ -164,6 +166,7 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
     initialClusterToken: bootstrap.initialClusterToken,
     forceNewCluster: config.forceNewCluster,
     initialCorruptCheck: config.experimental.initialCorruptCheck,
+    checkRecoveredState: (mvcc) => checkV2Content(mvcc, config.v2Deprecation, logger),
     corruptCheckIntervalMs: config.experimental.corruptCheckIntervalMs,
     compactHashCheckIntervalMs: config.experimental.compactHashCheck ? config.experimental.compactHashCheckIntervalMs : 0,
     warningApplyDurationMs: config.experimental.warningApplyDurationMs,

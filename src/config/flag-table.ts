@@ -131,7 +131,7 @@ export const flagTable: readonly FlagSpec[] = [
   flag(C, 'auto-compaction-retention', 'string', '0', 'core', '3.4', 'Auto compaction retention length. 0 means disable auto compaction.'),
   flag(C, 'auto-compaction-mode', 'choice', 'periodic', 'core', '3.4', "Interpret 'auto-compaction-retention' one of: periodic|revision (periodic: duration, bare number = hours).", ['periodic', 'revision']),
   flag(C, 'enable-v2', 'bool', 'false', 'core', '3.4', 'Accept etcd V2 client requests.'),
-  flag(C, 'v2-deprecation', 'choice', 'not-yet', 'later', '3.5', 'Phase of v2store deprecation.', ['not-yet', 'write-only', 'write-only-drop-data', 'gone']),
+  flag(C, 'v2-deprecation', 'choice', 'not-yet', 'core', '3.5', 'Phase of v2store deprecation.', ['not-yet', 'write-only', 'write-only-drop-data', 'gone']),
 
   flag(S, 'cert-file', 'string', '', 'core', '3.4', 'Path to the client server TLS cert file.'),
   flag(S, 'key-file', 'string', '', 'core', '3.4', 'Path to the client server TLS key file.'),

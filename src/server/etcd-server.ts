@@ -82,6 +82,11 @@ export interface EtcdServerConfig {
   forceNewCluster?: boolean;
   /** --experimental-initial-corrupt-check: a restart compares its data with the peers' first (corruption-check.ts). */
   initialCorruptCheck?: boolean;
+  /**
+   * Called with the recovered store of a restarted member before Raft starts; a throw stops the
+   * start (--v2-deprecation's check of v2 content).
+   */
+  checkRecoveredState?: (mvcc: MvccStore) => Promise<void>;
   /** --corrupt-check-time: how often the leader compares the members' data; 0 for never. */
   corruptCheckIntervalMs?: number;
   /** --experimental-compact-hash-check-enabled: how often the leader compares the members' compaction hashes; 0 for never. */
@@ -353,6 +358,8 @@ export class EtcdServer implements EtcdServerApi {
     }
 
     const { state, appliedIndex } = await loadReplicatedState(backend, config);
+    // Before Raft or any peer starts, as etcd checks its v2 store before it starts raft.
+    if (restarted && config.checkRecoveredState !== undefined) await config.checkRecoveredState(state.mvcc);
     if (restarted && appliedIndex > 0 && !persisted.hardState && !persisted.snapshot) {
       throw new Error(`the write-ahead log in ${walDir} is empty, but the data dir has applied entries up to ${appliedIndex}: ` +
         'is --wal-dir the one this member was started with?');

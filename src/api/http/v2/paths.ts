@@ -41,6 +41,15 @@ export function subtreeRange(path: string): { key: Buffer; rangeEnd: Buffer } {
   return { key, rangeEnd: prefixEnd(key) };
 }
 
+/**
+ * [start, end) of every v2 node below the root (the root's own marker left out): what etcd calls
+ * custom v2store content when it checks --v2-deprecation at start.
+ */
+export function v2ContentRange(): { key: Buffer; rangeEnd: Buffer } {
+  const root = dirKey('/');
+  return { key: Buffer.concat([root, Buffer.from([0])]), rangeEnd: prefixEnd(root) };
+}
+
 /** [start, end) of the whole v2 space: nodes and the action record, for watchers. */
 export function keyspaceRange(): { key: Buffer; rangeEnd: Buffer } {
   const key = Buffer.from(v2KeyspacePrefix);
