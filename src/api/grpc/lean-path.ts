@@ -233,7 +233,7 @@ class LeanUnaryCall implements H2StreamReceiver {
   private receivedBytes = 0;
   private declaredBytes = -1;
 
-  /** For the request stats line (request-stats.ts): when the request had arrived, and what it was. */
+  /** For the request stats line (request-stats.ts): when the request had arrived, and what of it is kept. */
   private startedMs = 0;
   private request: unknown = undefined;
 
@@ -282,9 +282,10 @@ class LeanUnaryCall implements H2StreamReceiver {
     }
     const context = contextOfHttp2Headers(stream.headers);
     stream.releaseHeaders();
-    if (this.table.requestStats !== undefined) {
+    const stats = this.table.requestStats;
+    if (stats !== undefined) {
       this.startedMs = performance.now();
-      this.request = request;
+      this.request = stats.keptRequest(method.path, request);
     }
     method.handler.handle(request, context, (error, response) => {
       if (error === undefined) this.succeed(response);

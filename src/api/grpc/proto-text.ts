@@ -85,9 +85,30 @@ function loggablePutText(key: Buffer | undefined, valueSize: number, lease: stri
   return text;
 }
 
-/** A Put as decoded by the lean path's own decoder (translate/put-decode.ts). */
-export function loggablePutRequestText(request: PutRequest): string {
-  return loggablePutText(request.key, request.value.length, request.lease.toString(), request.prevKv, request.ignoreValue, request.ignoreLease);
+/**
+ * What the request stats line needs of a Put, without the request: its key (a copy) and value size.
+ * A put's key and value are views of the socket read they arrived in, and a put waits for its Raft
+ * cycle with a thousand others: its call must not hold them through that wait (see the server's
+ * answerPut).
+ */
+export interface LoggablePut {
+  key: Buffer;
+  valueSize: number;
+  lease: bigint;
+  prevKv: boolean;
+  ignoreValue: boolean;
+  ignoreLease: boolean;
+}
+
+export function loggablePut(request: PutRequest): LoggablePut {
+  return {
+    key: Buffer.from(request.key), valueSize: request.value.length, lease: request.lease,
+    prevKv: request.prevKv, ignoreValue: request.ignoreValue, ignoreLease: request.ignoreLease,
+  };
+}
+
+export function loggablePutRequestText(put: LoggablePut): string {
+  return loggablePutText(put.key, put.valueSize, put.lease.toString(), put.prevKv, put.ignoreValue, put.ignoreLease);
 }
 
 function loggableWirePut(put: WireObject): string {

@@ -13,7 +13,9 @@ import type protobuf from 'protobufjs';
 import type { Logger } from 'pino';
 import type { PutRequest } from '../../mvcc/types.js';
 import { loadProtobufRoot } from './definitions.js';
-import { compactText, loggablePutRequestText, loggableTxnRequestText } from './proto-text.js';
+import { compactText, loggablePut, loggablePutRequestText, loggableTxnRequestText, type LoggablePut } from './proto-text.js';
+
+const PUT_PATH = '/etcdserverpb.KV/Put';
 
 /** --warning-unary-request-duration's default (etcd's DefaultWarningUnaryRequestDuration). */
 export const DEFAULT_WARNING_UNARY_REQUEST_MS = 300;
@@ -90,6 +92,14 @@ export class RequestStatsLog {
     this.debug = logger.isLevelEnabled('debug');
   }
 
+  /**
+   * What a call keeps of its request until it is answered, for report(): a Put only its key and
+   * sizes (loggablePut); any other request as it is (their handlers hold it until then anyway).
+   */
+  keptRequest(path: string, request: unknown): unknown {
+    return path === PUT_PATH ? loggablePut(request as PutRequest) : request;
+  }
+
   /** Whether a call that took `tookMs` is logged. */
   logs(tookMs: number): boolean {
     return this.debug || tookMs > this.warnMs;
@@ -127,8 +137,8 @@ export class RequestStatsLog {
         const count = Buffer.isBuffer(response) ? varintField(response, 4) : Number((response as WireObject).count ?? 0);
         return { requestCount: 0, requestSize: requestBytes, responseCount: count, responseSize: responseBytes, requestContent: compactText(types.range, request as WireObject) };
       }
-      case '/etcdserverpb.KV/Put':
-        return { requestCount: 1, requestSize: requestBytes, responseCount: 0, responseSize: responseBytes, requestContent: loggablePutRequestText(request as PutRequest) };
+      case PUT_PATH:
+        return { requestCount: 1, requestSize: requestBytes, responseCount: 0, responseSize: responseBytes, requestContent: loggablePutRequestText(request as LoggablePut) };
       case '/etcdserverpb.KV/DeleteRange':
         return {
           requestCount: 0, requestSize: requestBytes, responseCount: Number((response as WireObject).deleted ?? 0), responseSize: responseBytes,

@@ -4,7 +4,7 @@
 // integration test (test/integration/request-stats.test.ts) checks whole lines against a server.
 import { describe, expect, it } from 'vitest';
 import { loadProtobufRoot } from '../../../src/api/grpc/definitions.js';
-import { compactText, goQuoted, loggablePutRequestText, loggableTxnRequestText } from '../../../src/api/grpc/proto-text.js';
+import { compactText, goQuoted, loggablePut, loggablePutRequestText, loggableTxnRequestText } from '../../../src/api/grpc/proto-text.js';
 import { goDurationText, remoteAddressText, varintField } from '../../../src/api/grpc/request-stats.js';
 import { encodeRangeResponse } from '../../../src/api/grpc/translate/kv-encode.js';
 
@@ -31,10 +31,19 @@ describe('Go protobuf text of requests', () => {
   });
 
   it('writes a put with its value as value_size (etcd\'s loggable put)', () => {
-    expect(loggablePutRequestText({ key: b('foo'), value: b('bar'), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false }))
+    expect(loggablePutRequestText(loggablePut({ key: b('foo'), value: b('bar'), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false })))
       .toBe('key:"foo" value_size:3 ');
-    expect(loggablePutRequestText({ key: b('k'), value: b(''), lease: 7587n, prevKv: true, ignoreValue: true, ignoreLease: true }))
+    expect(loggablePutRequestText(loggablePut({ key: b('k'), value: b(''), lease: 7587n, prevKv: true, ignoreValue: true, ignoreLease: true })))
       .toBe('key:"k" lease:7587 prev_kv:true ignore_value:true ignore_lease:true ');
+  });
+
+  it('keeps of a put only a copy of its key and sizes, not the views of the socket read', () => {
+    const read = b('....foo-bar....');
+    const kept = loggablePut({ key: read.subarray(4, 7), value: read.subarray(8, 11), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false });
+    read.write('XXX', 4, 'latin1');
+    expect(kept.key.toString()).toBe('foo');
+    expect(kept.key.buffer === read.buffer && kept.key.byteOffset === read.byteOffset + 4).toBe(false);
+    expect(kept).not.toHaveProperty('value');
   });
 
   it('writes a txn in etcd\'s layout: value compares and puts as sizes, a set oneof member even at zero, nested txns', () => {
