@@ -95,11 +95,12 @@ export function int64ToWire(value: bigint): WireInt64 {
   return value === 0n ? 0 : value.toString();
 }
 
+/** All four set at the top of an answer; a txn's nested answers set only their revision (etcd's). */
 export interface WireResponseHeader {
-  cluster_id: WireInt64;
-  member_id: WireInt64;
-  revision: number;
-  raft_term: number;
+  cluster_id?: WireInt64;
+  member_id?: WireInt64;
+  revision?: number;
+  raft_term?: number;
 }
 
 export function headerToWire(header: ResponseHeader): WireResponseHeader {
