@@ -50,6 +50,14 @@ export function loadProtobufRoot(): protobuf.Root {
   return root;
 }
 
+let sharedRoot: protobuf.Root | undefined;
+
+/** One loaded root for the process's readers of it (service definitions, gateway, request stats): the .proto files are read once. */
+export function protobufRoot(): protobuf.Root {
+  sharedRoot ??= loadProtobufRoot();
+  return sharedRoot;
+}
+
 function decodePutRequestOrMalformed(bytes: Buffer): unknown {
   try {
     return decodePutRequest(bytes);
@@ -71,7 +79,7 @@ let cached: ServiceDefinitions | undefined;
 export function loadServiceDefinitions(): ServiceDefinitions {
   if (cached) return cached;
   const packageDefinition = protoLoader.loadSync(protoFiles, loaderOptions);
-  const root = loadProtobufRoot();
+  const root = protobufRoot();
   const services = {} as ServiceDefinitions;
   const names: ServiceName[] = [
     'etcdserverpb.KV', 'etcdserverpb.Watch', 'etcdserverpb.Lease', 'etcdserverpb.Cluster', 'etcdserverpb.Maintenance',

@@ -339,12 +339,14 @@ class LeanUnaryCall implements H2StreamReceiver {
 
   private reportStats(response: unknown, responseBytes: number): void {
     const stats = this.table.requestStats;
-    if (stats === undefined || !stats.logs(performance.now() - this.startedMs)) return;
+    if (stats === undefined) return;
+    const tookMs = performance.now() - this.startedMs;
+    if (!stats.logs(tookMs)) return;
     // The answer is already written; this runs inside the server's completion of the request, where
     // nothing a log line does may throw.
     try {
       stats.report({
-        startedMs: this.startedMs, path: this.method.path, remote: this.remote, request: this.request, requestBytes: this.declaredBytes, response, responseBytes,
+        startedMs: this.startedMs, tookMs, path: this.method.path, remote: this.remote, request: this.request, requestBytes: this.declaredBytes, response, responseBytes,
       });
     } catch (error) {
       this.table.logger.debug({ err: error }, 'request stats not logged');

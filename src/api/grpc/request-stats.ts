@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import type protobuf from 'protobufjs';
 import type { Logger } from 'pino';
 import type { PutRequest } from '../../mvcc/types.js';
-import { loadProtobufRoot } from './definitions.js';
+import { protobufRoot } from './definitions.js';
 import { compactText, loggablePut, loggablePutRequestText, loggableTxnRequestText, type LoggablePut } from './proto-text.js';
 
 const PUT_PATH = '/etcdserverpb.KV/Put';
@@ -106,14 +106,13 @@ export class RequestStatsLog {
   }
 
   /**
-   * Logs one answered call. `response` is what the handler answered (undefined for an error), and
-   * `responseBytes` its encoded length.
+   * Logs one answered call that logs() admits (`tookMs`). `response` is what the handler answered
+   * (undefined for an error), and `responseBytes` its encoded length.
    */
   report(call: {
-    startedMs: number; path: string; remote: string; request: unknown; requestBytes: number; response: unknown; responseBytes: number;
+    startedMs: number; tookMs: number; path: string; remote: string; request: unknown; requestBytes: number; response: unknown; responseBytes: number;
   }): void {
-    const tookMs = performance.now() - call.startedMs;
-    if (!this.logs(tookMs)) return;
+    const { tookMs } = call;
     const figures = call.response === undefined ? noFigures : this.figures(call.path, call.request, call.requestBytes, call.response, call.responseBytes);
     const fields = {
       'start time': new Date(performance.timeOrigin + call.startedMs).toISOString(),
@@ -159,7 +158,7 @@ export class RequestStatsLog {
 
   private loadTypes(): NonNullable<RequestStatsLog['types']> {
     if (this.types === undefined) {
-      const root = loadProtobufRoot();
+      const root = protobufRoot();
       this.types = {
         range: root.lookupType('etcdserverpb.RangeRequest'),
         deleteRange: root.lookupType('etcdserverpb.DeleteRangeRequest'),

@@ -9,7 +9,7 @@ import type protobuf from 'protobufjs';
 import { GrpcCode } from '../../errors.js';
 import { ConcurrencyError, ServerElections, ServerLocks } from '../../concurrency/index.js';
 import type { AuthServerApi, EtcdServerApi, RequestContext } from '../../server/server-api.js';
-import { loadProtobufRoot } from '../grpc/definitions.js';
+import { protobufRoot } from '../grpc/definitions.js';
 import { GrpcStatusError } from '../grpc/errors.js';
 import {
   countHandled, countReceived, countSent, countStarted, type GrpcHandledCounts, type GrpcMethodType, type MethodHandledCounts,
@@ -49,11 +49,8 @@ const streamRoutes: ReadonlyMap<string, StreamRoute> = new Map<string, StreamRou
 
 const gatewayPrefixes = ['/v3', '/v3beta'];
 
-let protoRoot: protobuf.Root | undefined;
-
 function methodTypes(service: string, method: string): { requestType: protobuf.Type; responseType: protobuf.Type } {
-  protoRoot ??= loadProtobufRoot();
-  const resolved = protoRoot.lookupService(service).methods[method];
+  const resolved = protobufRoot().lookupService(service).methods[method];
   if (!resolved?.resolvedRequestType || !resolved.resolvedResponseType) throw new Error(`proto method ${service}/${method} not found`);
   return { requestType: resolved.resolvedRequestType, responseType: resolved.resolvedResponseType };
 }
