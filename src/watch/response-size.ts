@@ -1,7 +1,8 @@
 // Encoded sizes of watch responses (protobuf wire format of etcdserverpb.WatchResponse), used to
 // split a response into fragments no larger than --max-request-bytes when the watcher asked for it.
 import type { KeyValue, MvccEvent } from '../mvcc/types.js';
-import type { WatchStreamResponse } from './types.js';
+import { watchStreamResponse, type WatchStreamResponse } from './types.js';
+import { emptyObjectArray } from '../object-array.js';
 
 /** A response header with 64-bit ids and a large revision and term encodes to at most this. */
 const HEADER_BYTES_MAX = 2 + 11 + 11 + 11 + 11;
@@ -69,18 +70,21 @@ export function fragmentResponse(response: WatchStreamResponse, maxRequestBytes:
   if (response.events.length < 2 || watchResponseBytes(response) < maxRequestBytes) return [response];
   const envelope = envelopeBytes(response);
   const fragments: WatchStreamResponse[] = [];
-  let current: MvccEvent[] = [];
+  let current = emptyObjectArray<MvccEvent>();
   let currentBytes = envelope;
+  const fragmentOf = (events: MvccEvent[], fragment: boolean) => watchStreamResponse(response.revision, response.watchId, events, {
+    created: response.created, canceled: response.canceled, compactRevision: response.compactRevision, cancelReason: response.cancelReason, fragment,
+  });
   for (const event of response.events) {
     const bytes = eventBytes(event);
     if (current.length > 0 && currentBytes + bytes >= maxRequestBytes) {
-      fragments.push({ ...response, events: current, fragment: true });
-      current = [];
+      fragments.push(fragmentOf(current, true));
+      current = emptyObjectArray<MvccEvent>();
       currentBytes = envelope;
     }
     current.push(event);
     currentBytes += bytes;
   }
-  fragments.push({ ...response, events: current, fragment: false });
+  fragments.push(fragmentOf(current, false));
   return fragments;
 }

@@ -28,6 +28,23 @@ export interface WatchStreamResponse {
   events: MvccEvent[];
 }
 
+export type WatchResponseFlags = Partial<Pick<WatchStreamResponse, 'created' | 'canceled' | 'compactRevision' | 'cancelReason' | 'fragment'>>;
+
+/**
+ * Every WatchStreamResponse is made here, by one object literal: the encoders then see responses of
+ * one hidden class. When created, cancel and progress responses were built with a spread and event
+ * responses with a literal of their own, V8's code for the encoder, optimized on event responses,
+ * was thrown away at each new watcher's created response and compiled again (--trace-deopt: "wrong
+ * map"). `events` should hold objects from its start (object-array.ts), as lists of events do.
+ */
+export function watchStreamResponse(revision: number, watchId: number, events: MvccEvent[], flags?: WatchResponseFlags): WatchStreamResponse {
+  return {
+    revision, watchId, created: flags?.created ?? false, canceled: flags?.canceled ?? false,
+    compactRevision: flags?.compactRevision ?? 0, cancelReason: flags?.cancelReason ?? '', fragment: flags?.fragment ?? false,
+    events,
+  };
+}
+
 /** How a stream's owner asks for etcd's per-stream behaviours and learns that the server ended the stream. */
 export interface WatchStreamOptions {
   /**

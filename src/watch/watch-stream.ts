@@ -17,12 +17,15 @@
 //    it, sets nextRevision = R + 1, and becomes synced only if no notify came in meanwhile;
 //  - a synced watcher whose stream is full at revision R becomes unsynced with nextRevision = R.
 import { EtcdError, isEtcdError } from '../errors.js';
+import { StoredPutEvent } from '../mvcc/stored-event.js';
 import { EventType, type MvccEvent } from '../mvcc/types.js';
 import { normalizeWatchRange, watchRangeContains, type WatchKeyRange } from './key-range.js';
 import { eventBytes, fragmentResponse, watchResponseBytes } from './response-size.js';
 import {
-  WatchFilter, type WatchCreateRequest, type WatchStream, type WatchStreamOptions, type WatchStreamResponse,
+  WatchFilter, watchStreamResponse, type WatchCreateRequest, type WatchResponseFlags, type WatchStream, type WatchStreamOptions,
+  type WatchStreamResponse,
 } from './types.js';
+import { emptyObjectArray } from '../object-array.js';
 
 export interface Watcher {
   readonly id: number;
@@ -318,10 +321,7 @@ export class HubWatchStream implements WatchStream {
     watcher.sentEventsSinceTick = true;
     this.countOffered();
     if (this.holding && !watcher.fragment && this.merge(watcher, revision, shaped)) return;
-    const full: WatchStreamResponse = {
-      revision, watchId: watcher.id, created: false, canceled: false, compactRevision: 0, cancelReason: '', fragment: false,
-      events: shaped,
-    };
+    const full = watchStreamResponse(revision, watcher.id, shaped);
     if (watcher.fragment) {
       for (const part of fragmentResponse(full, this.hub.maxRequestBytes)) this.enqueue(part);
       return;
@@ -569,8 +569,19 @@ function carriesPrevKv(event: MvccEvent): boolean {
   return event.hasPrevKv ?? event.prevKv !== undefined;
 }
 
+/**
+ * Whether a watcher without prev_kv gets a copy: of an event with a prevKv, and of every put's
+ * StoredPutEvent, so that such watchers see puts in one shape only ({ type, kv }). A key's first put
+ * has no prevKv; passed on as it is, the encoder met a second shape there that it had not seen in
+ * V8's first feedback, and its optimized code was thrown away (V8's --trace-deopt: "wrong map" in
+ * the event encoder at the first put of a key, then a dozen recompiles down the watch path).
+ */
+function copiedWithoutPrevKv(event: MvccEvent): boolean {
+  return event instanceof StoredPutEvent || carriesPrevKv(event);
+}
+
 function withoutPrevKv(event: MvccEvent): MvccEvent {
-  if (!carriesPrevKv(event)) return event;
+  if (!copiedWithoutPrevKv(event)) return event;
   let copy = withoutPrevKvCopies.get(event);
   if (copy === undefined) {
     copy = { type: event.type, kv: event.kv };
@@ -582,15 +593,19 @@ function withoutPrevKv(event: MvccEvent): MvccEvent {
 function eventsWithoutPrevKv(events: MvccEvent[]): MvccEvent[] {
   let copy = listsWithoutPrevKv.get(events);
   if (copy === undefined) {
-    copy = events.some(carriesPrevKv) ? events.map(withoutPrevKv) : events;
+    if (events.some(copiedWithoutPrevKv)) {
+      // Pushed, not mapped: map() makes a holey array, another hidden class for the encoder.
+      copy = emptyObjectArray<MvccEvent>();
+      for (const event of events) copy.push(withoutPrevKv(event));
+    } else {
+      copy = events;
+    }
     listsWithoutPrevKv.set(events, copy);
   }
   return copy;
 }
 
-function response(revision: number, watchId: number, fields: Partial<WatchStreamResponse>): WatchStreamResponse {
-  return {
-    revision, watchId, created: false, canceled: false, compactRevision: 0, cancelReason: '', fragment: false,
-    events: [], ...fields,
-  };
+/** A response without events (created, canceled, progress). */
+function response(revision: number, watchId: number, flags: WatchResponseFlags): WatchStreamResponse {
+  return watchStreamResponse(revision, watchId, emptyObjectArray<MvccEvent>(), flags);
 }

@@ -14,6 +14,7 @@ import { Metadata, status } from '@grpc/grpc-js';
 import type { GrpcError } from './errors.js';
 import { countHandled, countReceived, countReceivedBytes, countSent, countSentBytes, type MethodHandledCounts } from './handled-counts.js';
 import { errorInternal } from '../h2/frame-types.js';
+import { emptyObjectArray } from '../../object-array.js';
 import { encodeHeaderBlock } from '../h2/hpack-encoder.js';
 import { streamWritableHighWaterMark, type H2RequestHeaders, type H2Stream } from '../h2/h2-stream.js';
 
@@ -323,6 +324,7 @@ export class LeanDuplexCall extends EventEmitter {
 
 const responseBatchSlotsKept = 1024;
 
+
 /**
  * A call's responses since its last flush: an encoded message, or, from writeEncoded, a value with
  * its `aux`, encoded by the frame encoder straight into the flush's frame; `bytes` counts their
@@ -331,8 +333,8 @@ const responseBatchSlotsKept = 1024;
  * a fresh set per flush, 1.8 MB after (the rest is the flush's closure and microtask).
  */
 class ResponseBatch {
-  values: unknown[] = [];
-  auxes: unknown[] = [];
+  values: unknown[] = emptyObjectArray<unknown>();
+  auxes: unknown[] = emptyObjectArray<unknown>();
   lengths: number[] = [];
   count = 0;
   bytes = 0;
@@ -352,8 +354,8 @@ class ResponseBatch {
    */
   clear(): void {
     if (this.values.length > responseBatchSlotsKept) {
-      this.values = [];
-      this.auxes = [];
+      this.values = emptyObjectArray<unknown>();
+      this.auxes = emptyObjectArray<unknown>();
       this.lengths = [];
     } else {
       this.values.fill(undefined, 0, this.count);

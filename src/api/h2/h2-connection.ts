@@ -23,6 +23,7 @@ import { H2Stream, type H2RequestHeaders } from './h2-stream.js';
 import { ClientPingPolicy, ServerPinger, tooManyPingsDebugData } from './keepalive.js';
 import { StreamTable } from './stream-table.js';
 import { TokenBucket } from './token-bucket.js';
+import { emptyObjectArray } from '../../object-array.js';
 
 /** Each stream may send this much before we return window: big enough for a large put in one go. */
 export const streamReceiveWindowBytes = 1024 * 1024;
@@ -139,7 +140,8 @@ export class H2Connection {
   /** Streams we reset (or answered and reset) before the client ended them: their late frames are dropped. */
   private readonly resetBeforeRemoteEnd = new Set<number>();
 
-  private output: Buffer[] = [];
+  /** Emptied and refilled, never replaced (object-array.ts). */
+  private readonly output: Buffer[] = emptyObjectArray<Buffer>();
   private outputBytes = 0;
   private flushScheduled = false;
   /** The socket is not read while what we wrote to it waits unsent (socketBacklogBytesMax). */
@@ -831,13 +833,13 @@ export class H2Connection {
 
   private flush(): void {
     this.flushScheduled = false;
-    if (this.output.length === 0) return;
     const output = this.output;
-    const bytes = this.outputBytes;
-    this.output = [];
+    if (output.length === 0) return;
+    const bytes = output.length === 1 ? output[0]! : Buffer.concat(output, this.outputBytes);
+    output.length = 0;
     this.outputBytes = 0;
     if (this.socket.destroyed || this.socket.writableEnded) return;
-    this.socket.write(output.length === 1 ? output[0]! : Buffer.concat(output, bytes));
+    this.socket.write(bytes);
     if (!this.readPaused && this.socket.writableLength > socketBacklogBytesMax) {
       this.readPaused = true;
       this.socket.pause();
