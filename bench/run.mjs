@@ -207,10 +207,29 @@ const watchRowsPutPrewarm = 2000;
  */
 const warmupRequests = 6000;
 
+/**
+ * The watch-latency rows' warm-up: as many puts to the watchers as the measured run makes, paced at
+ * this rate instead of the row's 100/s (V8 compiles a function after so many calls, not after so
+ * much time; the tool still waits for every watcher's event before the next put). Until 2026-11-28
+ * it was 100 puts: V8's --trace-opt on a 3-member cluster then showed 49-72 compilations per member
+ * inside the measured run (179-244 ms of compiler time each, on helper threads that compete with the
+ * event loops for the two cores), among them the watch path's own notify and sendEvents; after 1000
+ * puts, 28-36 (107-134 ms). etcd's p99 over three runs each: 1.45/1.21/1.11 ms after 100 puts,
+ * 1.35/1.24/1.12 ms after 1000.
+ */
+const watchLatencyWarmupPutRate = 1000;
+
 function warmupFor(workload) {
   if (workload.kind === 'keys') return 0;
-  const requests = workload.warmup ?? (workload.command[0] === 'watch-latency' ? 100 : warmupRequests);
+  const requests = workload.warmup ?? (workload.command[0] === 'watch-latency' ? totalFor(workload) : warmupRequests);
   return quick ? Math.min(totalFor(workload), requests) : requests;
+}
+
+/** The warm-up run's arguments: the measured load's, with watch-latency's puts paced faster (see above). */
+function warmupArgsFor(workload, endpoints, total) {
+  const args = toolArgsFor(workload, endpoints, total);
+  if (workload.command[0] !== 'watch-latency') return args;
+  return args.map((arg) => (arg.startsWith('--put-rate=') ? `--put-rate=${watchLatencyWarmupPutRate}` : arg));
 }
 
 function describeMachine() {
@@ -443,7 +462,7 @@ async function runOnce(workload, server, rep, scratchDir, failedLogsDir) {
       if (prewarm.code !== 0) throw new Error(`put pre-warm exited ${prewarm.code}: ${prewarm.stderr.trim().slice(-400)}`);
     }
     if (warmupTotal > 0) {
-      const warmupArgs = toolArgsFor(workload, endpoints, warmupTotal);
+      const warmupArgs = warmupArgsFor(workload, endpoints, warmupTotal);
       const warmup = await runToCompletion(benchmarkBinary, warmupArgs, { timeoutMs: toolRunTimeoutMs, cwd: repoDir });
       if (warmup.code !== 0) throw new Error(`warm-up run exited ${warmup.code}: ${warmup.stderr.trim().slice(-400)}`);
       record.warmupTotal = warmupTotal;
@@ -594,7 +613,7 @@ function writeLatest(result, jsonPath) {
       `alternating etcd-ts, etcd${workloads.some((w) => w.noop) ? ', no-op' : ''} run by run; ` +
       'each run a fresh server (or cluster) with fresh data dirs on the same disk, first warmed up with an unmeasured ' +
       `run of the same load (${quick ? 'at most the run\'s own size' : `${warmupRequests} requests`}; for the watch rows ${watchRowsPutPrewarm} puts per member from one client per member, then ` +
-      `puts to the watchers: 100 for watch-latency, ${quick ? 'as many as measured' : `${watchFanout.warmup} (2000 on 3 members)`} for fan-out), so both servers are ` +
+      `puts to the watchers: as many as measured for watch-latency, paced at ${watchLatencyWarmupPutRate}/s, ${quick ? 'as many as measured' : `${watchFanout.warmup} (2000 on 3 members)`} for fan-out), so both servers are ` +
       'measured in their steady state. Figures are medians (min–max); ' +
       'ratios are of medians, always etcd-ts / etcd, and the last column says which direction is better. ' +
       'Server CPU is utime+stime from /proc/<pid>/stat over the tool run, per 1000 requests of the run ' +
