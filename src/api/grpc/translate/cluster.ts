@@ -5,7 +5,8 @@ import {
   type WireInt64, type WireResponseHeader,
 } from './common.js';
 
-export interface WireMember { ID: WireInt64; name: string; peerURLs: string[]; clientURLs: string[]; isLearner: boolean }
+/** An unstarted member has no name yet and most are not learners: those zero values are left out, as etcd's encoder does. */
+export interface WireMember { ID: WireInt64; name?: string; peerURLs: string[]; clientURLs: string[]; isLearner?: boolean }
 
 function urlsFromWire(value: unknown): string[] {
   return wireArray(value, 'peerURLs').map((url) => wireString(url, 'peerURLs'));
@@ -31,15 +32,16 @@ export function memberListRequestFromWire(value: unknown): { linearizable: boole
 }
 
 export function memberToWire(member: Member): WireMember {
-  return {
-    ID: int64ToWire(member.id), name: member.name, peerURLs: member.peerUrls, clientURLs: member.clientUrls,
-    isLearner: member.isLearner,
-  };
+  const wire: WireMember = { ID: int64ToWire(member.id), peerURLs: member.peerUrls, clientURLs: member.clientUrls };
+  if (member.name !== '') wire.name = member.name;
+  if (member.isLearner) wire.isLearner = true;
+  return wire;
 }
 
-/** etcd's cluster service fills cluster id, member id and raft term, never the revision. */
+/** etcd's cluster service fills cluster id, member id and raft term, never the revision (not even a zero one on the wire). */
 function clusterHeaderToWire(header: ResponseHeader): WireResponseHeader {
-  return headerToWire({ ...header, revision: 0 });
+  const { revision: _revision, ...wire } = headerToWire(header);
+  return wire;
 }
 
 export function membersResponseToWire(result: { header: ResponseHeader; members: Member[] }):

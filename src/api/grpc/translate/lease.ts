@@ -21,10 +21,13 @@ export function leaseTimeToLiveRequestFromWire(value: unknown): { id: bigint; ke
   return { id: wireInt64Bigint(wire.ID, 'ID'), keys: wireBool(wire.keys, 'keys') };
 }
 
-export interface WireLeaseGrantResponse { header: WireResponseHeader; ID: WireInt64; TTL: number; error: string }
+// Zero values are left out of the answer objects, as etcd's Go encoder writes no field at its zero
+// value (protobufjs writes every field an object has; see kv.ts): a grant's `error` (always empty,
+// etcd reports failures as gRPC statuses) and the granted TTL of a lease that is not there.
+export interface WireLeaseGrantResponse { header: WireResponseHeader; ID: WireInt64; TTL: number }
 
 export function leaseGrantResponseToWire(result: { header: ResponseHeader; id: bigint; ttl: number }): WireLeaseGrantResponse {
-  return { header: headerToWire(result.header), ID: int64ToWire(result.id), TTL: result.ttl, error: '' };
+  return { header: headerToWire(result.header), ID: int64ToWire(result.id), TTL: result.ttl };
 }
 
 export function leaseKeepAliveResponseToWire(result: { header: ResponseHeader; id: bigint; ttl: number }):
@@ -33,11 +36,12 @@ export function leaseKeepAliveResponseToWire(result: { header: ResponseHeader; i
 }
 
 export function leaseTimeToLiveResponseToWire(result: LeaseTimeToLiveResult):
-{ header: WireResponseHeader; ID: WireInt64; TTL: number; grantedTTL: number; keys: Buffer[] } {
-  return {
-    header: headerToWire(result.header), ID: int64ToWire(result.id), TTL: result.ttl, grantedTTL: result.grantedTtl,
-    keys: result.keys,
+{ header: WireResponseHeader; ID: WireInt64; TTL: number; grantedTTL?: number; keys: Buffer[] } {
+  const wire: { header: WireResponseHeader; ID: WireInt64; TTL: number; grantedTTL?: number; keys: Buffer[] } = {
+    header: headerToWire(result.header), ID: int64ToWire(result.id), TTL: result.ttl, keys: result.keys,
   };
+  if (result.grantedTtl !== 0) wire.grantedTTL = result.grantedTtl;
+  return wire;
 }
 
 export function leaseLeasesResponseToWire(result: { header: ResponseHeader; leases: bigint[] }):

@@ -37,28 +37,30 @@ export interface WireStatusResponse {
   header: WireResponseHeader;
   version: string;
   dbSize: number;
-  leader: WireInt64;
+  leader?: WireInt64;
   raftIndex: number;
   raftTerm: number;
   raftAppliedIndex: number;
   errors: string[];
   dbSizeInUse: number;
-  isLearner: boolean;
+  /** Only when true, and `leader` only while there is one: etcd writes no field at its zero value. */
+  isLearner?: boolean;
 }
 
 export function statusResponseToWire(result: StatusResult): WireStatusResponse {
-  return {
+  const wire: WireStatusResponse = {
     header: headerToWire(result.header),
     version: result.version,
     dbSize: result.dbSize,
-    leader: int64ToWire(result.leader),
     raftIndex: result.raftIndex,
     raftTerm: result.raftTerm,
     raftAppliedIndex: result.raftAppliedIndex,
     errors: result.errors,
     dbSizeInUse: result.dbSizeInUse,
-    isLearner: result.isLearner,
   };
+  if (result.leader !== 0n) wire.leader = int64ToWire(result.leader);
+  if (result.isLearner) wire.isLearner = true;
+  return wire;
 }
 
 export function hashResponseToWire(result: { header: ResponseHeader; hash: number }): { header: WireResponseHeader; hash: number } {
