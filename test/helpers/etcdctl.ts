@@ -118,8 +118,10 @@ export function spawnWatch(endpoint: string, args: readonly string[], options: {
     if (stderrText.length < outputBytesMax) stderrText += chunk.toString('utf8');
   });
   let exitCode: number | null | undefined;
+  // 'close', not 'exit': 'exit' may come before the pipes are read to their end, and a fresh
+  // clone's CI run once compared an etcdctl whose "watch was canceled" had not been read yet.
   const exited = new Promise<number | null>((resolve) => {
-    child.once('exit', (code) => { exitCode = code; wake(); resolve(code); });
+    child.once('close', (code) => { exitCode = code; wake(); resolve(code); });
   });
 
   return {
