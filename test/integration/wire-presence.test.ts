@@ -1,4 +1,5 @@
-// Which fields the answers of the Lease, Cluster, Maintenance and Auth services put on the wire.
+// Which fields the answers of the Lease, Cluster, Maintenance, Auth, Election and Lock services put
+// on the wire.
 // etcd's Go encoder writes no field at its zero value (proto3); protobufjs writes every field the
 // answer object has, so a translator that sets zeros (or leaves out a field etcd writes) changes
 // the bytes a client reads, though not what it decodes. The lists below are what etcd 3.4 answered
@@ -37,13 +38,14 @@ type Answer = { paths: string[]; decoded: Record<string, unknown> } | { code: nu
 
 /** One unary call: `method` of `service`, the request from a plain object; the answer's field paths and decoded value. */
 function unary(service: string, method: string, request: Record<string, unknown>): Promise<Answer> {
-  const serviceType = root.lookupService(`etcdserverpb.${service}`);
+  const serviceName = service.includes('.') ? service : `etcdserverpb.${service}`;
+  const serviceType = root.lookupService(serviceName);
   const rpc = serviceType.methods[method]!;
   rpc.resolve();
   const requestType = rpc.resolvedRequestType!;
   const responseType = rpc.resolvedResponseType!;
   const Client = grpc.makeGenericClientConstructor({
-    Call: { path: `/etcdserverpb.${service}/${method}`, requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
+    Call: { path: `/${serviceName}/${method}`, requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
   }, 'Raw');
   const client = new Client(`127.0.0.1:${server.clientPort}`, grpc.credentials.createInsecure());
   const body = Buffer.from(requestType.encode(requestType.fromObject(request)).finish());
@@ -162,6 +164,23 @@ describe(`answers' fields on the wire (${selfCheck ? 'real etcd' : 'etcd-ts'})`,
     expectPaths('HashKV after compaction', pathsOf(await unary('Maintenance', 'HashKV', {})),
       [...header, 'hash', 'compact_revision', ...hashRevision]);
     expectPaths('Defragment', pathsOf(await unary('Maintenance', 'Defragment', {})), []);
+  });
+
+  test('Election and Lock', async () => {
+    const leaseId = decodedOf(await unary('Lease', 'LeaseGrant', { TTL: 60 })).ID as string;
+    const locked = await unary('v3lockpb.Lock', 'Lock', { name: Buffer.from('lk'), lease: leaseId });
+    expectPaths('Lock', pathsOf(locked), [...header, 'key']);
+    expectPaths('Unlock', pathsOf(await unary('v3lockpb.Lock', 'Unlock', { key: decodedOf(locked).key })), header);
+    const campaign = await unary('v3electionpb.Election', 'Campaign', { name: Buffer.from('el'), lease: leaseId, value: Buffer.from('v1') });
+    expectPaths('Campaign', pathsOf(campaign), [...header, 'leader', 'leader.name', 'leader.key', 'leader.rev', 'leader.lease']);
+    const leader = decodedOf(campaign).leader;
+    expectPaths('Proclaim', pathsOf(await unary('v3electionpb.Election', 'Proclaim', { leader, value: Buffer.from('v2') })), header);
+    expectPaths('Leader', pathsOf(await unary('v3electionpb.Election', 'Leader', { name: Buffer.from('el') })),
+      [...header, 'kv', 'kv.key', 'kv.create_revision', 'kv.mod_revision', 'kv.version', 'kv.value', 'kv.lease']);
+    expectPaths('Resign', pathsOf(await unary('v3electionpb.Election', 'Resign', { leader })), header);
+    const none = await unary('v3electionpb.Election', 'Leader', { name: Buffer.from('el') });
+    observed['Leader after resign'] = ['paths' in none ? 'answered' : `${none.code} ${none.details}`];
+    if (!printOnly) expect(none).toEqual({ code: grpc.status.UNKNOWN, details: 'election: no leader' });
   });
 
   test('Auth', async () => {
