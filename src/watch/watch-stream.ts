@@ -594,7 +594,8 @@ function eventsWithoutPrevKv(events: MvccEvent[]): MvccEvent[] {
   let copy = listsWithoutPrevKv.get(events);
   if (copy === undefined) {
     if (events.some(copiedWithoutPrevKv)) {
-      // Pushed, not mapped: map() makes a holey array, another hidden class for the encoder.
+      // Pushed, not mapped: map() gives a packed array while interpreted and a holey one once
+      // TurboFan has inlined it (checked with %HasHoleyElements): two hidden classes for the encoder.
       copy = emptyObjectArray<MvccEvent>();
       for (const event of events) copy.push(withoutPrevKv(event));
     } else {

@@ -324,7 +324,6 @@ export class LeanDuplexCall extends EventEmitter {
 
 const responseBatchSlotsKept = 1024;
 
-
 /**
  * A call's responses since its last flush: an encoded message, or, from writeEncoded, a value with
  * its `aux`, encoded by the frame encoder straight into the flush's frame; `bytes` counts their
