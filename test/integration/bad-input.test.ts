@@ -5,6 +5,7 @@ import { connect } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { etcdctl } from '../helpers/etcdctl.js';
+import { rawUnary as rawUnaryCall } from '../helpers/raw-grpc.js';
 import { startServerUnderTest, selfCheck, type EtcdProcess } from '../helpers/etcd-process.js';
 
 const maxRequestBytes = 65_536;
@@ -15,23 +16,9 @@ const garbageConnections = 20;
 
 let server: EtcdProcess;
 
-function identity(buffer: Buffer): Buffer {
-  return buffer;
-}
-
 /** A raw unary call with hand-made protobuf bytes, so the server sees exactly what we encode. */
 function rawUnary(path: string, body: Buffer): Promise<{ code: number; details: string } | { ok: Buffer }> {
-  const Client = grpc.makeGenericClientConstructor({
-    Call: { path, requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
-  }, 'Raw');
-  const client = new Client(`127.0.0.1:${server.clientPort}`, grpc.credentials.createInsecure());
-  return new Promise((resolve) => {
-    const call = (client as unknown as Record<string, (b: Buffer, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: Buffer) => void) => void>).Call!;
-    call.call(client, body, { deadline: Date.now() + 10_000 }, (error, response) => {
-      client.close();
-      resolve(error ? { code: error.code, details: error.details } : { ok: response ?? Buffer.alloc(0) });
-    });
-  });
+  return rawUnaryCall(server.clientPort, path, body);
 }
 
 async function postJson(path: string, body: string): Promise<{ status: number; json: { error?: string; message?: string; code?: number } }> {

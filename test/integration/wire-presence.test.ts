@@ -11,13 +11,10 @@ import protobuf from 'protobufjs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { protobufRoot } from '../../src/api/grpc/definitions.js';
 import { startServerUnderTest, selfCheck, type EtcdProcess } from '../helpers/etcd-process.js';
+import { rawFirstStreamAnswer, rawUnary } from '../helpers/raw-grpc.js';
 
 let server: EtcdProcess;
 const root = protobufRoot();
-
-function identity(buffer: Buffer): Buffer {
-  return buffer;
-}
 
 /** The paths of the fields present in `bytes`, nested messages walked, repeated ones marked []. */
 function presentPaths(type: protobuf.Type, bytes: Uint8Array, prefix = '', out = new Set<string>()): Set<string> {
@@ -44,46 +41,23 @@ function unary(service: string, method: string, request: Record<string, unknown>
   rpc.resolve();
   const requestType = rpc.resolvedRequestType!;
   const responseType = rpc.resolvedResponseType!;
-  const Client = grpc.makeGenericClientConstructor({
-    Call: { path: `/${serviceName}/${method}`, requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
-  }, 'Raw');
-  const client = new Client(`127.0.0.1:${server.clientPort}`, grpc.credentials.createInsecure());
   const body = Buffer.from(requestType.encode(requestType.fromObject(request)).finish());
-  return new Promise((resolve) => {
-    const call = (client as unknown as Record<string, (b: Buffer, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: Buffer) => void) => void>).Call!;
-    call.call(client, body, { deadline: Date.now() + 10_000 }, (error, response) => {
-      client.close();
-      if (error) {
-        resolve({ code: error.code, details: error.details });
-        return;
-      }
-      const bytes = response ?? Buffer.alloc(0);
-      resolve({
-        paths: [...presentPaths(responseType, bytes)].sort(),
-        decoded: responseType.toObject(responseType.decode(bytes), { longs: String }) as Record<string, unknown>,
-      });
-    });
+  return rawUnary(server.clientPort, `/${serviceName}/${method}`, body).then((answer) => {
+    if (!('ok' in answer)) return answer;
+    return {
+      paths: [...presentPaths(responseType, answer.ok)].sort(),
+      decoded: responseType.toObject(responseType.decode(answer.ok), { longs: String }) as Record<string, unknown>,
+    };
   });
 }
 
 /** One LeaseKeepAlive request on its own stream, and its answer's field paths. */
-function keepAliveOnce(id: string): Promise<string[]> {
+async function keepAliveOnce(id: string): Promise<string[]> {
   const requestType = root.lookupType('etcdserverpb.LeaseKeepAliveRequest');
   const responseType = root.lookupType('etcdserverpb.LeaseKeepAliveResponse');
-  const Client = grpc.makeGenericClientConstructor({
-    Call: { path: '/etcdserverpb.Lease/LeaseKeepAlive', requestStream: true, responseStream: true, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
-  }, 'Raw');
-  const client = new Client(`127.0.0.1:${server.clientPort}`, grpc.credentials.createInsecure());
-  const call = (client as unknown as Record<string, (o: grpc.CallOptions) => grpc.ClientDuplexStream<Buffer, Buffer>>).Call!.call(client, { deadline: Date.now() + 10_000 });
-  return new Promise((resolve, reject) => {
-    call.on('data', (bytes: Buffer) => {
-      call.cancel();
-      client.close();
-      resolve([...presentPaths(responseType, bytes)].sort());
-    });
-    call.on('error', (error: grpc.ServiceError) => { if (error.code !== grpc.status.CANCELLED) reject(error); });
-    call.write(Buffer.from(requestType.encode(requestType.fromObject({ ID: id })).finish()));
-  });
+  const body = Buffer.from(requestType.encode(requestType.fromObject({ ID: id })).finish());
+  const bytes = await rawFirstStreamAnswer(server.clientPort, '/etcdserverpb.Lease/LeaseKeepAlive', body);
+  return [...presentPaths(responseType, bytes)].sort();
 }
 
 const header = ['header', 'header.cluster_id', 'header.member_id', 'header.raft_term', 'header.revision'];
