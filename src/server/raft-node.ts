@@ -22,7 +22,6 @@ import type { ServerMetricsRecorder } from './server-metrics.js';
 import type { Backend, BatchOp } from '../storage/backend.js';
 import type { AppliedRequest, Applier } from './apply.js';
 import type { RaftWal, WalRecord } from './raft-wal.js';
-import { markEventLoopBusy } from '../young-generation.js';
 
 export interface PeerTransport {
   send(messages: Message[]): void;
@@ -217,7 +216,6 @@ export class RaftNode {
     this.cycleRunning = false;
     // A kick with nothing to do (an ack that changed no state) is no sign of load.
     if (cycles > 0) this.lastCycleEndedMs = performance.now();
-    markEventLoopBusy();
   }
 
   private cycleFailed(error: unknown): void {

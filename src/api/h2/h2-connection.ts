@@ -24,7 +24,6 @@ import { ClientPingPolicy, ServerPinger, tooManyPingsDebugData } from './keepali
 import { StreamTable } from './stream-table.js';
 import { TokenBucket } from './token-bucket.js';
 import { emptyObjectArray } from '../../object-array.js';
-import { markEventLoopBusy } from '../../young-generation.js';
 
 /** Each stream may send this much before we return window: big enough for a large put in one go. */
 export const streamReceiveWindowBytes = 1024 * 1024;
@@ -237,7 +236,6 @@ export class H2Connection {
   // ---- reading ----
 
   private read(chunk: Buffer): void {
-    markEventLoopBusy();
     if (this.closedAll) return;
     this.pinger?.noteRead();
     const data = this.input === undefined ? chunk : Buffer.concat([this.input, chunk]);
