@@ -8,6 +8,7 @@ import { ConfigError } from './config/config-error.js';
 import type { EtcdConfig } from './config/types.js';
 import { createLogger } from './logging.js';
 import { tuneHeapGrowth } from './heap-tuning.js';
+import { startIdleScavenges } from './idle-scavenge.js';
 import { createGrpcServer } from './api/grpc/server.js';
 import { createGrpcConnectionHandler } from './api/grpc/lean-path.js';
 import { checkV2ApiAllowed, checkV2Content } from './api/http/v2/deprecation.js';
@@ -196,6 +197,7 @@ async function serve(config: EtcdConfig, logger: Logger): Promise<void> {
     auth: config.auth,
     metrics,
   }, logger.child({ component: 'server' }));
+  startIdleScavenges(() => server.quiet);
 
   const grpcServer = createGrpcServer({
     server, maxRequestBytes: config.maxRequestBytes, logger: logger.child({ component: 'grpc' }), handledCounts: metrics.grpcHandledCounts,

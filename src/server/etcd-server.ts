@@ -1148,6 +1148,11 @@ export class EtcdServer implements EtcdServerApi {
   }
 
   /** For /health and the dashboard. */
+  /** Nothing in flight: no request waits for its apply and no Raft cycle is under way (idle-scavenge.ts). */
+  get quiet(): boolean {
+    return this.waits.size === 0 && this.raftNode.idle;
+  }
+
   get leaderId(): bigint {
     return this.softState.lead;
   }

@@ -22,6 +22,7 @@ import type { ServerMetricsRecorder } from './server-metrics.js';
 import type { Backend, BatchOp } from '../storage/backend.js';
 import type { AppliedRequest, Applier } from './apply.js';
 import type { RaftWal, WalRecord } from './raft-wal.js';
+import { markEventLoopBusy } from '../idle-scavenge.js';
 
 export interface PeerTransport {
   send(messages: Message[]): void;
@@ -216,6 +217,7 @@ export class RaftNode {
     this.cycleRunning = false;
     // A kick with nothing to do (an ack that changed no state) is no sign of load.
     if (cycles > 0) this.lastCycleEndedMs = performance.now();
+    markEventLoopBusy();
   }
 
   private cycleFailed(error: unknown): void {

@@ -24,6 +24,7 @@ import { ClientPingPolicy, ServerPinger, tooManyPingsDebugData } from './keepali
 import { StreamTable } from './stream-table.js';
 import { TokenBucket } from './token-bucket.js';
 import { emptyObjectArray } from '../../object-array.js';
+import { markEventLoopBusy } from '../../idle-scavenge.js';
 
 /** Each stream may send this much before we return window: big enough for a large put in one go. */
 export const streamReceiveWindowBytes = 1024 * 1024;
@@ -236,6 +237,7 @@ export class H2Connection {
   // ---- reading ----
 
   private read(chunk: Buffer): void {
+    markEventLoopBusy();
     if (this.closedAll) return;
     this.pinger?.noteRead();
     const data = this.input === undefined ? chunk : Buffer.concat([this.input, chunk]);
