@@ -62,7 +62,9 @@ describe('LeaseKeepAlive codecs', () => {
       const wire = leaseKeepAliveResponseToWire(result);
       const canonical: Record<string, unknown> = {};
       const headerFields = Object.fromEntries(Object.entries(wire.header).filter(([, value]) => value !== '0' && value !== 0));
-      if (Object.keys(headerFields).length > 0) canonical.header = headerFields;
+      // The header is always there, as etcd always sets one: Go writes a set message field even
+      // when all of its fields are zero (0a 00), and so does protobufjs.
+      canonical.header = headerFields;
       if (id !== 0n) canonical.ID = id.toString();
       if (ttl !== 0) canonical.TTL = ttl;
       const reference = Buffer.from(LeaseKeepAliveResponse.encode(LeaseKeepAliveResponse.fromObject(canonical)).finish());
