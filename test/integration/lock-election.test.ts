@@ -128,6 +128,14 @@ async function lockInterop(target: Target): Promise<string[]> {
   const printed = await holder.waitForLines(2);
   const blocked = await unary(clients.lock, 'Lock', { name: Buffer.from('shared'), lease }, 500);
   expect(blocked.error?.code === grpc.status.DEADLINE_EXCEEDED || /deadline/.test(blocked.error?.details ?? '')).toBe(true);
+  // The timed-out Lock removes its key once the server sees the cancel (etcd's mutex does the
+  // same), which can be after the client's deadline: a Lock of the same session sent before that
+  // would find the key, wait on it, and lose it to that removal ("session is expired").
+  const ownKey = `shared/${BigInt(lease).toString(16)}`;
+  for (let tries = 0; (await keysOver(clients, 'shared/')).some((kv) => kv.key === ownKey); tries++) {
+    expect(tries, 'the timed-out Lock left its key').toBeLessThan(100);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   const after = startUnary(clients.lock, 'Lock', { name: Buffer.from('shared'), lease });
   expect(await within(after.done, 300)).toBe('pending');
   expect(await holder.interrupt()).toBe(0);
