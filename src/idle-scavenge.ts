@@ -21,8 +21,9 @@
 // connections/1000 clients (V8 alone: once), each 3-6 ms over a young generation full of requests
 // in flight: 18-22% more CPU per put (A/B against the build before, 2 runs of 3); gated on
 // requests in flight too, still 10 of 4-8.6 ms. With all the gates: none in 60,000 puts and 30,000
-// ranges at 100/1000. (A cap on the semi-spaces, 4 MiB where V8 grows them to 16, cost 10-20% more
-// CPU at 100/1000 and was left out.)
+// ranges at 100/1000. (Capping the semi-spaces at 4 MiB, where V8 grows them to 16, shortened each
+// scavenge, but together with rest-only scavenges cost 15-25% more CPU per put at 100/1000, against
+// 10-20% for those alone; it was left out.)
 import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -97,7 +98,7 @@ let processScavenger: IdleScavenger | undefined;
 export function startIdleScavenges(quiet: () => boolean): void {
   if (processScavenger !== undefined) return;
   // V8's gc() is the only way to ask for a scavenge from JavaScript; set at run time, the flag
-  // exposes it in contexts made afterwards, such as this one, and nowhere else.
+  // exposes it only in contexts made afterwards: this one (the server makes no other).
   v8.setFlagsFromString('--expose-gc');
   const gc = vm.runInNewContext('gc') as (options: { type: 'minor' }) => void;
   let lastScavengeMs = performance.now();
