@@ -1147,12 +1147,12 @@ export class EtcdServer implements EtcdServerApi {
     return !this.stopped && this.softState.lead !== 0n;
   }
 
-  /** For /health and the dashboard. */
   /** Nothing in flight: no request waits for its apply and no Raft cycle is under way (idle-scavenge.ts). */
   get quiet(): boolean {
     return this.waits.size === 0 && this.raftNode.idle;
   }
 
+  /** For /health and the dashboard. */
   get leaderId(): bigint {
     return this.softState.lead;
   }
