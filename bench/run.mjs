@@ -219,6 +219,26 @@ const warmupRequests = 6000;
  */
 const watchLatencyWarmupPutRate = 1000;
 
+/**
+ * The watch rows' warm-up (the puts to the watchers) runs as this many tool runs of equal size, each
+ * with its own connections and watchers, so that the measured run does not follow the first time
+ * watch clients ever left the server. At that first departure V8 finds the objects that close
+ * (node's sockets and streams, the watch streams) taking new shapes and throws away the optimized
+ * code built on the old ones: on 3 members (V8's --trace-opt --trace-deopt, by hand, 2026-11-28)
+ * node's socket and stream code and the watch send path were deoptimized right then, and the next
+ * tool run had 34-41 compilations per member (98-122 ms of compiler time, on helper threads that
+ * compete with the event loops for the two cores), the run after it 7-8 (12-25 ms). In 5 clusters
+ * of three consecutive 1000-put runs after a single warm-up run, etcd-ts's first run had the
+ * worst p99 every time (0.99, 1.16, 1.38, 1.20, 1.17 ms; the two after it 0.80-1.08), while
+ * etcd's runs showed no order (4 clusters: 1.30/1.36/1.21, 0.98/0.99/1.03, 1.17/1.21/1.27,
+ * 1.02/1.00/1.09). A server goes through this once in its life, when its first watch clients go,
+ * so it belongs to the warm-up like the JIT's first thousand requests. With the warm-up split in
+ * two (same number of puts, same bench time), 2 bench runs of 5 pairs each: etcd-ts's p99 0.80
+ * and 0.78 ms (medians) against etcd's 0.93 and 0.98, etcd-ts lower in 10 of 10 pairs; with one
+ * warm-up run, alternated with those: 1.05 and 0.88 against 0.98 and 0.86, lower in 7 of 10.
+ */
+const watchWarmupRuns = 2;
+
 function warmupFor(workload) {
   if (workload.kind === 'keys') return 0;
   const requests = workload.warmup ?? (workload.command[0] === 'watch-latency' ? totalFor(workload) : warmupRequests);
@@ -462,10 +482,17 @@ async function runOnce(workload, server, rep, scratchDir, failedLogsDir) {
       if (prewarm.code !== 0) throw new Error(`put pre-warm exited ${prewarm.code}: ${prewarm.stderr.trim().slice(-400)}`);
     }
     if (warmupTotal > 0) {
-      const warmupArgs = warmupArgsFor(workload, endpoints, warmupTotal);
-      const warmup = await runToCompletion(benchmarkBinary, warmupArgs, { timeoutMs: toolRunTimeoutMs, cwd: repoDir });
-      if (warmup.code !== 0) throw new Error(`warm-up run exited ${warmup.code}: ${warmup.stderr.trim().slice(-400)}`);
+      const isWatchRow = workload.command[0] === 'watch-latency' || workload.command[0] === 'watch';
+      const warmupRuns = isWatchRow ? Math.min(watchWarmupRuns, warmupTotal) : 1;
+      for (let run = 0; run < warmupRuns; run++) {
+        // Equal parts; the last takes what does not divide.
+        const part = run < warmupRuns - 1 ? Math.floor(warmupTotal / warmupRuns) : warmupTotal - Math.floor(warmupTotal / warmupRuns) * (warmupRuns - 1);
+        const warmupArgs = warmupArgsFor(workload, endpoints, part);
+        const warmup = await runToCompletion(benchmarkBinary, warmupArgs, { timeoutMs: toolRunTimeoutMs, cwd: repoDir });
+        if (warmup.code !== 0) throw new Error(`warm-up run exited ${warmup.code}: ${warmup.stderr.trim().slice(-400)}`);
+      }
       record.warmupTotal = warmupTotal;
+      record.warmupRuns = warmupRuns;
     }
     endPhase('warmup');
     const cpuBeforeMs = clusterCpuMs(started);
@@ -613,7 +640,8 @@ function writeLatest(result, jsonPath) {
       `alternating etcd-ts, etcd${workloads.some((w) => w.noop) ? ', no-op' : ''} run by run; ` +
       'each run a fresh server (or cluster) with fresh data dirs on the same disk, first warmed up with an unmeasured ' +
       `run of the same load (${quick ? 'at most the run\'s own size' : `${warmupRequests} requests`}; for the watch rows ${watchRowsPutPrewarm} puts per member from one client per member, then ` +
-      `puts to the watchers: as many as measured for watch-latency, paced at ${watchLatencyWarmupPutRate}/s, ${quick ? 'as many as measured' : `${watchFanout.warmup} (2000 on 3 members)`} for fan-out), so both servers are ` +
+      `puts to the watchers: as many as measured for watch-latency, paced at ${watchLatencyWarmupPutRate}/s, ${quick ? 'as many as measured' : `${watchFanout.warmup} (2000 on 3 members)`} for fan-out, ` +
+      `in ${watchWarmupRuns} tool runs with their own connections, so that the measured run does not follow the first watch clients' departure), so both servers are ` +
       'measured in their steady state. Figures are medians (min–max); ' +
       'ratios are of medians, always etcd-ts / etcd, and the last column says which direction is better. ' +
       'Server CPU is utime+stime from /proc/<pid>/stat over the tool run, per 1000 requests of the run ' +
