@@ -484,10 +484,10 @@ async function runOnce(workload, server, rep, scratchDir, failedLogsDir) {
     if (warmupTotal > 0) {
       const isWatchRow = workload.command[0] === 'watch-latency' || workload.command[0] === 'watch';
       const warmupRuns = isWatchRow ? Math.min(watchWarmupRuns, warmupTotal) : 1;
+      const part = Math.floor(warmupTotal / warmupRuns);
       for (let run = 0; run < warmupRuns; run++) {
-        // Equal parts; the last takes what does not divide.
-        const part = run < warmupRuns - 1 ? Math.floor(warmupTotal / warmupRuns) : warmupTotal - Math.floor(warmupTotal / warmupRuns) * (warmupRuns - 1);
-        const warmupArgs = warmupArgsFor(workload, endpoints, part);
+        // Equal parts; the last also takes what does not divide.
+        const warmupArgs = warmupArgsFor(workload, endpoints, run < warmupRuns - 1 ? part : warmupTotal - part * (warmupRuns - 1));
         const warmup = await runToCompletion(benchmarkBinary, warmupArgs, { timeoutMs: toolRunTimeoutMs, cwd: repoDir });
         if (warmup.code !== 0) throw new Error(`warm-up run exited ${warmup.code}: ${warmup.stderr.trim().slice(-400)}`);
       }
@@ -622,6 +622,8 @@ function writeLatest(result, jsonPath) {
   const loadAtStart = result.loadAverage.atStart;
   const loadAtEnd = result.loadAverage.atEnd;
   const quick = result.mode === 'quick';
+  // Results saved before the watch rows' warm-up was split (2026-11-28 15:30) record no warmupRuns.
+  const watchWarmupRunsUsed = Math.max(1, ...runs.map((run) => run.warmupRuns ?? 1));
   const ids = new Set(result.workloads.map((workload) => workload.id));
   const workloads = allWorkloads.filter((workload) => ids.has(workload.id));
   const renderInput = { workloads, summaries, pendingRows: [], targetResults };
@@ -641,7 +643,8 @@ function writeLatest(result, jsonPath) {
       'each run a fresh server (or cluster) with fresh data dirs on the same disk, first warmed up with an unmeasured ' +
       `run of the same load (${quick ? 'at most the run\'s own size' : `${warmupRequests} requests`}; for the watch rows ${watchRowsPutPrewarm} puts per member from one client per member, then ` +
       `puts to the watchers: as many as measured for watch-latency, paced at ${watchLatencyWarmupPutRate}/s, ${quick ? 'as many as measured' : `${watchFanout.warmup} (2000 on 3 members)`} for fan-out, ` +
-      `in ${watchWarmupRuns} tool runs with their own connections, so that the measured run does not follow the first watch clients' departure), so both servers are ` +
+      (watchWarmupRunsUsed > 1 ? `in ${watchWarmupRunsUsed} tool runs with their own connections, so that the measured run does not follow the first watch clients' departure` : 'in one tool run') +
+      '), so both servers are ' +
       'measured in their steady state. Figures are medians (min–max); ' +
       'ratios are of medians, always etcd-ts / etcd, and the last column says which direction is better. ' +
       'Server CPU is utime+stime from /proc/<pid>/stat over the tool run, per 1000 requests of the run ' +
